@@ -1,0 +1,24 @@
+# Each target does its own setup (scripts/bootstrap.sh is idempotent and fast when done).
+.PHONY: setup run test unit integration bench clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+run: setup
+	.venv/bin/leadflow run
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+unit: setup
+	.venv/bin/python -m pytest -q tests/unit
+
+integration: setup
+	.venv/bin/python -m pytest -q -m integration
+
+bench: setup
+	.venv/bin/python scripts/bench_scoring.py
+
+clean:
+	-.venv/bin/leadflow dev down
+	rm -rf .leadflow/worker .leadflow/kafka-data-* .leadflow/redis-data-*

@@ -1,0 +1,84 @@
+"""Canonical, validated lead events: what the capture stage hands to every other agent.
+
+Plain Python (no framework imports). Publishers' Avro/JSON input is decoded and validated by
+``agents.capture.rules`` into a ``LeadEvent``; the Faust wiring moves it between topics as
+orjson bytes (an internal contract, see README "Topics").
+
+Times are epoch milliseconds (UTC) everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Kinds of canonical event.
+FORM_SUBMITTED = "form_submitted"
+WEB_ACTIVITY = "web_activity"
+CRM_STATUS = "crm_status"
+EVENT_KINDS = (FORM_SUBMITTED, WEB_ACTIVITY, CRM_STATUS)
+
+# Vocabulary from ../shared/domain.md ("Input events").
+FORM_KINDS = (
+    "demo_request", "contact_sales", "pricing_form", "chat", "content_download",
+    "webinar_registration", "event_badge_scan", "newsletter",
+)
+ACTIVITY_KINDS = (
+    "page_view", "email_open", "email_click", "webinar_attended", "content_download",
+    "unsubscribe",
+)
+PAGE_TYPES = (
+    "pricing", "product", "demo", "roi_calculator", "docs", "blog", "careers", "other",
+)
+CRM_STATUSES = (
+    "first_touch", "working", "meeting_booked", "accepted", "sql", "rejected",
+    "converted", "closed_won", "closed_lost",
+)
+TOUCH_CHANNELS = ("call", "email", "meeting")
+DISPOSITIONS = (
+    "not_icp", "not_now", "already_customer", "competitor", "bad_data", "no_response",
+    "bot_or_test",
+)
+STAGES = ("new", "nurture", "mql", "sal", "sql", "opportunity", "recycled", "disqualified")
+
+
+@dataclass(frozen=True, slots=True)
+class LeadEvent:
+    """One validated input event.
+
+    ``lead_id`` is None only for anonymous web activity (then ``visitor_id`` is set).
+    ``data`` holds the kind-specific normalized fields documented in README ("Input events"):
+
+    form_submitted: form_id, form_kind, email, first_name, last_name, job_title, company,
+        company_size, industry, country, utm_source, utm_medium, utm_campaign,
+        hidden_lead_source, page_url, consent_email, consent_tracking, honeypot_filled,
+        seconds_to_fill, visitor_id
+    web_activity: activity_kind, page_type, url, content_title, utm_source, utm_medium,
+        utm_campaign, email (optional)
+    crm_status: rep_id, status, touch_channel, disposition, account_id, account_domain
+    """
+
+    event_id: str
+    kind: str
+    lead_id: str | None
+    visitor_id: str | None
+    occurred_at_ms: int
+    received_at_ms: int  # broker timestamp of the input record; drives latency metrics
+    source: str  # "avro" | "json": how the publisher encoded it
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "LeadEvent":
+        return cls(
+            event_id=raw["event_id"],
+            kind=raw["kind"],
+            lead_id=raw.get("lead_id"),
+            visitor_id=raw.get("visitor_id"),
+            occurred_at_ms=int(raw["occurred_at_ms"]),
+            received_at_ms=int(raw["received_at_ms"]),
+            source=raw.get("source", "json"),
+            data=dict(raw.get("data") or {}),
+        )

@@ -1,0 +1,52 @@
+"""Lead identity: one lead per normalized email; lead ids are deterministic and carry no PII."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# Pragmatic address check (RFC 5322 is far wider; this rejects what breaks routing).
+_EMAIL_RE = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
+
+
+class InvalidEmail(ValueError):
+    pass
+
+
+def normalize_email(raw: str) -> str:
+    """Lower-case, trimmed; rejects anything that is not a plausible mailbox.
+
+    Plus-addressing is kept (``a+x@b.com`` and ``a@b.com`` are different leads): vendors
+    and customers use it for separate inboxes, and merging them silently loses data.
+    """
+    email = (raw or "").strip().lower()
+    if len(email) > 254 or not _EMAIL_RE.match(email):
+        raise InvalidEmail("not a valid email address")
+    local, _, domain = email.rpartition("@")
+    if len(local) > 64 or ".." in email or local.startswith(".") or local.endswith("."):
+        raise InvalidEmail("not a valid email address")
+    return email
+
+
+def email_domain(email: str) -> str:
+    return email.rpartition("@")[2]
+
+
+def lead_id_for_email(email: str) -> str:
+    """Deterministic id for a normalized email: the same email is always the same lead."""
+    digest = hashlib.blake2b(email.encode("utf-8"), digest_size=10).hexdigest()
+    return f"ld_{digest}"
+
+
+def redact_email(email: str) -> str:
+    """For logs: keeps the domain, hides the mailbox."""
+    return "***@" + email_domain(email) if "@" in email else "***"
+
+
+def deterministic_id(*parts: object, prefix: str = "") -> str:
+    """Stable id for an output derived from its causes (redelivery gives the same id)."""
+    h = hashlib.blake2b(digest_size=12)
+    for part in parts:
+        h.update(str(part).encode("utf-8"))
+        h.update(b"\x1f")
+    return prefix + h.hexdigest()

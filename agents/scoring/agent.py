@@ -1,0 +1,163 @@
+"""score: keep per-lead state, re-score on every event, emit LeadScored / LeadQualified.
+
+Thin Faust wiring around the pure ``agents.scoring.rules``. Three pieces:
+- ``score_lead_events`` owns ``lead_to_state`` (and the review due-index) per partition;
+- ``buffer_visitor_events`` owns ``visitor_to_activity``: anonymous pages wait there until
+  the visitor identifies, then move to the lead with their original times;
+- ``request_due_reviews`` is a wall-clock timer that only *asks* each partition's agent
+  (via a command on that partition) to review the leads whose decay review is due, because
+  tables must be mutated from their stream, not from a timer (engineering notes item 5).
+
+Order per event: outputs are sent before the state write, so a crash between the two
+redelivers the event and re-sends the same outputs (deterministic ids) instead of
+losing them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from agents.capture.agent import visitor_key
+from agents.scoring import rules
+from agents.scoring.state import LeadState, VisitorState
+from streams import wire
+from streams.due_index import DueIndex, bucket_of
+
+log = logging.getLogger(__name__)
+
+
+def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
+    app, settings, model, metrics = pipeline.app, pipeline.settings, pipeline.scoring_model, pipeline.metrics
+    lead_events = pipeline.channel("lead_events")
+    visitor_events = pipeline.channel("visitor_events")
+    lead_to_state = pipeline.table("lead_to_state", "lead id -> LeadState (orjson)")
+    visitor_to_activity = pipeline.table("visitor_to_activity", "visitor key -> VisitorState (orjson)")
+    reviews = DueIndex(
+        pipeline.table("review_bucket_to_leads", "partition:bucket -> lead ids due for a decay review"),
+        width_ms=settings.sweep_bucket_s * 1000,
+    )
+
+    def load_lead(key: bytes) -> LeadState | None:
+        raw = lead_to_state.get(key)
+        return LeadState.from_dict(orjson.loads(raw)) if raw else None
+
+    async def publish(outputs) -> None:
+        for out in outputs:
+            if out.subject == "visitor_linked":
+                await visitor_events.send(
+                    key=visitor_key(out.visitor_id),
+                    value=wire.encode_command(wire.VISITOR_LINKED, visitor_id=out.visitor_id, lead_id=out.lead_id),
+                )
+                continue
+            await pipeline.emit(out.subject, out.key, out.record)
+            if out.subject == "lead_scored":
+                metrics.leads_scored.labels(stage=out.record["stage"]).inc()
+            elif out.subject == "lead_qualified":
+                record = out.record
+                metrics.mqls.labels(
+                    source=record.get("first_touch_source") or "unknown",
+                    score_band=metrics.score_band(record["score"]),
+                    fast_track=str(record["fast_track"]).lower(),
+                ).inc()
+
+    def save_lead(key: bytes, lead_id: str, state: LeadState, partition: int, now_ms: int) -> None:
+        lead_to_state[key] = orjson.dumps(state.to_dict())
+        due = rules.next_review_at_ms(state, model)
+        if due is not None:
+            reviews.schedule(partition, lead_id, due, now_ms)
+
+    async def apply_lead_event(lead_event, partition: int) -> None:
+        key = lead_event.lead_id.encode()
+        now_ms = pipeline.now_ms()
+        state = load_lead(key)
+        new_state, outputs = rules.apply_event(
+            state, lead_event, model, now_ms=now_ms, dedup_window=settings.dedup_window
+        )
+        if new_state is state:  # already applied (redelivery): rules return the same object
+            metrics.duplicates_skipped.labels(stage="score").inc()
+            return
+        await publish(outputs)
+        save_lead(key, lead_event.lead_id, new_state, partition, now_ms)
+        metrics.event_to_score_seconds.labels(kind=lead_event.kind).observe(
+            max(0.0, (pipeline.now_ms() - lead_event.received_at_ms) / 1000)
+        )
+
+    async def review_bucket(partition: int, bucket: int) -> None:
+        now_ms = pipeline.now_ms()
+        for lead_id in reviews.take(partition, bucket):
+            key = lead_id.encode()
+            state = load_lead(key)
+            if state is None:
+                continue
+            due = rules.next_review_at_ms(state, model)
+            if due is None or bucket_of(due, reviews.width_ms) > bucket:
+                continue  # rescheduled since this entry was written
+            new_state, outputs = rules.review(state, model, now_ms=now_ms)
+            await publish(outputs)
+            save_lead(key, lead_id, new_state, partition, now_ms)
+
+    # concurrency=1 everywhere: faust may commit past in-flight messages otherwise (#606).
+    @app.agent(lead_events, name="score_lead_events", concurrency=1)
+    async def score_lead_events(stream):
+        async for event in stream.events():
+            partition = event.message.partition
+            try:
+                kind, payload = wire.decode(event.message.value)
+                if kind == wire.LEAD_EVENT:
+                    await apply_lead_event(payload, partition)
+                elif kind == wire.REVIEW_DUE:
+                    await review_bucket(int(payload["partition"]), int(payload["bucket"]))
+                else:
+                    await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
+            except Exception as exc:  # a bug must not stop the partition: park the record
+                log.exception("scoring failed at %s[%d]@%d", event.message.topic, partition, event.message.offset)
+                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in scoring")
+
+    @app.agent(visitor_events, name="buffer_visitor_events", concurrency=1)
+    async def buffer_visitor_events(stream):
+        async for event in stream.events():
+            key = event.message.key
+            try:
+                kind, payload = wire.decode(event.message.value)
+                raw = visitor_to_activity.get(key)
+                vstate = VisitorState.from_dict(orjson.loads(raw)) if raw else None
+                if kind == wire.LEAD_EVENT:
+                    vstate, forwards = rules.apply_visitor_event(
+                        vstate, payload, model, max_buffered=settings.visitor_buffer_max
+                    )
+                elif kind == wire.VISITOR_LINKED:
+                    vstate, forwards = rules.link_visitor(vstate, payload["lead_id"], visitor_id=payload["visitor_id"])
+                else:
+                    await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
+                    continue
+                for forward in forwards:
+                    await lead_events.send(key=forward.lead_id.encode(), value=wire.encode_lead_event(forward))
+                visitor_to_activity[key] = orjson.dumps(vstate.to_dict())
+            except Exception as exc:
+                log.exception("visitor buffering failed at %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
+                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in visitor buffer")
+
+    requested_up_to: dict[int, int] = {}  # partition -> last bucket a sweep was requested for
+
+    @app.timer(settings.sweep_interval_s)
+    async def request_due_reviews():
+        last_closed = bucket_of(pipeline.now_ms(), reviews.width_ms) - 1
+        topic_name = pipeline.topic_names.lead_events
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
+        for partition in list(requested_up_to):
+            if partition not in owned:
+                del requested_up_to[partition]  # moved to another worker; its cursor moves on there
+        for partition in owned:
+            start = requested_up_to.get(partition)
+            if start is None:
+                start = reviews.cursor(partition)
+            if start is None:
+                continue  # nothing ever scheduled on this partition
+            for bucket in range(start + 1, last_closed + 1):
+                await lead_events.send(
+                    key=b"sweep", partition=partition,
+                    value=wire.encode_command(wire.REVIEW_DUE, partition=partition, bucket=bucket),
+                )
+            requested_up_to[partition] = max(start, last_closed)

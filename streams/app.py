@@ -1,0 +1,161 @@
+"""The one wiring point: builds the Faust app, its topics and tables, and registers the agents.
+
+`create_app(settings)` reads nothing from the environment; everything arrives as arguments,
+so tests can pass their own settings, model, metrics registry or clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from mode.supervisors import CrashingSupervisor
+
+from streams.codec import Codec, SchemaRegistry
+from streams.deadletter import dead_letter_record
+from streams.metrics import Metrics
+from streams.settings import Settings
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+# Which output topic each Avro subject goes to.
+SUBJECT_TOPIC_FIELD = {
+    "lead_scored": "lead_scored",
+    "lead_qualified": "mqls",
+    "lead_assigned": "assignments",
+    "sla_breached": "sla_breaches",
+    "lead_dispositioned": "dispositions",
+    "data_quality_issue": "data_quality",
+    "dead_letter": "dead_letters",
+}
+
+
+@dataclass
+class Pipeline:
+    """Everything an agent module needs; handed to each capability's ``register``."""
+
+    settings: Settings
+    app: faust.App
+    topic_names: TopicNames
+    codec: Codec
+    metrics: Metrics
+    clock: Callable[[], float]
+    scoring_model: Any = None
+    channels: dict[str, faust.TopicT] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def channel(self, name: str) -> faust.TopicT:
+        """Faust topic object for a TopicNames field (raw bytes in and out)."""
+        if name not in self.channels:
+            self.channels[name] = self.app.topic(
+                getattr(self.topic_names, name),
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=self.settings.topic_partitions,
+            )
+        return self.channels[name]
+
+    def table(self, name: str, help_text: str) -> Any:
+        """A changelog-backed table of bytes -> bytes (values are orjson, see streams.wire)."""
+        if name not in self.tables:
+            self.tables[name] = self.app.Table(
+                name,
+                default=None,
+                partitions=self.settings.topic_partitions,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                help=help_text,
+            )
+        return self.tables[name]
+
+    async def emit(self, subject: str, key: str, record: dict[str, Any]) -> None:
+        """Avro-encode an output record and send it, keyed by lead id."""
+        payload = self.codec.encode(subject, record)
+        await self.channel(SUBJECT_TOPIC_FIELD[subject]).send(key=key.encode(), value=payload)
+
+    async def dead_letter(self, event: faust.EventT, reason_code: str, reason: str) -> None:
+        message = event.message
+        ts = message.timestamp
+        record = dead_letter_record(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            timestamp_ms=int(ts * 1000) if ts else None,
+            key=message.key if isinstance(message.key, bytes) else None,
+            value=message.value if isinstance(message.value, bytes) else None,
+            reason_code=reason_code,
+            reason=reason,
+            failed_at_ms=self.now_ms(),
+        )
+        self.metrics.dead_letters.labels(reason=reason_code).inc()
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s: %s",
+            message.topic, message.partition, message.offset, reason_code, reason,
+        )
+        key = message.key if isinstance(message.key, bytes) else b""
+        await self.channel("dead_letters").send(
+            key=key, value=self.codec.encode("dead_letter", record)
+        )
+
+
+def faust_app(settings: Settings) -> faust.App:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        table_standby_replicas=settings.standby_replicas,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
+        broker_commit_interval=settings.broker_commit_interval_s,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=False,
+        autodiscover=False,
+        # Agents crash the worker instead of dying silently while it keeps running;
+        # the process supervisor restarts it and state comes back from the changelog.
+        agent_supervisor=CrashingSupervisor,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    codec: Codec | None = None,
+    metrics: Metrics | None = None,
+    scoring_model: Any = None,
+    clock: Callable[[], float] = time.time,
+    capabilities: Iterable[Callable[[Pipeline], None]] | None = None,
+) -> Pipeline:
+    from agents.capture.agent import register as register_capture
+    from agents.scoring.agent import register as register_scoring
+    from agents.scoring.model import load_model
+
+    pipeline = Pipeline(
+        settings=settings,
+        app=faust_app(settings),
+        topic_names=TopicNames.from_settings(settings),
+        codec=codec or Codec(SchemaRegistry.load()),
+        metrics=metrics or Metrics.create(),
+        clock=clock,
+        scoring_model=scoring_model or load_model(settings.scoring_model_path),
+    )
+    for register in capabilities or (register_capture, register_scoring):
+        register(pipeline)
+    return pipeline

@@ -1,0 +1,254 @@
+"""`leadflow` command line (click: already a Faust dependency, well kept, composable groups)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from streams.settings import Settings, SettingsError, load_settings
+
+INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
+
+
+def _settings(ctx: click.Context) -> Settings:
+    if ctx.obj is None:
+        try:
+            ctx.obj = load_settings()
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+    return ctx.obj
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """leadflow: real-time lead scoring, routing and speed-to-lead SLAs on Kafka."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = None
+
+
+# --- dev stack ---------------------------------------------------------------------------
+
+
+@main.group()
+def dev() -> None:
+    """Local Apache Kafka (KRaft) + Redis as plain processes, no Docker."""
+
+
+@dev.command("up")
+@click.pass_context
+def dev_up(ctx: click.Context) -> None:
+    """Fetch Kafka jars (first time), start Kafka and Redis, wait until both answer."""
+    from streams.devstack import DevStack
+
+    settings = _settings(ctx)
+    report = DevStack.from_settings(settings).up()
+    click.echo(report.describe() if hasattr(report, "describe") else str(report))
+    from streams.worker import prepare
+
+    prepare(settings)
+    click.echo(f"topics ready (prefix {settings.topic_prefix!r}, {settings.topic_partitions} partitions)")
+
+
+@dev.command("down")
+@click.pass_context
+def dev_down(ctx: click.Context) -> None:
+    """Stop Kafka and Redis started by `dev up`."""
+    from streams.devstack import DevStack
+
+    DevStack.from_settings(_settings(ctx)).down()
+    click.echo("stack stopped")
+
+
+@dev.command("status")
+@click.pass_context
+def dev_status(ctx: click.Context) -> None:
+    """Show whether Kafka and Redis are running."""
+    from streams.devstack import DevStack
+
+    click.echo(json.dumps(DevStack.from_settings(_settings(ctx)).status(), indent=2, default=str))
+
+
+# --- worker ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--loglevel", default="info", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
+@click.pass_context
+def worker(ctx: click.Context, loglevel: str) -> None:
+    """Run a leadflow worker (Faust) against the configured Kafka and Redis."""
+    from streams.worker import run_worker
+
+    settings = _settings(ctx)
+    try:
+        sys.exit(run_worker(settings, loglevel=loglevel))
+    except (OSError, ConnectionError) as exc:
+        raise click.ClickException(
+            f"cannot reach Kafka at {settings.kafka_bootstrap} or Redis at {settings.redis_url}: {exc}. "
+            "Start the local stack with `leadflow dev up` or set LEADFLOW_KAFKA_BOOTSTRAP / LEADFLOW_REDIS_URL."
+        ) from None
+
+
+@main.command()
+@click.option("--keep-stack", is_flag=True, help="Leave Kafka and Redis running on exit.")
+@click.pass_context
+def run(ctx: click.Context, keep_stack: bool) -> None:
+    """Local pipeline: start the stack, then a worker in the foreground; Ctrl-C stops both."""
+    from streams.devstack import DevStack
+
+    settings = _settings(ctx)
+    stack = DevStack.from_settings(settings)
+    click.echo(str(stack.up()))
+    child = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"])
+    try:
+        click.echo(
+            f"worker pid {child.pid}; metrics http://127.0.0.1:{settings.metrics_port}/metrics; "
+            f"publish with `leadflow publish form events.jsonl`. Ctrl-C to stop."
+        )
+        child.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if not keep_stack:
+            stack.down()
+            click.echo("stack stopped")
+
+
+# --- topics, publish, tail ---------------------------------------------------------------
+
+
+@main.group()
+def topics() -> None:
+    """Topic administration."""
+
+
+@topics.command("create")
+@click.pass_context
+def topics_create(ctx: click.Context) -> None:
+    """Create every leadflow topic that is missing (idempotent)."""
+    from streams.topics import ensure_topics
+
+    created = asyncio.run(ensure_topics(_settings(ctx)))
+    click.echo(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
+
+
+@topics.command("list")
+@click.pass_context
+def topics_list(ctx: click.Context) -> None:
+    """Print leadflow's topic names."""
+    from dataclasses import asdict
+
+    from streams.topics import TopicNames
+
+    for role, name in asdict(TopicNames.from_settings(_settings(ctx))).items():
+        click.echo(f"{role:16} {name}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(sorted(INPUT_KINDS)))
+@click.argument("source", type=click.File("rb"), default="-")
+@click.pass_context
+def publish(ctx: click.Context, kind: str, source) -> None:
+    """Publish JSON lines (one event per line) from SOURCE (a file or - for stdin) to the
+    KIND input topic (form, web or crm)."""
+    from streams.topics import TopicNames
+
+    settings = _settings(ctx)
+    topic = getattr(TopicNames.from_settings(settings), INPUT_KINDS[kind])
+    lines = [line.strip() for line in source if line.strip()]
+    count = asyncio.run(_publish(settings.kafka_bootstrap, topic, lines))
+    click.echo(f"published {count} events to {topic}")
+
+
+async def _publish(bootstrap: str, topic: str, lines: list[bytes]) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for line in lines:
+            await producer.send(topic, value=line)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return len(lines)
+
+
+@main.command()
+@click.argument("topic_role")
+@click.option("--from-beginning", is_flag=True)
+@click.option("--max", "max_messages", type=int, default=0, help="Stop after N messages (0 = follow).")
+@click.option("--timeout", type=float, default=0.0, help="Stop after S seconds without a message.")
+@click.pass_context
+def tail(ctx: click.Context, topic_role: str, from_beginning: bool, max_messages: int, timeout: float) -> None:
+    """Pretty-print an output topic, decoding Avro. TOPIC_ROLE is a name from `topics list`
+    (e.g. mqls, lead_scored, dead_letters) or a full topic name."""
+    from streams.codec import Codec, SchemaRegistry
+    from streams.topics import TopicNames
+
+    settings = _settings(ctx)
+    names = TopicNames.from_settings(settings)
+    topic = getattr(names, topic_role, topic_role)
+    codec = Codec(SchemaRegistry.load())
+    asyncio.run(_tail(settings.kafka_bootstrap, topic, codec, from_beginning, max_messages, timeout))
+
+
+async def _tail(bootstrap, topic, codec, from_beginning, max_messages, timeout) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False, group_id=None,
+    )
+    await consumer.start()
+    seen, last = 0, time.monotonic()
+    try:
+        while not max_messages or seen < max_messages:
+            batch = await consumer.getmany(timeout_ms=500)
+            if not batch:
+                if timeout and time.monotonic() - last > timeout:
+                    return
+                continue
+            last = time.monotonic()
+            for records in batch.values():
+                for record in records:
+                    try:
+                        subject, value = codec.decode(record.value)
+                    except Exception as exc:  # not Avro (e.g. an input topic): show it raw
+                        subject, value = f"undecodable: {exc}", record.value.decode("utf-8", "replace")
+                    click.echo(json.dumps({"subject": subject, "key": (record.key or b"").decode(), "value": value},
+                                          default=_json_default))
+                    seen += 1
+    finally:
+        await consumer.stop()
+
+
+def _json_default(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The codec: publishers' Avro or JSON in, leadflow's framed Avro out (docs/contracts.md).
+
+Everything schema-dependent (parsed schemas, frame headers, JSON coercers) is prepared in
+``Codec.__init__``; per message the work is a size check, a one-byte sniff and one fastavro
+call or one orjson parse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fastavro.validation import validate
+
+from agents.capture.exceptions import TOO_LARGE, UNKNOWN_ENCODING, UNKNOWN_SCHEMA_ID
+from streams.codec.avro import (
+    MAGIC_BYTE,
+    RegisteredSchema,
+    SchemaRegistry,
+    avro_header,
+    read_avro,
+    read_schema_id,
+    write_avro,
+)
+from streams.codec.exceptions import DecodeError, EncodeError, SchemaRegistryError
+from streams.codec.json import compile_record_coercer, parse_json_object
+
+try:  # the pure-Python validator reports which field failed; the compiled one only the record
+    from fastavro import _validation_py as _diagnostic_validation
+except ImportError:  # pragma: no cover - fastavro layout changed: lose only the field name
+    _diagnostic_validation = None
+
+AVRO = "avro"
+JSON = "json"
+_AVRO_MAGIC = bytes([MAGIC_BYTE])
+_JSON_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")  # JSON's own whitespace, then '{'
+
+
+class Codec:
+    def __init__(self, registry: SchemaRegistry) -> None:
+        self.registry = registry
+        self._latest: dict[str, RegisteredSchema] = {s: registry.latest(s) for s in registry.subjects}
+        self._latest_header = {s: avro_header(r.id) for s, r in self._latest.items()}
+        self._latest_fields = {s: frozenset(r.field_names) for s, r in self._latest.items()}
+        self._json_coercers = {s: compile_record_coercer(r.declared) for s, r in self._latest.items()}
+
+    def decode_input(self, subject: str, raw: bytes, *, max_bytes: int) -> tuple[dict[str, Any], str]:
+        """(record in the shape of the subject's latest schema, "avro" | "json").
+
+        Raises DecodeError with a dead-letter reason code. An unregistered ``subject`` is a
+        wiring bug and raises SchemaRegistryError instead.
+        """
+        reader = self._latest.get(subject)
+        if reader is None:
+            raise SchemaRegistryError(f"unknown subject {subject!r}")
+        if len(raw) > max_bytes:
+            raise DecodeError(TOO_LARGE, f"message is {len(raw)} bytes, the limit is {max_bytes}")
+        if raw[:1] == _AVRO_MAGIC:
+            writer = self._writer_schema(raw)
+            if writer.subject != subject:
+                raise DecodeError(
+                    UNKNOWN_SCHEMA_ID,
+                    f"schema id {writer.id} is registered for {writer.subject}, not {subject}",
+                )
+            # Old versions are resolved to the latest (defaults fill the new fields).
+            return read_avro(raw, writer, None if writer is reader else reader), AVRO
+        if _JSON_OBJECT_START.match(raw):
+            return self._json_coercers[subject](parse_json_object(raw)), JSON
+        raise DecodeError(UNKNOWN_ENCODING, _describe_unknown_encoding(raw))
+
+    def encode(self, subject: str, record: Mapping[str, Any]) -> bytes:
+        """Framed Avro with the subject's latest schema.
+
+        Raises EncodeError naming the field when ``record`` does not match the schema, including
+        keys the schema does not have (a misspelt optional field would otherwise vanish).
+        """
+        registered = self._latest.get(subject)
+        if registered is None:
+            raise EncodeError(f"unknown subject {subject!r}")
+        if not isinstance(record, Mapping):
+            raise EncodeError(f"{subject}: expected a mapping, got {type(record).__name__}")
+        unexpected = record.keys() - self._latest_fields[subject]
+        if unexpected:
+            raise EncodeError(
+                f"{subject}: fields not in schema v{registered.version}: {', '.join(sorted(map(str, unexpected)))}"
+            )
+        # raise_errors=False: raising builds an exception per failed union branch (4x slower).
+        if not validate(record, registered.schema, raise_errors=False, strict=True):
+            raise EncodeError(_describe_invalid_record(registered, record))
+        return write_avro(registered, self._latest_header[subject], record)
+
+    def decode(self, raw: bytes) -> tuple[str, dict[str, Any]]:
+        """(subject, record as written) of any framed Avro message, e.g. an output."""
+        if raw[:1] != _AVRO_MAGIC:
+            raise DecodeError(UNKNOWN_ENCODING, _describe_unknown_encoding(raw))
+        writer = self._writer_schema(raw)
+        return writer.subject, read_avro(raw, writer, None)
+
+    def _writer_schema(self, raw: bytes) -> RegisteredSchema:
+        schema_id = read_schema_id(raw)
+        writer = self.registry.get(schema_id)
+        if writer is None:
+            raise DecodeError(UNKNOWN_SCHEMA_ID, f"schema id {schema_id} is not registered")
+        return writer
+
+
+def _describe_unknown_encoding(raw: bytes) -> str:
+    if not raw.strip():
+        return "message is empty or only whitespace"
+    first = raw.lstrip()[:1]
+    return (
+        f"first byte 0x{first.hex()} is neither the Avro magic byte 0x00 "
+        "nor '{' (a JSON object)"
+    )
+
+
+def _describe_invalid_record(registered: RegisteredSchema, record: Mapping[str, Any]) -> str:
+    """Which fields failed and what type they needed; only the Python type of the value."""
+    prefix = f"{registered.subject} v{registered.version}: invalid record"
+    if _diagnostic_validation is None:
+        return prefix
+    try:
+        _diagnostic_validation.validate(record, registered.schema, raise_errors=True, strict=True)
+    except _diagnostic_validation.ValidationError as exc:
+        problems = {}
+        for error in exc.errors:
+            field = error.field.removeprefix("io.leadflow.") or "record"
+            if error.datum is _diagnostic_validation.NoValue:
+                got = "missing"
+            else:
+                got = type(error.datum).__name__
+            expected = problems.setdefault(field, ([], got))[0]
+            expected.append(_schema_label(error.schema))
+        details = "; ".join(
+            f"field {field!r} expected {' or '.join(expected)}, got {got}"
+            for field, (expected, got) in problems.items()
+        )
+        return f"{prefix}: {details}"
+    return prefix  # pragma: no cover - the two validators disagree
+
+
+def _schema_label(schema: Any) -> str:
+    if isinstance(schema, str):
+        return schema.removeprefix("io.leadflow.")
+    if isinstance(schema, list):
+        return " or ".join(_schema_label(branch) for branch in schema)
+    kind = schema.get("type")
+    if kind in ("record", "enum", "fixed"):
+        return str(schema.get("name", kind)).removeprefix("io.leadflow.")
+    return str(kind)
