@@ -72,10 +72,8 @@ class Pipeline:
                 name,
                 default=None,
                 partitions=self.settings.topic_partitions,
-                key_type=bytes,
+                key_type=bytes,  # bytes -> Faust's "raw" codec for keys and values
                 value_type=bytes,
-                key_serializer="raw",
-                value_serializer="raw",
                 help=help_text,
             )
         return self.tables[name]
@@ -126,6 +124,8 @@ def faust_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Dead letters carry the original bytes, which can be as large as the broker allows.
+        producer_max_request_size=12 * 1024 * 1024,
         web_enabled=False,
         autodiscover=False,
         # Agents crash the worker instead of dying silently while it keeps running;

@@ -55,7 +55,7 @@ def dev_up(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     report = DevStack.from_settings(settings).up()
-    click.echo(report.describe() if hasattr(report, "describe") else str(report))
+    click.echo(report.summary())
     from streams.worker import prepare
 
     prepare(settings)
@@ -110,7 +110,7 @@ def run(ctx: click.Context, keep_stack: bool) -> None:
 
     settings = _settings(ctx)
     stack = DevStack.from_settings(settings)
-    click.echo(str(stack.up()))
+    click.echo(stack.up().summary())
     child = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"])
     try:
         click.echo(

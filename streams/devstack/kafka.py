@@ -64,6 +64,9 @@ def server_properties(*, port: int, controller_port: int, log_dir: Path) -> dict
         "transaction.state.log.num.partitions": "8",
         # Nobody else will join: do not delay the first consumer-group rebalance.
         "group.initial.rebalance.delay.ms": "0",
+        # Accept oversized records (up to 10 MiB) so leadflow, not the broker, rejects them:
+        # they reach the dead-letter topic with a reason instead of failing at the publisher.
+        "message.max.bytes": str(10 * 1024 * 1024),
     }
 
 

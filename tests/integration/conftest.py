@@ -3,7 +3,9 @@ project's own dev stack on test ports, and real worker processes per test."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import shutil
 import socket
 import sys
@@ -15,6 +17,7 @@ import pytest
 from streams.devstack import DevStack
 from streams.devstack.base import ManagedProcess
 from streams.settings import REPO_ROOT, Settings, load_settings
+from streams.topics import TopicNames, ensure_topics
 from tests.integration.kafkatools import KafkaTools
 
 TEST_KAFKA_PORT = int(os.environ.get("LEADFLOW_TEST_KAFKA_PORT", "29092"))
@@ -24,10 +27,6 @@ TEST_REDIS_PORT = int(os.environ.get("LEADFLOW_TEST_REDIS_PORT", "26379"))
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory) -> Settings:
     stack_dir = tmp_path_factory.mktemp("stack")
-    # Reuse the repo's jar cache so only the first run ever downloads Kafka.
-    jar_cache = REPO_ROOT / ".leadflow" / "kafka"
-    jar_cache.mkdir(parents=True, exist_ok=True)
-    (stack_dir / "kafka").symlink_to(jar_cache, target_is_directory=True)
     return load_settings(
         stack_dir=stack_dir,
         kafka_port=TEST_KAFKA_PORT,
@@ -40,7 +39,10 @@ def stack_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def stack(stack_settings):
-    dev_stack = DevStack.from_settings(stack_settings, tie_to_parent=True)
+    # Reuse the repo's jar cache so only the first run ever downloads Kafka.
+    dev_stack = DevStack.from_settings(
+        stack_settings, tie_to_parent=True, jar_cache_dir=REPO_ROOT / ".leadflow" / "kafka"
+    )
     dev_stack.up()
     try:
         yield dev_stack
@@ -77,6 +79,10 @@ class WorkerHarness:
             k.removeprefix("LEADFLOW_").lower(): v for k, v in self.env_overrides.items()
         })
         self.processes: list[ManagedProcess] = []
+        self.killed: set[str] = set()
+        # Topics exist before anyone produces or subscribes (as `leadflow topics create` does).
+        asyncio.run(ensure_topics(self.settings))
+        self.topics = TopicNames.from_settings(self.settings)
 
     def start(self) -> ManagedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
@@ -94,6 +100,22 @@ class WorkerHarness:
         process.start()
         self.processes.append(process)
         return process
+
+    def kill(self, process: ManagedProcess) -> None:
+        """kill -9 the whole process group: no shutdown hooks, no final commit."""
+        self.killed.add(process.name)
+        os.killpg(process.running_pid(), signal.SIGKILL)
+
+    def watch(self, until):
+        """Wrap a consume predicate so a crashed worker fails the test at once, with its log."""
+
+        def predicate(records):
+            for process in self.processes:
+                if process.name not in self.killed and process.running_pid() is None:
+                    raise AssertionError(f"{process.name} exited unexpectedly\n{self.logs()}")
+            return until(records)
+
+        return predicate
 
     def wipe_local_state(self) -> None:
         """Drop the worker's RocksDB files, so a restart must rebuild from the changelog."""

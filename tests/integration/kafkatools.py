@@ -27,7 +27,9 @@ class KafkaTools:
 
     def produce(self, topic: str, values: Iterable[bytes], *, key: bytes | None = None) -> None:
         async def go() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", max_request_size=10 * 1024 * 1024
+            )
             await producer.start()
             try:
                 for value in values:

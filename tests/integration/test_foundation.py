@@ -3,8 +3,6 @@ Kafka + Redis and real worker processes."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 import urllib.request
 
@@ -26,15 +24,12 @@ def _latest_by_lead(records):
 
 def test_form_submit_yields_lead_state_event(workers, kafka):
     workers.start()
-    names = workers.settings
-    from streams.topics import TopicNames
-
-    topics = TopicNames.from_settings(names)
+    topics = workers.topics
     email_json, email_avro = "dana.reyes@acme-logistics.com", "li.wei@northwind.io"
     kafka.produce(topics.form_submits, [as_json(form_submit(email_json)),
                                         as_avro("form_submitted", form_submit(email_avro))])
     wanted = {lead_id_for_email(email_json), lead_id_for_email(email_avro)}
-    out = kafka.consume(topics.lead_scored, until=lambda rs: wanted <= {r["value"]["lead_id"] for r in rs}, timeout=90)
+    out = kafka.consume(topics.lead_scored, until=workers.watch(lambda rs: wanted <= {r["value"]["lead_id"] for r in rs}), timeout=90)
     got = _latest_by_lead(out)
     assert wanted <= set(got), workers.logs()
     for lead_id in wanted:
@@ -48,8 +43,8 @@ def test_form_submit_yields_lead_state_event(workers, kafka):
 
 
 BAD_INPUTS = {
-    "undecodable": b"\xff\xfe not json, not avro",
-    "unknown_encoding": b"<xml>lead</xml>",
+    "undecodable": b'{"event_id": "cut-off", "email": "trunc',
+    "unknown_encoding": b"\xff\xfe<xml>lead</xml>",
     "missing_field": orjson.dumps({k: v for k, v in form_submit("x@acme.com").items() if k != "email"}),
     "invalid_email": as_json(form_submit("not-an-email")),
     "invalid_value": as_json(form_submit("neg@acme.com", company_size=-5)),
@@ -62,16 +57,14 @@ BAD_INPUTS = {
 
 def test_bad_input_goes_to_dead_letters_and_stream_keeps_flowing(workers, kafka):
     workers.start()
-    from streams.topics import TopicNames
-
-    topics = TopicNames.from_settings(workers.settings)
+    topics = workers.topics
     # One partition key so all of it lands in one partition: the good event behind the bad
     # ones proves the partition was not blocked.
     bad = list(BAD_INPUTS.items())
     good_email = "after.the.bad@acme-logistics.com"
     kafka.produce(topics.form_submits, [raw for _, raw in bad] + [as_json(form_submit(good_email))], key=b"same")
 
-    dead = kafka.consume(topics.dead_letters, until=lambda rs: len(rs) >= len(bad), timeout=90)
+    dead = kafka.consume(topics.dead_letters, until=workers.watch(lambda rs: len(rs) >= len(bad)), timeout=90)
     assert len(dead) == len(bad), workers.logs()
     by_original = {d["value"]["original"]: d["value"] for d in dead}
     for expected_reason, raw in bad:
@@ -81,7 +74,7 @@ def test_bad_input_goes_to_dead_letters_and_stream_keeps_flowing(workers, kafka)
         assert letter["source_offset"] >= 0 and letter["source_partition"] >= 0
         assert letter["reason"] and "@" not in letter["reason"], "readable reason, no email in it"
 
-    good = kafka.consume(topics.lead_scored, until=lambda rs: any(r["value"]["lead_id"] == lead_id_for_email(good_email) for r in rs), timeout=60)
+    good = kafka.consume(topics.lead_scored, until=workers.watch(lambda rs: any(r["value"]["lead_id"] == lead_id_for_email(good_email) for r in rs)), timeout=60)
     assert any(r["value"]["lead_id"] == lead_id_for_email(good_email) for r in good)
 
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{workers.metrics_port}/metrics", timeout=5).read().decode()
@@ -92,9 +85,7 @@ def test_bad_input_goes_to_dead_letters_and_stream_keeps_flowing(workers, kafka)
 
 def test_redelivered_event_is_counted_once(workers, kafka):
     workers.start()
-    from streams.topics import TopicNames
-
-    topics = TopicNames.from_settings(workers.settings)
+    topics = workers.topics
     email = "twice@acme-logistics.com"
     submit = as_json(form_submit(email, event_id="ev-fixed-1"))
     page = as_json(web_activity(email=email, event_id="ev-fixed-2"))
@@ -104,20 +95,18 @@ def test_redelivered_event_is_counted_once(workers, kafka):
     kafka.produce(topics.web_activity, [as_json(web_activity(email=marker))])
     out = kafka.consume(
         topics.lead_scored,
-        until=lambda rs: {lead_id_for_email(email), lead_id_for_email(marker)} <= {r["value"]["lead_id"] for r in rs}
-        and sum(r["value"]["lead_id"] == lead_id_for_email(email) for r in rs) >= 2,
+        until=workers.watch(lambda rs: {lead_id_for_email(email), lead_id_for_email(marker)} <= {r["value"]["lead_id"] for r in rs}
+        and sum(r["value"]["lead_id"] == lead_id_for_email(email) for r in rs) >= 2),
         timeout=90,
     )
     time.sleep(2)  # give any (wrong) extra output the chance to show up
-    out = kafka.consume(topics.lead_scored, until=lambda rs: False, timeout=3)
+    out = kafka.consume(topics.lead_scored, until=workers.watch(lambda rs: False), timeout=3)
     mine = [r["value"] for r in out if r["value"]["lead_id"] == lead_id_for_email(email)]
     assert [m["event_count"] for m in mine] == [1, 2], workers.logs()
 
 
 def test_kill9_mid_stream_keeps_state_without_loss_or_double_count(workers, kafka):
-    from streams.topics import TopicNames
-
-    topics = TopicNames.from_settings(workers.settings)
+    topics = workers.topics
     leads = [f"crash{n}@acme-logistics.com" for n in range(8)]
     per_lead = 40
     batches = [
@@ -128,8 +117,8 @@ def test_kill9_mid_stream_keeps_state_without_loss_or_double_count(workers, kafk
     half = per_lead // 2
     kafka.produce(topics.web_activity, [m for batch in batches[:half] for m in batch])
     # Wait until the worker is visibly mid-stream, then kill it without warning.
-    kafka.consume(topics.lead_scored, until=lambda rs: len(rs) >= 20, timeout=90)
-    os.killpg(first.running_pid(), signal.SIGKILL)
+    kafka.consume(topics.lead_scored, until=workers.watch(lambda rs: len(rs) >= 20), timeout=90)
+    workers.kill(first)
     time.sleep(0.5)
     kafka.produce(topics.web_activity, [m for batch in batches[half:] for m in batch])
     # New machine: no local RocksDB files, state must come back from the changelog topic.

@@ -1,0 +1,202 @@
+"""The pure scoring state machine the Faust wiring calls (no framework imports).
+
+    apply_event(state, event, model, now_ms=..., dedup_window=512) -> (state, outputs)
+    review(state, model, now_ms=...)                              -> (state, outputs)
+    next_review_at_ms(state, model)                               -> int | None
+    reset_score(state, at_ms)                                     -> state
+    apply_visitor_event / link_visitor                            (see visitors.py)
+
+Time. Each lead has its own clock, ``state.as_of_ms``: the newest event time applied (or
+the last review time). An event is scored as of ``max(event time, clock)``; a late event
+adds its points already decayed to the clock. Processing time (``now_ms``) only stamps
+``scored_at`` / ``qualified_at`` and drives reviews, so replaying the same events yields the
+same state, scores and output ids.
+
+MQL. A lead crosses into MQL when it passes the fit gate and its score is > the threshold:
+exactly one LeadQualified per crossing, ``mql_number`` counting crossings, id derived from
+lead id + mql_number. The MQL ends when the score falls to ``mql_rearm_at`` or the gate
+fails; a later crossing is a new MQL. Before an event is applied the lead's clock is moved
+to the event's time and an MQL that decayed away meanwhile is ended first, so the outcome
+does not depend on whether the decay review ran in time.
+
+Stages handled here: new -> nurture (gate failed or below threshold) -> mql, and
+disqualified (bot, disposable domain, or a CRM rejection with a permanent disposition) which
+never qualifies again. Sales stages (sal, sql, opportunity), set by later dispositions work,
+keep their stage: the ``mql`` flag is tracked but no new MQL is emitted. ``reset_score`` is
+the recycling hook.
+
+Reviews. Quiet leads change without events: an MQL decays below the threshold, or the
+inactivity penalty becomes due. ``next_review_at_ms`` gives the exact time of the next such
+change (closed-form decay crossing, see decay.py); the wiring keeps a due-time index and calls
+``review`` only for due leads. A review never qualifies a lead (a score rising only because
+a negative signal decayed is not buyer intent); the next event will.
+"""
+
+from __future__ import annotations
+
+from agents.domain.events import EVENT_KINDS, LeadEvent
+from agents.scoring.evaluation import Evaluation, evaluate, inactivity_due_ms, time_score_falls_to
+from agents.scoring.exceptions import ScoringError
+from agents.scoring.fit import assess_fit
+from agents.scoring.handoff import SCORE_THRESHOLD_TRIGGER, build_handoff, priority_hint
+from agents.scoring.intake import absorb
+from agents.scoring.model import ScoringModel
+from agents.scoring.outputs import Output, VisitorLinked, qualified_output, scored_output
+from agents.scoring.state import LeadState
+from agents.scoring.visitors import apply_visitor_event, link_visitor
+
+__all__ = [
+    "apply_event", "review", "next_review_at_ms", "reset_score",
+    "apply_visitor_event", "link_visitor", "DEFAULT_DEDUP_WINDOW",
+]
+
+DEFAULT_DEDUP_WINDOW = 512
+MAX_LINKED_VISITORS = 20
+MQL_ELIGIBLE_STAGES = frozenset({"new", "nurture", "recycled", "mql"})
+DISQUALIFIED = "disqualified"
+SWEEP, MERGE = "sweep", "merge"
+
+
+def apply_event(
+    state: LeadState | None, event: LeadEvent, model: ScoringModel, *,
+    now_ms: int, dedup_window: int = DEFAULT_DEDUP_WINDOW,
+) -> tuple[LeadState, list[Output]]:
+    """Apply one identified event. A duplicate (id in the dedup window) returns ``(state, [])``
+    with the very same state object; otherwise ``state`` is left untouched and a new one returned."""
+    _check(state, event, dedup_window)
+    if state is not None and event.event_id in state.recent_event_ids:
+        return state, []
+    t = event.occurred_at_ms
+    lead = state.clone() if state is not None else LeadState(lead_id=event.lead_id, as_of_ms=t)
+    lead.recent_event_ids = [*lead.recent_event_ids, event.event_id][-dedup_window:]
+    lead.event_count += 1
+    lead.created_at_ms = t if lead.created_at_ms is None else min(lead.created_at_ms, t)
+    if t > lead.as_of_ms:
+        lead.as_of_ms = t
+        if lead.mql:  # end an MQL that decayed away before this event (review may have lagged)
+            _transition(lead, evaluate(lead, model, t), may_qualify=False)
+
+    absorbed = absorb(lead, event, model)
+    fit = assess_fit(lead, model)
+    if fit.rejection and fit.rejection not in lead.disqualifications:
+        lead.disqualifications = sorted({*lead.disqualifications, fit.rejection})
+        fit = assess_fit(lead, model)  # re-run so the checks list shows the disqualification
+    ev = evaluate(lead, model, lead.as_of_ms, fit)
+    crossed = _transition(lead, ev, may_qualify=True)
+    lead.model_version = model.version
+
+    cause_kind = MERGE if event.data.get("merged_from_visitor") else event.kind
+    outputs: list[Output] = [scored_output(
+        lead, model, ev, cause_event_id=event.event_id, cause_kind=cause_kind,
+        occurred_at_ms=t, now_ms=now_ms,
+    )]
+    if crossed:
+        trigger = absorbed.trigger if absorbed.signal else SCORE_THRESHOLD_TRIGGER
+        outputs.append(qualified_output(
+            lead, model, ev, handoff=build_handoff(lead, model, ev, trigger),
+            priority_hint=priority_hint(lead, model, ev), occurred_at_ms=t, now_ms=now_ms,
+        ))
+    visitor = absorbed.visitor_id
+    if visitor and visitor not in lead.linked_visitor_ids:
+        lead.linked_visitor_ids = sorted([*lead.linked_visitor_ids, visitor])[-MAX_LINKED_VISITORS:]
+        outputs.append(VisitorLinked(visitor_id=visitor, lead_id=lead.lead_id))
+    return lead, outputs
+
+
+def review(state: LeadState, model: ScoringModel, *, now_ms: int) -> tuple[LeadState, list[Output]]:
+    """Re-evaluate a quiet lead at ``now_ms``: end a decayed MQL, apply a due inactivity penalty.
+
+    Emits one LeadScored (cause_kind "sweep") when something changed, nothing otherwise. The
+    lead's clock moves to ``now_ms`` either way, so the next review time moves forward too.
+    """
+    if state.disqualified or now_ms <= state.as_of_ms:
+        return state, []
+    lead = state.clone()
+    lead.as_of_ms = now_ms
+    ev = evaluate(lead, model, now_ms)
+    _transition(lead, ev, may_qualify=False)
+    reasons = []
+    if state.mql and not lead.mql:
+        reasons.append(f"mql_ended:{state.mql_number}")
+    due = inactivity_due_ms(state, model)
+    if due is not None and model.inactivity.points and state.as_of_ms < due <= now_ms:
+        reasons.append(f"inactive_since:{due - model.inactivity_ms}")
+    if not reasons:
+        return lead, []
+    lead.model_version = model.version
+    # The cause id names what became due (not when the sweep ran): a repeated sweep has the same id.
+    cause = f"{SWEEP}:" + "+".join(reasons)
+    return lead, [scored_output(lead, model, ev, cause_event_id=cause, cause_kind=SWEEP,
+                                occurred_at_ms=now_ms, now_ms=now_ms)]
+
+
+def next_review_at_ms(state: LeadState, model: ScoringModel) -> int | None:
+    """When ``review`` will next have something to do for this lead, or None (nothing pending).
+
+    The earlier of: the inactivity penalty becoming due, and - for an MQL - the moment its
+    decaying score falls to the re-arm level. A time <= the lead's clock means "due now".
+    """
+    if state.disqualified:
+        return None
+    candidates = []
+    due = inactivity_due_ms(state, model)
+    if due is not None and model.inactivity.points and due > state.as_of_ms:
+        candidates.append(due)
+    if state.mql:
+        if not assess_fit(state, model).passed:  # e.g. a stricter model was deployed
+            candidates.append(state.as_of_ms)
+        falls = time_score_falls_to(state, model, model.rearm_at)
+        if falls is not None:
+            candidates.append(falls)
+    return min(candidates, default=None)
+
+
+def reset_score(state: LeadState, at_ms: int) -> LeadState:
+    """Recycling hook: behavioural points start from zero at ``at_ms``; fit and history stay.
+
+    Events older than ``at_ms`` still arrive as touches but no longer score. The inactivity
+    clock restarts at the reset. The MQL flag drops; the caller sets the stage (e.g. recycled),
+    and the next crossing is a new MQL (mql_number + 1).
+    """
+    lead = state.clone()
+    lead.signals = {}
+    lead.score_reset_at_ms = max(at_ms, state.score_reset_at_ms or at_ms)
+    lead.as_of_ms = max(lead.as_of_ms, at_ms)
+    lead.last_engaged_ms = max(at_ms, state.last_engaged_ms or at_ms)
+    lead.mql = False
+    if lead.stage == "mql":
+        lead.stage = "nurture"
+    return lead
+
+
+def _transition(lead: LeadState, ev: Evaluation, *, may_qualify: bool) -> bool:
+    """Update stage and MQL flag from an evaluation; True when this is a new MQL crossing."""
+    if lead.disqualified:
+        lead.mql, lead.stage = False, DISQUALIFIED
+        return False
+    if lead.stage not in MQL_ELIGIBLE_STAGES:  # sales-owned: track the flag, never re-qualify
+        lead.mql = ev.holds_mql if lead.mql else ev.qualifies
+        return False
+    crossed = False
+    if lead.mql:
+        lead.mql = ev.holds_mql
+    elif may_qualify and ev.qualifies:
+        lead.mql, crossed = True, True
+        lead.mql_number += 1
+        lead.qualified_at_ms = ev.at_ms
+    if lead.mql:
+        lead.stage = "mql"
+    elif lead.stage in ("new", "mql"):
+        lead.stage = "nurture"
+    return crossed
+
+
+def _check(state: LeadState | None, event: LeadEvent, dedup_window: int) -> None:
+    if event.lead_id is None:
+        raise ScoringError(f"event {event.event_id}: anonymous events go through apply_visitor_event")
+    if event.kind not in EVENT_KINDS:
+        raise ScoringError(f"event {event.event_id}: unknown kind {event.kind!r}")
+    if state is not None and state.lead_id != event.lead_id:
+        raise ScoringError(f"event {event.event_id} for {event.lead_id} applied to state of {state.lead_id}")
+    if dedup_window < 1:
+        raise ValueError("dedup_window must be >= 1")
