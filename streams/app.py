@@ -48,6 +48,24 @@ class Pipeline:
     scoring_model: Any = None
     channels: dict[str, faust.TopicT] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)
+    redis_factory: Callable[[], Any] | None = None
+    _redis: Any = None
+
+    def redis(self):
+        """The shared ``redis.asyncio.Redis`` client, created on first use (never at import).
+
+        Tests may pass ``redis_factory``; production connects to ``settings.redis_url``.
+        """
+        if self._redis is None:
+            if self.redis_factory is not None:
+                self._redis = self.redis_factory()
+            else:
+                import redis.asyncio as aioredis
+
+                self._redis = aioredis.Redis.from_url(
+                    self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5
+                )
+        return self._redis
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -141,6 +159,7 @@ def create_app(
     metrics: Metrics | None = None,
     scoring_model: Any = None,
     clock: Callable[[], float] = time.time,
+    redis_factory: Callable[[], Any] | None = None,
     capabilities: Iterable[Callable[[Pipeline], None]] | None = None,
 ) -> Pipeline:
     from agents.capture.agent import register as register_capture
@@ -155,6 +174,7 @@ def create_app(
         metrics=metrics or Metrics.create(),
         clock=clock,
         scoring_model=scoring_model or load_model(settings.scoring_model_path),
+        redis_factory=redis_factory,
     )
     for register in capabilities or (register_capture, register_scoring):
         register(pipeline)

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
 
     # --- Business configuration files ---------------------------------------------
     scoring_model_path: Path = REPO_ROOT / "config" / "scoring-model.yaml"
+    routing_config_path: Path = REPO_ROOT / "config" / "routing.yaml"  # priorities, rules, fallback
+    roster_path: Path = REPO_ROOT / "config" / "roster.yaml"  # loaded into Redis by `leadflow roster load`
+    sla_config_path: Path = REPO_ROOT / "config" / "sla.yaml"  # SLAs, escalation tiers, recycling
+    redis_key_prefix: str = "leadflow"
 
     # --- Local dev stack -----------------------------------------------------------
     stack_dir: Path = REPO_ROOT / ".leadflow"

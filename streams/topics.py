@@ -23,6 +23,7 @@ class TopicNames:
     # Internal, canonical events re-keyed by lead id / visitor id (orjson).
     lead_events: str
     visitor_events: str
+    sla_commands: str
     # Outputs, Avro, keyed by lead id.
     lead_scored: str
     mqls: str
@@ -41,6 +42,7 @@ class TopicNames:
             crm_status=f"{p}.in.crm-status",
             lead_events=f"{p}.internal.lead-events",
             visitor_events=f"{p}.internal.visitor-events",
+            sla_commands=f"{p}.internal.sla-commands",
             lead_scored=f"{p}.out.lead-scored",
             mqls=f"{p}.out.mqls",
             assignments=f"{p}.out.assignments",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from agents.scoring.decay import decay_factor, first_time_at_or_below
@@ -82,10 +83,9 @@ def evaluate(state: LeadState, model: ScoringModel, at_ms: int, fit: FitAssessme
     items: list[BreakdownItem] = []
     engagement = 0.0
     active: set[str] = set()
-    for name, rule in model.signals.items():  # model order: a stable, readable breakdown
-        total = state.signals.get(name)
-        if total is None:
-            continue
+    order = model.signal_order
+    for name in sorted((n for n in state.signals if n in order), key=order.__getitem__):
+        rule, total = model.signals[name], state.signals[name]  # model order: a stable breakdown
         units = min(model.cap_units[name], total.units * decay_factor(at_ms - total.at_ms, half_life))
         points = units * rule.points
         if abs(points) < 0.005:  # shows as 0.00: fully decayed, or below the `every` count
@@ -140,4 +140,9 @@ def time_score_falls_to(state: LeadState, model: ScoringModel, level: float) -> 
 
 
 def _date(ms: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
+    return _day(ms // 86_400_000)
+
+
+@lru_cache(maxsize=4096)
+def _day(day_number: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(day_number * 86_400))

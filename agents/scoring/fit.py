@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 PASSED, FAILED, FLAGGED, UNKNOWN = "passed", "failed", "flagged", "unknown"
 _TITLE_MEMO_LIMIT = 50_000
+_FIT_MEMO_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,21 @@ def seniority_level(title: str | None, model: ScoringModel) -> str | None:
 
 
 def assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
+    """The lead's fit now; memoized per model on exactly the inputs it reads (leads' fit
+    inputs rarely change between events, and the assessment is immutable)."""
+    profile = state.profile
+    key = (state.email, profile.get("job_title"), profile.get("company_size"), profile.get("industry"),
+           profile.get("country"), tuple(state.bot_signals), tuple(state.disqualifications))
+    memo = model.fit_memo
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= _FIT_MEMO_LIMIT:
+            memo.clear()  # bounded; rebuilt from the hot leads within a few events
+        found = memo[key] = _assess_fit(state, model)
+    return found
+
+
+def _assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
     profile = state.profile
     domain = email_domain(state.email) if state.email else None
     fp = model.fit_signals

@@ -194,6 +194,10 @@ class ScoringModel(_Strict):
         return self.thresholds.mql if rearm is None else rearm
 
     @cached_property
+    def signal_order(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.signals)}
+
+    @cached_property
     def cap_units(self) -> dict[str, float]:
         """Per signal, the cap expressed in occurrences (state stores occurrences, not points)."""
         return {name: rule.cap / rule.points for name, rule in self.signals.items()}
@@ -254,6 +258,11 @@ class ScoringModel(_Strict):
     @cached_property
     def title_levels(self) -> dict[str, str | None]:
         """Memo of job title -> seniority level (titles repeat a lot across leads)."""
+        return {}
+
+    @cached_property
+    def fit_memo(self) -> dict[tuple, Any]:
+        """Memo of fit inputs -> FitAssessment (see fit.assess_fit)."""
         return {}
 
     @cached_property

@@ -129,6 +129,7 @@ def scored_output(
 def qualified_output(
     state: LeadState, model: ScoringModel, ev: Evaluation, *,
     handoff: dict[str, Any], priority_hint: str | None, occurred_at_ms: int, now_ms: int,
+    cause_received_at_ms: int | None,
 ) -> QualifiedOutput:
     record = {
         "event_id": qualified_id(state.lead_id, state.mql_number),
@@ -149,6 +150,7 @@ def qualified_output(
         "company": state.profile.get("company"),
         "job_title": state.profile.get("job_title"),
         "priority_hint": priority_hint,
+        "cause_received_at": cause_received_at_ms,
     }
     return QualifiedOutput(key=state.lead_id, record=record)
 

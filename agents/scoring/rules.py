@@ -57,6 +57,12 @@ DISQUALIFIED = "disqualified"
 SWEEP, MERGE = "sweep", "merge"
 
 
+def dedup_key_of(event: LeadEvent) -> str:
+    """Publisher event ids are unique per source system, not across them: a CRM event "123"
+    must not be mistaken for a form event "123"."""
+    return f"{event.kind}:{event.event_id}"
+
+
 def apply_event(
     state: LeadState | None, event: LeadEvent, model: ScoringModel, *,
     now_ms: int, dedup_window: int = DEFAULT_DEDUP_WINDOW,
@@ -64,11 +70,12 @@ def apply_event(
     """Apply one identified event. A duplicate (id in the dedup window) returns ``(state, [])``
     with the very same state object; otherwise ``state`` is left untouched and a new one returned."""
     _check(state, event, dedup_window)
-    if state is not None and event.event_id in state.recent_event_ids:
+    dedup_key = dedup_key_of(event)
+    if state is not None and dedup_key in state.recent_event_ids:
         return state, []
     t = event.occurred_at_ms
     lead = state.clone() if state is not None else LeadState(lead_id=event.lead_id, as_of_ms=t)
-    lead.recent_event_ids = [*lead.recent_event_ids, event.event_id][-dedup_window:]
+    lead.recent_event_ids = [*lead.recent_event_ids, dedup_key][-dedup_window:]
     lead.event_count += 1
     lead.created_at_ms = t if lead.created_at_ms is None else min(lead.created_at_ms, t)
     if t > lead.as_of_ms:
@@ -95,6 +102,8 @@ def apply_event(
         outputs.append(qualified_output(
             lead, model, ev, handoff=build_handoff(lead, model, ev, trigger),
             priority_hint=priority_hint(lead, model, ev), occurred_at_ms=t, now_ms=now_ms,
+            # A merged anonymous page arrived long ago; its broker time says nothing about latency.
+            cause_received_at_ms=None if cause_kind == MERGE else event.received_at_ms,
         ))
     visitor = absorbed.visitor_id
     if visitor and visitor not in lead.linked_visitor_ids:

@@ -127,18 +127,20 @@ class LeadState:
 
     def clone(self) -> "LeadState":
         """A copy the rules may modify (inner records are immutable, so containers suffice)."""
-        return replace(
-            self,
-            profile=dict(self.profile),
-            profile_order=dict(self.profile_order),
-            disqualifications=list(self.disqualifications),
-            bot_signals=list(self.bot_signals),
-            signals=dict(self.signals),
-            page_views=dict(self.page_views),
-            content=list(self.content),
-            touches=list(self.touches),
+        return LeadState(
+            lead_id=self.lead_id, email=self.email, profile=dict(self.profile),
+            profile_order=dict(self.profile_order), stage=self.stage,
+            disqualifications=list(self.disqualifications), bot_signals=list(self.bot_signals),
+            as_of_ms=self.as_of_ms, created_at_ms=self.created_at_ms,
+            last_engaged_ms=self.last_engaged_ms, score_reset_at_ms=self.score_reset_at_ms,
+            signals=dict(self.signals), page_views=dict(self.page_views), content=list(self.content),
+            first_touch=self.first_touch, last_touch=self.last_touch,
+            unattributed_capture=self.unattributed_capture, touches=list(self.touches),
+            mql=self.mql, mql_number=self.mql_number, qualified_at_ms=self.qualified_at_ms,
+            crm_account_id=self.crm_account_id, crm_account_domain=self.crm_account_domain,
             linked_visitor_ids=list(self.linked_visitor_ids),
-            recent_event_ids=list(self.recent_event_ids),
+            recent_event_ids=list(self.recent_event_ids), event_count=self.event_count,
+            model_version=self.model_version,
         )
 
     def to_dict(self) -> dict[str, Any]:

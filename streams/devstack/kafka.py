@@ -227,7 +227,7 @@ class KafkaServer:
 
     def _run_maven(self, mvn: str, output_dir: Path) -> None:
         cmd = [
-            mvn, "-q", "-B", "-f", str(KAFKA_POM),
+            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(KAFKA_POM),
             f"-Dkafka.version={self.version}",
             "dependency:copy-dependencies",
             f"-DoutputDirectory={output_dir}",

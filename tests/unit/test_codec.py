@@ -79,6 +79,7 @@ SAMPLES = {
         "fit_grade": "B", "fast_track": False, "breakdown": BREAKDOWN, "model_version": "2025-06",
         "handoff": HANDOFF, "first_touch_source": None, "last_touch_source": "paid_search",
         "account_key": None, "company": "Acme Corp", "job_title": "VP Sales", "priority_hint": "P1",
+        "cause_received_at": T0 - 20,
     },
     "lead_assigned": {
         "event_id": "out-3", "lead_id": "ld_0123456789abcdef0123", "mql_event_id": "out-2",

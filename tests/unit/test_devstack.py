@@ -103,11 +103,17 @@ def test_cluster_id_is_a_kafka_uuid():
         assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
 
 
-def _metadata_v4_response(correlation_id: int, brokers: list[tuple[int, str, int, str | None]]) -> bytes:
+Broker = tuple[int, str, int, "str | None"]  # node id, host, port, rack
+
+
+def _metadata_v4_response(correlation_id: int, brokers: list[Broker]) -> bytes:
     body = struct.pack(">iii", correlation_id, 0, len(brokers))
     for node_id, host, port, rack in brokers:
         body += struct.pack(">ih", node_id, len(host)) + host.encode() + struct.pack(">i", port)
-        body += struct.pack(">h", -1) if rack is None else struct.pack(">h", len(rack)) + rack.encode()
+        if rack is None:
+            body += struct.pack(">h", -1)
+        else:
+            body += struct.pack(">h", len(rack)) + rack.encode()
     body += struct.pack(">h", -1) + struct.pack(">ii", 1, 0)  # cluster id, controller, topics
     return struct.pack(">i", len(body)) + body
 

@@ -39,6 +39,7 @@ CONTRACT_FIELDS = {
         "event_id", "lead_id", "email", "occurred_at", "qualified_at", "mql_number", "score",
         "fit_grade", "fast_track", "breakdown", "model_version", "handoff", "first_touch_source",
         "last_touch_source", "account_key", "company", "job_title", "priority_hint",
+        "cause_received_at",
     ],
     "lead_assigned": [
         "event_id", "lead_id", "mql_event_id", "owner_id", "owner_name", "owner_role", "team",
@@ -66,7 +67,7 @@ TIMESTAMP_FIELDS = {
     "web_activity": {"occurred_at"},
     "crm_status": {"occurred_at"},
     "lead_scored": {"occurred_at", "scored_at"},
-    "lead_qualified": {"occurred_at", "qualified_at"},
+    "lead_qualified": {"occurred_at", "qualified_at", "cause_received_at"},
     "lead_assigned": {"assigned_at", "first_touch_due_at"},
     "sla_breached": {"due_at", "breached_at"},
     "lead_dispositioned": {"occurred_at", "checkpoints"},

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 
 from agents.domain.identity import lead_id_for_email
 from agents.scoring import (
@@ -16,7 +17,6 @@ from agents.scoring.outputs import qualified_id
 from tests.unit.scoring.helpers import (
     CORP, DAY, HOUR, MODEL, REPO, T0, activity, breakdown, crm, director_form, form, of, page, run,
 )
-import yaml
 
 SCHEMAS = REPO / "schemas"
 
@@ -223,6 +223,16 @@ def test_caps_and_every_nth_occurrence():
     assert breakdown(_last_scored(state))["email_open"] == pytest.approx(8, abs=0.01)
 
 
+def test_a_capped_signal_starts_decaying_when_activity_stops_however_many_repeats():
+    # 100 pricing views pin the signal at its cap (30), not at 1500 hidden points:
+    # one half-life later it is worth 15, exactly as if the lead had viewed twice.
+    many, _ = run([page(at=T0 + i) for i in range(100)])
+    two, _ = run([page("lee@acme.com", at=T0 + 98), page("lee@acme.com", at=T0 + 99)])
+    later = T0 + 99 + 90 * DAY
+    points = lambda s: {i.signal: i.points for i in evaluate(s, MODEL, later).engagement_items}["pricing_page_visit"]  # noqa: E731
+    assert points(many) == pytest.approx(15, abs=0.01) == points(two)
+
+
 def test_late_event_counts_decayed_from_its_own_time():
     state, _ = run([director_form(at=T0 + 90 * DAY), page(at=T0)])
     assert breakdown(_last_scored(state))["pricing_page_visit"] == pytest.approx(7.5, abs=0.01)
@@ -250,7 +260,7 @@ def test_duplicate_event_is_ignored():
 def test_dedup_window_is_bounded_by_the_parameter():
     events = [page(at=T0 + i) for i in range(5)]
     state, _ = run(events, dedup_window=3)
-    assert state.recent_event_ids == [e.event_id for e in events[-3:]]
+    assert state.recent_event_ids == [f"{e.kind}:{e.event_id}" for e in events[-3:]]
 
 
 def test_replay_gives_the_same_state_and_output_ids():
@@ -362,7 +372,8 @@ def test_breakdown_details_never_contain_an_email():
     _, out = run([director_form("dana.smith@gmail.com", at=T0),
                   page("dana.smith@gmail.com", url="https://x.io/pricing?email=dana.smith@gmail.com", at=T0)])
     assert "@" not in json.dumps([o.record["breakdown"] for o in out])
-    assert "@" not in str(LeadState.to_dict(run([page(url="https://x.io/p?e=a@b.co")])[0])["touches"])
+    state, _ = run([page(url="https://x.io/p?e=a@b.co")])
+    assert "@" not in str(state.to_dict()["touches"])
 
 
 def test_apply_event_does_not_mutate_its_input_state():

@@ -1,0 +1,282 @@
+"""Routing configuration: ``config/routing.yaml`` (``LEADFLOW_ROUTING_CONFIG_PATH``), validated at load.
+
+What lives here (static per worker, changed by editing the file and restarting):
+- the priority table: per priority, the first-touch SLA and who takes it (a rep role, or the
+  nurture owner for P3), with optional per-segment SLA overrides;
+- lead types: which MQL evidence (form kinds, behavioural signals) makes a demo request, a
+  pricing-plus-form lead, a webinar attendee...; each names its priority;
+- "fit multiplies intent": the enterprise-fit bump (P2 -> P1) and the fast-track priority;
+- company-size segments (enterprise / mid-market / SMB);
+- the named owners of last resort: the nurture owner (P3) and the fallback owner.
+
+What does *not* live here: people. Reps, territories, territory/attribute rules and account
+owners are the roster (``agents.routing.roster``), kept in Redis and editable live.
+
+The fallback owner is fully described here (id, name, role, team) so that a lead is never
+left unassigned, even when the roster is missing from Redis or names no such entry; when
+the roster has an entry with that id, its name/team are used instead.
+
+Validation names the key and value (``priorities.P4: unknown priority``). Two passes, as for
+the scoring model: pydantic for shape and types, then cross-key checks.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.routing.exceptions import RoutingConfigError
+
+PRIORITIES = ("P1", "P2", "P3")  # P1 = most urgent
+Priority = Literal["P1", "P2", "P3"]
+MINUTE_MS = 60_000
+DAY_S = 86_400
+
+
+def better(a: str, b: str) -> str:
+    """The more urgent of two priorities ("P1" < "P2" < "P3")."""
+    return min(a, b, key=PRIORITIES.index)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class PriorityRule(_Strict):
+    first_touch_sla_minutes: float = Field(gt=0)
+    role: str | None = Field(None, min_length=1, max_length=64)  # rep role that takes it
+    nurture: bool = False  # True: goes to the nurture owner, not to a rep
+
+
+class Segment(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    min_company_size: int = Field(ge=0)
+
+
+class LeadType(_Strict):
+    """A kind of lead, recognised from the MQL's evidence.
+
+    Matches when (``form_kinds`` or ``signals`` are empty, or one of them is present) and
+    every ``signals_all`` is present and (``requires_form`` is false, or the lead submitted
+    a form).
+    """
+
+    name: str = Field(min_length=1, max_length=64)
+    priority: Priority
+    form_kinds: list[str] = []  # any of these form kinds
+    signals: list[str] = []  # any of these behavioural signals
+    signals_all: list[str] = []  # all of these signals
+    requires_form: bool = False
+
+
+class DefaultLeadType(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    priority: Priority
+    use_priority_hint: bool = True  # prefer the scoring model's hint when no type matched
+
+
+class FitBump(_Strict):
+    """Fit multiplies intent: a ``from_priority`` lead with one of these grades or segments
+    becomes ``to_priority``."""
+
+    from_priority: Priority
+    to_priority: Priority
+    fit_grades: list[Literal["A", "B", "C", "D", "E", "F"]] = []
+    segments: list[str] = []
+
+
+class AccountOwnerStep(_Strict):
+    enabled: bool = True
+    ignore_capacity: bool = True  # an account's owner keeps the account even when full
+
+
+class RoundRobinStep(_Strict):
+    enabled: bool = True
+
+
+class Fallback(_Strict):
+    owner_id: str = Field(min_length=1, max_length=128)
+    owner_name: str = Field(min_length=1, max_length=200)
+    owner_role: str = Field("queue", min_length=1, max_length=64)
+    team: str | None = None
+
+
+class RoutingConfig(_Strict):
+    """A validated, frozen routing configuration. Build it with ``load_routing_config``."""
+
+    version: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    priorities: dict[Priority, PriorityRule]
+    segments: list[Segment] = []
+    segment_sla_overrides: dict[str, dict[Priority, float]] = {}
+    lead_types: list[LeadType]
+    default_lead_type: DefaultLeadType
+    form_signals: list[str] = []  # behavioural signals that only a form submit produces
+    fast_track_priority: Priority | None = None
+    fit_bump: FitBump | None = None
+    account_owner: AccountOwnerStep = AccountOwnerStep()
+    round_robin: RoundRobinStep = RoundRobinStep()
+    nurture_owner: str = Field(min_length=1, max_length=128)
+    fallback: Fallback
+    idempotency_ttl_days: float = Field(30, gt=0)
+
+    # --- derived ----------------------------------------------------------------------
+
+    @cached_property
+    def segment_names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.segments)
+
+    @cached_property
+    def segments_by_size(self) -> tuple[Segment, ...]:
+        return tuple(sorted(self.segments, key=lambda s: -s.min_company_size))
+
+    @cached_property
+    def roles(self) -> frozenset[str]:
+        """Rep roles the priority table routes to."""
+        return frozenset(p.role for p in self.priorities.values() if p.role)
+
+    @cached_property
+    def form_signal_set(self) -> frozenset[str]:
+        return frozenset(self.form_signals)
+
+    @cached_property
+    def idempotency_ttl_s(self) -> int:
+        return int(self.idempotency_ttl_days * DAY_S)
+
+    def segment_for(self, company_size: int | None) -> str | None:
+        if company_size is None:
+            return None
+        for segment in self.segments_by_size:
+            if company_size >= segment.min_company_size:
+                return segment.name
+        return None
+
+    def first_touch_sla_ms(self, priority: str, segment: str | None) -> int:
+        minutes = self.segment_sla_overrides.get(segment or "", {}).get(priority)  # type: ignore[call-overload]
+        if minutes is None:
+            minutes = self.priorities[priority].first_touch_sla_minutes  # type: ignore[index]
+        return round(minutes * MINUTE_MS)
+
+
+# --- Loading ------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A duplicated key in the YAML is an error, not a silent 'last one wins'."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path, error: type[Exception]) -> Any:
+    """Parse a YAML file; unreadable files and YAML syntax errors raise ``error``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error([f"cannot read {path}: {exc.strerror or exc}"], str(path)) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise error([f"not valid YAML: {exc}"], str(path)) from None
+
+
+def load_routing_config(path: str | Path) -> RoutingConfig:
+    """Read and validate ``routing.yaml``; raises RoutingConfigError naming every bad key."""
+    return parse_routing_config(read_yaml(path, RoutingConfigError), source=str(path))
+
+
+def parse_routing_config(raw: object, *, source: str = "routing config") -> RoutingConfig:
+    if not isinstance(raw, dict):
+        raise RoutingConfigError([f"expected a mapping at the top level, got {type(raw).__name__}"], source)
+    try:
+        config = RoutingConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise RoutingConfigError([describe_error(err) for err in exc.errors()], source) from None
+    problems = _semantic_problems(config)
+    if problems:
+        raise RoutingConfigError(problems, source)
+    return config
+
+
+def _semantic_problems(config: RoutingConfig) -> list[str]:
+    problems = []
+    for priority in PRIORITIES:
+        rule = config.priorities.get(priority)  # type: ignore[call-overload]
+        if rule is None:
+            problems.append(f"priorities.{priority}: required key is missing")
+        elif bool(rule.role) == rule.nurture:
+            problems.append(f"priorities.{priority}: set exactly one of 'role' (a rep role) or 'nurture: true'")
+    seen: set[str] = set()
+    for i, segment in enumerate(config.segments):
+        if segment.name in seen:
+            problems.append(f"segments[{i}] (name {segment.name!r}): duplicate segment name")
+        seen.add(segment.name)
+    for segment in config.segment_sla_overrides:
+        if segment not in config.segment_names:
+            problems.append(f"segment_sla_overrides.{segment}: unknown segment (not in segments)")
+        for priority, minutes in config.segment_sla_overrides[segment].items():
+            if minutes <= 0:
+                problems.append(f"segment_sla_overrides.{segment}.{priority}: must be greater than 0, got {minutes!r}")
+    names: set[str] = set()
+    for i, lead_type in enumerate(config.lead_types):
+        label = f"lead_types[{i}] (name {lead_type.name!r})"
+        if lead_type.name in names:
+            problems.append(f"{label}: duplicate lead type name")
+        names.add(lead_type.name)
+        if not (lead_type.form_kinds or lead_type.signals or lead_type.signals_all or lead_type.requires_form):
+            problems.append(f"{label}: has no condition (set form_kinds, signals, signals_all or requires_form)")
+    if config.fit_bump is not None:
+        bump = config.fit_bump
+        if PRIORITIES.index(bump.to_priority) >= PRIORITIES.index(bump.from_priority):
+            problems.append(f"fit_bump.to_priority: {bump.to_priority!r} is not more urgent than {bump.from_priority!r}")
+        for segment in bump.segments:
+            if segment not in config.segment_names:
+                problems.append(f"fit_bump.segments: unknown segment {segment!r}")
+    if config.nurture_owner == config.fallback.owner_id:
+        problems.append("nurture_owner: must differ from fallback.owner_id (P3 leads would look like routing failures)")
+    return problems
+
+
+_EXPECTED = {
+    "float_type": "expected a number", "float_parsing": "expected a number",
+    "int_type": "expected an integer", "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer", "string_type": "expected a string",
+    "bool_type": "expected true or false", "bool_parsing": "expected true or false",
+    "list_type": "expected a list", "dict_type": "expected a mapping",
+    "model_type": "expected a mapping", "model_attributes_type": "expected a mapping",
+    "literal_error": "expected one of the allowed values",
+}
+
+
+def describe_error(err: dict[str, Any], label=None) -> str:
+    """One pydantic error as ``key.path: what was wrong, got <value>``.
+
+    ``label(loc)`` may rewrite the key path (the roster names list entries by their id)."""
+    key = label(err["loc"]) if label else key_path(err["loc"])
+    kind = err["type"]
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key (value {err.get('input')!r})"
+    what = _EXPECTED.get(kind) or err["msg"][:1].lower() + err["msg"][1:]
+    return f"{key}: {what}, got {err.get('input')!r}"
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
