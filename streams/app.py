@@ -178,4 +178,27 @@ def create_app(
     )
     for register in capabilities or (register_capture, register_scoring):
         register(pipeline)
+    register_lag_gauge(pipeline)
     return pipeline
+
+
+def register_lag_gauge(pipeline: Pipeline, interval_s: float = 5.0) -> None:
+    """``leadflow_consumer_lag{topic,partition}``: highwater minus committed offset for the
+    partitions this worker consumes (changelogs excluded; recovery has its own progress)."""
+    app = pipeline.app
+
+    @app.timer(interval_s, name="measure_consumer_lag")
+    async def measure_consumer_lag() -> None:
+        consumer = app.consumer
+        lags: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            if tp.topic.endswith("-changelog") or "__assignor" in tp.topic:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # not fetched yet: no figure rather than a wrong one
+                continue
+            committed = consumer._committed_offset.get(tp)  # faust keeps no public accessor
+            if highwater is not None and highwater >= 0:
+                lags[(tp.topic, tp.partition)] = max(0, highwater - (committed or 0))
+        pipeline.metrics.set_consumer_lag(lags)

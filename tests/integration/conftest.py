@@ -126,7 +126,20 @@ class WorkerHarness:
             process.stop(timeout=20)
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.log_tail(60)}" for p in self.processes)
+        return "\n".join(f"--- {p.name}\n{p.log_tail(60)}" for p in self.processes) + self.counters()
+
+    def counters(self) -> str:
+        """The live worker's own leadflow_* counters: tells 'consumed nothing' from 'dropped'."""
+        import urllib.request
+
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=3).read().decode()
+        except OSError as exc:
+            return f"\n(metrics unavailable: {exc})"
+        wanted = ("leadflow_events_in_total", "leadflow_duplicates_skipped_total", "leadflow_leads_scored_total",
+                  "leadflow_dead_letters_total")
+        lines = [line for line in text.splitlines() if line.startswith(wanted) and not line.endswith(" 0.0")]
+        return "\n--- live worker counters\n" + "\n".join(lines)
 
 
 @pytest.fixture

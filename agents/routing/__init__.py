@@ -1,0 +1,29 @@
+"""Lead routing: priority (P1/P2/P3) and assignment to a named, active owner.
+
+Pure modules (no Faust, Kafka, Redis or Prometheus imports; a unit test enforces it):
+- ``config``: ``config/routing.yaml`` - priority table with first-touch SLAs (and per-segment
+  overrides), lead types, fit bump, segments, nurture and fallback owners;
+- ``roster``: reps, territories, territory/attribute rules, account owners; YAML validation
+  whose errors name the entry (the roster lives in Redis and is editable live);
+- ``facts``: what an MQL record says about the lead, and its priority (``classify``);
+- ``rules``: the routing plan (account owner -> rules -> weighted round robin -> fallback,
+  with an audit of every candidate skipped and why), the reference selection algorithm and
+  the ``lead_assigned`` record.
+
+Wiring: ``agent.py`` (Faust agent ``route_mqls``), ``streams/roster_store.py`` (Redis: live
+roster, atomic Lua selection with open-lead sets, cursors and idempotency keys),
+``streams/roster_cli.py`` (``leadflow roster load FILE`` / ``show``).
+"""
+
+from agents.routing.config import RoutingConfig, load_routing_config, parse_routing_config
+from agents.routing.exceptions import RosterError, RoutingConfigError, RoutingError
+from agents.routing.facts import LeadFacts, PriorityDecision, classify, facts_from_mql
+from agents.routing.roster import Rep, Roster, Rule, Territory, parse_roster
+from agents.routing.rules import Decision, Plan, assignment_record, plan, select_reference
+
+__all__ = [
+    "Decision", "LeadFacts", "Plan", "PriorityDecision", "Rep", "Roster", "RosterError",
+    "RoutingConfig", "RoutingConfigError", "RoutingError", "Rule", "Territory", "assignment_record",
+    "classify", "facts_from_mql", "load_routing_config", "parse_roster", "parse_routing_config",
+    "plan", "select_reference",
+]

@@ -1,0 +1,484 @@
+"""Pure routing rules: MQL -> priority -> an ordered routing plan -> the assignment record.
+
+No Faust, Redis or Prometheus here (a unit test enforces it). The split of work:
+
+1. ``plan(record, roster, config, now_ms)`` (pure) decides the priority and lists the
+   *stages* to try, in order, each with its candidates and an audit of everyone it skipped
+   and why (inactive, departed, out of office, wrong role, rule not matched...):
+
+   P1/P2 (a rep role from the priority table: AE, SDR):
+     a. ``account_owner``: the owner of the lead's account domain (capacity ignored unless
+        ``account_owner.ignore_capacity`` is false);
+     b. ``rule:<name>``: the first territory/attribute rule whose conditions hold and that has
+        members of the needed role; weighted round robin among its available members, then
+        ``rule:<name>:default_owner``;
+     c. ``round_robin:<role>``: weighted round robin among all available reps of the role
+        (``round_robin: true``) not already considered;
+     d. ``fallback``: the named fallback owner - always takes the lead.
+   P3: ``nurture`` (the nurture owner), then ``fallback``.
+   No roster loaded: ``fallback`` with reason ``roster_not_loaded``.
+
+2. The Redis adapter (``streams.roster_store``) runs the stages atomically in one Lua call:
+   the first ``single`` stage whose candidate has room (open leads < capacity) wins; a
+   ``pool`` stage picks by *smooth weighted round robin* where each available rep's weight is
+   its remaining capacity (capacity - open leads), so equal reps alternate (counts within
+   one of each other) and a rep with three times the room gets three times the leads until
+   the room evens out; reps with no room are skipped (audited "at capacity"). Cursors and
+   open-lead sets are updated in the same call, together with the idempotency key of the
+   MQL event, so two workers never hand out the same slot and a redelivered MQL gets its
+   first decision back. ``select_reference`` is the same algorithm in Python (the unit tests'
+   oracle, and the specification of the Lua script).
+
+3. ``assignment_record(plan, decision, ...)`` (pure) builds the ``lead_assigned`` record:
+   owner, priority, first-touch deadline (SLA from the priority table, per segment), the rule
+   that matched and why, and the audit trail (pre-skips + capacity results, in order).
+
+Fallback reasons (metric label, bounded): ``roster_not_loaded``,
+``nurture_owner_unavailable``, ``capacity_exhausted`` (someone suitable existed but was
+full), ``no_available_owner`` (suitable reps exist but are inactive/departed/out of office),
+``no_candidates`` (nobody has the role), ``routing_error`` (a bug; see the agent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.domain.identity import deterministic_id
+from agents.routing.config import PRIORITIES, RoutingConfig
+from agents.routing.facts import LeadFacts, PriorityDecision, classify, facts_from_mql
+from agents.routing.roster import Rep, Roster, Rule
+
+SINGLE, POOL = "single", "pool"
+CHOSEN, SKIPPED, ELIGIBLE, NOT_MATCHED, NOT_APPLICABLE = "chosen", "skipped", "eligible", "not_matched", "not_applicable"
+FALLBACK_RULE, NURTURE_RULE, ACCOUNT_OWNER_RULE = "fallback", "nurture", "account_owner"
+FALLBACK_REASONS = (
+    "roster_not_loaded", "nurture_owner_unavailable", "capacity_exhausted", "no_available_owner",
+    "no_candidates", "routing_error",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    rep_id: str
+    capacity: int | None  # None = no limit
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    rule: str  # "account_owner", "rule:<name>", "rule:<name>:default_owner", "round_robin:<role>", ...
+    kind: str  # SINGLE or POOL
+    candidates: tuple[Candidate, ...]
+    reason: str  # why this stage applies, for the record's reason
+    pool: str | None = None  # round-robin cursor name (POOL stages)
+    audit_before: tuple[dict[str, str], ...] = ()  # skips/non-matches evaluated before this stage
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    facts: LeadFacts
+    priority: PriorityDecision
+    role: str | None  # None for nurture
+    territory: str | None
+    stages: tuple[Stage, ...]  # the last one is always the fallback
+    fallback_hint: str  # fallback reason if the last stage is reached without capacity skips
+    roster_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the atomic selection decided (returned by the Lua script, stored for replays)."""
+
+    stage: int
+    rule: str
+    owner_id: str
+    assigned_at_ms: int
+    roster_version: int
+    # Per stage evaluated (up to and including the chosen one): (rep, open leads, capacity or None).
+    evaluated: tuple[tuple[tuple[str, int, int | None], ...], ...] = ()
+    replay: bool = False
+
+
+def audit(candidate: str, decision: str, reason: str) -> dict[str, str]:
+    return {"candidate": candidate, "decision": decision, "reason": reason}
+
+
+def assignment_id(lead_id: str, mql_event_id: str) -> str:
+    return deterministic_id(lead_id, "assigned", mql_event_id, prefix="as_")
+
+
+def is_upgrade(previous: str, new: str) -> bool:
+    return PRIORITIES.index(new) < PRIORITIES.index(previous)
+
+
+# --- 1. planning --------------------------------------------------------------------------
+
+
+def plan(
+    record: dict[str, Any], roster: Roster | None, config: RoutingConfig, *, now_ms: int,
+    roster_version: int = 0, facts: LeadFacts | None = None,
+) -> Plan:
+    facts = facts or facts_from_mql(record, config)
+    priority = classify(facts, config)
+    rule_of_priority = config.priorities[priority.priority]  # type: ignore[index]
+    role = None if rule_of_priority.nurture else rule_of_priority.role
+    territory = roster.territory_for(facts.country) if roster else None
+    builder = _Builder(roster, now_ms)
+    if roster is None:
+        hint = "roster_not_loaded"
+        builder.note(audit("roster", SKIPPED, "no roster loaded in Redis (run `leadflow roster load FILE`)"))
+    elif role is None:
+        hint = _plan_nurture(builder, roster, config)
+    else:
+        hint = _plan_rep(builder, roster, config, facts, priority, role, territory.id if territory else None)
+    builder.stage(
+        FALLBACK_RULE, SINGLE, [Candidate(config.fallback.owner_id, None)],
+        reason="no rule or rep could take the lead",
+    )
+    return Plan(
+        facts=facts, priority=priority, role=role, territory=territory.id if territory else None,
+        stages=tuple(builder.stages), fallback_hint=hint, roster_version=roster_version,
+    )
+
+
+def fallback_plan(record: dict[str, Any], config: RoutingConfig, *, reason: str, roster_version: int = 0) -> Plan:
+    """A plan that goes straight to the fallback owner (used when planning itself failed)."""
+    facts = facts_from_mql(record, config)
+    try:
+        priority = classify(facts, config)
+    except Exception:  # noqa: BLE001 - last resort: never leave the lead unassigned
+        priority = PriorityDecision(config.default_lead_type.priority, config.default_lead_type.name, None, "unclassified")
+    stage = Stage(FALLBACK_RULE, SINGLE, (Candidate(config.fallback.owner_id, None),), reason="routing failed",
+                  audit_before=(audit("routing", SKIPPED, f"routing rules failed ({reason})"),))
+    return Plan(facts=facts, priority=priority, role=None, territory=None, stages=(stage,),
+                fallback_hint=reason, roster_version=roster_version)
+
+
+class _Builder:
+    def __init__(self, roster: Roster | None, now_ms: int) -> None:
+        self.roster = roster
+        self.now_ms = now_ms
+        self.stages: list[Stage] = []
+        self.pending: list[dict[str, str]] = []
+        self.considered: set[str] = set()  # reps already audited or offered (not repeated)
+        self.unavailable = 0  # suitable reps skipped as inactive/departed/out of office
+
+    def note(self, entry: dict[str, str]) -> None:
+        self.pending.append(entry)
+
+    def stage(self, rule: str, kind: str, candidates: list[Candidate], *, reason: str, pool: str | None = None) -> None:
+        self.stages.append(Stage(rule, kind, tuple(candidates), reason, pool, tuple(self.pending)))
+        self.pending = []
+        self.considered.update(c.rep_id for c in candidates)
+
+    def available(self, rep: Rep, context: str) -> bool:
+        """Audit a suitable rep who cannot take leads now; True if they can."""
+        why = rep.unavailable_reason(self.now_ms)
+        if why is None:
+            return True
+        self.note(audit(rep.id, SKIPPED, f"{context}: {why}"))
+        self.considered.add(rep.id)
+        self.unavailable += 1
+        return False
+
+
+def _plan_nurture(b: _Builder, roster: Roster, config: RoutingConfig) -> str:
+    rep = roster.reps.get(config.nurture_owner)
+    if rep is None:
+        b.note(audit(config.nurture_owner, SKIPPED, "nurture owner is not in the roster"))
+        return "nurture_owner_unavailable"
+    if b.available(rep, "nurture owner"):
+        b.stage(NURTURE_RULE, SINGLE, [Candidate(rep.id, None)], reason="P3 goes to the nurture owner")
+    return "nurture_owner_unavailable"
+
+
+def _plan_rep(
+    b: _Builder, roster: Roster, config: RoutingConfig, facts: LeadFacts, priority: PriorityDecision,
+    role: str, territory: str | None,
+) -> str:
+    # a. account owner
+    owner_id = roster.account_owners.get(facts.domain or "") if config.account_owner.enabled else None
+    if owner_id is not None and owner_id in roster.reps:
+        rep = roster.reps[owner_id]
+        if b.available(rep, f"account owner of {facts.domain}"):
+            capacity = None if config.account_owner.ignore_capacity else rep.capacity
+            b.stage(ACCOUNT_OWNER_RULE, SINGLE, [Candidate(rep.id, capacity)],
+                    reason=f"{rep.name} owns the account {facts.domain}")
+    # b. territory / attribute rules: the first one that matches and serves the role
+    for rule in roster.rules:
+        mismatch = rule_mismatch(rule, facts, priority, role, territory)
+        if mismatch is not None:
+            b.note(audit(f"rule:{rule.name}", NOT_MATCHED, mismatch))
+            continue
+        if _plan_rule(b, roster, rule, facts, priority, role, territory):
+            break
+    # c. weighted round robin among all reps of the role
+    if config.round_robin.enabled:
+        pool = []
+        for rep in roster.reps_with_role(role):
+            if rep.id in b.considered or not rep.round_robin:
+                continue
+            if b.available(rep, f"round robin {role}"):
+                pool.append(Candidate(rep.id, rep.capacity))
+        if pool:
+            b.stage(f"round_robin:{role}", POOL, pool, pool=f"round_robin:{role}",
+                    reason=f"weighted round robin among available {role}s")
+    if not roster.reps_with_role(role) and owner_id is None:
+        return "no_candidates"
+    return "no_available_owner" if b.unavailable else "no_candidates"
+
+
+def _plan_rule(
+    b: _Builder, roster: Roster, rule: Rule, facts: LeadFacts, priority: PriorityDecision,
+    role: str, territory: str | None,
+) -> bool:
+    """Stages for a matching rule; False if it has nobody of the needed role (try the next)."""
+    name = f"rule:{rule.name}"
+    if rule.members:
+        members = [roster.reps[m] for m in rule.members if m in roster.reps]
+        wrong = [m for m in members if m.role != role]
+        members = [m for m in members if m.role == role]
+    else:  # reps of the role who serve the lead's territory and segment (see serves())
+        members = [rep for rep in roster.reps_with_role(role) if serves(rep, rule, territory, priority.segment)]
+        wrong = []
+    if not members:
+        b.note(audit(name, NOT_APPLICABLE, f"matched, but has no {role} members for this lead"))
+        return False
+    for rep in wrong:
+        if rep.id not in b.considered:
+            b.note(audit(rep.id, SKIPPED, f"{name}: role {rep.role}, a {priority.priority} lead needs a {role}"))
+    pool = [Candidate(rep.id, rep.capacity) for rep in members if rep.id not in b.considered and b.available(rep, name)]
+    why = describe_match(rule, facts, priority, territory)
+    if pool:
+        b.stage(name, POOL, pool, pool=f"{name}:{role}", reason=f"matched rule {rule.name} ({why})")
+    owner = roster.reps.get(rule.default_owner)
+    if owner is not None and owner.id not in b.considered and b.available(owner, f"{name} default owner"):
+        b.stage(f"{name}:default_owner", SINGLE, [Candidate(owner.id, owner.capacity)],
+                reason=f"matched rule {rule.name} ({why}); its members could not take the lead, default owner")
+    return True
+
+
+def serves(rep: Rep, rule: Rule, territory: str | None, segment: str | None) -> bool:
+    """A rule without ``members`` uses the reps of the role who serve the lead: a rep who lists
+    territories (segments) serves those; one who lists none serves any - except for a rule
+    about territory (segment), which needs reps who name it."""
+    by_territory = bool(rule.territories or rule.countries)
+    territory_ok = territory in rep.territories if rep.territories else not by_territory
+    segment_ok = segment in rep.segments if rep.segments else not rule.segments
+    return territory_ok and segment_ok
+
+
+def rule_mismatch(rule: Rule, facts: LeadFacts, priority: PriorityDecision, role: str, territory: str | None) -> str | None:
+    """Why ``rule`` does not match this lead (None = it matches)."""
+    checks = (
+        ("territory", rule.territories, territory),
+        ("country", rule.countries, facts.country),
+        ("segment", rule.segments, priority.segment),
+        ("industry", rule.industries, facts.industry),
+        ("lead type", rule.lead_types, priority.lead_type),
+        ("priority", rule.priorities, priority.priority),
+        ("role", rule.roles, role),
+        ("fit grade", rule.fit_grades, facts.fit_grade),
+    )
+    for label, allowed, value in checks:
+        if allowed and value not in allowed:
+            return f"{label} {value or 'unknown'} not in {sorted(allowed)}"
+    size = facts.company_size
+    if rule.min_company_size is not None and (size is None or size < rule.min_company_size):
+        return f"company size {size if size is not None else 'unknown'} < {rule.min_company_size}"
+    if rule.max_company_size is not None and (size is None or size > rule.max_company_size):
+        return f"company size {size if size is not None else 'unknown'} > {rule.max_company_size}"
+    if rule.min_score is not None and facts.score < rule.min_score:
+        return f"score {facts.score:g} < {rule.min_score:g}"
+    return None
+
+
+def describe_match(rule: Rule, facts: LeadFacts, priority: PriorityDecision, territory: str | None) -> str:
+    parts = []
+    if rule.territories:
+        parts.append(f"territory {territory}")
+    if rule.countries:
+        parts.append(f"country {facts.country}")
+    if rule.segments:
+        parts.append(f"segment {priority.segment}")
+    if rule.industries:
+        parts.append(f"industry {facts.industry}")
+    if rule.lead_types:
+        parts.append(f"lead type {priority.lead_type}")
+    if rule.priorities:
+        parts.append(f"priority {priority.priority}")
+    if rule.fit_grades:
+        parts.append(f"fit grade {facts.fit_grade}")
+    if rule.min_company_size is not None or rule.max_company_size is not None:
+        parts.append(f"company size {facts.company_size}")
+    if rule.min_score is not None:
+        parts.append(f"score {facts.score:g}")
+    return ", ".join(parts) or "matches every lead"
+
+
+# --- 2. selection (reference implementation of the Lua script) ----------------------------
+
+
+def select_reference(
+    p: Plan, open_leads: dict[str, set[str]], cursors: dict[str, dict[str, int]], *,
+    lead_id: str, now_ms: int,
+) -> Decision:
+    """Pick an owner exactly as ``streams.roster_store``'s Lua script does, mutating
+    ``open_leads`` (rep -> lead ids) and ``cursors`` (pool -> rep -> current weight)."""
+    evaluated = []
+    for index, stage in enumerate(p.stages):
+        seen = []
+        chosen = None
+        if stage.kind == SINGLE:
+            c = stage.candidates[0]
+            n = len(open_leads.get(c.rep_id, ()))
+            seen.append((c.rep_id, n, c.capacity))
+            if c.capacity is None or n < c.capacity or lead_id in open_leads.get(c.rep_id, ()):
+                chosen = c.rep_id
+        else:
+            weights = {}
+            for c in stage.candidates:
+                n = len(open_leads.get(c.rep_id, ()))
+                seen.append((c.rep_id, n, c.capacity))
+                room = (1 << 30) if c.capacity is None else c.capacity - n + (lead_id in open_leads.get(c.rep_id, ()))
+                if room > 0:
+                    weights[c.rep_id] = room
+            if weights:
+                state = cursors.setdefault(stage.pool or stage.rule, {})
+                total = sum(weights.values())
+                best, best_value = None, None
+                for rep_id, weight in weights.items():  # candidate order breaks ties
+                    state[rep_id] = state.get(rep_id, 0) + weight
+                    if best_value is None or state[rep_id] > best_value:
+                        best, best_value = rep_id, state[rep_id]
+                state[best] -= total
+                chosen = best
+        evaluated.append(tuple(seen))
+        if chosen is not None:
+            for leads in open_leads.values():
+                leads.discard(lead_id)
+            open_leads.setdefault(chosen, set()).add(lead_id)
+            return Decision(index, stage.rule, chosen, now_ms, p.roster_version, tuple(evaluated))
+    raise AssertionError("the fallback stage always takes the lead")
+
+
+# --- 3. the assignment record -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    id: str
+    name: str
+    role: str
+    team: str | None
+
+
+def owner_of(owner_id: str, roster: Roster | None, config: RoutingConfig) -> Owner:
+    rep = roster.reps.get(owner_id) if roster else None
+    if rep is not None:
+        return Owner(rep.id, rep.name, rep.role, rep.team)
+    fb = config.fallback
+    if owner_id == fb.owner_id:
+        return Owner(fb.owner_id, fb.owner_name, fb.owner_role, fb.team)
+    return Owner(owner_id, owner_id, "unknown", None)  # replay of a rep since removed from the roster
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    record: dict[str, Any]  # Avro lead_assigned fields
+    fallback_reason: str | None
+    rule: str
+    priority: str
+
+
+def assignment_record(
+    p: Plan, decision: Decision, record: dict[str, Any], roster: Roster | None, config: RoutingConfig,
+) -> Assignment:
+    facts, priority = p.facts, p.priority
+    owner = owner_of(decision.owner_id, roster, config)
+    consistent = (
+        decision.stage < len(p.stages) and p.stages[decision.stage].rule == decision.rule
+        and decision.roster_version == p.roster_version
+    )
+    if consistent:
+        trail, capacity_skips = _audit_trail(p, decision)
+        stage_reason = p.stages[decision.stage].reason
+    else:  # a replayed decision made with another roster version: keep what was decided
+        trail = [audit(owner.id, CHOSEN, f"{decision.rule}: decided earlier with roster version {decision.roster_version}")]
+        capacity_skips, stage_reason = 0, decision.rule
+    is_fallback = decision.rule == FALLBACK_RULE
+    fallback_reason = None
+    if is_fallback:
+        fallback_reason = "capacity_exhausted" if capacity_skips and p.fallback_hint not in (
+            "roster_not_loaded", "nurture_owner_unavailable", "routing_error") else p.fallback_hint
+        stage_reason = f"no rule or rep could take the lead ({fallback_reason}); assigned to the fallback {owner.name}"
+    due = decision.assigned_at_ms + config.first_touch_sla_ms(priority.priority, priority.segment)
+    out = {
+        "event_id": assignment_id(facts.lead_id, facts.mql_event_id),
+        "lead_id": facts.lead_id,
+        "mql_event_id": facts.mql_event_id,
+        "owner_id": owner.id,
+        "owner_name": owner.name,
+        "owner_role": owner.role,
+        "team": owner.team,
+        "priority": priority.priority,
+        "assigned_at": decision.assigned_at_ms,
+        "first_touch_due_at": due,
+        "rule": decision.rule,
+        "reason": f"{priority.priority} ({priority.reason}): {stage_reason}",
+        "is_fallback": is_fallback,
+        "audit": trail,
+        "handoff": record["handoff"],
+    }
+    return Assignment(out, fallback_reason, decision.rule, priority.priority)
+
+
+def _audit_trail(p: Plan, decision: Decision) -> tuple[list[dict[str, str]], int]:
+    trail: list[dict[str, str]] = []
+    capacity_skips = 0
+    for index in range(decision.stage + 1):
+        stage = p.stages[index]
+        trail.extend(stage.audit_before)
+        seen = decision.evaluated[index] if index < len(decision.evaluated) else ()
+        for rep_id, open_count, capacity in seen:
+            load = f"{open_count}/{capacity} open" if capacity is not None else f"{open_count} open, no limit"
+            if index == decision.stage and rep_id == decision.owner_id:
+                how = "weighted round robin, " if stage.kind == POOL else ""
+                trail.append(audit(rep_id, CHOSEN, f"{stage.rule}: {how}{load}"))
+            elif capacity is not None and open_count >= capacity:
+                capacity_skips += 1
+                trail.append(audit(rep_id, SKIPPED, f"{stage.rule}: at capacity ({load})"))
+            else:
+                trail.append(audit(rep_id, ELIGIBLE, f"{stage.rule}: {load}, not its turn in the round robin"))
+    return trail, capacity_skips
+
+
+@dataclass
+class RoutingMemo:
+    """What the agent remembers per lead (table ``lead_to_assignment``)."""
+
+    mql_event_id: str
+    mql_number: int
+    priority: str
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mql_event_id": self.mql_event_id, "mql_number": self.mql_number,
+                "priority": self.priority, "record": self.record}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RoutingMemo:
+        return cls(d["mql_event_id"], int(d["mql_number"]), d["priority"], d.get("record") or {})
+
+
+def redelivery_action(memo: RoutingMemo | None, facts: LeadFacts, priority: str) -> str | None:
+    """None = route this MQL; else why it is skipped: ``duplicate`` (this very MQL event was
+    assigned already) or ``same_mql`` (another event for the same MQL crossing that does
+    not raise the priority; a raise - e.g. a P1 signal on a P2 lead - is routed again)."""
+    if memo is None:
+        return None
+    if memo.mql_event_id == facts.mql_event_id:
+        return "duplicate"
+    if memo.mql_number == facts.mql_number and not is_upgrade(memo.priority, priority):
+        return "same_mql"
+    return None

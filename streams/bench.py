@@ -1,0 +1,489 @@
+"""`leadflow bench`: the full pipeline against the ceiling of any Python pipeline here.
+
+In one run, on the same broker, with the same messages (the same bytes and keys, N of them):
+
+(a) **pass-through**: a minimal aiokafka loop - ``getmany`` a batch, ``send`` every record to
+    another topic, wait for the acks, commit - from a pre-filled topic. No decoding, no state:
+    the ceiling for a Python consume->produce pipeline on this machine and broker. Run
+    ``passthrough_runs`` times (fresh consumer group each), median reported.
+(b) **pipeline, throughput**: the three input topics pre-filled with the same N simulator
+    events, then one ``leadflow worker`` (a child process, its own topic prefix and app id) is
+    started; throughput = N / (last ``lead_scored`` output - first record the worker wrote),
+    the worker being done when its committed offsets reach the end of every input and internal
+    topic.
+(c) **pipeline, latency**: the same worker, fed live at a fraction of (b)'s throughput for a
+    few seconds; p50/p95/p99 of input broker timestamp -> ``lead_scored`` / MQL / assignment
+    (when a routing agent runs) broker timestamp.
+
+Also reported: worker peak RSS (VmHWM), CPU seconds per phase (worker, Kafka, this process,
+everything else on the machine) and events per worker CPU-second, which is much less
+sensitive to other load on a shared machine than events per wall second.
+
+``profile="pyinstrument"|"cprofile"`` runs the worker under that profiler and writes its
+report next to the results (``<run>.worker-profile.txt`` / ``.prof``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streams.settings import REPO_ROOT, Settings
+from streams.simulator.harness import (
+    CpuMeter,
+    HarnessError,
+    OutputReader,
+    StackSession,
+    WorkerProcess,
+    end_offsets,
+    percentile,
+    wait_for_group,
+)
+
+log = logging.getLogger(__name__)
+
+GOAL_RATIO = 0.25
+DEFAULT_RESULTS_DIR = REPO_ROOT / ".leadflow" / "bench"
+
+
+@dataclass
+class BenchOptions:
+    events: int = 50_000
+    seed: int = 7
+    passthrough_runs: int = 3
+    latency_seconds: float = 15.0
+    latency_rate: float | None = None  # events/s; None = latency_fraction x pipeline throughput
+    latency_fraction: float = 0.5
+    profile: str | None = None  # None | "pyinstrument" | "cprofile"
+    worker_env: dict[str, str] = field(default_factory=dict)  # extra LEADFLOW_* for the worker
+    keep_topics: bool = False
+    results_dir: Path = DEFAULT_RESULTS_DIR
+    drain_timeout_s: float = 600.0
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def _noop(phase: str, done: int, total: int) -> None:
+    return None
+
+
+# --- (a) pass-through ---------------------------------------------------------------------
+
+
+async def passthrough(bootstrap: str, source: str, sink: str, n: int, *, group: str,
+                      progress: Progress = _noop) -> dict[str, Any]:
+    """Consume ``n`` records of ``source`` and produce them to ``sink``; events/s."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                max_partition_fetch_bytes=1024 * 1024)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                max_batch_size=256 * 1024)
+    await consumer.start()
+    await producer.start()
+    moved, started = 0, None
+    cpu0 = time.process_time()
+    try:
+        while moved < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            if not batch:
+                continue
+            if started is None:
+                started = time.monotonic()
+            futures = []
+            for records in batch.values():
+                for r in records:
+                    futures.append(await producer.send(sink, value=r.value, key=r.key))
+            await asyncio.gather(*futures)
+            await consumer.commit()
+            moved += len(futures)
+            progress("pass-through", moved, n)
+        elapsed = time.monotonic() - (started or time.monotonic())
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    cpu = time.process_time() - cpu0
+    return {"events": moved, "seconds": round(elapsed, 3), "events_per_s": round(moved / elapsed, 1),
+            "cpu_s": round(cpu, 2), "events_per_cpu_s": round(moved / cpu, 1) if cpu else None}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+async def _prefill(publisher, items: list[tuple[str, bytes | None, bytes]], progress: Progress, label: str) -> float:
+    started = time.monotonic()
+    pending = []
+    for i, (topic, key, value) in enumerate(items, 1):
+        pending.append(await publisher.send_raw(topic, value, key))
+        if len(pending) >= 5000:
+            await asyncio.gather(*pending)
+            pending.clear()
+            progress(label, i, len(items))
+    await asyncio.gather(*pending)
+    progress(label, len(items), len(items))
+    return time.monotonic() - started
+
+
+async def _committed_lag(bootstrap: str, group: str, ends: dict[Any, int]) -> int:
+    """Records of ``ends``'s partitions not yet committed by ``group``."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    lag = 0
+    for tp, end in ends.items():
+        meta = committed.get(tp)
+        lag += max(0, end - (meta.offset if meta is not None and meta.offset >= 0 else 0))
+    return lag
+
+
+async def _read_all(bootstrap: str, codec, topics: list[str], *, decode: bool) -> list[tuple]:
+    """Every record currently in ``topics`` (from the beginning)."""
+    ends = await end_offsets(bootstrap, topics)
+    reader = OutputReader(bootstrap, codec, {tp: 0 for tp in ends}, decode=decode, max_records=20000)
+    await reader.start()
+    out: list[tuple] = []
+    try:
+        want = sum(ends.values())
+        deadline = time.monotonic() + 120
+        while len(out) < want and time.monotonic() < deadline:
+            out.extend(await reader.poll(500))
+    finally:
+        await reader.stop()
+    return out
+
+
+def _pcts(values: list[float]) -> dict[str, float | int | None]:
+    return {"count": len(values), "p50_ms": _r(percentile(values, 50)), "p95_ms": _r(percentile(values, 95)),
+            "p99_ms": _r(percentile(values, 99)), "max_ms": _r(max(values) if values else None)}
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+# --- the benchmark -------------------------------------------------------------------------
+
+
+async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_id: str,
+               progress: Progress, say: Callable[[str], None]) -> dict[str, Any]:
+    from streams.codec import Codec, SchemaRegistry
+    from streams.simulator import Publisher, TrafficSimulator
+    from streams.topics import TopicNames, ensure_topics
+
+    codec = Codec(SchemaRegistry.load())
+    names = TopicNames.from_settings(settings)
+    bootstrap = settings.kafka_bootstrap
+    results: dict[str, Any] = {"run_id": run_id, "events": opts.events, "seed": opts.seed,
+                               "partitions": settings.topic_partitions}
+
+    # The same N events for both measurements: generated once, encoded once.
+    sim = TrafficSimulator(opts.seed, start_ms=int(time.time() * 1000), inline_crm=True, tag=run_id)
+    stream = iter(sim)
+    now_ms = int(time.time() * 1000)
+    topic_of = {"form_submitted": names.form_submits, "web_activity": names.web_activity,
+                "crm_status": names.crm_status}
+    items, by_subject = [], {}
+    for event in (next(stream) for _ in range(opts.events)):
+        items.append((topic_of[event.subject], event.key, event.encode(codec, now_ms=now_ms)))
+        by_subject[event.subject] = by_subject.get(event.subject, 0) + 1
+    sizes = [len(v) for _, _, v in items]
+    results["messages"] = {"by_subject": by_subject, "mean_bytes": round(statistics.mean(sizes), 1),
+                           "total_bytes": sum(sizes)}
+
+    pt_in, pt_out = f"{settings.topic_prefix}.passthrough.in", f"{settings.topic_prefix}.passthrough.out"
+    await ensure_topics(settings, [pt_in, pt_out, *names.all()])
+    async with Publisher(bootstrap, names, codec, linger_ms=20, client_id="leadflow-bench") as pub:
+        say(f"pre-filling {opts.events:,} events ({results['messages']['mean_bytes']:.0f} B mean) "
+            "into the pass-through topic and the 3 input topics")
+        await _prefill(pub, [(pt_in, k, v) for _, k, v in items], progress, "pre-fill pass-through")
+        await _prefill(pub, items, progress, "pre-fill inputs")
+
+    # (a) pass-through ceiling.
+    runs = []
+    for i in range(opts.passthrough_runs):
+        meter = CpuMeter()
+        meter.start({"kafka": stack.kafka_pid()})
+        run = await passthrough(bootstrap, pt_in, pt_out, opts.events, group=f"{run_id}-pt{i}", progress=progress)
+        run["load"] = meter.stop()
+        runs.append(run)
+        say(f"pass-through run {i + 1}: {run['events_per_s']:,.0f} events/s")
+    best = max(runs, key=lambda r: r["events_per_s"])
+    results["passthrough"] = {
+        "runs": runs, "events_per_s_median": round(statistics.median(r["events_per_s"] for r in runs), 1),
+        "events_per_s_best": best["events_per_s"],
+        "events_per_cpu_s_median": round(statistics.median(r["events_per_cpu_s"] or 0 for r in runs), 1),
+    }
+
+    # (b) pipeline throughput on the pre-filled inputs.
+    workdir = Path(settings.data_dir).parent
+    wrapper: list[str] = []
+    profile_out = None
+    if opts.profile == "pyinstrument":
+        profile_out = opts.results_dir / f"{run_id}.worker.pyisession"
+        wrapper = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(profile_out)]
+    elif opts.profile == "cprofile":
+        profile_out = opts.results_dir / f"{run_id}.worker.prof"
+        wrapper = ["-m", "cProfile", "-o", str(profile_out)]
+    elif opts.profile:
+        raise HarnessError(f"unknown profiler {opts.profile!r}; use pyinstrument or cprofile")
+    worker = WorkerProcess(settings, workdir, loglevel="warn", wrapper=wrapper, extra_env=opts.worker_env)
+    internal = [names.lead_events, names.visitor_events]
+    input_ends = await end_offsets(bootstrap, names.inputs())
+    meter = CpuMeter()
+    try:
+        say("starting the worker")
+        worker.start()
+        meter.start({"worker": worker.pid, "kafka": stack.kafka_pid()})
+        await wait_for_group(bootstrap, settings.app_id, timeout=90, worker=worker)
+        say(f"worker ready (pid {worker.pid}); draining {opts.events:,} events")
+        deadline = time.monotonic() + opts.drain_timeout_s
+        while True:
+            if not worker.alive():
+                raise HarnessError(f"the worker died during the benchmark; log {worker.log_file}:\n{worker.log_tail(25)}")
+            ends = {**input_ends, **await end_offsets(bootstrap, internal)}
+            lag = await _committed_lag(bootstrap, settings.app_id, ends)
+            input_lag = await _committed_lag(bootstrap, settings.app_id, input_ends)
+            progress("pipeline", opts.events - input_lag, opts.events)
+            if lag == 0:
+                break
+            if time.monotonic() > deadline:
+                raise HarnessError(f"the pipeline did not drain within {opts.drain_timeout_s:.0f}s ({lag} records left)")
+            await asyncio.sleep(0.5)
+        load = meter.stop()
+        worker.sample()
+        rss_after_throughput = worker.peak_rss_kib
+        # The worker's outputs tell when it started and finished.
+        written = await _read_all(bootstrap, codec, [*internal, names.dead_letters], decode=False)
+        scored = await _read_all(bootstrap, codec, [names.lead_scored], decode=False)
+        if not scored:
+            raise HarnessError(f"the worker produced no lead_scored output; log {worker.log_file}")
+        first = min(r[3] for r in written)
+        last = max(r[3] for r in scored)
+        seconds = max(1e-3, (last - first) / 1000)
+        wcpu = load["cpu_s"].get("worker") or 0.0
+        results["pipeline"] = {
+            "events": opts.events, "seconds": round(seconds, 3), "events_per_s": round(opts.events / seconds, 1),
+            "lead_scored_outputs": len(scored), "internal_records": len(written),
+            "worker_cpu_s": wcpu, "events_per_worker_cpu_s": round(opts.events / wcpu, 1) if wcpu else None,
+            "load": load, "worker_peak_rss_mib": round((rss_after_throughput or 0) / 1024, 1),
+        }
+        say(f"pipeline: {results['pipeline']['events_per_s']:,.0f} events/s")
+
+        # (c) latency at a steady rate, live.
+        rate = opts.latency_rate or max(10.0, round(results["pipeline"]["events_per_s"] * opts.latency_fraction))
+        results["latency"] = await _latency_phase(settings, names, codec, stream, rate, opts, worker, stack,
+                                                  progress, say)
+        worker.sample()
+    finally:
+        worker.stop(timeout=60)
+        if worker.peak_rss_kib:
+            results.setdefault("pipeline", {})["worker_peak_rss_mib_overall"] = round(worker.peak_rss_kib / 1024, 1)
+    results["worker_log"] = str(worker.log_file)
+    if profile_out is not None:
+        results["profile"] = _render_profile(opts.profile, profile_out)
+    pt = results["passthrough"]["events_per_s_median"]
+    results["ratio"] = round(results["pipeline"]["events_per_s"] / pt, 4) if pt else None
+    pt_cpu = results["passthrough"]["events_per_cpu_s_median"]
+    pl_cpu = results["pipeline"].get("events_per_worker_cpu_s")
+    results["ratio_per_cpu_s"] = round(pl_cpu / pt_cpu, 4) if pt_cpu and pl_cpu else None
+    results["goal_ratio"] = GOAL_RATIO
+    results["meets_goal"] = bool(results["ratio"] and results["ratio"] >= GOAL_RATIO)
+    return results
+
+
+async def _latency_phase(settings, names, codec, stream, rate: float, opts: BenchOptions, worker, stack,
+                         progress: Progress, say) -> dict[str, Any]:
+    from streams.simulator import Publisher
+
+    out_topics = [names.lead_scored, names.mqls, names.assignments]
+    reader = OutputReader(settings.kafka_bootstrap, codec, await end_offsets(settings.kafka_bootstrap, out_topics))
+    await reader.start()
+    sent_at: dict[str, int] = {}
+    scored_lat: list[float] = []
+    mql_lat: list[float] = []
+    assign_lat: list[float] = []
+    mql_cause: dict[str, int] = {}
+    pending_assign: list[dict] = []
+    stop = asyncio.Event()
+
+    def on_sent(event, stamped_ms: int) -> None:
+        if event.event_id:
+            sent_at[event.event_id] = stamped_ms
+
+    def absorb(rows) -> None:
+        for topic, subject, value, ts, _ in rows:
+            if subject == "lead_scored":
+                t_in = sent_at.get(value["cause_event_id"])
+                if t_in is not None:
+                    scored_lat.append(ts - t_in)
+            elif subject == "lead_qualified" and value.get("cause_received_at"):
+                if value["cause_received_at"] >= phase_start_ms:
+                    mql_lat.append(ts - value["cause_received_at"])
+                    mql_cause[value["event_id"]] = value["cause_received_at"]
+            elif subject == "lead_assigned":
+                pending_assign.append({"mql": value["mql_event_id"], "ts": ts})
+        for item in list(pending_assign):
+            cause = mql_cause.get(item["mql"])
+            if cause is not None:
+                assign_lat.append(item["ts"] - cause)
+                pending_assign.remove(item)
+
+    async def read_loop() -> None:
+        while not stop.is_set():
+            absorb(await reader.poll(200))
+
+    n = int(rate * opts.latency_seconds)
+    say(f"latency: {n:,} live events at {rate:,.0f} events/s")
+    meter = CpuMeter()
+    meter.start({"worker": worker.pid, "kafka": stack.kafka_pid()})
+    phase_start_ms = int(time.time() * 1000)
+    reading = asyncio.create_task(read_loop())
+    try:
+        async with Publisher(settings.kafka_bootstrap, names, codec, client_id="leadflow-bench-live") as pub:
+            async def report() -> None:
+                while not stop.is_set():
+                    progress("latency", pub.stats.sent, n)
+                    await asyncio.sleep(0.5)
+
+            reporter = asyncio.create_task(report())
+            try:
+                stats = await pub.run(stream, rate=rate, limit=n, on_sent=on_sent)
+            finally:
+                reporter.cancel()
+        # Wait for the outputs of the last events (or give up after 30 s).
+        deadline = time.monotonic() + 30
+        while len(scored_lat) < len(sent_at) * 0.98 and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        await reading
+        await reader.stop()
+    load = meter.stop()
+    progress("latency", n, n)
+    return {
+        "rate_events_per_s": rate, "events": stats.sent, "achieved_rate": round(stats.rate, 1),
+        "event_to_scored": _pcts(scored_lat), "event_to_mql": _pcts(mql_lat),
+        "event_to_assignment": _pcts(assign_lat), "load": load,
+        "note": "input broker timestamp -> output broker timestamp; assignments only when a routing agent runs",
+    }
+
+
+def _render_profile(kind: str | None, path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"error": f"the profiler wrote no {path.name} (did the worker exit cleanly?)"}
+    if kind == "pyinstrument":
+        from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
+        from pyinstrument.session import Session
+
+        session = Session.load(str(path))
+        text = ConsoleRenderer(unicode=True, color=False, show_all=False, short_mode=False).render(session)
+        text_path = path.with_suffix(".txt")
+        text_path.write_text(text)
+        path.with_suffix(".html").write_text(HTMLRenderer().render(session))
+        return {"session": str(path), "text": str(text_path), "html": str(path.with_suffix(".html"))}
+    import pstats
+
+    text_path = path.with_suffix(".txt")
+    with text_path.open("w") as fh:
+        stats = pstats.Stats(str(path), stream=fh)
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(60)
+    return {"pstats": str(path), "text": str(text_path)}
+
+
+def bench_settings(base: Settings, run_id: str) -> Settings:
+    """The worker's own topic prefix, app id, data dir; metrics off (nothing scrapes them)."""
+    data = base.model_dump()
+    data.update(topic_prefix=run_id, app_id=run_id, metrics_port=0,
+                data_dir=Path(base.stack_dir) / "bench" / run_id / "data")
+    return Settings(**data)
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix + ".") or t.startswith(prefix + "-")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+def run_bench(base: Settings, opts: BenchOptions, *, manage_stack: bool = True, keep_stack: bool = False,
+              progress: Progress = _noop, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the benchmark; returns the results dict (also written as JSON)."""
+    run_id = time.strftime("bench-%Y%m%d-%H%M%S")
+    settings = bench_settings(base, run_id)
+    opts.results_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with StackSession(settings, manage=manage_stack, keep=keep_stack) as stack:
+        say(stack.describe())
+        loop = asyncio.new_event_loop()
+        try:
+            results = loop.run_until_complete(_run(settings, stack, opts, run_id, progress, say))
+            if not opts.keep_topics:
+                loop.run_until_complete(_delete_topics(settings.kafka_bootstrap, run_id))
+        finally:
+            loop.close()
+            shutil.rmtree(settings.data_dir, ignore_errors=True)
+    results["environment"] = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "duration_s": round(time.time() - started, 1), "cpus": os.cpu_count(),
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
+        "kafka": settings.kafka_version, "bootstrap": settings.kafka_bootstrap,
+        "worker_env": opts.worker_env, "profile": opts.profile,
+    }
+    path = opts.results_dir / f"{run_id}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    results["results_file"] = str(path)
+    return results
+
+
+def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(measure, pass-through, pipeline) rows for the short table."""
+    pt, pl, lat = results["passthrough"], results["pipeline"], results.get("latency", {})
+
+    def ms(block: dict | None) -> str:
+        if not block or not block.get("count"):
+            return "n/a (no outputs)"
+        return f"{block['p50_ms']:.0f} / {block['p95_ms']:.0f} / {block['p99_ms']:.0f} ms (n={block['count']})"
+
+    ratio = results.get("ratio")
+    return [
+        ("events", f"{results['events']:,}", f"{results['events']:,}"),
+        ("events/s", f"{pt['events_per_s_median']:,.0f} (median of {len(pt['runs'])})", f"{pl['events_per_s']:,.0f}"),
+        ("events per CPU-second", f"{pt['events_per_cpu_s_median']:,.0f}", f"{pl.get('events_per_worker_cpu_s') or 0:,.0f}"),
+        ("ratio pipeline / pass-through", "", f"{ratio:.1%} (goal {GOAL_RATIO:.0%})" if ratio else "n/a"),
+        ("event→lead_scored p50/p95/p99", "", ms(lat.get("event_to_scored"))),
+        ("event→MQL p50/p95/p99", "", ms(lat.get("event_to_mql"))),
+        ("event→assignment p50/p95/p99", "", ms(lat.get("event_to_assignment"))),
+        ("latency load", "", f"{lat.get('rate_events_per_s', 0):,.0f} events/s for {lat.get('events', 0):,} events"),
+        ("worker peak RSS", "", f"{pl.get('worker_peak_rss_mib_overall', pl.get('worker_peak_rss_mib'))} MiB"),
+        ("machine busy during run", f"{pt['runs'][0]['load']['machine_busy_pct']}%",
+         f"{pl['load']['machine_busy_pct']}% (others {pl['load']['other_processes_cpu_s']} CPU-s)"),
+    ]
+
+
+def as_dict(opts: BenchOptions) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()}

@@ -1,0 +1,256 @@
+"""Redis adapter for routing: the live roster, open-lead sets, round-robin cursors, idempotency.
+
+Keys (``P`` = ``settings.redis_key_prefix``; one Redis, or a primary with replicas/Sentinel -
+the scripts derive keys from the prefix, so this is not Redis Cluster compatible):
+
+=============================  =====================================================================
+``P:roster:doc``               JSON: the validated roster (``Roster.to_dict``) + load metadata
+``P:roster:version``           integer, incremented by every load (written with the doc in MULTI)
+``P:open:<rep id>``            set of lead ids open with the rep (SCARD = open-lead count)
+``P:lead_owner:<lead id>``     the rep a lead is currently open with
+``P:rr:<pool>``                hash rep id -> smooth weighted round-robin current weight
+``P:assigned:<mql event id>``  JSON decision for that MQL event (TTL ``idempotency_ttl_days``)
+=============================  =====================================================================
+
+Open-lead counts are *sets*, not counters: assigning the same lead twice (a redelivery, a
+priority upgrade) cannot count it twice, re-assigning a lead moves it from its previous
+owner, and ``release(lead_id)`` (for the disposition/SLA capabilities: lead accepted,
+rejected or recycled) is idempotent too.
+
+Atomicity. ``assign`` is one Lua script: it returns the stored decision if the MQL event
+was decided before (no counter moves), refuses a plan made from an older roster version
+(the caller re-reads the roster and re-plans), otherwise walks the plan's stages (see
+``agents.routing.rules``: first ``single`` candidate with room, or smooth weighted round
+robin by remaining capacity within a ``pool``), moves the lead into the chosen rep's open
+set, updates the pool's cursor and stores the decision under the MQL's idempotency key - all
+in one step, so two workers never hand out the same slot. ``select_reference`` in the rules
+module is the same algorithm in Python.
+
+Live roster. ``load`` writes the document and bumps the version atomically; ``snapshot``
+is one round trip that returns the document only when the version differs from the cached
+one, so every lead is routed with the roster current at that moment, and an unchanged
+roster costs one small GET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.exceptions as redis_errors
+
+from agents.routing.roster import Roster
+from agents.routing.rules import Decision, Plan
+
+# Connection trouble: retried (with backoff) by the caller, never treated as bad input.
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,  # includes BusyLoadingError (Redis loading its AOF after a restart)
+    redis_errors.TimeoutError,
+    redis_errors.TryAgainError,
+    redis_errors.ReadOnlyError,  # a replica after failover
+    OSError,
+    asyncio.TimeoutError,
+)
+
+_SNAPSHOT_LUA = """
+local v = redis.call('GET', KEYS[1])
+if not v then return {'0', false} end
+if v == ARGV[1] then return {v, false} end
+return {v, redis.call('GET', KEYS[2])}
+"""
+
+# KEYS: idempotency key, roster version key. ARGV[1]: JSON request (see RosterStore.assign).
+# Returns {0, decision} (new), {1, decision} (replay) or {2, current roster version} (stale plan).
+_ASSIGN_LUA = """
+local prior = redis.call('GET', KEYS[1])
+if prior then return {1, prior} end
+local req = cjson.decode(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current ~= tonumber(req.ver) then return {2, tostring(current)} end
+local p, lead = req.p, req.lead
+local evaluated = {}
+for i, stage in ipairs(req.stages) do
+  local seen, chosen = {}, nil
+  if stage.k == 'single' then
+    local c = stage.c[1]
+    local key = p .. ':open:' .. c[1]
+    local n = redis.call('SCARD', key)
+    seen[1] = {c[1], n, c[2]}
+    if c[2] < 0 or n < c[2] or redis.call('SISMEMBER', key, lead) == 1 then chosen = c[1] end
+  else
+    local eligible, total = {}, 0
+    for j, c in ipairs(stage.c) do
+      local key = p .. ':open:' .. c[1]
+      local n = redis.call('SCARD', key)
+      seen[j] = {c[1], n, c[2]}
+      local room
+      if c[2] < 0 then room = 1073741824 else room = c[2] - n + redis.call('SISMEMBER', key, lead) end
+      if room > 0 then
+        eligible[#eligible + 1] = {c[1], room, 0}
+        total = total + room
+      end
+    end
+    if #eligible > 0 then
+      local ckey = p .. ':rr:' .. stage.pool
+      local best = nil
+      for _, e in ipairs(eligible) do
+        e[3] = tonumber(redis.call('HGET', ckey, e[1]) or '0') + e[2]
+        if best == nil or e[3] > best[3] then best = e end
+      end
+      best[3] = best[3] - total
+      for _, e in ipairs(eligible) do redis.call('HSET', ckey, e[1], e[3]) end
+      chosen = best[1]
+    end
+  end
+  evaluated[i] = seen
+  if chosen then
+    local owner_key = p .. ':lead_owner:' .. lead
+    local prev = redis.call('GET', owner_key)
+    if prev and prev ~= chosen then redis.call('SREM', p .. ':open:' .. prev, lead) end
+    redis.call('SADD', p .. ':open:' .. chosen, lead)
+    redis.call('SET', owner_key, chosen)
+    local result = cjson.encode({stage = i - 1, rule = stage.r, owner = chosen, at = req.now,
+                                 ver = current, ev = evaluated})
+    redis.call('SET', KEYS[1], result, 'EX', req.ttl)
+    return {0, result}
+  end
+end
+return redis.error_reply('routing plan has no stage that takes the lead')
+"""
+
+_RELEASE_LUA = """
+local prev = redis.call('GET', KEYS[1])
+if not prev then return false end
+redis.call('SREM', ARGV[1] .. ':open:' .. prev, ARGV[2])
+redis.call('DEL', KEYS[1])
+return prev
+"""
+
+
+class StalePlan(Exception):
+    """The roster changed between reading it and assigning: re-read and re-plan."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"roster is now version {version}")
+        self.version = version
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int  # 0 = no roster loaded
+    roster: Roster | None
+    meta: dict[str, Any]
+
+
+class RosterStore:
+    """Routing's Redis state, on a ``redis.asyncio.Redis`` client."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.version_key = f"{prefix}:roster:version"
+        self.doc_key = f"{prefix}:roster:doc"
+        self._snapshot_script = client.register_script(_SNAPSHOT_LUA)
+        self._assign_script = client.register_script(_ASSIGN_LUA)
+        self._release_script = client.register_script(_RELEASE_LUA)
+        self._cached = Snapshot(0, None, {})
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def open_key(self, rep_id: str) -> str:
+        return f"{self.prefix}:open:{rep_id}"
+
+    def idempotency_key(self, mql_event_id: str) -> str:
+        return f"{self.prefix}:assigned:{mql_event_id}"
+
+    def lead_owner_key(self, lead_id: str) -> str:
+        return f"{self.prefix}:lead_owner:{lead_id}"
+
+    # --- roster -------------------------------------------------------------------------
+
+    async def load(self, roster: Roster, *, source: str | None = None, loaded_at_ms: int | None = None) -> int:
+        """Replace the roster (document + version bump in one transaction); returns the version."""
+        body = roster.to_dict()
+        doc = {
+            "roster": body,
+            "meta": {
+                "source": source, "loaded_at_ms": loaded_at_ms, "label": roster.label,
+                "sha256": hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest(),
+            },
+        }
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self.doc_key, orjson.dumps(doc))
+            pipe.incr(self.version_key)
+            _, version = await pipe.execute()
+        return int(version)
+
+    async def snapshot(self) -> Snapshot:
+        """The current roster; one round trip, the document only travels when it changed."""
+        cached = self._cached
+        version_raw, doc_raw = await self._snapshot_script(
+            keys=[self.version_key, self.doc_key], args=[str(cached.version)]
+        )
+        version = int(version_raw)
+        if version == cached.version and doc_raw is None:
+            return cached
+        if doc_raw is None:  # version key without a document (or no roster at all)
+            snap = Snapshot(version, None, {})
+        else:
+            doc = orjson.loads(doc_raw)
+            snap = Snapshot(version, Roster.from_dict(doc["roster"]), doc.get("meta") or {})
+        self._cached = snap
+        return snap
+
+    # --- assignment ---------------------------------------------------------------------
+
+    async def assign(self, plan: Plan, *, now_ms: int, ttl_s: int) -> Decision:
+        """Run the plan atomically (see module docstring). Raises StalePlan if the roster
+        version changed since the plan was made."""
+        facts = plan.facts
+        request = {
+            "p": self.prefix, "lead": facts.lead_id, "ver": plan.roster_version, "now": now_ms, "ttl": ttl_s,
+            "stages": [
+                {"r": s.rule, "k": s.kind, "pool": s.pool or s.rule,
+                 "c": [[c.rep_id, -1 if c.capacity is None else c.capacity] for c in s.candidates]}
+                for s in plan.stages
+            ],
+        }
+        status, payload = await self._assign_script(
+            keys=[self.idempotency_key(facts.mql_event_id), self.version_key], args=[orjson.dumps(request)]
+        )
+        if int(status) == 2:
+            raise StalePlan(int(payload))
+        return decode_decision(payload, replay=int(status) == 1)
+
+    async def release(self, lead_id: str) -> str | None:
+        """Close a lead's open slot (accepted, rejected, recycled...); returns the rep it was
+        open with, or None. Idempotent."""
+        prev = await self._release_script(keys=[self.lead_owner_key(lead_id)], args=[self.prefix, lead_id])
+        return prev.decode() if isinstance(prev, bytes) else prev
+
+    async def open_counts(self, rep_ids: list[str]) -> dict[str, int]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for rep_id in rep_ids:
+                pipe.scard(self.open_key(rep_id))
+            counts = await pipe.execute()
+        return dict(zip(rep_ids, (int(c) for c in counts)))
+
+    async def decision_for(self, mql_event_id: str) -> Decision | None:
+        raw = await self.client.get(self.idempotency_key(mql_event_id))
+        return decode_decision(raw, replay=True) if raw else None
+
+
+def decode_decision(raw: bytes | str, *, replay: bool) -> Decision:
+    d = orjson.loads(raw)
+    evaluated = tuple(
+        tuple((str(rep), int(n), None if int(cap) < 0 else int(cap)) for rep, n, cap in stage)
+        for stage in (d.get("ev") or [])
+        if isinstance(stage, list)
+    )
+    return Decision(
+        stage=int(d["stage"]), rule=d["rule"], owner_id=d["owner"], assigned_at_ms=int(d["at"]),
+        roster_version=int(d["ver"]), evaluated=evaluated, replay=replay,
+    )
