@@ -109,6 +109,10 @@ def run(ctx: click.Context, keep_stack: bool) -> None:
     from streams.devstack import DevStack
 
     settings = _settings(ctx)
+    # Ctrl-C and a supervisor's SIGTERM both end in the cleanup below. Set explicitly: a shell
+    # starts background jobs with SIGINT ignored, and Python would inherit that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     stack = DevStack.from_settings(settings)
     click.echo(stack.up().summary())
     child = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"])
@@ -131,6 +135,10 @@ def run(ctx: click.Context, keep_stack: bool) -> None:
         if not keep_stack:
             stack.down()
             click.echo("stack stopped")
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 # --- topics, publish, tail ---------------------------------------------------------------
@@ -166,8 +174,12 @@ def topics_list(ctx: click.Context) -> None:
 @main.command()
 @click.argument("kind", type=click.Choice(sorted(INPUT_KINDS)))
 @click.argument("source", type=click.File("rb"), default="-")
+@click.option("--now", "restamp", is_flag=True,
+              help="Shift occurred_at so the last line happens now, keeping the spacing between "
+                   "lines (for example files; events older than LEADFLOW_MAX_EVENT_AGE_DAYS or "
+                   "in the future are dead-lettered).")
 @click.pass_context
-def publish(ctx: click.Context, kind: str, source) -> None:
+def publish(ctx: click.Context, kind: str, source, restamp: bool) -> None:
     """Publish JSON lines (one event per line) from SOURCE (a file or - for stdin) to the
     KIND input topic (form, web or crm)."""
     from streams.topics import TopicNames
@@ -175,8 +187,27 @@ def publish(ctx: click.Context, kind: str, source) -> None:
     settings = _settings(ctx)
     topic = getattr(TopicNames.from_settings(settings), INPUT_KINDS[kind])
     lines = [line.strip() for line in source if line.strip()]
+    if restamp:
+        lines = _restamp(lines)
     count = asyncio.run(_publish(settings.kafka_bootstrap, topic, lines))
     click.echo(f"published {count} events to {topic}")
+
+
+def _restamp(lines: list[bytes]) -> list[bytes]:
+    import orjson
+
+    from streams.codec.json import iso_to_epoch_ms  # same parsing rules as the pipeline
+
+    def to_epoch_ms(value) -> int:
+        return int(value) if isinstance(value, (int, float)) else iso_to_epoch_ms(value)
+
+    try:
+        records = [orjson.loads(line) for line in lines]
+        times = [to_epoch_ms(r["occurred_at"]) for r in records]
+    except Exception as exc:
+        raise click.ClickException(f"--now needs JSON objects with occurred_at on every line: {exc}") from None
+    shift = int(time.time() * 1000) - max(times)
+    return [orjson.dumps({**r, "occurred_at": t + shift}) for r, t in zip(records, times)]
 
 
 async def _publish(bootstrap: str, topic: str, lines: list[bytes]) -> int:

@@ -24,6 +24,7 @@ from agents.scoring import rules
 from agents.scoring.state import LeadState, VisitorState
 from streams import wire
 from streams.due_index import DueIndex, bucket_of
+from streams.metrics import score_band
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
                 record = out.record
                 metrics.mqls.labels(
                     source=record.get("first_touch_source") or "unknown",
-                    score_band=metrics.score_band(record["score"]),
+                    score_band=score_band(record["score"]),
                     fast_track=str(record["fast_track"]).lower(),
                 ).inc()
 

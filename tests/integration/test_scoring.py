@@ -70,6 +70,13 @@ def test_icp_director_viewing_pricing_and_requesting_demo_becomes_mql_within_sec
     assert handoff["trigger"] and handoff["problem_hypothesis"] and handoff["recommended_opener"]
     assert handoff["disqualifiers_checked"] and 1 <= len(handoff["last_touches"]) <= 3
     assert mql["model_version"] and mql["email"] == email
+    # Valid traffic leaves nothing behind: no processing error parked in the dead-letter topic,
+    # and the lead's state was saved (a later event continues from it).
+    kafka.produce(topics.web_activity, [as_json(web_activity(email=email, page_type="docs"))])
+    later = kafka.consume(topics.lead_scored, until=scoring.watch(lambda rs: len(scored_for(rs, lead_id)) >= 3), timeout=30)
+    assert [s["event_count"] for s in scored_for(later, lead_id)] == [1, 2, 3]
+    dead = kafka.consume(topics.dead_letters, until=lambda rs: False, timeout=2)
+    assert dead == [], [d["value"]["reason"] for d in dead]
 
 
 @pytest.mark.parametrize(
