@@ -1,5 +1,5 @@
 # Each target does its own setup (scripts/bootstrap.sh is idempotent and fast when done).
-.PHONY: setup run test unit integration bench clean
+.PHONY: setup run test unit integration bench bench-sla clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -18,6 +18,9 @@ integration: setup
 
 bench: setup
 	.venv/bin/python scripts/bench_scoring.py
+
+bench-sla: setup
+	.venv/bin/python scripts/bench_sla_sweep.py
 
 clean:
 	-.venv/bin/leadflow dev down

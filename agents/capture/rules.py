@@ -174,11 +174,22 @@ def _crm_status(record: Mapping[str, Any], limits: CaptureLimits) -> Built:
         "rep_id": _text(record, "rep_id"),
         "status": _kind(record, "status", CRM_STATUSES, required=True),
         "touch_channel": _kind(record, "touch_channel", TOUCH_CHANNELS, required=False),
-        "disposition": _kind(record, "disposition", DISPOSITIONS, required=False),
+        **_disposition(record),
         "account_id": _text(record, "account_id"),
         "account_domain": _domain(record, "account_domain"),
     }
     return lead_id, None, data
+
+
+def _disposition(record: Mapping[str, Any]) -> dict[str, str | None]:
+    """A rejection reason off the fixed list is kept as a description, not dead-lettered: the
+    CRM event is real sales activity (it stops the SLA clock) and the missing valid reason is a
+    data-quality issue published downstream (``rejection_with_invalid_disposition``)."""
+    try:
+        return {"disposition": _kind(record, "disposition", DISPOSITIONS, required=False),
+                "disposition_invalid": None}
+    except Rejected:
+        return {"disposition": None, "disposition_invalid": _describe(_text(record, "disposition") or "")}
 
 
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], CaptureLimits], Built]] = {

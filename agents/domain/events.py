@@ -55,7 +55,8 @@ class LeadEvent:
         seconds_to_fill, visitor_id
     web_activity: activity_kind, page_type, url, content_title, utm_source, utm_medium,
         utm_campaign, email (optional)
-    crm_status: rep_id, status, touch_channel, disposition, account_id, account_domain
+    crm_status: rep_id, status, touch_channel, disposition, disposition_invalid, account_id,
+        account_domain
     """
 
     event_id: str

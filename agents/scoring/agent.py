@@ -22,6 +22,8 @@ import orjson
 from agents.capture.agent import visitor_key
 from agents.scoring import rules
 from agents.scoring.state import LeadState, VisitorState
+from agents.sla.config import load_sla_config, permanent_conflicts
+from agents.sla.exceptions import SlaConfigError
 from streams import wire
 from streams.due_index import DueIndex, bucket_of
 from streams.metrics import score_band
@@ -39,6 +41,13 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
         pipeline.table("review_bucket_to_leads", "partition:bucket -> lead ids due for a decay review"),
         width_ms=settings.sweep_bucket_s * 1000,
     )
+
+    # Recycling policy (checkpoints per rejection reason) from sla.yaml; the permanent list
+    # stays the scoring model's, and the two must not overlap.
+    dispositions = load_sla_config(settings.sla_config_path).dispositions
+    conflicts = permanent_conflicts(dispositions, model.permanent_dispositions)
+    if conflicts:
+        raise SlaConfigError(conflicts, str(settings.sla_config_path))
 
     def load_lead(key: bytes) -> LeadState | None:
         raw = lead_to_state.get(key)
@@ -62,6 +71,12 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
                     score_band=score_band(record["score"]),
                     fast_track=str(record["fast_track"]).lower(),
                 ).inc()
+            elif out.subject == "lead_dispositioned":
+                metrics.dispositions.labels(status=out.record["status"], disposition=out.record["disposition"]).inc()
+            elif out.subject == "data_quality_issue":
+                metrics.data_quality_issues.labels(issue_code=out.record["issue_code"]).inc()
+                if out.status is not None:  # a CRM status that was not applied (no valid reason)
+                    metrics.dispositions.labels(status=out.status, disposition=None).inc()
 
     def save_lead(key: bytes, lead_id: str, state: LeadState, partition: int, now_ms: int) -> None:
         lead_to_state[key] = orjson.dumps(state.to_dict())
@@ -74,7 +89,8 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
         now_ms = pipeline.now_ms()
         state = load_lead(key)
         new_state, outputs = rules.apply_event(
-            state, lead_event, model, now_ms=now_ms, dedup_window=settings.dedup_window
+            state, lead_event, model, now_ms=now_ms, dedup_window=settings.dedup_window,
+            dispositions=dispositions,
         )
         if new_state is state:  # already applied (redelivery): rules return the same object
             metrics.duplicates_skipped.labels(stage="score").inc()

@@ -60,8 +60,10 @@ def absorb(state: LeadState, event: LeadEvent, model: ScoringModel) -> Absorbed:
 
 def add_signal(state: LeadState, model: ScoringModel, name: str, event_ms: int) -> None:
     """Count one occurrence of a behavioural signal at the lead's clock (decayed from event_ms)."""
-    if state.score_reset_at_ms is not None and event_ms < state.score_reset_at_ms:
-        return  # happened before the score was reset (recycling): history, not score
+    if state.score_reset_at_ms is not None and event_ms <= state.score_reset_at_ms:
+        # At or before the reset (recycling): history, not score. "At" too, so that a buyer
+        # action and a rejection stamped the same millisecond give the same state in any order.
+        return
     rule = model.signals[name]
     clock = state.as_of_ms
     total = state.signals.get(name)
@@ -131,6 +133,8 @@ def _absorb_crm(state: LeadState, event: LeadEvent, model: ScoringModel) -> Abso
     if status == "rejected" and disposition in model.permanent_dispositions:
         reason = f"crm_rejected:{disposition}"
         state.disqualifications = sorted(set(state.disqualifications) | {reason})
+        t = event.occurred_at_ms
+        state.excluded_at_ms = t if state.excluded_at_ms is None else min(state.excluded_at_ms, t)
     if data.get("account_id"):
         state.crm_account_id = str(data["account_id"])
     domain = normalize_domain(data.get("account_domain"))

@@ -8,7 +8,9 @@ output: it tells the visitor buffer which lead a visitor turned out to be.
 Output ids are deterministic (``deterministic_id``) over what makes the output unique, so
 a redelivered or replayed cause produces the same id:
 - LeadScored: lead id + cause event id (a sweep's cause id names what became due);
-- LeadQualified: lead id + mql number (one MQL per crossing, whichever event crossed).
+- LeadQualified: lead id + mql number (one MQL per crossing, whichever event crossed);
+- LeadDispositioned / DataQualityIssueFound: lead id + the CRM (or form) event id, see
+  ``agents.disposition.rules``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 LEAD_SCORED = "lead_scored"
 LEAD_QUALIFIED = "lead_qualified"
 VISITOR_LINKED = "visitor_linked"
+LEAD_DISPOSITIONED = "lead_dispositioned"
+DATA_QUALITY_ISSUE = "data_quality_issue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,28 @@ class VisitorLinked:
         return {"visitor_id": self.visitor_id, "lead_id": self.lead_id}
 
 
-Output = Union[ScoredOutput, QualifiedOutput, VisitorLinked]
+@dataclass(frozen=True, slots=True)
+class DispositionedOutput:
+    """A ``lead_dispositioned`` record (fields of schemas/lead_dispositioned.v1.avsc)."""
+
+    key: str  # lead id
+    record: dict[str, Any]
+    subject: str = LEAD_DISPOSITIONED
+
+
+@dataclass(frozen=True, slots=True)
+class IssueOutput:
+    """A ``data_quality_issue`` record. ``status`` is set when the issue is a CRM status that
+    could not be applied (a rejection without a valid reason): the wiring counts it in
+    ``leadflow_dispositions_total{status, disposition="none"}`` (disposition completeness)."""
+
+    key: str
+    record: dict[str, Any]
+    status: str | None = None
+    subject: str = DATA_QUALITY_ISSUE
+
+
+Output = Union[ScoredOutput, QualifiedOutput, VisitorLinked, DispositionedOutput, IssueOutput]
 
 
 def scored_id(lead_id: str, cause_event_id: str) -> str:

@@ -21,9 +21,16 @@ does not depend on whether the decay review ran in time.
 
 Stages handled here: new -> nurture (gate failed or below threshold) -> mql, and
 disqualified (bot, disposable domain, or a CRM rejection with a permanent disposition) which
-never qualifies again. Sales stages (sal, sql, opportunity), set by later dispositions work,
-keep their stage: the ``mql`` flag is tracked but no new MQL is emitted. ``reset_score`` is
-the recycling hook.
+never qualifies again. Sales stages (sal, sql, opportunity) keep their stage: the ``mql``
+flag is tracked but no new MQL is emitted.
+
+Dispositions. CRM statuses move the lead through the table in ``agents.disposition.rules``
+(accepted -> sal, sql -> sql, converted/closed -> opportunity, rejected -> recycled with the
+score reset, or disqualified for good); ``lead_dispositioned`` and data-quality issues
+(a rejection without a valid reason is *not* applied, only reported) are emitted here, except
+conversions, which the disposition agent publishes after matching the existing account. A
+form submitted after a permanent rejection yields no MQL and a ``returning_rejected_prospect``
+issue. A recycled lead that crosses the threshold again is MQL number n + 1.
 
 Reviews. Quiet leads change without events: an MQL decays below the threshold, or the
 inactivity penalty becomes due. ``next_review_at_ms`` gives the exact time of the next such
@@ -34,14 +41,33 @@ a negative signal decayed is not buyer intent); the next event will.
 
 from __future__ import annotations
 
-from agents.domain.events import EVENT_KINDS, LeadEvent
+from agents.disposition.rules import (
+    ACCOUNT_MATCHED_STATUSES,
+    DEFAULT_POLICY,
+    REJECTION_WITH_INVALID_DISPOSITION,
+    REJECTION_WITHOUT_DISPOSITION,
+    RETURNING_REJECTED_PROSPECT,
+    Decision,
+    DispositionPolicy,
+    decide,
+    disposition_record,
+    issue_record,
+)
+from agents.domain.events import CRM_STATUS, EVENT_KINDS, FORM_SUBMITTED, LeadEvent
 from agents.scoring.evaluation import Evaluation, evaluate, inactivity_due_ms, time_score_falls_to
 from agents.scoring.exceptions import ScoringError
 from agents.scoring.fit import assess_fit
 from agents.scoring.handoff import SCORE_THRESHOLD_TRIGGER, build_handoff, priority_hint
-from agents.scoring.intake import absorb
+from agents.scoring.intake import absorb, normalize_domain
 from agents.scoring.model import ScoringModel
-from agents.scoring.outputs import Output, VisitorLinked, qualified_output, scored_output
+from agents.scoring.outputs import (
+    DispositionedOutput,
+    IssueOutput,
+    Output,
+    VisitorLinked,
+    qualified_output,
+    scored_output,
+)
 from agents.scoring.state import LeadState
 from agents.scoring.visitors import apply_visitor_event, link_visitor
 
@@ -66,9 +92,12 @@ def dedup_key_of(event: LeadEvent) -> str:
 def apply_event(
     state: LeadState | None, event: LeadEvent, model: ScoringModel, *,
     now_ms: int, dedup_window: int = DEFAULT_DEDUP_WINDOW,
+    dispositions: DispositionPolicy = DEFAULT_POLICY,
 ) -> tuple[LeadState, list[Output]]:
     """Apply one identified event. A duplicate (id in the dedup window) returns ``(state, [])``
-    with the very same state object; otherwise ``state`` is left untouched and a new one returned."""
+    with the very same state object; otherwise ``state`` is left untouched and a new one returned.
+
+    ``dispositions`` is the recycling policy (``config/sla.yaml``, ``dispositions``)."""
     _check(state, event, dedup_window)
     dedup_key = dedup_key_of(event)
     if state is not None and dedup_key in state.recent_event_ids:
@@ -83,7 +112,10 @@ def apply_event(
         if lead.mql:  # end an MQL that decayed away before this event (review may have lagged)
             _transition(lead, evaluate(lead, model, t), may_qualify=False)
 
+    returning = (event.kind == FORM_SUBMITTED and lead.excluded_at_ms is not None
+                 and t > lead.excluded_at_ms)  # strictly after: same-ms events are order-free
     absorbed = absorb(lead, event, model)
+    decision = _apply_crm(lead, event, model, dispositions) if event.kind == CRM_STATUS else None
     fit = assess_fit(lead, model)
     if fit.rejection and fit.rejection not in lead.disqualifications:
         lead.disqualifications = sorted({*lead.disqualifications, fit.rejection})
@@ -109,6 +141,7 @@ def apply_event(
     if visitor and visitor not in lead.linked_visitor_ids:
         lead.linked_visitor_ids = sorted([*lead.linked_visitor_ids, visitor])[-MAX_LINKED_VISITORS:]
         outputs.append(VisitorLinked(visitor_id=visitor, lead_id=lead.lead_id))
+    outputs.extend(_lifecycle_outputs(lead, event, decision, returning=returning))
     return lead, outputs
 
 
@@ -163,19 +196,75 @@ def next_review_at_ms(state: LeadState, model: ScoringModel) -> int | None:
 def reset_score(state: LeadState, at_ms: int) -> LeadState:
     """Recycling hook: behavioural points start from zero at ``at_ms``; fit and history stay.
 
-    Events older than ``at_ms`` still arrive as touches but no longer score. The inactivity
+    Events at or before ``at_ms`` still arrive as touches but no longer score. The inactivity
     clock restarts at the reset. The MQL flag drops; the caller sets the stage (e.g. recycled),
     and the next crossing is a new MQL (mql_number + 1).
     """
     lead = state.clone()
+    _reset_in_place(lead, at_ms)
+    return lead
+
+
+def _reset_in_place(lead: LeadState, at_ms: int) -> None:
     lead.signals = {}
-    lead.score_reset_at_ms = max(at_ms, state.score_reset_at_ms or at_ms)
+    lead.score_reset_at_ms = max(at_ms, lead.score_reset_at_ms or at_ms)
     lead.as_of_ms = max(lead.as_of_ms, at_ms)
-    lead.last_engaged_ms = max(at_ms, state.last_engaged_ms or at_ms)
+    lead.last_engaged_ms = max(at_ms, lead.last_engaged_ms or at_ms)
     lead.mql = False
     if lead.stage == "mql":
         lead.stage = "nurture"
-    return lead
+
+
+# --- Dispositions (the table is agents.disposition.rules; the effects are applied here) ---------
+
+
+def _apply_crm(lead: LeadState, event: LeadEvent, model: ScoringModel, policy: DispositionPolicy) -> Decision:
+    """Apply a CRM status's lifecycle effect. The score reset of a recycling rejection always
+    applies (resets commute); the stage follows the newest status by (event time, event id),
+    so a late, older status never overwrites a newer one. Permanent exclusions are recorded
+    by intake (``crm_rejected:<reason>``) and enforced by ``_transition``."""
+    data = event.data
+    decision = decide(
+        data.get("status") or "unknown", data.get("disposition"), permanent=model.permanent_dispositions,
+        policy=policy, invalid_disposition=data.get("disposition_invalid"),
+    )
+    if decision.score_reset:
+        _reset_in_place(lead, event.occurred_at_ms)
+    if decision.stage is not None:
+        order = [event.occurred_at_ms, event.event_id]
+        if lead.crm_status is None or order > list(lead.crm_status[:2]):
+            lead.stage = decision.stage
+            lead.crm_status = [*order, decision.status, decision.disposition]
+    return decision
+
+
+def _lifecycle_outputs(
+    lead: LeadState, event: LeadEvent, decision: Decision | None, *, returning: bool,
+) -> list[Output]:
+    """lead_dispositioned / data_quality_issue records, built after the stage is final."""
+    t, data, outputs = event.occurred_at_ms, event.data, []
+    if decision is not None:
+        if decision.publishes_disposition and decision.status not in ACCOUNT_MATCHED_STATUSES:
+            outputs.append(DispositionedOutput(lead.lead_id, disposition_record(
+                decision, lead_id=lead.lead_id, crm_event_id=event.event_id, occurred_at_ms=t,
+                new_stage=lead.stage, rep_id=data.get("rep_id"), account_id=data.get("account_id"),
+                account_domain=normalize_domain(data.get("account_domain")),
+            )))
+        unapplied = (REJECTION_WITHOUT_DISPOSITION, REJECTION_WITH_INVALID_DISPOSITION)
+        for code, detail in decision.issues:
+            outputs.append(IssueOutput(lead.lead_id, issue_record(
+                code, detail, lead_id=lead.lead_id, source_event_id=event.event_id, occurred_at_ms=t,
+            ), status=decision.status if code in unapplied else None))
+    if returning:
+        reasons = ", ".join(d.split(":", 1)[1] for d in lead.disqualifications if d.startswith("crm_rejected:"))
+        kind = data.get("form_kind") or "unknown"
+        outputs.append(IssueOutput(lead.lead_id, issue_record(
+            RETURNING_REJECTED_PROSPECT,
+            f"{kind} form from a prospect sales excluded for good ({reasons}); no MQL created, "
+            f"stage stays {lead.stage}",
+            lead_id=lead.lead_id, source_event_id=event.event_id, occurred_at_ms=t,
+        )))
+    return outputs
 
 
 def _transition(lead: LeadState, ev: Evaluation, *, may_qualify: bool) -> bool:

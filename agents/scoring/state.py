@@ -116,6 +116,10 @@ class LeadState:
     qualified_at_ms: int | None = None  # lead clock at the latest crossing
     crm_account_id: str | None = None
     crm_account_domain: str | None = None
+    # Newest lifecycle-changing CRM status applied, [ms, event id, status, disposition]: a late
+    # (older) status is recorded as a touch but does not overwrite the stage it set.
+    crm_status: list[Any] | None = None
+    excluded_at_ms: int | None = None  # earliest permanent CRM rejection (returning-prospect check)
     linked_visitor_ids: list[str] = field(default_factory=list)  # sorted, bounded
     recent_event_ids: list[str] = field(default_factory=list)  # arrival order, bounded
     event_count: int = 0
@@ -138,6 +142,8 @@ class LeadState:
             unattributed_capture=self.unattributed_capture, touches=list(self.touches),
             mql=self.mql, mql_number=self.mql_number, qualified_at_ms=self.qualified_at_ms,
             crm_account_id=self.crm_account_id, crm_account_domain=self.crm_account_domain,
+            crm_status=list(self.crm_status) if self.crm_status is not None else None,
+            excluded_at_ms=self.excluded_at_ms,
             linked_visitor_ids=list(self.linked_visitor_ids),
             recent_event_ids=list(self.recent_event_ids), event_count=self.event_count,
             model_version=self.model_version,
@@ -169,6 +175,8 @@ class LeadState:
             "qualified_at_ms": self.qualified_at_ms,
             "crm_account_id": self.crm_account_id,
             "crm_account_domain": self.crm_account_domain,
+            "crm_status": self.crm_status,
+            "excluded_at_ms": self.excluded_at_ms,
             "linked_visitor_ids": self.linked_visitor_ids,
             "recent_event_ids": self.recent_event_ids,
             "event_count": self.event_count,
@@ -204,6 +212,8 @@ class LeadState:
             qualified_at_ms=raw.get("qualified_at_ms"),
             crm_account_id=raw.get("crm_account_id"),
             crm_account_domain=raw.get("crm_account_domain"),
+            crm_status=list(raw["crm_status"]) if raw.get("crm_status") is not None else None,
+            excluded_at_ms=raw.get("excluded_at_ms"),
             linked_visitor_ids=list(raw.get("linked_visitor_ids") or []),
             recent_event_ids=list(raw.get("recent_event_ids") or []),
             event_count=int(raw.get("event_count") or 0),

@@ -44,7 +44,8 @@ DATA_KEYS = {
         "activity_kind", "page_type", "url", "content_title", "utm_source", "utm_medium",
         "utm_campaign", "email",
     },
-    "crm_status": {"rep_id", "status", "touch_channel", "disposition", "account_id", "account_domain"},
+    "crm_status": {"rep_id", "status", "touch_channel", "disposition", "disposition_invalid", "account_id",
+                   "account_domain"},
 }
 
 
@@ -191,6 +192,13 @@ def test_rejection_without_disposition_is_accepted_for_downstream_data_quality()
     assert capture("crm_status", crm(status="rejected", disposition=None)).data["disposition"] is None
 
 
+def test_free_text_disposition_is_kept_as_a_description_for_data_quality():
+    data = capture("crm_status", crm(status="rejected", disposition="they were rude")).data
+    assert (data["disposition"], data["disposition_invalid"]) == (None, "'they were rude'")
+    data = capture("crm_status", crm(status="rejected", disposition=EMAIL)).data
+    assert data["disposition_invalid"] == "a 22-character value"  # never the address
+
+
 @pytest.mark.parametrize(
     "field, subject, allowed",
     [("form_kind", "form_submitted", FORM_KINDS), ("activity_kind", "web_activity", ACTIVITY_KINDS),
@@ -243,7 +251,6 @@ REJECTIONS = [
     ("bad web email", "web_activity", {"email": "jane@"}, "invalid_email", "email"),
     ("unknown status", "crm_status", {"status": "won"}, "unknown_kind", "status 'won' is not one of"),
     ("unknown channel", "crm_status", {"touch_channel": "sms"}, "unknown_kind", "touch_channel"),
-    ("free-text disposition", "crm_status", {"disposition": "they were rude"}, "unknown_kind", "disposition"),
     ("malformed lead id", "crm_status", {"lead_id": "ld_123"}, "invalid_value", "lead_id must be 'ld_' and 20 hex digits, got 'ld_123'"),
     ("email as lead id", "crm_status", {"lead_id": EMAIL}, "invalid_value", "got a 22-character value"),
     ("no lead id or email", "crm_status", {"lead_id": None, "email": None}, "missing_field", "lead_id or email"),

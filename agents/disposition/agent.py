@@ -1,0 +1,145 @@
+"""disposition: conversions attached to the existing account (thin Faust + Redis wiring).
+
+Every other disposition is applied and published by the scoring agent (it owns the lead's
+state; see ``agents.disposition.rules``). A conversion needs what no single lead's state has:
+the accounts other leads already converted into. That is a cross-lead registry, so it lives in
+Redis, shared by all workers:
+
+    <redis_key_prefix>:accounts:by_domain   hash  domain -> account id
+    <redis_key_prefix>:accounts:by_company  hash  normalized company name -> account id
+
+The first account seen for a domain (or name) wins (``HSETNX``): later conversions that propose
+another id for the same domain are attached to it and published as the data-quality issue
+``duplicate_account_prevented``. A CRM export of existing accounts can be loaded into the
+same hashes. Replays are safe: resolving the same conversion again finds its own account.
+
+``track_conversions`` reads ``<p>.internal.lead-events`` (keyed by lead) and owns one table,
+``lead_to_account_facts`` (lead id -> corporate email domain and normalized company from the
+lead's forms), because a CRM conversion may name neither; it is written only when a fact
+changes. Other events are skipped on a byte check without decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+
+from agents.disposition.rules import (
+    ACCOUNT_MATCHED_STATUSES,
+    account_issue,
+    decide,
+    disposition_record,
+    issue_record,
+    match_account,
+    normalize_company,
+)
+from agents.domain.events import CRM_STATUS, FORM_SUBMITTED
+from agents.domain.identity import email_domain
+from streams import wire
+
+log = logging.getLogger(__name__)
+
+_MARKERS = (b'"kind":"form_submitted"', b'"kind":"crm_status"')
+
+
+def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
+    app, settings, metrics, model = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.scoring_model
+    facts = pipeline.table("lead_to_account_facts", "lead id -> {domain, company} for account matching (orjson)")
+    by_domain_key = f"{settings.redis_key_prefix}:accounts:by_domain"
+    by_company_key = f"{settings.redis_key_prefix}:accounts:by_company"
+    ignored_domains = model.free_email_domains | model.disposable_domains
+
+    async def redis_call(fn, *args):
+        """Wait for Redis instead of losing the conversion (the partition pauses meanwhile)."""
+        import redis.exceptions
+
+        delay = 0.2
+        while True:
+            try:
+                result = await fn(*args)
+                metrics.redis_waiting.set(0)
+                return result
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                metrics.redis_waiting.set(1)
+                metrics.redis_retries.inc()
+                log.warning("redis unavailable for account matching; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def text(value) -> str | None:
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def resolve(proposed: str | None, domain: str | None, company: str | None):
+        r = pipeline.redis()
+        for _ in range(3):  # a concurrent conversion on another worker may register first
+            by_domain = text(await redis_call(r.hget, by_domain_key, domain)) if domain else None
+            by_company = text(await redis_call(r.hget, by_company_key, company)) if company else None
+            match = match_account(proposed, domain=domain, company_key=company,
+                                  by_domain=by_domain, by_company=by_company)
+            if match.register_domain and not await redis_call(r.hsetnx, by_domain_key, domain, match.account_id):
+                continue  # lost the race: resolve again against the winner
+            if match.register_company:
+                await redis_call(r.hsetnx, by_company_key, company, match.account_id)
+            return match
+        return match
+
+    def remember_facts(lead_event) -> None:
+        data = lead_event.data
+        key = lead_event.lead_id.encode()
+        raw = facts.get(key)
+        current = orjson.loads(raw) if raw else {}
+        domain = email_domain(data.get("email") or "") or None
+        updated = dict(current)
+        if domain and domain not in ignored_domains:
+            updated["domain"] = domain
+        company = normalize_company(data.get("company"))
+        if company:
+            updated["company"] = company
+        if updated != current:
+            facts[key] = orjson.dumps(updated)
+
+    async def convert(lead_event) -> None:
+        data, lead_id = lead_event.data, lead_event.lead_id
+        decision = decide(data.get("status") or "unknown", data.get("disposition"),
+                          permanent=model.permanent_dispositions)
+        raw = facts.get(lead_id.encode())
+        known = orjson.loads(raw) if raw else {}
+        domain = data.get("account_domain") or known.get("domain")
+        proposed = data.get("account_id")
+        match = await resolve(proposed, domain, known.get("company"))
+        record = disposition_record(
+            decision, lead_id=lead_id, crm_event_id=lead_event.event_id,
+            occurred_at_ms=lead_event.occurred_at_ms, new_stage=decision.stage or "opportunity",
+            rep_id=data.get("rep_id"), account_id=match.account_id, account_domain=domain,
+        )
+        issue = account_issue(match, proposed_id=proposed, domain=domain)
+        if issue is not None:
+            code, detail = issue
+            await pipeline.emit("data_quality_issue", lead_id, issue_record(
+                code, detail, lead_id=lead_id, source_event_id=lead_event.event_id,
+                occurred_at_ms=lead_event.occurred_at_ms,
+            ))
+            metrics.data_quality_issues.labels(issue_code=code).inc()
+        await pipeline.emit("lead_dispositioned", lead_id, record)
+        metrics.dispositions.labels(status=decision.status, disposition=decision.disposition).inc()
+
+    @app.agent(pipeline.channel("lead_events"), name="track_conversions", concurrency=1)
+    async def track_conversions(stream):
+        async for event in stream.events():
+            raw = event.message.value
+            if not isinstance(raw, bytes) or not any(marker in raw for marker in _MARKERS):
+                continue
+            try:
+                kind, payload = wire.decode(raw)
+                if kind != wire.LEAD_EVENT or payload.lead_id is None:
+                    continue
+                if payload.kind == FORM_SUBMITTED:
+                    remember_facts(payload)
+                elif payload.kind == CRM_STATUS and payload.data.get("status") in ACCOUNT_MATCHED_STATUSES:
+                    await convert(payload)
+            except Exception as exc:  # a bug must not stop the partition: park the record
+                message = event.message
+                log.exception("disposition failed at %s[%d]@%d", message.topic, message.partition, message.offset)
+                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in disposition")

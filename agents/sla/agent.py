@@ -1,0 +1,308 @@
+"""sla: first-touch clocks as windowed timeouts (thin Faust wiring around ``agents.sla.rules``).
+
+One agent, ``track_sla_clocks``, subscribed to three topics that are all keyed by lead id and
+have the same partition count, so a lead's assignment, its CRM events and the sweep commands
+for its bucket meet on one partition and in one agent:
+- ``<p>.out.assignments`` (Avro ``lead_assigned``): opens (or supersedes) the lead's clock;
+- ``<p>.internal.lead-events``: only ``crm_status`` events matter (a touch stops the clock);
+  the others are skipped on a byte check without decoding. Scoring reads the same topic with
+  its own agent - Faust hands each message to both and commits once both are done;
+- ``<p>.internal.sla-commands``: ``sla_sweep {partition, first, last}`` from the timer.
+
+It alone mutates its table, ``lead_to_sla_clock`` (tables must be written from the stream that
+owns them; a Faust table writes its changelog to the partition of the event being processed,
+so every key is unique per partition). The table holds three kinds of keys:
+- ``ld_...`` (lead id) -> ``LeadClock`` (orjson);
+- the due-time index (``streams.due_index``): ``b:<partition>:<bucket>`` -> lead ids whose next
+  tier is due in that bucket, ``c:<partition>`` -> last closed bucket;
+- ``n:<partition>:<priority>`` -> open clocks on the partition (the gauge survives restarts and
+  rebalances because it is table state, not a worker's counter).
+Why one table and not a clock table plus an index table: the writes one event makes then go
+to one changelog partition, in order, so a crash can only lose a *suffix* of them. The sweep
+writes, per bucket: each lead's next-tier index entry, then its clock, and only at the end
+the bucket's removal and the cursor. Whatever prefix survived a crash, the redelivered sweep
+command finds the bucket again and redoes what is missing (same breach ids); with two tables
+the removal could survive while a clock's next-tier entry was lost, and that lead would never
+escalate again.
+
+Work per sweep is linear in the due clocks: the next-tier entries of one bucket's clocks are
+appended per target bucket in one read-modify-write (``BatchDueIndex.schedule_many``), not one
+per clock - clocks due together (a burst of assignments) escalate together, and one-by-one
+appends to a JSON list would make such a sweep quadratic.
+
+The timer ``request_sla_sweeps`` runs every ``LEADFLOW_SWEEP_INTERVAL_S`` on every worker and,
+for each partition of ``sla-commands`` this worker owns, sends one command covering the
+buckets that ended since the last request (engineering notes item 5: a timer must not touch
+tables, it asks the owning agent). Work per sweep: one table read per elapsed bucket plus the
+work for each entry that is due - proportional to what is due, never to all open clocks
+(``scripts/bench_sla_sweep.py``). A breach goes out at most one bucket width plus one sweep
+interval after its deadline (``sweep.bucket_seconds`` in sla.yaml, 2 s by default).
+
+Restarts: the cursor and the index are in the changelog; after a restart the timer resumes
+from the cursor, so buckets that ended while the worker was down are swept at once. Outputs
+are sent before the state write; a crash in between redelivers the command, and the clock's
+fired tiers make the second pass either a no-op or a re-send of the *same* breach id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from agents.domain.events import CRM_STATUS
+from agents.sla import rules
+from agents.sla.config import PRIORITIES, SlaConfig, load_sla_config
+from agents.sla.rules import Assigned, LeadClock, Tick, Touched
+from streams import wire
+from streams.codec.exceptions import DecodeError
+from streams.due_index import DueIndex, bucket_key, bucket_of, cursor_key
+
+log = logging.getLogger(__name__)
+
+SLA_SWEEP = "sla_sweep"  # command: close buckets [first, last] of one partition
+_CRM_MARKER = b'"kind":"crm_status"'  # orjson of a canonical CRM event always contains this
+
+
+def open_count_key(partition: int, priority: str) -> bytes:
+    return b"n:%d:%s" % (partition, priority.encode())
+
+
+class BatchDueIndex(DueIndex):
+    """``streams.due_index.DueIndex`` (same keys, cursor and semantics) plus reading a bucket
+    without closing it (``members``) and appending many keys at once (``schedule_many``).
+    ``schedule`` and ``take`` are restated here so the storage layout this class relies on (a
+    bucket is one orjson list) stays self-consistent even if the shared class changes its own."""
+
+    def schedule(self, partition: int, key: str, due_ms: int, now_ms: int) -> int:
+        self.schedule_many(partition, {key: due_ms}, now_ms)
+        return max(bucket_of(due_ms, self.width_ms), (self.cursor(partition) or 0) + 1)
+
+    def take(self, partition: int, bucket: int) -> list[str]:
+        members = self.members(partition, bucket)
+        if members:
+            del self.table[bucket_key(partition, bucket)]
+        cursor = self.cursor(partition)
+        if cursor is None or cursor < bucket:
+            self.table[cursor_key(partition)] = str(bucket).encode()
+        return members
+
+    def members(self, partition: int, bucket: int) -> list[str]:
+        raw = self.table.get(bucket_key(partition, bucket))
+        return orjson.loads(raw) if raw else []
+
+    def schedule_many(self, partition: int, due_by_key: dict[str, int], now_ms: int, *, min_bucket: int = 0) -> None:
+        """Index every key under its due bucket (never before ``min_bucket`` nor a closed one),
+        one read-modify-write per bucket."""
+        if not due_by_key:
+            return
+        cursor = self.cursor(partition)
+        if cursor is None:  # first use on this partition: everything before now counts as closed
+            cursor = bucket_of(now_ms, self.width_ms) - 1
+            self.table[cursor_key(partition)] = str(cursor).encode()
+        floor = max(cursor + 1, min_bucket)
+        groups: dict[int, list[str]] = {}
+        for key, due_ms in due_by_key.items():
+            groups.setdefault(max(bucket_of(due_ms, self.width_ms), floor), []).append(key)
+        for bucket, keys in groups.items():
+            members = self.members(partition, bucket)
+            seen = set(members)
+            added = [k for k in keys if k not in seen]
+            if added:
+                self.table[bucket_key(partition, bucket)] = orjson.dumps(members + added)
+
+
+class ClockStore:
+    """The table side of the agent - load, apply, sweep - over any dict-like table (the agent's
+    Faust table; a dict in ``scripts/bench_sla_sweep.py``). ``publish(outputs)`` is awaited
+    before the state that produced them is written."""
+
+    def __init__(self, table, config: SlaConfig, width_ms: int, publish) -> None:
+        self.table = table
+        self.config = config
+        self.width_ms = width_ms
+        self.publish = publish
+        self.index = BatchDueIndex(table, width_ms=width_ms)
+
+    def load(self, lead_id: str) -> LeadClock | None:
+        raw = self.table.get(lead_id.encode())
+        return LeadClock.from_dict(orjson.loads(raw)) if raw else None
+
+    def write_clock(self, lead_id: str, old: LeadClock | None, new: LeadClock, partition: int) -> None:
+        """The clock and the open-clocks count (after its index entry: see the module docstring)."""
+        self.table[lead_id.encode()] = orjson.dumps(new.to_dict())
+        before, after = rules.open_priority(old), rules.open_priority(new)
+        if before != after:
+            for priority, delta in ((before, -1), (after, +1)):
+                if priority is not None:
+                    key = open_count_key(partition, priority)
+                    self.table[key] = b"%d" % max(0, int(self.table.get(key) or 0) + delta)
+
+    def open_clocks(self, partitions, priority: str) -> int:
+        return sum(int(self.table.get(open_count_key(p, priority)) or 0) for p in partitions)
+
+    async def apply(self, lead_id: str, event, partition: int, now_ms: int) -> None:
+        state = self.load(lead_id)
+        new, outputs = rules.apply(state, event, self.config, now_ms=now_ms)
+        if new is state:
+            return
+        await self.publish(outputs)
+        due = rules.next_due_ms(new)
+        if due is not None and due != rules.next_due_ms(state):
+            self.index.schedule_many(partition, {lead_id: due}, now_ms)
+        self.write_clock(lead_id, state, new, partition)
+
+    async def sweep(self, partition: int, first: int, last: int, clock) -> int:
+        """Close buckets ``first..last`` (one sweep command); ``clock()`` gives now in ms.
+        Empty buckets cost one read; the cursor is written once for the whole range."""
+        processed = 0
+        for bucket in range(first, last + 1):
+            if self.index.members(partition, bucket):
+                processed += await self.sweep_bucket(partition, bucket, clock())
+        cursor = self.index.cursor(partition)
+        if cursor is None or cursor < last:
+            self.table[cursor_key(partition)] = str(last).encode()
+        return processed
+
+    async def sweep_bucket(self, partition: int, bucket: int, now_ms: int) -> int:
+        """Close one ended bucket; returns how many due clocks it processed."""
+        done: set[str] = set()
+        processed = 0
+        while True:  # until no unprocessed member is left (the bucket is read, not yet closed)
+            todo = [lead_id for lead_id in self.index.members(partition, bucket) if lead_id not in done]
+            if not todo:
+                break
+            done.update(todo)
+            processed += await self._close_due(partition, bucket, todo, now_ms)
+        self.index.take(partition, bucket)  # last: removal + cursor only once all else is written
+        return processed
+
+    async def _close_due(self, partition: int, bucket: int, lead_ids: list[str], now_ms: int) -> int:
+        changed: list[tuple[str, LeadClock | None, LeadClock]] = []
+        next_due: dict[str, int] = {}
+        for lead_id in lead_ids:
+            state = self.load(lead_id)
+            due = rules.next_due_ms(state)
+            if due is None or bucket_of(due, self.width_ms) > bucket:
+                continue  # touched, or rescheduled since this entry was written
+            new, outputs = rules.apply(state, Tick(), self.config, now_ms=now_ms)
+            if new is state:  # due per the timer's clock, not yet per ours (skew across workers)
+                next_due[lead_id] = due
+                continue
+            await self.publish(outputs)
+            changed.append((lead_id, state, new))
+            due = rules.next_due_ms(new)
+            if due is not None:
+                next_due[lead_id] = due
+        self.index.schedule_many(partition, next_due, now_ms, min_bucket=bucket + 1)
+        for lead_id, old, new in changed:
+            self.write_clock(lead_id, old, new, partition)
+        return len(changed)
+
+
+def register(pipeline, config: SlaConfig | None = None) -> None:  # pipeline: streams.app.Pipeline
+    app, settings, metrics, names = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.topic_names
+    config = config or load_sla_config(settings.sla_config_path)
+    width_ms = config.bucket_ms or settings.sweep_bucket_s * 1000
+    clocks = pipeline.table(
+        "lead_to_sla_clock",
+        "lead id -> LeadClock (orjson); b:partition:bucket -> lead ids with an SLA tier due; "
+        "c:partition -> last closed bucket; n:partition:priority -> open clocks",
+    )
+    commands = pipeline.channel("sla_commands")
+    source = app.topic(
+        names.assignments, names.lead_events, names.sla_commands,
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    )
+
+    async def publish(outputs) -> None:
+        for out in outputs:
+            if out.subject == rules.SLA_BREACHED:
+                record = out.record
+                await pipeline.emit(out.subject, out.key, record)
+                metrics.sla_breaches.labels(priority=record["priority"], tier=record["tier"]).inc()
+                log.info(
+                    "SLA breach %s tier %d (%s, owner %s, escalate to %s): %.2f min late",
+                    record["lead_id"], record["tier"], record["priority"], record["owner_id"],
+                    record["escalate_to_role"], record["minutes_late"],
+                )
+            elif out.subject == rules.FIRST_TOUCH:
+                metrics.speed_to_lead_seconds.labels(priority=out.priority, team=out.team).observe(out.seconds)
+
+    store = ClockStore(clocks, config, width_ms, publish)
+    index = store.index
+
+    async def apply(lead_id: str, event, partition: int) -> None:
+        await store.apply(lead_id, event, partition, pipeline.now_ms())
+
+    async def sweep(partition: int, first: int, last: int) -> None:
+        await store.sweep(partition, first, last, pipeline.now_ms)
+
+    # concurrency=1: faust may commit past in-flight messages otherwise (engineering notes #2).
+    @app.agent(source, name="track_sla_clocks", concurrency=1)
+    async def track_sla_clocks(stream):
+        async for event in stream.events():
+            message = event.message
+            partition, topic, raw = message.partition, message.topic, message.value
+            try:
+                if topic == names.lead_events:
+                    if not isinstance(raw, bytes) or _CRM_MARKER not in raw:
+                        continue
+                    kind, payload = wire.decode(raw)
+                    if kind != wire.LEAD_EVENT or payload.kind != CRM_STATUS or payload.lead_id is None:
+                        continue
+                    data = payload.data
+                    await apply(payload.lead_id, Touched(
+                        payload.lead_id, payload.event_id, data.get("status") or "unknown",
+                        data.get("rep_id"), payload.occurred_at_ms,
+                    ), partition)
+                elif topic == names.assignments:
+                    subject, record = pipeline.codec.decode(raw)
+                    if subject != "lead_assigned":
+                        await pipeline.dead_letter(event, "unknown_kind", f"{subject} record on the assignments topic")
+                        continue
+                    await apply(record["lead_id"], Assigned(record), partition)
+                else:
+                    kind, payload = wire.decode(raw)
+                    if kind != SLA_SWEEP:
+                        await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
+                        continue
+                    await sweep(int(payload["partition"]), int(payload["first"]), int(payload["last"]))
+            except DecodeError as exc:
+                await pipeline.dead_letter(event, exc.reason_code, exc.detail)
+            except Exception as exc:  # a bug must not stop the partition: park the record
+                log.exception("sla failed at %s[%d]@%d", topic, partition, message.offset)
+                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in sla")
+
+    requested_up_to: dict[int, int] = {}  # partition -> last bucket a sweep was requested for
+
+    @app.timer(settings.sweep_interval_s)
+    async def request_sla_sweeps():
+        try:
+            await _request_sweeps()
+        except Exception:  # a timer that raises stops for good; log and try at the next tick
+            log.exception("requesting SLA sweeps failed")
+
+    async def _request_sweeps() -> None:
+        last_closed = bucket_of(pipeline.now_ms(), width_ms) - 1
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.sla_commands}
+        for partition in list(requested_up_to):
+            if partition not in owned:
+                del requested_up_to[partition]  # moved to another worker; its cursor moves on there
+        for partition in sorted(owned):
+            start = requested_up_to.get(partition)
+            if start is None:
+                start = index.cursor(partition)
+            if start is None:
+                continue  # nothing ever scheduled on this partition
+            first = start + 1
+            while first <= last_closed:
+                last = min(last_closed, first + config.max_buckets_per_command - 1)
+                await commands.send(
+                    key=b"sla-sweep", partition=partition,
+                    value=wire.encode_command(SLA_SWEEP, partition=partition, first=first, last=last),
+                )
+                first = last + 1
+            requested_up_to[partition] = max(start, last_closed)
+        for priority in PRIORITIES:
+            metrics.sla_open_clocks.labels(priority=priority).set(store.open_clocks(owned, priority))

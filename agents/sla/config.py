@@ -1,0 +1,312 @@
+"""SLA configuration: ``config/sla.yaml`` (``LEADFLOW_SLA_CONFIG_PATH``), validated at load.
+
+What lives here and what does not:
+- The first-touch deadline itself is computed by routing when it assigns a lead
+  (``first_touch_due_at`` of ``lead_assigned``, from the per-priority table and the per-segment
+  overrides of ``config/routing.yaml``): the segment is known there, and one table for the
+  SLA durations avoids two files disagreeing. The SLA agent trusts that deadline.
+- This file holds what happens around it: which CRM statuses stop the clock, the escalation
+  ladder per priority (tiers anchored at the assignment or at the deadline), who a role
+  means (``escalate_to_id``), the optional reassignment of breached P1 leads, the windowed
+  timeout's bucket width, and the recycling policy of dispositions (re-engagement checkpoints
+  per rejection reason). Which dispositions exclude a lead for good stays in the scoring model
+  (``dispositions.permanent``), the single source the fit gate already uses.
+
+Durations are strings with a unit: ``90s``, ``10m``, ``2h``, ``5d`` (tests use seconds).
+Validation runs in two passes like the scoring model - pydantic for shape and types, then
+cross-key checks - and every message names the key and the bad value. Escalation schedules
+are frozen into each clock when it opens, so a config change applies to new assignments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.disposition.rules import DEFAULT_POLICY, DispositionPolicy
+from agents.domain.events import CRM_STATUSES, DISPOSITIONS
+from agents.sla.exceptions import SlaConfigError
+
+PRIORITIES = ("P1", "P2", "P3")
+ANCHORS = ("assigned", "due")
+# Roles that mean "the lead's owner" (escalate_to_id = owner id).
+OWNER_ROLES = frozenset({"owner", "rep"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_ROLE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+# --- Shape (pass 1) -------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+
+class SweepIn(_Strict):
+    bucket_seconds: int | None = Field(None, ge=1, le=3600)
+    max_buckets_per_command: int = Field(3600, ge=1)
+
+
+class FirstTouchIn(_Strict):
+    stop_statuses: list[str] = Field(default_factory=lambda: list(CRM_STATUSES))
+    clock_skew_tolerance: str = "2m"
+    breach_role: str = "owner"
+
+
+class TierIn(_Strict):
+    after: str
+    role: str
+
+
+class EscalationIn(_Strict):
+    anchor: Literal["assigned", "due"] = Field("assigned", alias="from")
+    tiers: list[TierIn] = []
+
+
+class ContactIn(_Strict):
+    default: str | None = None
+    by_team: dict[str, str] = {}
+
+
+class ReassignmentIn(_Strict):
+    enabled: bool = False
+    priorities: list[Literal["P1", "P2", "P3"]] = ["P1"]
+    max_per_mql: int = Field(1, ge=1, le=20)
+    role: str = "reassign"
+
+
+class DispositionsIn(_Strict):
+    recycle: dict[str, list[str]] = {}
+    recapture: dict[str, list[str]] = {}
+
+
+class SlaConfigIn(_Strict):
+    version: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    sweep: SweepIn = SweepIn()
+    first_touch: FirstTouchIn = FirstTouchIn()
+    escalation: dict[str, EscalationIn] = {}
+    contacts: dict[str, ContactIn] = {}
+    reassignment: ReassignmentIn = ReassignmentIn()
+    dispositions: DispositionsIn | None = None  # absent: the brief's defaults (DEFAULT_POLICY)
+
+
+# --- The validated configuration --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TierSpec:
+    number: int  # 1.. (0 is the first-touch deadline itself)
+    after_ms: int
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationSpec:
+    anchor: str  # "assigned": after the (first) assignment of the MQL; "due": after the deadline
+    tiers: tuple[TierSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReassignmentSpec:
+    enabled: bool = False
+    priorities: frozenset[str] = frozenset({"P1"})
+    max_per_mql: int = 1
+    role: str = "reassign"
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    version: str
+    bucket_ms: int | None  # None: use LEADFLOW_SWEEP_BUCKET_S
+    max_buckets_per_command: int
+    stop_statuses: frozenset[str]
+    clock_skew_ms: int
+    breach_role: str
+    escalation: dict[str, EscalationSpec]  # per priority (every priority present)
+    contacts: dict[str, tuple[str | None, dict[str, str]]]  # role -> (default id, team -> id)
+    reassignment: ReassignmentSpec
+    dispositions: DispositionPolicy = DEFAULT_POLICY
+
+    def escalation_for(self, priority: str) -> EscalationSpec:
+        return self.escalation.get(priority) or EscalationSpec("assigned", ())
+
+    def contact_for(self, role: str, owner_id: str, team: str | None) -> str | None:
+        """Who ``role`` means for a lead owned by ``owner_id`` in ``team`` (None: unknown)."""
+        if role in OWNER_ROLES:
+            return owner_id
+        default, by_team = self.contacts.get(role, (None, {}))
+        return by_team.get(team or "", default)
+
+
+def parse_duration_ms(text: object) -> int:
+    """``'90s'`` -> 90000; raises ValueError for anything else (the caller names the key)."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"expected a duration such as '90s', '10m', '2h' or '5d', got {text!r}")
+    return round(float(match.group(1)) * _UNIT_MS[match.group(2)])
+
+
+def load_sla_config(path: str | Path) -> SlaConfig:
+    """Read and validate ``sla.yaml``; raises SlaConfigError naming every bad key and value."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SlaConfigError([f"cannot read {path}: {exc.strerror or exc}"], str(path)) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SlaConfigError([f"not valid YAML: {exc}"], str(path)) from None
+    return parse_sla_config(raw, source=str(path))
+
+
+def parse_sla_config(raw: object, *, source: str = "sla config") -> SlaConfig:
+    if not isinstance(raw, dict):
+        raise SlaConfigError([f"expected a mapping at the top level, got {type(raw).__name__}"], source)
+    try:
+        shape = SlaConfigIn.model_validate(raw)
+    except ValidationError as exc:
+        raise SlaConfigError([_describe(err) for err in exc.errors()], source) from None
+    problems: list[str] = []
+    config = _build(shape, problems)
+    if problems:
+        raise SlaConfigError(problems, source)
+    return config
+
+
+def permanent_conflicts(policy: DispositionPolicy, permanent: frozenset[str]) -> list[str]:
+    """Cross-file check run at worker start: a disposition the scoring model excludes for good
+    cannot also be recycled by ``sla.yaml``."""
+    problems = []
+    for section, table in (("recycle", policy.recycle), ("recapture", policy.recapture)):
+        for disposition in sorted(set(table) & permanent):
+            problems.append(
+                f"dispositions.{section}.{disposition}: the scoring model lists {disposition!r} as "
+                "permanent (dispositions.permanent); a lead cannot be both excluded and recycled"
+            )
+    return problems
+
+
+# --- Pass 2: values and cross-key rules ---------------------------------------------------------
+
+
+def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
+    def duration(key: str, text: str, *, allow_zero: bool = False) -> int:
+        try:
+            ms = parse_duration_ms(text)
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+            return 0
+        if ms <= 0 and not allow_zero:
+            problems.append(f"{key}: must be greater than 0, got {text!r}")
+        return ms
+
+    def role(key: str, name: str) -> None:
+        if not _ROLE.match(name):
+            problems.append(f"{key}: expected a role name such as 'manager' (lower case, digits, _), got {name!r}")
+
+    ft = shape.first_touch
+    for i, status in enumerate(ft.stop_statuses):
+        if status not in CRM_STATUSES:
+            problems.append(f"first_touch.stop_statuses[{i}]: unknown CRM status {status!r} "
+                            f"(one of {', '.join(CRM_STATUSES)})")
+    if not ft.stop_statuses:
+        problems.append("first_touch.stop_statuses: must list at least one CRM status, got []")
+    skew = duration("first_touch.clock_skew_tolerance", ft.clock_skew_tolerance, allow_zero=True)
+    role("first_touch.breach_role", ft.breach_role)
+
+    escalation: dict[str, EscalationSpec] = {}
+    for key in shape.escalation:
+        if key not in (*PRIORITIES, "default"):
+            problems.append(f"escalation.{key}: unknown key (expected default, P1, P2 or P3)")
+    for priority in PRIORITIES:
+        name = priority if priority in shape.escalation else "default"
+        spec_in = shape.escalation.get(name)
+        if spec_in is None:
+            escalation[priority] = EscalationSpec("assigned", ())
+            continue
+        tiers, last = [], -1
+        for i, tier in enumerate(spec_in.tiers):
+            key = f"escalation.{name}.tiers[{i}]"
+            after = duration(f"{key}.after", tier.after, allow_zero=spec_in.anchor == "due")
+            role(f"{key}.role", tier.role)
+            if after <= last:
+                problems.append(f"{key}.after: tiers must be in increasing order, got {tier.after!r} "
+                                f"after {spec_in.tiers[i - 1].after!r}")
+            last = max(last, after)
+            tiers.append(TierSpec(i + 1, after, tier.role))
+        escalation[priority] = EscalationSpec(spec_in.anchor, tuple(tiers))
+
+    contacts = {}
+    for name, contact in shape.contacts.items():
+        role(f"contacts.{name}", name)
+        if name in OWNER_ROLES:
+            problems.append(f"contacts.{name}: {name!r} always means the lead's owner; remove this entry")
+        contacts[name] = (contact.default, dict(contact.by_team))
+
+    ra = shape.reassignment
+    role("reassignment.role", ra.role)
+    if ra.enabled and not ra.priorities:
+        problems.append("reassignment.priorities: must list at least one priority when enabled, got []")
+
+    dispositions = (_dispositions(shape.dispositions, duration, problems)
+                    if shape.dispositions is not None else DEFAULT_POLICY)
+    return SlaConfig(
+        version=shape.version,
+        bucket_ms=shape.sweep.bucket_seconds * 1000 if shape.sweep.bucket_seconds else None,
+        max_buckets_per_command=shape.sweep.max_buckets_per_command,
+        stop_statuses=frozenset(ft.stop_statuses),
+        clock_skew_ms=skew,
+        breach_role=ft.breach_role,
+        escalation=escalation,
+        contacts=contacts,
+        reassignment=ReassignmentSpec(ra.enabled, frozenset(ra.priorities), ra.max_per_mql, ra.role),
+        dispositions=dispositions,
+    )
+
+
+def _dispositions(shape: DispositionsIn, duration, problems: list[str]) -> DispositionPolicy:
+    tables: dict[str, dict[str, tuple[int, ...]]] = {}
+    for section in ("recycle", "recapture"):
+        table = {}
+        for disposition, checkpoints in getattr(shape, section).items():
+            key = f"dispositions.{section}.{disposition}"
+            if disposition not in DISPOSITIONS:
+                problems.append(f"{key}: unknown disposition {disposition!r} (one of {', '.join(DISPOSITIONS)})")
+            offsets = tuple(duration(f"{key}[{i}]", c) for i, c in enumerate(checkpoints))
+            if list(offsets) != sorted(set(offsets)):
+                problems.append(f"{key}: checkpoints must be increasing, got {checkpoints!r}")
+            table[disposition] = offsets
+        tables[section] = table
+    for disposition in sorted(set(tables["recycle"]) & set(tables["recapture"])):
+        problems.append(f"dispositions.recapture.{disposition}: {disposition!r} is also listed under recycle")
+    return DispositionPolicy(recycle=tables["recycle"], recapture=tables["recapture"])
+
+
+_EXPECTED = {
+    "int_type": "expected an integer", "int_parsing": "expected an integer",
+    "string_type": "expected a string", "bool_type": "expected true or false",
+    "list_type": "expected a list", "dict_type": "expected a mapping",
+    "model_type": "expected a mapping", "model_attributes_type": "expected a mapping",
+    "literal_error": "expected one of the allowed values",
+}
+
+
+def _describe(err: dict[str, Any]) -> str:
+    key = ""
+    for part in err["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    key = key or "<root>"
+    if err["type"] == "missing":
+        return f"{key}: required key is missing"
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (value {err.get('input')!r})"
+    what = _EXPECTED.get(err["type"]) or err["msg"][:1].lower() + err["msg"][1:]
+    return f"{key}: {what}, got {err.get('input')!r}"
