@@ -1,11 +1,14 @@
 # Each target does its own setup (scripts/bootstrap.sh is idempotent and fast when done).
-.PHONY: setup run test unit integration bench bench-sla clean
+.PHONY: setup run demo test unit integration bench bench-scoring bench-sla clean
 
 setup:
 	@bash scripts/bootstrap.sh
 
 run: setup
 	.venv/bin/leadflow run
+
+demo: setup
+	.venv/bin/leadflow demo
 
 test: setup
 	.venv/bin/python -m pytest -q
@@ -17,6 +20,9 @@ integration: setup
 	.venv/bin/python -m pytest -q -m integration
 
 bench: setup
+	.venv/bin/leadflow bench
+
+bench-scoring: setup
 	.venv/bin/python scripts/bench_scoring.py
 
 bench-sla: setup

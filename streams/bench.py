@@ -46,6 +46,7 @@ from streams.simulator.harness import (
     StackSession,
     WorkerProcess,
     end_offsets,
+    forget_redis_keys,
     percentile,
     wait_for_group,
 )
@@ -64,8 +65,12 @@ class BenchOptions:
     latency_seconds: float = 15.0
     latency_rate: float | None = None  # events/s; None = latency_fraction x pipeline throughput
     latency_fraction: float = 0.5
+    faust_floor: bool = True  # also measure the smallest Faust agents (Faust's own ceiling)
     profile: str | None = None  # None | "pyinstrument" | "cprofile"
     worker_env: dict[str, str] = field(default_factory=dict)  # extra LEADFLOW_* for the worker
+    # Prototyping (see _proto_worker): extra faust.App settings and named code patches.
+    faust_overrides: dict[str, Any] = field(default_factory=dict)
+    patches: list[str] = field(default_factory=list)
     keep_topics: bool = False
     results_dir: Path = DEFAULT_RESULTS_DIR
     drain_timeout_s: float = 600.0
@@ -196,12 +201,14 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
     # The same N events for both measurements: generated once, encoded once.
     sim = TrafficSimulator(opts.seed, start_ms=int(time.time() * 1000), inline_crm=True, tag=run_id)
     stream = iter(sim)
-    now_ms = int(time.time() * 1000)
+    # Stamped as if published live at 1,000 events/s up to now (not all at one instant: due
+    # times of decay reviews and SLA clocks spread over time buckets as they would live).
+    now_ms = int(time.time() * 1000) - opts.events
     topic_of = {"form_submitted": names.form_submits, "web_activity": names.web_activity,
                 "crm_status": names.crm_status}
     items, by_subject = [], {}
     for event in (next(stream) for _ in range(opts.events)):
-        items.append((topic_of[event.subject], event.key, event.encode(codec, now_ms=now_ms)))
+        items.append((topic_of[event.subject], event.key, event.encode(codec, now_ms=now_ms + len(items))))
         by_subject[event.subject] = by_subject.get(event.subject, 0) + 1
     sizes = [len(v) for _, _, v in items]
     results["messages"] = {"by_subject": by_subject, "mean_bytes": round(statistics.mean(sizes), 1),
@@ -231,19 +238,42 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         "events_per_cpu_s_median": round(statistics.median(r["events_per_cpu_s"] or 0 for r in runs), 1),
     }
 
-    # (b) pipeline throughput on the pre-filled inputs.
+    # (a2) the same records through the smallest Faust agents: Faust's own ceiling here.
     workdir = Path(settings.data_dir).parent
+    if opts.faust_floor:
+        results["faust_passthrough"] = {}
+        for stateful in (False, True):
+            label = "faust_table" if stateful else "faust"
+            results["faust_passthrough"][label] = await _faust_floor(
+                settings, stack, pt_in, f"{settings.topic_prefix}.{label}.out", opts.events, workdir, label,
+                stateful=stateful, progress=progress)
+            say(f"Faust pass-through{' + table' if stateful else ''}: "
+                f"{results['faust_passthrough'][label]['events_per_s']:,.0f} events/s")
+
+    # (b) pipeline throughput on the pre-filled inputs.
     wrapper: list[str] = []
     profile_out = None
     if opts.profile == "pyinstrument":
+        import importlib.util
+
+        if importlib.util.find_spec("pyinstrument") is None:
+            raise HarnessError("--profile pyinstrument needs pyinstrument (`pip install pyinstrument`, the "
+                               "'bench' extra); --profile cprofile needs nothing")
         profile_out = opts.results_dir / f"{run_id}.worker.pyisession"
-        wrapper = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(profile_out)]
+        # 5 ms sampling: a few minutes of worker stay a few MB (the default 1 ms makes ~1 MB/s).
+        wrapper = ["-m", "pyinstrument", "-i", "0.005", "-r", "pyisession", "-o", str(profile_out)]
     elif opts.profile == "cprofile":
         profile_out = opts.results_dir / f"{run_id}.worker.prof"
         wrapper = ["-m", "cProfile", "-o", str(profile_out)]
     elif opts.profile:
         raise HarnessError(f"unknown profiler {opts.profile!r}; use pyinstrument or cprofile")
-    worker = WorkerProcess(settings, workdir, loglevel="warn", wrapper=wrapper, extra_env=opts.worker_env)
+    proto = bool(opts.faust_overrides or opts.patches)
+    extra_env = dict(opts.worker_env)
+    if proto:
+        extra_env["LEADFLOW_BENCH_FAUST"] = json.dumps(opts.faust_overrides)
+        extra_env["LEADFLOW_BENCH_PATCHES"] = ",".join(opts.patches)
+    worker = WorkerProcess(settings, workdir, wrapper=wrapper, extra_env=extra_env,
+                           module="streams.bench" if proto else "streams.cli")
     internal = [names.lead_events, names.visitor_events]
     input_ends = await end_offsets(bootstrap, names.inputs())
     meter = CpuMeter()
@@ -257,10 +287,13 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         while True:
             if not worker.alive():
                 raise HarnessError(f"the worker died during the benchmark; log {worker.log_file}:\n{worker.log_tail(25)}")
-            ends = {**input_ends, **await end_offsets(bootstrap, internal)}
-            lag = await _committed_lag(bootstrap, settings.app_id, ends)
+            internal_ends = await end_offsets(bootstrap, internal)
             input_lag = await _committed_lag(bootstrap, settings.app_id, input_ends)
-            progress("pipeline", opts.events - input_lag, opts.events)
+            internal_lag = await _committed_lag(bootstrap, settings.app_id, internal_ends)
+            lag = input_lag + internal_lag
+            internal_total = sum(internal_ends.values())
+            progress("pipeline: capture", opts.events - input_lag, opts.events)
+            progress("pipeline: score", internal_total - internal_lag, max(1, internal_total))
             if lag == 0:
                 break
             if time.monotonic() > deadline:
@@ -308,6 +341,51 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
     return results
 
 
+async def _drain(settings: Settings, group: str, ends: dict[Any, int], worker: WorkerProcess,
+                 timeout: float, progress: Progress, label: str, total: int) -> None:
+    """Until ``group`` has committed every offset in ``ends``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not worker.alive():
+            raise HarnessError(f"the worker died during the benchmark; log {worker.log_file}:\n{worker.log_tail(25)}")
+        lag = await _committed_lag(settings.kafka_bootstrap, group, ends)
+        progress(label, total - min(total, lag), total)
+        if lag == 0:
+            return
+        if time.monotonic() > deadline:
+            raise HarnessError(f"{label}: not drained within {timeout:.0f}s ({lag} records left)")
+        await asyncio.sleep(0.5)
+
+
+async def _faust_floor(settings: Settings, stack: StackSession, source: str, sink: str, n: int, workdir: Path,
+                       label: str, *, stateful: bool, progress: Progress) -> dict[str, Any]:
+    from streams.topics import ensure_topics
+
+    app_id = f"{settings.app_id}-{label}"
+    floor_settings = Settings(**{**settings.model_dump(), "app_id": app_id,
+                                 "data_dir": workdir / f"{label}-data"})
+    await ensure_topics(floor_settings, [sink])
+    args = ["faust-passthrough", source, sink, *(["--table"] if stateful else [])]
+    worker = WorkerProcess(floor_settings, workdir, name=label, module="streams.bench", args=args)
+    ends = await end_offsets(settings.kafka_bootstrap, [source])
+    meter = CpuMeter()
+    try:
+        worker.start()
+        meter.start({"worker": worker.pid, "kafka": stack.kafka_pid()})
+        await wait_for_group(settings.kafka_bootstrap, app_id, timeout=90, worker=worker)
+        await _drain(floor_settings, app_id, ends, worker, 600, progress, label, n)
+        load = meter.stop()
+    finally:
+        worker.stop(timeout=30)
+    out = await _read_all(settings.kafka_bootstrap, None, [sink], decode=False)
+    stamps = [r[3] for r in out]
+    seconds = max(1e-3, (max(stamps) - min(stamps)) / 1000) if stamps else float("nan")
+    wcpu = load["cpu_s"].get("worker") or 0.0
+    return {"events": len(out), "seconds": round(seconds, 3), "events_per_s": round(n / seconds, 1),
+            "worker_cpu_s": wcpu, "events_per_worker_cpu_s": round(n / wcpu, 1) if wcpu else None,
+            "stateful": stateful, "load": load}
+
+
 async def _latency_phase(settings, names, codec, stream, rate: float, opts: BenchOptions, worker, stack,
                          progress: Progress, say) -> dict[str, Any]:
     from streams.simulator import Publisher
@@ -324,11 +402,13 @@ async def _latency_phase(settings, names, codec, stream, rate: float, opts: Benc
     stop = asyncio.Event()
 
     def on_sent(event, stamped_ms: int) -> None:
-        if event.event_id:
+        # Anonymous page views are scored only once the visitor identifies (by design, maybe
+        # much later): their delay is the buyer's, not the pipeline's. Identified events only.
+        if event.event_id and (event.subject != "web_activity" or event.record.get("email")):
             sent_at[event.event_id] = stamped_ms
 
     def absorb(rows) -> None:
-        for topic, subject, value, ts, _ in rows:
+        for _topic, subject, value, ts, _ in rows:
             if subject == "lead_scored":
                 t_in = sent_at.get(value["cause_event_id"])
                 if t_in is not None:
@@ -382,7 +462,9 @@ async def _latency_phase(settings, names, codec, stream, rate: float, opts: Benc
         "rate_events_per_s": rate, "events": stats.sent, "achieved_rate": round(stats.rate, 1),
         "event_to_scored": _pcts(scored_lat), "event_to_mql": _pcts(mql_lat),
         "event_to_assignment": _pcts(assign_lat), "load": load,
-        "note": "input broker timestamp -> output broker timestamp; assignments only when a routing agent runs",
+        "note": ("input broker timestamp -> output broker timestamp; lead_scored: identified events only "
+                 "(anonymous page views wait for the visitor to identify); assignments only when a routing "
+                 "agent runs"),
     }
 
 
@@ -412,7 +494,7 @@ def _render_profile(kind: str | None, path: Path) -> dict[str, Any]:
 def bench_settings(base: Settings, run_id: str) -> Settings:
     """The worker's own topic prefix, app id, data dir; metrics off (nothing scrapes them)."""
     data = base.model_dump()
-    data.update(topic_prefix=run_id, app_id=run_id, metrics_port=0,
+    data.update(topic_prefix=run_id, app_id=run_id, redis_key_prefix=run_id, metrics_port=0,
                 data_dir=Path(base.stack_dir) / "bench" / run_id / "data")
     return Settings(**data)
 
@@ -439,6 +521,9 @@ def run_bench(base: Settings, opts: BenchOptions, *, manage_stack: bool = True, 
     started = time.time()
     with StackSession(settings, manage=manage_stack, keep=keep_stack) as stack:
         say(stack.describe())
+        from streams.demo import load_roster
+
+        say(load_roster(settings, Path(settings.data_dir).parent))  # routing, when installed, routes for real
         loop = asyncio.new_event_loop()
         try:
             results = loop.run_until_complete(_run(settings, stack, opts, run_id, progress, say))
@@ -447,12 +532,14 @@ def run_bench(base: Settings, opts: BenchOptions, *, manage_stack: bool = True, 
         finally:
             loop.close()
             shutil.rmtree(settings.data_dir, ignore_errors=True)
+            forget_redis_keys(settings)
     results["environment"] = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "duration_s": round(time.time() - started, 1), "cpus": os.cpu_count(),
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
         "kafka": settings.kafka_version, "bootstrap": settings.kafka_bootstrap,
         "worker_env": opts.worker_env, "profile": opts.profile,
+        "faust_overrides": opts.faust_overrides, "patches": opts.patches,
     }
     path = opts.results_dir / f"{run_id}.json"
     path.write_text(json.dumps(results, indent=2, default=str))
@@ -487,3 +574,188 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def as_dict(opts: BenchOptions) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()}
+
+
+# --- prototyping hook: a worker with Faust settings / code patches applied, for measurement only --
+
+
+PATCHES: dict[str, Callable[[], None]] = {}
+
+
+def _patch(name: str):
+    def register(fn: Callable[[], None]) -> Callable[[], None]:
+        PATCHES[name] = fn
+        return fn
+    return register
+
+
+@_patch("no_spinner")
+def _no_spinner() -> None:
+    """Faust's terminal spinner off (it sets the root logger to DEBUG at loglevel >= warn)."""
+    import faust.worker
+
+    original = faust.worker.Worker.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.spinner = None
+
+    faust.worker.Worker.__init__ = init
+
+
+@_patch("fast_event_dict")
+def _fast_event_dict() -> None:
+    """LeadEvent.to_dict without dataclasses.asdict (a recursive deepcopy per event)."""
+    from agents.domain.events import LeadEvent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "kind": self.kind, "lead_id": self.lead_id,
+                "visitor_id": self.visitor_id, "occurred_at_ms": self.occurred_at_ms,
+                "received_at_ms": self.received_at_ms, "source": self.source, "data": dict(self.data)}
+
+    LeadEvent.to_dict = to_dict
+
+
+@_patch("chunked_due_index")
+def _chunked_due_index() -> None:
+    """DueIndex buckets as chunks of at most CHUNK keys: scheduling costs O(CHUNK), not O(bucket)."""
+    from streams import due_index as di
+
+    chunk_size = 64
+
+    def schedule(self, partition: int, key: str, due_ms: int, now_ms: int) -> int:
+        ckey = di.cursor_key(partition)
+        cursor = self.table.get(ckey)
+        if cursor is None:
+            cursor_bucket = di.bucket_of(now_ms, self.width_ms) - 1
+            self.table[ckey] = str(cursor_bucket).encode()
+        else:
+            cursor_bucket = int(cursor)
+        bucket = max(di.bucket_of(due_ms, self.width_ms), cursor_bucket + 1)
+        bkey = di.bucket_key(partition, bucket)
+        head = self.table.get(bkey)  # number of chunks, as ascii
+        chunks = int(head) if head else 0
+        last_key = b"%s:%d" % (bkey, chunks - 1)
+        last = orjson.loads(self.table.get(last_key) or b"[]") if chunks else None
+        if last is not None and key in last:
+            return bucket
+        if last is None or len(last) >= chunk_size:
+            chunks += 1
+            self.table[bkey] = str(chunks).encode()
+            last_key, last = b"%s:%d" % (bkey, chunks - 1), []
+        last.append(key)
+        self.table[last_key] = orjson.dumps(last)
+        return bucket
+
+    def take(self, partition: int, bucket: int) -> list[str]:
+        bkey = di.bucket_key(partition, bucket)
+        head = self.table.get(bkey)
+        members: list[str] = []
+        if head is not None:
+            for i in range(int(head)):
+                ck = b"%s:%d" % (bkey, i)
+                raw = self.table.get(ck)
+                if raw is not None:
+                    members.extend(orjson.loads(raw))
+                    del self.table[ck]
+            del self.table[bkey]
+        ckey = di.cursor_key(partition)
+        cursor = self.table.get(ckey)
+        if cursor is None or int(cursor) < bucket:
+            self.table[ckey] = str(bucket).encode()
+        return list(dict.fromkeys(members))
+
+    import orjson
+
+    di.DueIndex.schedule = schedule
+    di.DueIndex.take = take
+
+
+@_patch("big_producer_buffer")
+def _big_producer_buffer() -> None:
+    """Faust's changelog ProducerBuffer holds 100 messages before the stream stops to flush."""
+    from faust.transport.producer import ProducerBuffer
+
+    ProducerBuffer.max_messages = 2000
+
+
+@_patch("with_routing")
+def _with_routing() -> None:
+    """Register the routing capability too, if streams.app does not yet (for trying it early)."""
+    import streams.app as app_module
+
+    original = app_module.create_app
+
+    def create_app(settings, **kwargs):
+        pipeline = original(settings, **kwargs)
+        from agents.routing.agent import AGENT_NAME
+
+        if not any(AGENT_NAME in name for name in pipeline.app.agents):
+            from agents.routing.agent import register
+
+            register(pipeline)
+        return pipeline
+
+    app_module.create_app = create_app
+
+
+def _proto_worker(argv: list[str]) -> None:
+    """``python -m streams.bench worker ...``: ``leadflow worker`` with
+    LEADFLOW_BENCH_FAUST (JSON: extra faust.App settings) and LEADFLOW_BENCH_PATCHES (comma-
+    separated names from PATCHES) applied. Used by ``leadflow bench --faust/--patch`` to try
+    a change before proposing it to the owner of the code."""
+    import faust
+
+    overrides = json.loads(os.environ.get("LEADFLOW_BENCH_FAUST") or "{}")
+    if overrides:
+        base_app = faust.App
+
+        class TunedApp(base_app):  # type: ignore[misc, valid-type]
+            def __init__(self, *args, **kwargs):
+                kwargs.update(overrides)
+                super().__init__(*args, **kwargs)
+
+        faust.App = TunedApp
+    for name in filter(None, (os.environ.get("LEADFLOW_BENCH_PATCHES") or "").split(",")):
+        PATCHES[name.strip()]()
+    from streams.cli import main
+
+    main(argv, prog_name="leadflow")
+
+
+def _faust_passthrough(argv: list[str]) -> None:
+    """``python -m streams.bench faust-passthrough SOURCE SINK [--table]``: the smallest Faust
+    agent - consume SOURCE, (optionally set one table key,) send to SINK - with leadflow's own
+    faust.App settings (streams.app.faust_app) and LEADFLOW_* configuration."""
+    import faust
+
+    from streams.app import faust_app
+    from streams.settings import load_settings
+
+    source, sink, stateful = argv[0], argv[1], "--table" in argv
+    settings = load_settings()
+    app = faust_app(settings)
+    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    src = app.topic(source, partitions=settings.topic_partitions, **raw)
+    dst = app.topic(sink, partitions=settings.topic_partitions, **raw)
+    table = app.Table("last_value", default=None, partitions=settings.topic_partitions,
+                      key_type=bytes, value_type=bytes) if stateful else None
+
+    @app.agent(src, name="passthrough", concurrency=1)
+    async def passthrough_agent(stream):
+        async for event in stream.events():
+            message = event.message
+            if table is not None:
+                table[message.key or b""] = message.value
+            await dst.send(key=message.key, value=message.value)
+
+    faust.Worker(app, loglevel="info", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["faust-passthrough"]:
+        _faust_passthrough(sys.argv[2:])
+    else:
+        _proto_worker(sys.argv[1:])

@@ -281,5 +281,15 @@ def _json_default(value):
     return str(value)
 
 
+def _attach_commands() -> None:
+    from streams.extra_cli import bench, demo, replay, simulate
+    from streams.roster_cli import roster
+
+    for command in (demo, simulate, replay, bench, roster):
+        main.add_command(command)
+
+
+_attach_commands()
+
 if __name__ == "__main__":
     main()

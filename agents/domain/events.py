@@ -9,7 +9,7 @@ Times are epoch milliseconds (UTC) everywhere.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 # Kinds of canonical event.
@@ -69,7 +69,12 @@ class LeadEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies `data` recursively (~50x slower on the hot path).
+        return {
+            "event_id": self.event_id, "kind": self.kind, "lead_id": self.lead_id,
+            "visitor_id": self.visitor_id, "occurred_at_ms": self.occurred_at_ms,
+            "received_at_ms": self.received_at_ms, "source": self.source, "data": self.data,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "LeadEvent":

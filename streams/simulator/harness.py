@@ -15,6 +15,7 @@ Shared by ``leadflow demo`` and ``leadflow bench`` (and usable from tests):
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import sys
@@ -65,9 +66,13 @@ class WorkerProcess:
     """One ``leadflow worker`` child process configured by ``settings``."""
 
     def __init__(self, settings: Settings, workdir: Path, *, name: str = "worker",
-                 loglevel: str = "warn", wrapper: Sequence[str] = (), extra_env: Mapping[str, str] | None = None) -> None:
+                 loglevel: str = "info", wrapper: Sequence[str] = (), module: str = "streams.cli",
+                 args: Sequence[str] | None = None, extra_env: Mapping[str, str] | None = None) -> None:
+        # loglevel: not "warn"/"error"/"crit": at those levels Faust's terminal spinner sets the
+        # root logger to DEBUG, and every debug call in Faust and aiokafka builds a LogRecord.
         workdir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, *wrapper, "-m", "streams.cli", "worker", "--loglevel", loglevel]
+        tail = list(args) if args is not None else ["worker", "--loglevel", loglevel]
+        argv = [sys.executable, *wrapper, "-m", module, *tail]
         self.process = ManagedProcess(
             name, argv, log_file=workdir / f"{name}.log", pid_file=workdir / f"{name}.pid",
             cwd=REPO_ROOT, env=settings_env(settings, **(extra_env or {})), tie_to_parent=True,
@@ -227,7 +232,7 @@ class StackSession:
 
     def __enter__(self) -> "StackSession":
         if not self.manage:
-            check_kafka(self.settings.kafka_bootstrap)
+            check_kafka(self.settings.kafka_bootstrap, hint="drop --no-stack to let this command start it")
             return self
         from streams.devstack import DevStack
 
@@ -262,7 +267,7 @@ class StackSession:
         return self.stack.kafka.process.running_pid() if self.stack is not None else None
 
 
-def check_kafka(bootstrap: str, timeout: float = 3.0) -> None:
+def check_kafka(bootstrap: str, timeout: float = 3.0, *, hint: str | None = None) -> None:
     """Raise HarnessError (with what to try) unless some broker in ``bootstrap`` answers."""
     from streams.devstack.kafka import metadata_broker_ids
 
@@ -277,8 +282,8 @@ def check_kafka(bootstrap: str, timeout: float = 3.0) -> None:
             errors.append(f"{server}: {exc.strerror or exc}")
     raise HarnessError(
         f"cannot reach Kafka at {bootstrap} ({'; '.join(errors)}). Start the local stack with "
-        "`leadflow dev up` (or drop --no-stack to let this command start it), or point "
-        "LEADFLOW_KAFKA_BOOTSTRAP at a running broker."
+        f"`leadflow dev up`{f' ({hint})' if hint else ''}, or point LEADFLOW_KAFKA_BOOTSTRAP at a "
+        "running broker."
     )
 
 
@@ -323,3 +328,16 @@ class CpuMeter:
             "loadavg_1m": round(os.getloadavg()[0], 2),
         }
         return self.result
+
+
+def forget_redis_keys(settings: Settings) -> None:
+    """Drop the run's Redis keys (roster copy, open-lead sets, idempotency keys)."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        keys = list(client.scan_iter(match=f"{settings.redis_key_prefix}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i:i + 500])
+    except Exception as exc:  # noqa: BLE001 - best effort: Redis may be gone already
+        logging.getLogger(__name__).warning("could not delete a run's Redis keys: %s", exc)

@@ -252,6 +252,8 @@ class TrafficSimulator:
         offline = kind in _OFFLINE_FORMS
         fast = rng.random() < persona.fast_fill_prob
         honeypot = "http://cheap-pills.example" if rng.random() < persona.honeypot_prob else None
+        if (persona.honeypot_prob or persona.fast_fill_prob) and not fast and not honeypot:
+            fast = True  # a bot always leaves at least one signal (the undetectable ones are just "leads")
         record = {
             "event_id": event_id, "occurred_at": t,
             "form_id": f"{kind.replace('_', '-')}-{'event-app' if offline else 'web'}",
