@@ -164,6 +164,7 @@ def create_app(
 ) -> Pipeline:
     from agents.capture.agent import register as register_capture
     from agents.scoring.agent import register as register_scoring
+    from agents.routing.agent import register as register_routing
     from agents.sla.agent import register as register_sla
     from agents.disposition.agent import register as register_disposition
     from agents.scoring.model import load_model
@@ -178,7 +179,9 @@ def create_app(
         scoring_model=scoring_model or load_model(settings.scoring_model_path),
         redis_factory=redis_factory,
     )
-    for register in capabilities or (register_capture, register_scoring, register_sla, register_disposition):
+    for register in capabilities or (
+        register_capture, register_scoring, register_routing, register_sla, register_disposition,
+    ):
         register(pipeline)
     register_lag_gauge(pipeline)
     return pipeline

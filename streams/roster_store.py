@@ -46,11 +46,15 @@ from agents.routing.roster import Roster
 from agents.routing.rules import Decision, Plan
 
 # Connection trouble: retried (with backoff) by the caller, never treated as bad input.
+# Redis full (maxmemory) or a primary being failed over is an outage to wait out too: the
+# lead waits for Redis rather than being dead-lettered.
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,  # includes BusyLoadingError (Redis loading its AOF after a restart)
     redis_errors.TimeoutError,
     redis_errors.TryAgainError,
     redis_errors.ReadOnlyError,  # a replica after failover
+    redis_errors.MasterDownError,
+    redis_errors.OutOfMemoryError,
     OSError,
     asyncio.TimeoutError,
 )
@@ -69,7 +73,7 @@ local prior = redis.call('GET', KEYS[1])
 if prior then return {1, prior} end
 local req = cjson.decode(ARGV[1])
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-if current ~= tonumber(req.ver) then return {2, tostring(current)} end
+if tonumber(req.ver) >= 0 and current ~= tonumber(req.ver) then return {2, tostring(current)} end
 local p, lead = req.p, req.lead
 local evaluated = {}
 for i, stage in ipairs(req.stages) do
@@ -208,7 +212,7 @@ class RosterStore:
 
     async def assign(self, plan: Plan, *, now_ms: int, ttl_s: int) -> Decision:
         """Run the plan atomically (see module docstring). Raises StalePlan if the roster
-        version changed since the plan was made."""
+        version changed since the plan was made (``plan.roster_version`` -1: do not check)."""
         facts = plan.facts
         request = {
             "p": self.prefix, "lead": facts.lead_id, "ver": plan.roster_version, "now": now_ms, "ttl": ttl_s,

@@ -3,12 +3,14 @@
 Pure modules (no Faust, Kafka, Redis or Prometheus imports; a unit test enforces it):
 - ``config``: ``config/routing.yaml`` - priority table with first-touch SLAs (and per-segment
   overrides), lead types, fit bump, segments, nurture and fallback owners;
-- ``roster``: reps, territories, territory/attribute rules, account owners; YAML validation
-  whose errors name the entry (the roster lives in Redis and is editable live);
+- ``roster`` / ``roster_validation``: reps, territories, territory/attribute rules, account
+  owners; YAML validation whose errors name the entry (the roster lives in Redis and is
+  editable live);
 - ``facts``: what an MQL record says about the lead, and its priority (``classify``);
 - ``rules``: the routing plan (account owner -> rules -> weighted round robin -> fallback,
   with an audit of every candidate skipped and why), the reference selection algorithm and
-  the ``lead_assigned`` record.
+  the ``lead_assigned`` record;
+- ``redelivery``: what the agent remembers per lead and which repeated MQLs it skips.
 
 Wiring: ``agent.py`` (Faust agent ``route_mqls``), ``streams/roster_store.py`` (Redis: live
 roster, atomic Lua selection with open-lead sets, cursors and idempotency keys),

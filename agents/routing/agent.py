@@ -8,8 +8,10 @@ reads ``<p>.out.mqls`` (Avro LeadQualified, keyed by lead id) and writes
 1. decode; anything that is not a lead_qualified record is dead-lettered (bad input);
 2. the table ``lead_to_assignment`` (lead id -> last assignment, changelog-backed) says whether
    this MQL event was assigned already: a redelivery is skipped (nothing re-emitted, metric
-   ``duplicates_skipped{stage="route"}``); another event for the same MQL crossing is skipped
-   unless it raises the priority (a P1 signal on a P2 lead is routed again);
+   ``duplicates_skipped{stage="route"}``); an older crossing than the last one assigned is
+   skipped (``route_stale``); another event for the same MQL crossing is skipped
+   (``route_same_mql``) unless it raises the priority (a P1 signal on a P2 lead is routed
+   again, and its open slot moves to the new owner);
 3. read the roster snapshot (cached by version: a live ``roster load`` applies to the next
    lead), plan (pure), and run the plan in Redis atomically (one Lua call that also records
    the decision under the MQL event id, so a redelivery after a crash - before the table
@@ -17,9 +19,10 @@ reads ``<p>.out.mqls`` (Avro LeadQualified, keyed by lead id) and writes
    the same deterministic ``event_id``); a plan made from a roster that changed meanwhile
    is re-planned;
 4. emit ``lead_assigned``, then write the table (outputs before state, as in scoring);
-5. metrics: ``assignments{rule,priority}``, ``fallback_assignments{reason}``,
+5. metrics (not for a replayed decision, already counted when it was made):
+   ``assignments{rule,priority}``, ``fallback_assignments{reason}`` (+ a warning log line),
    ``event_to_assignment_seconds{priority}`` from the MQL's ``cause_received_at`` (broker
-   time of the input event that caused it; not observed for replays or when absent).
+   time of the input event that caused it; not observed when absent).
 
 Redis outage: every Redis call is retried forever with exponential backoff (0.1 s doubling
 to 5 s); while waiting ``leadflow_redis_waiting`` is 1, ``leadflow_redis_retries_total``
@@ -43,8 +46,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_ex
 
 from agents.routing import rules
 from agents.routing.config import load_routing_config
-from agents.routing.facts import facts_from_mql
-from agents.routing.rules import RoutingMemo
+from agents.routing.facts import classify, facts_from_mql
+from agents.routing.redelivery import RoutingMemo, redelivery_action
 from streams.codec.exceptions import DecodeError
 from streams.roster_store import RETRYABLE_ERRORS, RosterStore, StalePlan
 
@@ -101,46 +104,52 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             metrics.redis_waiting.set(0)
         return result
 
-    async def decide(record: dict[str, Any], facts) -> tuple[rules.Plan, rules.Decision, Any]:
-        """Plan against the current roster and run it in Redis; re-plan if the roster moved."""
+    async def decide(record: dict[str, Any], facts, priority) -> tuple[rules.Plan, rules.Decision, Any]:
+        """Plan against the current roster and run it in Redis; re-plan if the roster moved
+        meanwhile (after _MAX_REPLANS tries, the last plan is applied without the check)."""
         s = store()
-        for _ in range(_MAX_REPLANS):
+        for attempt in range(1, _MAX_REPLANS + 1):
             snap = await with_redis(s.snapshot)
             now_ms = pipeline.now_ms()
+            version = snap.version if attempt < _MAX_REPLANS else -1
             try:
-                plan = rules.plan(record, snap.roster, config, now_ms=now_ms, roster_version=snap.version, facts=facts)
+                plan = rules.plan(record, snap.roster, config, now_ms=now_ms, roster_version=version,
+                                  facts=facts, priority=priority)
             except Exception:  # a bug must not lose the lead: fallback owner, with the reason
                 log.exception("routing rules failed for lead %s; assigning to the fallback owner", facts.lead_id)
-                plan = rules.fallback_plan(record, config, reason="routing_error", roster_version=snap.version)
+                plan = rules.fallback_plan(record, config, reason="routing_error", roster_version=version)
             try:
                 decision = await with_redis(lambda: s.assign(plan, now_ms=now_ms, ttl_s=config.idempotency_ttl_s))
             except StalePlan:
                 continue
             return plan, decision, snap.roster
-        raise RuntimeError(f"roster kept changing during {_MAX_REPLANS} routing attempts")
+        raise AssertionError("unreachable: the last attempt does not check the roster version")
 
     async def route(record: dict[str, Any]) -> None:
         facts = facts_from_mql(record, config)
         key = facts.lead_id.encode()
         raw = lead_to_assignment.get(key)
         memo = RoutingMemo.from_dict(orjson.loads(raw)) if raw else None
-        priority = rules.classify(facts, config).priority
-        skip = rules.redelivery_action(memo, facts, priority)
+        priority = classify(facts, config)
+        skip = redelivery_action(memo, facts, priority.priority)
         if skip is not None:
-            metrics.duplicates_skipped.labels(stage="route" if skip == "duplicate" else "route_same_mql").inc()
+            metrics.duplicates_skipped.labels(stage="route" if skip == "duplicate" else f"route_{skip}").inc()
             return
-        plan, decision, roster = await decide(record, facts)
+        plan, decision, roster = await decide(record, facts, priority)
         assignment = rules.assignment_record(plan, decision, record, roster, config)
         await pipeline.emit("lead_assigned", facts.lead_id, assignment.record)
         lead_to_assignment[key] = orjson.dumps(
             RoutingMemo(facts.mql_event_id, facts.mql_number, assignment.priority, assignment.record).to_dict()
         )
+        if decision.replay:  # decided before (e.g. crash before the table write): same record again
+            log.info("lead %s: re-emitted the assignment already decided for MQL %s", facts.lead_id, facts.mql_event_id)
+            return
         metrics.assignments.labels(rule=assignment.rule, priority=assignment.priority).inc()
         if assignment.fallback_reason is not None:
             metrics.fallback_assignments.labels(reason=assignment.fallback_reason).inc()
             log.warning("lead %s assigned to the fallback owner: %s", facts.lead_id, assignment.fallback_reason)
         cause_ms = record.get("cause_received_at")
-        if cause_ms and not decision.replay:
+        if cause_ms:
             metrics.event_to_assignment_seconds.labels(priority=assignment.priority).observe(
                 max(0.0, (pipeline.now_ms() - int(cause_ms)) / 1000)
             )

@@ -41,11 +41,11 @@ full), ``no_available_owner`` (suitable reps exist but are inactive/departed/out
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents.domain.identity import deterministic_id
-from agents.routing.config import PRIORITIES, RoutingConfig
+from agents.routing.config import RoutingConfig
 from agents.routing.facts import LeadFacts, PriorityDecision, classify, facts_from_mql
 from agents.routing.roster import Rep, Roster, Rule
 
@@ -107,19 +107,15 @@ def assignment_id(lead_id: str, mql_event_id: str) -> str:
     return deterministic_id(lead_id, "assigned", mql_event_id, prefix="as_")
 
 
-def is_upgrade(previous: str, new: str) -> bool:
-    return PRIORITIES.index(new) < PRIORITIES.index(previous)
-
-
 # --- 1. planning --------------------------------------------------------------------------
 
 
 def plan(
     record: dict[str, Any], roster: Roster | None, config: RoutingConfig, *, now_ms: int,
-    roster_version: int = 0, facts: LeadFacts | None = None,
+    roster_version: int = 0, facts: LeadFacts | None = None, priority: PriorityDecision | None = None,
 ) -> Plan:
     facts = facts or facts_from_mql(record, config)
-    priority = classify(facts, config)
+    priority = priority or classify(facts, config)
     rule_of_priority = config.priorities[priority.priority]  # type: ignore[index]
     role = None if rule_of_priority.nurture else rule_of_priority.role
     territory = roster.territory_for(facts.country) if roster else None
@@ -398,7 +394,7 @@ def assignment_record(
     owner = owner_of(decision.owner_id, roster, config)
     consistent = (
         decision.stage < len(p.stages) and p.stages[decision.stage].rule == decision.rule
-        and decision.roster_version == p.roster_version
+        and (decision.roster_version == p.roster_version or p.roster_version < 0)
     )
     if consistent:
         trail, capacity_skips = _audit_trail(p, decision)
@@ -451,34 +447,3 @@ def _audit_trail(p: Plan, decision: Decision) -> tuple[list[dict[str, str]], int
             else:
                 trail.append(audit(rep_id, ELIGIBLE, f"{stage.rule}: {load}, not its turn in the round robin"))
     return trail, capacity_skips
-
-
-@dataclass
-class RoutingMemo:
-    """What the agent remembers per lead (table ``lead_to_assignment``)."""
-
-    mql_event_id: str
-    mql_number: int
-    priority: str
-    record: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mql_event_id": self.mql_event_id, "mql_number": self.mql_number,
-                "priority": self.priority, "record": self.record}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RoutingMemo:
-        return cls(d["mql_event_id"], int(d["mql_number"]), d["priority"], d.get("record") or {})
-
-
-def redelivery_action(memo: RoutingMemo | None, facts: LeadFacts, priority: str) -> str | None:
-    """None = route this MQL; else why it is skipped: ``duplicate`` (this very MQL event was
-    assigned already) or ``same_mql`` (another event for the same MQL crossing that does
-    not raise the priority; a raise - e.g. a P1 signal on a P2 lead - is routed again)."""
-    if memo is None:
-        return None
-    if memo.mql_event_id == facts.mql_event_id:
-        return "duplicate"
-    if memo.mql_number == facts.mql_number and not is_upgrade(memo.priority, priority):
-        return "same_mql"
-    return None

@@ -80,13 +80,39 @@ class WorkerHarness:
         })
         self.processes: list[ManagedProcess] = []
         self.killed: set[str] = set()
+        # Each live process gets its own metrics port and local state directory (two workers
+        # cannot share a port, nor RocksDB files). A slot is reused once its process is gone,
+        # so a worker restarted after kill() serves on the same port and finds the same files.
+        # Slot 0 is `metrics_port` / `workdir/data`, as before.
+        self.metrics_ports: list[int] = [self.metrics_port]
+        self._slot_of: dict[str, int] = {}
         # Topics exist before anyone produces or subscribes (as `leadflow topics create` does).
         asyncio.run(ensure_topics(self.settings))
         self.topics = TopicNames.from_settings(self.settings)
 
-    def start(self) -> ManagedProcess:
+    def _free_slot(self) -> int:
+        busy = {self._slot_of[p.name] for p in self.processes
+                if p.name in self._slot_of and p.running_pid() is not None}
+        for slot in range(len(self.metrics_ports)):
+            if slot not in busy:
+                return slot
+        self.metrics_ports.append(free_port())
+        return len(self.metrics_ports) - 1
+
+    def data_dir(self, slot: int) -> Path:
+        return self.workdir / ("data" if slot == 0 else f"data-{slot}")
+
+    def process_env(self, slot: int) -> dict[str, str]:
+        """The environment of a worker in ``slot``: the harness settings, its port and data dir."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
         env.update(self.env_overrides)
+        env["LEADFLOW_METRICS_PORT"] = str(self.metrics_ports[slot])
+        env["LEADFLOW_DATA_DIR"] = str(self.data_dir(slot))
+        return env
+
+    def start(self) -> ManagedProcess:
+        slot = self._free_slot()
+        env = self.process_env(slot)
         index = len(self.processes)
         process = ManagedProcess(
             f"worker-{index}",
@@ -97,14 +123,19 @@ class WorkerHarness:
             env=env,
             tie_to_parent=True,
         )
+        self._slot_of[process.name] = slot
         process.start()
         self.processes.append(process)
         return process
+
+    def metrics_port_of(self, process: ManagedProcess) -> int:
+        return self.metrics_ports[self._slot_of.get(process.name, 0)]
 
     def kill(self, process: ManagedProcess) -> None:
         """kill -9 the whole process group: no shutdown hooks, no final commit."""
         self.killed.add(process.name)
         os.killpg(process.running_pid(), signal.SIGKILL)
+        process.wait_for_exit(10)  # gone (and reaped) before anyone reuses its port or files
 
     def watch(self, until):
         """Wrap a consume predicate so a crashed worker fails the test at once, with its log."""
@@ -119,7 +150,8 @@ class WorkerHarness:
 
     def wipe_local_state(self) -> None:
         """Drop the worker's RocksDB files, so a restart must rebuild from the changelog."""
-        shutil.rmtree(self.workdir / "data", ignore_errors=True)
+        for slot in range(len(self.metrics_ports)):
+            shutil.rmtree(self.data_dir(slot), ignore_errors=True)
 
     def stop_all(self) -> None:
         for process in self.processes:
@@ -129,17 +161,22 @@ class WorkerHarness:
         return "\n".join(f"--- {p.name}\n{p.log_tail(60)}" for p in self.processes) + self.counters()
 
     def counters(self) -> str:
-        """The live worker's own leadflow_* counters: tells 'consumed nothing' from 'dropped'."""
+        """The live workers' own leadflow_* counters: tells 'consumed nothing' from 'dropped'."""
         import urllib.request
 
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=3).read().decode()
-        except OSError as exc:
-            return f"\n(metrics unavailable: {exc})"
         wanted = ("leadflow_events_in_total", "leadflow_duplicates_skipped_total", "leadflow_leads_scored_total",
                   "leadflow_dead_letters_total")
-        lines = [line for line in text.splitlines() if line.startswith(wanted) and not line.endswith(" 0.0")]
-        return "\n--- live worker counters\n" + "\n".join(lines)
+        out = []
+        ports = [self.metrics_port_of(p) for p in self.processes if p.running_pid() is not None] or [self.metrics_port]
+        for port in dict.fromkeys(ports):
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3).read().decode()
+            except OSError as exc:
+                out.append(f"\n(metrics on port {port} unavailable: {exc})")
+                continue
+            lines = [line for line in text.splitlines() if line.startswith(wanted) and not line.endswith(" 0.0")]
+            out.append(f"\n--- live worker counters (port {port})\n" + "\n".join(lines))
+        return "".join(out)
 
 
 @pytest.fixture

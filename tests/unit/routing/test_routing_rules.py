@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.routing.facts import facts_from_mql
-from agents.routing.rules import RoutingMemo, assignment_id, redelivery_action
+from agents.routing.redelivery import RoutingMemo, redelivery_action
+from agents.routing.rules import assignment_id
 from streams.codec import Codec, SchemaRegistry
 from tests.unit.routing.helpers import CONFIG, MINUTE, NOW, mql, rep, roster, route
 
@@ -249,6 +250,7 @@ def test_redelivery_and_same_mql_are_skipped_but_a_priority_raise_is_routed():
     assert redelivery_action(memo, other, "P1") is None  # a P1 signal arrived: route again
     requalified = facts_from_mql({**record, "event_id": "mql-2", "mql_number": 2}, CONFIG)
     assert redelivery_action(memo, requalified, "P2") is None
+    assert redelivery_action(RoutingMemo("mql-2", 2, "P2"), facts, "P1") == "stale"  # older crossing redelivered late
 
 
 # --- properties -----------------------------------------------------------------------------
