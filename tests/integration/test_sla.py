@@ -290,7 +290,7 @@ def test_rebalance_across_a_deadline_breaches_each_lead_exactly_once(stack, stac
         leads: list[str] = []
         while {partition_of(lead, n) for lead in leads} != set(range(n)) or len(leads) < 4:
             leads.append(new_lead())
-        records = [assignment(lead, due_in_s=16.0) for lead in leads]
+        records = [assignment(lead, due_in_s=35.0) for lead in leads]
         for record in records:
             publish_assignment(kafka, workers, record)
         # Both workers own partitions and have opened their clocks (each one's gauge > 0).
