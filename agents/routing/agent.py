@@ -61,6 +61,10 @@ _WARN_EVERY_S = 30.0
 def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipeline
     app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
     config = config or load_routing_config(settings.routing_config_path)
+    # Series start at 0: a counter born at 1 shows increase() == 0, so the first fallback
+    # after a restart would never alert.
+    for reason in rules.FALLBACK_REASONS:
+        metrics.fallback_assignments.labels(reason=reason)
     mqls = pipeline.channel("mqls")
     lead_to_assignment = pipeline.table("lead_to_assignment", "lead id -> last assignment (orjson RoutingMemo)")
     store_box: list[RosterStore] = []

@@ -203,6 +203,10 @@ class ClockStore:
 def register(pipeline, config: SlaConfig | None = None) -> None:  # pipeline: streams.app.Pipeline
     app, settings, metrics, names = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.topic_names
     config = config or load_sla_config(settings.sla_config_path)
+    # Series start at 0 (increase() of a series born at 1 is 0: first escalations would not alert).
+    for priority in PRIORITIES:
+        for tier in config.escalation_for(priority).tiers:
+            metrics.sla_breaches.labels(priority=priority, tier=tier.number)
     width_ms = config.bucket_ms or settings.sweep_bucket_s * 1000
     clocks = pipeline.table(
         "lead_to_sla_clock",
