@@ -284,9 +284,16 @@ def _transition(lead: LeadState, ev: Evaluation, *, may_qualify: bool) -> bool:
         lead.qualified_at_ms = ev.at_ms
     if lead.mql:
         lead.stage = "mql"
-    elif lead.stage in ("new", "mql"):
-        lead.stage = "nurture"
+    elif lead.stage in ("new", "mql", "nurture", "recycled"):
+        lead.stage = _resting_stage(lead)
     return crossed
+
+
+def _resting_stage(lead: LeadState) -> str:
+    """Marketing-owned stage of a lead that is not an MQL: a function of its history, not of
+    the path (a transient MQL crossing between same-time events must not change the label)."""
+    rejected = lead.crm_status is not None and lead.crm_status[2] == "rejected"
+    return "recycled" if rejected else "nurture"
 
 
 def _check(state: LeadState | None, event: LeadEvent, dedup_window: int) -> None:
