@@ -13,18 +13,9 @@ from pathlib import Path
 
 import click
 
-from streams.settings import Settings, SettingsError, load_settings
+from streams.cli_context import settings_from as _settings
 
 INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
-
-
-def _settings(ctx: click.Context) -> Settings:
-    if ctx.obj is None:
-        try:
-            ctx.obj = load_settings()
-        except SettingsError as exc:
-            raise click.ClickException(str(exc)) from None
-    return ctx.obj
 
 
 @click.group()

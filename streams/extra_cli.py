@@ -15,18 +15,10 @@ from pathlib import Path
 
 import click
 
-from streams.settings import Settings, SettingsError, load_settings
+from streams.cli_context import settings_from as _settings
+from streams.settings import Settings, SettingsError
 
 INPUT_ALIASES = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
-
-
-def _settings(ctx: click.Context) -> Settings:
-    if ctx.obj is None:
-        try:
-            ctx.obj = load_settings()
-        except SettingsError as exc:
-            raise click.ClickException(str(exc)) from None
-    return ctx.obj
 
 
 def friendly_errors(fn):

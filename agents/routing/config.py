@@ -29,7 +29,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error
 from agents.routing.exceptions import RoutingConfigError
+
+ROUTING_EXPECTED = {**EXPECTED, **ALLOWED_VALUES}
 
 PRIORITIES = ("P1", "P2", "P3")  # P1 = most urgent
 Priority = Literal["P1", "P2", "P3"]
@@ -204,7 +207,7 @@ def parse_routing_config(raw: object, *, source: str = "routing config") -> Rout
     try:
         config = RoutingConfig.model_validate(raw)
     except ValidationError as exc:
-        raise RoutingConfigError([describe_error(err) for err in exc.errors()], source) from None
+        raise RoutingConfigError([describe_error(err, expected=ROUTING_EXPECTED) for err in exc.errors()], source) from None
     problems = _semantic_problems(config)
     if problems:
         raise RoutingConfigError(problems, source)
@@ -250,33 +253,3 @@ def _semantic_problems(config: RoutingConfig) -> list[str]:
     return problems
 
 
-_EXPECTED = {
-    "float_type": "expected a number", "float_parsing": "expected a number",
-    "int_type": "expected an integer", "int_parsing": "expected an integer",
-    "int_from_float": "expected an integer", "string_type": "expected a string",
-    "bool_type": "expected true or false", "bool_parsing": "expected true or false",
-    "list_type": "expected a list", "dict_type": "expected a mapping",
-    "model_type": "expected a mapping", "model_attributes_type": "expected a mapping",
-    "literal_error": "expected one of the allowed values",
-}
-
-
-def describe_error(err: dict[str, Any], label=None) -> str:
-    """One pydantic error as ``key.path: what was wrong, got <value>``.
-
-    ``label(loc)`` may rewrite the key path (the roster names list entries by their id)."""
-    key = label(err["loc"]) if label else key_path(err["loc"])
-    kind = err["type"]
-    if kind == "missing":
-        return f"{key}: required key is missing"
-    if kind == "extra_forbidden":
-        return f"{key}: unknown key (value {err.get('input')!r})"
-    what = _EXPECTED.get(kind) or err["msg"][:1].lower() + err["msg"][1:]
-    return f"{key}: {what}, got {err.get('input')!r}"
-
-
-def key_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<root>"

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.routing.config import PRIORITIES, describe_error
+from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error
+from agents.routing.config import PRIORITIES
 from agents.routing.exceptions import RosterError
 from agents.routing.roster import Rep, Roster, Rule, Territory, iso, to_epoch_ms
 
@@ -98,7 +99,7 @@ def validate_roster(
         shape = RosterIn.model_validate(raw)
     except ValidationError as exc:
         label = _labeller(raw)
-        raise RosterError([describe_error(err, label) for err in exc.errors()], source) from None
+        raise RosterError([describe_error(err, label, {**EXPECTED, **ALLOWED_VALUES}) for err in exc.errors()], source) from None
     problems: list[str] = []
     warnings: list[str] = []
     roster = _build(shape, problems)

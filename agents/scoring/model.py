@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agents.domain.config_errors import describe_error
 from agents.scoring.exceptions import ModelError
 from agents.scoring.model_checks import semantic_problems
 from agents.scoring.text import normalize_token, normalize_words
@@ -332,36 +333,10 @@ def parse_model(raw: object, *, source: str = "scoring model") -> ScoringModel:
     try:
         model = ScoringModel.model_validate(raw)
     except ValidationError as exc:
-        raise ModelError([_describe(err) for err in exc.errors()], source) from None
+        raise ModelError([describe_error(err) for err in exc.errors()], source) from None
     problems = semantic_problems(model)
     if problems:
         raise ModelError(problems, source)
     return model
 
 
-_EXPECTED = {
-    "float_type": "expected a number", "float_parsing": "expected a number",
-    "int_type": "expected an integer", "int_parsing": "expected an integer",
-    "int_from_float": "expected an integer", "string_type": "expected a string",
-    "bool_type": "expected true or false", "bool_parsing": "expected true or false",
-    "list_type": "expected a list", "dict_type": "expected a mapping",
-    "model_type": "expected a mapping", "model_attributes_type": "expected a mapping",
-}
-
-
-def _describe(err: dict[str, Any]) -> str:
-    key = _key_path(err["loc"])
-    kind = err["type"]
-    if kind == "missing":
-        return f"{key}: required key is missing"
-    if kind == "extra_forbidden":
-        return f"{key}: unknown key (value {err.get('input')!r})"
-    what = _EXPECTED.get(kind) or err["msg"][:1].lower() + err["msg"][1:]
-    return f"{key}: {what}, got {err.get('input')!r}"
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<root>"

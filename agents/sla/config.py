@@ -23,14 +23,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.disposition.rules import DEFAULT_POLICY, DispositionPolicy
+from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error
 from agents.domain.events import CRM_STATUSES, DISPOSITIONS
 from agents.sla.exceptions import SlaConfigError
+
+SLA_EXPECTED = {**EXPECTED, **ALLOWED_VALUES}
 
 PRIORITIES = ("P1", "P2", "P3")
 ANCHORS = ("assigned", "due")
@@ -173,7 +176,7 @@ def parse_sla_config(raw: object, *, source: str = "sla config") -> SlaConfig:
     try:
         shape = SlaConfigIn.model_validate(raw)
     except ValidationError as exc:
-        raise SlaConfigError([_describe(err) for err in exc.errors()], source) from None
+        raise SlaConfigError([describe_error(err, expected=SLA_EXPECTED) for err in exc.errors()], source) from None
     problems: list[str] = []
     config = _build(shape, problems)
     if problems:
@@ -290,23 +293,3 @@ def _dispositions(shape: DispositionsIn, duration, problems: list[str]) -> Dispo
     return DispositionPolicy(recycle=tables["recycle"], recapture=tables["recapture"])
 
 
-_EXPECTED = {
-    "int_type": "expected an integer", "int_parsing": "expected an integer",
-    "string_type": "expected a string", "bool_type": "expected true or false",
-    "list_type": "expected a list", "dict_type": "expected a mapping",
-    "model_type": "expected a mapping", "model_attributes_type": "expected a mapping",
-    "literal_error": "expected one of the allowed values",
-}
-
-
-def _describe(err: dict[str, Any]) -> str:
-    key = ""
-    for part in err["loc"]:
-        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    key = key or "<root>"
-    if err["type"] == "missing":
-        return f"{key}: required key is missing"
-    if err["type"] == "extra_forbidden":
-        return f"{key}: unknown key (value {err.get('input')!r})"
-    what = _EXPECTED.get(err["type"]) or err["msg"][:1].lower() + err["msg"][1:]
-    return f"{key}: {what}, got {err.get('input')!r}"
