@@ -16,6 +16,7 @@ import faust
 from mode.supervisors import CrashingSupervisor
 
 from streams.codec import Codec, SchemaRegistry
+from streams.connections import faust_broker_credentials, redis_async
 from streams.deadletter import dead_letter_record
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -60,11 +61,7 @@ class Pipeline:
             if self.redis_factory is not None:
                 self._redis = self.redis_factory()
             else:
-                import redis.asyncio as aioredis
-
-                self._redis = aioredis.Redis.from_url(
-                    self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5
-                )
+                self._redis = redis_async(self.settings)
         return self._redis
 
     def now_ms(self) -> int:
@@ -131,6 +128,7 @@ def faust_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=settings.broker_url,
+        broker_credentials=faust_broker_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streams.connections import kafka_client_kwargs
 from streams.settings import REPO_ROOT, Settings
 from streams.simulator.harness import (
     CpuMeter,
@@ -74,6 +75,9 @@ class BenchOptions:
     keep_topics: bool = False
     results_dir: Path = DEFAULT_RESULTS_DIR
     drain_timeout_s: float = 600.0
+    # Also run every measurement through the stack's SASL_SSL listener (SCRAM-SHA-512 + TLS),
+    # in the same run, to put a number on what production security costs.
+    compare_sasl_ssl: bool = False
 
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -86,15 +90,15 @@ def _noop(phase: str, done: int, total: int) -> None:
 # --- (a) pass-through ---------------------------------------------------------------------
 
 
-async def passthrough(bootstrap: str, source: str, sink: str, n: int, *, group: str,
+async def passthrough(kafka: dict[str, Any], source: str, sink: str, n: int, *, group: str,
                       progress: Progress = _noop) -> dict[str, Any]:
     """Consume ``n`` records of ``source`` and produce them to ``sink``; events/s."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group,
+    consumer = AIOKafkaConsumer(source, **kafka, group_id=group,
                                 auto_offset_reset="earliest", enable_auto_commit=False,
                                 max_partition_fetch_bytes=1024 * 1024)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+    producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=5,
                                 max_batch_size=256 * 1024)
     await consumer.start()
     await producer.start()
@@ -141,11 +145,11 @@ async def _prefill(publisher, items: list[tuple[str, bytes | None, bytes]], prog
     return time.monotonic() - started
 
 
-async def _committed_lag(bootstrap: str, group: str, ends: dict[Any, int]) -> int:
+async def _committed_lag(kafka: dict[str, Any], group: str, ends: dict[Any, int]) -> int:
     """Records of ``ends``'s partitions not yet committed by ``group``."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=5000)
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
@@ -158,10 +162,10 @@ async def _committed_lag(bootstrap: str, group: str, ends: dict[Any, int]) -> in
     return lag
 
 
-async def _read_all(bootstrap: str, codec, topics: list[str], *, decode: bool) -> list[tuple]:
+async def _read_all(kafka: dict[str, Any], codec, topics: list[str], *, decode: bool) -> list[tuple]:
     """Every record currently in ``topics`` (from the beginning)."""
-    ends = await end_offsets(bootstrap, topics)
-    reader = OutputReader(bootstrap, codec, {tp: 0 for tp in ends}, decode=decode, max_records=20000)
+    ends = await end_offsets(kafka, topics)
+    reader = OutputReader(kafka, codec, {tp: 0 for tp in ends}, decode=decode, max_records=20000)
     await reader.start()
     out: list[tuple] = []
     try:
@@ -194,7 +198,7 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
 
     codec = Codec(SchemaRegistry.load())
     names = TopicNames.from_settings(settings)
-    bootstrap = settings.kafka_bootstrap
+    kafka = kafka_client_kwargs(settings)
     results: dict[str, Any] = {"run_id": run_id, "events": opts.events, "seed": opts.seed,
                                "partitions": settings.topic_partitions}
 
@@ -216,7 +220,7 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
 
     pt_in, pt_out = f"{settings.topic_prefix}.passthrough.in", f"{settings.topic_prefix}.passthrough.out"
     await ensure_topics(settings, [pt_in, pt_out, *names.all()])
-    async with Publisher(bootstrap, names, codec, linger_ms=20, client_id="leadflow-bench") as pub:
+    async with Publisher(kafka, names, codec, linger_ms=20, client_id="leadflow-bench") as pub:
         say(f"pre-filling {opts.events:,} events ({results['messages']['mean_bytes']:.0f} B mean) "
             "into the pass-through topic and the 3 input topics")
         await _prefill(pub, [(pt_in, k, v) for _, k, v in items], progress, "pre-fill pass-through")
@@ -227,7 +231,7 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
     for i in range(opts.passthrough_runs):
         meter = CpuMeter()
         meter.start({"kafka": stack.kafka_pid()})
-        run = await passthrough(bootstrap, pt_in, pt_out, opts.events, group=f"{run_id}-pt{i}", progress=progress)
+        run = await passthrough(kafka, pt_in, pt_out, opts.events, group=f"{run_id}-pt{i}", progress=progress)
         run["load"] = meter.stop()
         runs.append(run)
         say(f"pass-through run {i + 1}: {run['events_per_s']:,.0f} events/s")
@@ -275,21 +279,21 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
     worker = WorkerProcess(settings, workdir, wrapper=wrapper, extra_env=extra_env,
                            module="streams.bench" if proto else "streams.cli")
     internal = [names.lead_events, names.visitor_events]
-    input_ends = await end_offsets(bootstrap, names.inputs())
+    input_ends = await end_offsets(kafka, names.inputs())
     meter = CpuMeter()
     try:
         say("starting the worker")
         worker.start()
         meter.start({"worker": worker.pid, "kafka": stack.kafka_pid()})
-        await wait_for_group(bootstrap, settings.app_id, timeout=90, worker=worker)
+        await wait_for_group(kafka, settings.app_id, timeout=90, worker=worker)
         say(f"worker ready (pid {worker.pid}); draining {opts.events:,} events")
         deadline = time.monotonic() + opts.drain_timeout_s
         while True:
             if not worker.alive():
                 raise HarnessError(f"the worker died during the benchmark; log {worker.log_file}:\n{worker.log_tail(25)}")
-            internal_ends = await end_offsets(bootstrap, internal)
-            input_lag = await _committed_lag(bootstrap, settings.app_id, input_ends)
-            internal_lag = await _committed_lag(bootstrap, settings.app_id, internal_ends)
+            internal_ends = await end_offsets(kafka, internal)
+            input_lag = await _committed_lag(kafka, settings.app_id, input_ends)
+            internal_lag = await _committed_lag(kafka, settings.app_id, internal_ends)
             lag = input_lag + internal_lag
             internal_total = sum(internal_ends.values())
             progress("pipeline: capture", opts.events - input_lag, opts.events)
@@ -303,8 +307,8 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         worker.sample()
         rss_after_throughput = worker.peak_rss_kib
         # The worker's outputs tell when it started and finished.
-        written = await _read_all(bootstrap, codec, [*internal, names.dead_letters], decode=False)
-        scored = await _read_all(bootstrap, codec, [names.lead_scored], decode=False)
+        written = await _read_all(kafka, codec, [*internal, names.dead_letters], decode=False)
+        scored = await _read_all(kafka, codec, [names.lead_scored], decode=False)
         if not scored:
             raise HarnessError(f"the worker produced no lead_scored output; log {worker.log_file}")
         first = min(r[3] for r in written)
@@ -348,7 +352,7 @@ async def _drain(settings: Settings, group: str, ends: dict[Any, int], worker: W
     while True:
         if not worker.alive():
             raise HarnessError(f"the worker died during the benchmark; log {worker.log_file}:\n{worker.log_tail(25)}")
-        lag = await _committed_lag(settings.kafka_bootstrap, group, ends)
+        lag = await _committed_lag(kafka_client_kwargs(settings), group, ends)
         progress(label, total - min(total, lag), total)
         if lag == 0:
             return
@@ -367,17 +371,17 @@ async def _faust_floor(settings: Settings, stack: StackSession, source: str, sin
     await ensure_topics(floor_settings, [sink])
     args = ["faust-passthrough", source, sink, *(["--table"] if stateful else [])]
     worker = WorkerProcess(floor_settings, workdir, name=label, module="streams.bench", args=args)
-    ends = await end_offsets(settings.kafka_bootstrap, [source])
+    ends = await end_offsets(kafka_client_kwargs(settings), [source])
     meter = CpuMeter()
     try:
         worker.start()
         meter.start({"worker": worker.pid, "kafka": stack.kafka_pid()})
-        await wait_for_group(settings.kafka_bootstrap, app_id, timeout=90, worker=worker)
+        await wait_for_group(kafka_client_kwargs(settings), app_id, timeout=90, worker=worker)
         await _drain(floor_settings, app_id, ends, worker, 600, progress, label, n)
         load = meter.stop()
     finally:
         worker.stop(timeout=30)
-    out = await _read_all(settings.kafka_bootstrap, None, [sink], decode=False)
+    out = await _read_all(kafka_client_kwargs(settings), None, [sink], decode=False)
     stamps = [r[3] for r in out]
     seconds = max(1e-3, (max(stamps) - min(stamps)) / 1000) if stamps else float("nan")
     wcpu = load["cpu_s"].get("worker") or 0.0
@@ -391,7 +395,7 @@ async def _latency_phase(settings, names, codec, stream, rate: float, opts: Benc
     from streams.simulator import Publisher
 
     out_topics = [names.lead_scored, names.mqls, names.assignments]
-    reader = OutputReader(settings.kafka_bootstrap, codec, await end_offsets(settings.kafka_bootstrap, out_topics))
+    reader = OutputReader(kafka_client_kwargs(settings), codec, await end_offsets(kafka_client_kwargs(settings), out_topics))
     await reader.start()
     sent_at: dict[str, int] = {}
     scored_lat: list[float] = []
@@ -436,7 +440,7 @@ async def _latency_phase(settings, names, codec, stream, rate: float, opts: Benc
     phase_start_ms = int(time.time() * 1000)
     reading = asyncio.create_task(read_loop())
     try:
-        async with Publisher(settings.kafka_bootstrap, names, codec, client_id="leadflow-bench-live") as pub:
+        async with Publisher(kafka_client_kwargs(settings), names, codec, client_id="leadflow-bench-live") as pub:
             async def report() -> None:
                 while not stop.is_set():
                     progress("latency", pub.stats.sent, n)
@@ -491,18 +495,32 @@ def _render_profile(kind: str | None, path: Path) -> dict[str, Any]:
     return {"pstats": str(path), "text": str(text_path)}
 
 
-def bench_settings(base: Settings, run_id: str) -> Settings:
+def bench_settings(base: Settings, run_id: str, **overrides: Any) -> Settings:
     """The worker's own topic prefix, app id, data dir; metrics off (nothing scrapes them)."""
     data = base.model_dump()
     data.update(topic_prefix=run_id, app_id=run_id, redis_key_prefix=run_id, metrics_port=0,
                 data_dir=Path(base.stack_dir) / "bench" / run_id / "data")
+    data.update(overrides)
     return Settings(**data)
 
 
-async def _delete_topics(bootstrap: str, prefix: str) -> None:
+def security_comparison(plain: dict[str, Any], secure: dict[str, Any]) -> dict[str, Any]:
+    """PLAINTEXT vs SASL_SSL, same events, same broker, same run."""
+
+    def figures(r: dict[str, Any]) -> dict[str, Any]:
+        return {"passthrough_events_per_s": r["passthrough"]["events_per_s_median"],
+                "pipeline_events_per_s": r["pipeline"].get("events_per_s"),
+                "pipeline_events_per_worker_cpu_s": r["pipeline"].get("events_per_worker_cpu_s")}
+
+    a, b = figures(plain), figures(secure)
+    ratio = {k: (round(b[k] / a[k], 3) if a[k] and b[k] else None) for k in a}
+    return {"plaintext": a, "sasl_ssl": b, "sasl_ssl_over_plaintext": ratio}
+
+
+async def _delete_topics(kafka: dict[str, Any], prefix: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=15000)
     await admin.start()
     try:
         mine = [t for t in await admin.list_topics() if t.startswith(prefix + ".") or t.startswith(prefix + "-")]
@@ -519,20 +537,32 @@ def run_bench(base: Settings, opts: BenchOptions, *, manage_stack: bool = True, 
     settings = bench_settings(base, run_id)
     opts.results_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    with StackSession(settings, manage=manage_stack, keep=keep_stack) as stack:
+    with StackSession(settings, manage=manage_stack, keep=keep_stack, secure=opts.compare_sasl_ssl) as stack:
         say(stack.describe())
+        runs = [(run_id, settings)]
+        if opts.compare_sasl_ssl:
+            secure_id = f"{run_id}-sasl"
+            secure = bench_settings(base, secure_id, **stack.secure_overrides())
+            runs.append((secure_id, secure))
         from streams.demo import load_roster
 
-        say(load_roster(settings, Path(settings.data_dir).parent))  # routing, when installed, routes for real
-        loop = asyncio.new_event_loop()
-        try:
-            results = loop.run_until_complete(_run(settings, stack, opts, run_id, progress, say))
-            if not opts.keep_topics:
-                loop.run_until_complete(_delete_topics(settings.kafka_bootstrap, run_id))
-        finally:
-            loop.close()
-            shutil.rmtree(settings.data_dir, ignore_errors=True)
-            forget_redis_keys(settings)
+        all_results = []
+        for one_id, one in runs:
+            say(f"{one_id}: Kafka over {one.kafka_security_protocol} at {one.kafka_bootstrap}")
+            say(load_roster(one, Path(one.data_dir).parent))  # routing routes for real
+            loop = asyncio.new_event_loop()
+            try:
+                all_results.append(loop.run_until_complete(_run(one, stack, opts, one_id, progress, say)))
+                if not opts.keep_topics:
+                    loop.run_until_complete(_delete_topics(kafka_client_kwargs(one), one_id))
+            finally:
+                loop.close()
+                shutil.rmtree(one.data_dir, ignore_errors=True)
+                forget_redis_keys(one)
+        results = all_results[0]
+        if opts.compare_sasl_ssl:
+            results["sasl_ssl"] = all_results[1]
+            results["security_comparison"] = security_comparison(all_results[0], all_results[1])
     results["environment"] = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "duration_s": round(time.time() - started, 1), "cpus": os.cpu_count(),

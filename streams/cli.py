@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from streams.cli_context import settings_from as _settings
+from streams.connections import KafkaUnavailable, RedisUnavailable, check_kafka, kafka_client_kwargs
 
 INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
 
@@ -39,14 +40,23 @@ def dev() -> None:
 
 
 @dev.command("up")
+@click.option("--secure", is_flag=True,
+              help="Also open a SASL_SSL listener (SCRAM-SHA-512, a local CA) on Kafka port + 2, "
+                   "to try production settings locally; prints the LEADFLOW_* variables to use it.")
 @click.pass_context
-def dev_up(ctx: click.Context) -> None:
+def dev_up(ctx: click.Context, secure: bool) -> None:
     """Fetch Kafka jars (first time), start Kafka and Redis, wait until both answer."""
     from streams.devstack import DevStack
+    from streams.devstack.stack import sasl_ssl_client_overrides
 
     settings = _settings(ctx)
-    report = DevStack.from_settings(settings).up()
+    stack = DevStack.from_settings(settings, secure=secure)
+    report = stack.up()
     click.echo(report.summary())
+    if secure:
+        overrides = sasl_ssl_client_overrides(stack.kafka.sasl_ssl, Path(settings.stack_dir) / "pki")
+        click.echo("SASL_SSL listener ready; to use it:\n" + "\n".join(
+            f"  export LEADFLOW_{key.upper()}={value}" for key, value in overrides.items()))
     from streams.worker import prepare
 
     prepare(settings)
@@ -85,10 +95,10 @@ def worker(ctx: click.Context, loglevel: str) -> None:
     settings = _settings(ctx)
     try:
         sys.exit(run_worker(settings, loglevel=loglevel))
-    except (OSError, ConnectionError) as exc:
+    except (KafkaUnavailable, RedisUnavailable) as exc:
         raise click.ClickException(
-            f"cannot reach Kafka at {settings.kafka_bootstrap} or Redis at {settings.redis_url}: {exc}. "
-            "Start the local stack with `leadflow dev up` or set LEADFLOW_KAFKA_BOOTSTRAP / LEADFLOW_REDIS_URL."
+            f"{exc}. Start the local stack with `leadflow dev up` or check the LEADFLOW_KAFKA_* / "
+            "LEADFLOW_REDIS_* settings."
         ) from None
 
 
@@ -135,6 +145,19 @@ def _raise_keyboard_interrupt(signum, frame):
 # --- topics, publish, tail ---------------------------------------------------------------
 
 
+def _kafka_settings(ctx: click.Context):
+    """Settings, after one connection proved Kafka usable; otherwise a one-line error."""
+    settings = _settings(ctx)
+    try:
+        asyncio.run(check_kafka(settings))
+    except KafkaUnavailable as exc:
+        raise click.ClickException(
+            f"{exc}. Start the local stack with `leadflow dev up` or check LEADFLOW_KAFKA_BOOTSTRAP "
+            "and the LEADFLOW_KAFKA_SECURITY_* settings."
+        ) from None
+    return settings
+
+
 @main.group()
 def topics() -> None:
     """Topic administration."""
@@ -146,7 +169,8 @@ def topics_create(ctx: click.Context) -> None:
     """Create every leadflow topic that is missing (idempotent)."""
     from streams.topics import ensure_topics
 
-    created = asyncio.run(ensure_topics(_settings(ctx)))
+    settings = _kafka_settings(ctx)
+    created = asyncio.run(ensure_topics(settings))
     click.echo(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
 
 
@@ -180,7 +204,8 @@ def publish(ctx: click.Context, kind: str, source, restamp: bool) -> None:
     lines = [line.strip() for line in source if line.strip()]
     if restamp:
         lines = _restamp(lines)
-    count = asyncio.run(_publish(settings.kafka_bootstrap, topic, lines))
+    _kafka_settings(ctx)
+    count = asyncio.run(_publish(kafka_client_kwargs(settings), topic, lines))
     click.echo(f"published {count} events to {topic}")
 
 
@@ -201,10 +226,10 @@ def _restamp(lines: list[bytes]) -> list[bytes]:
     return [orjson.dumps({**r, "occurred_at": t + shift}) for r, t in zip(records, times)]
 
 
-async def _publish(bootstrap: str, topic: str, lines: list[bytes]) -> int:
+async def _publish(kafka: dict, topic: str, lines: list[bytes]) -> int:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka, acks="all")
     await producer.start()
     try:
         for line in lines:
@@ -231,14 +256,15 @@ def tail(ctx: click.Context, topic_role: str, from_beginning: bool, max_messages
     names = TopicNames.from_settings(settings)
     topic = getattr(names, topic_role, topic_role)
     codec = Codec(SchemaRegistry.load())
-    asyncio.run(_tail(settings.kafka_bootstrap, topic, codec, from_beginning, max_messages, timeout))
+    _kafka_settings(ctx)
+    asyncio.run(_tail(kafka_client_kwargs(settings), topic, codec, from_beginning, max_messages, timeout))
 
 
-async def _tail(bootstrap, topic, codec, from_beginning, max_messages, timeout) -> None:
+async def _tail(kafka, topic, codec, from_beginning, max_messages, timeout) -> None:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest" if from_beginning else "latest",
+        topic, **kafka, auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False, group_id=None,
     )
     await consumer.start()

@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 from streams.simulator.harness import (
     HarnessError,
@@ -406,15 +407,15 @@ class Demo:
 
         await ensure_topics(self.settings)
         outputs = [getattr(self.names, role) for role in OUTPUT_ROLES]
-        reader = OutputReader(self.settings.kafka_bootstrap, self.codec,
-                              await end_offsets(self.settings.kafka_bootstrap, outputs))
+        reader = OutputReader(kafka_client_kwargs(self.settings), self.codec,
+                              await end_offsets(kafka_client_kwargs(self.settings), outputs))
         await reader.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         view = LiveView(self) if not self.opts.plain else PlainView(self)
         try:
-            async with Publisher(self.settings.kafka_bootstrap, self.names, self.codec,
+            async with Publisher(kafka_client_kwargs(self.settings), self.names, self.codec,
                                  client_id="leadflow-demo") as pub:
                 tasks = [asyncio.create_task(coro) for coro in (
                     self.publish_traffic(pub), self.publish_crm(pub), self.read_outputs(reader), view.run())]
@@ -564,7 +565,7 @@ def run_demo(base: Settings, opts: DemoOptions, *, console=None, say=print) -> d
             worker.start()
             say(f"worker pid {worker.pid} starting (log {worker.log_file})")
             with console.status("waiting for the worker to join its consumer group ..."):
-                waited = asyncio.run(wait_for_group(settings.kafka_bootstrap, settings.app_id, timeout=120,
+                waited = asyncio.run(wait_for_group(kafka_client_kwargs(settings), settings.app_id, timeout=120,
                                                     worker=worker))
             say(f"worker ready after {waited:.1f}s")
             demo = Demo(settings, opts, run_id=run_id, run_dir=run_dir, console=console)
@@ -600,7 +601,7 @@ def run_demo(base: Settings, opts: DemoOptions, *, console=None, say=print) -> d
 async def _delete_run_topics(settings: Settings) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=10000)
     await admin.start()
     try:
         prefix = settings.topic_prefix

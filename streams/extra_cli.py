@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from streams.cli_context import settings_from as _settings
+from streams.connections import kafka_client_kwargs
 from streams.settings import Settings, SettingsError
 
 INPUT_ALIASES = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
@@ -185,7 +186,7 @@ def simulate(ctx: click.Context, rate, count, duration, seed, mix, bad_share, in
     settings = _settings(ctx)
     from streams.simulator.harness import check_kafka
 
-    check_kafka(settings.kafka_bootstrap)
+    check_kafka(settings)
     stats = asyncio.run(_simulate(settings, sim, rate, count, duration))
     click.echo(f"published {stats.sent:,} events ({stats.bytes / 1e6:.1f} MB) in {stats.elapsed_s:.1f}s = "
                f"{stats.rate:,.0f}/s: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_subject.items()))
@@ -224,7 +225,7 @@ async def _simulate(settings: Settings, sim, rate, count, duration):
         loop.call_later(duration, stop.set)
     with _progress() as progress:
         task = progress.add_task("publishing", total=count, rate="")
-        async with Publisher(settings.kafka_bootstrap, TopicNames.from_settings(settings),
+        async with Publisher(kafka_client_kwargs(settings), TopicNames.from_settings(settings),
                              Codec(SchemaRegistry.load())) as pub:
             def on_sent(event, stamped_ms):
                 if pub.stats.sent % 200 == 0:
@@ -290,8 +291,8 @@ def replay(ctx: click.Context, topic_role, from_offset, from_time, to_role, keep
     _quiet_clients()
     from streams.simulator.harness import check_kafka
 
-    check_kafka(settings.kafka_bootstrap)
-    plan = asyncio.run(_replay_plan(settings.kafka_bootstrap, source, from_offset, start_ms))
+    check_kafka(settings)
+    plan = asyncio.run(_replay_plan(kafka_client_kwargs(settings), source, from_offset, start_ms))
     total = sum(end - start for start, end in plan.values())
     click.echo(f"{source} -> {target}: {total:,} records in {len(plan)} partitions "
                f"({', '.join(f'p{tp.partition}: {s}..{e - 1}' for tp, (s, e) in sorted(plan.items()) if e > s) or 'none'})")
@@ -299,16 +300,16 @@ def replay(ctx: click.Context, topic_role, from_offset, from_time, to_role, keep
         return
     if not yes and sys.stdin.isatty():
         click.confirm("replay them?", abort=True)
-    count = asyncio.run(_replay(settings.kafka_bootstrap, plan, target, total, keep_timestamps))
+    count = asyncio.run(_replay(kafka_client_kwargs(settings), plan, target, total, keep_timestamps))
     click.echo(f"replayed {count:,} records into {target}")
 
 
-async def _replay_plan(bootstrap: str, topic: str, from_offset: int | None, start_ms: int | None):
+async def _replay_plan(kafka: dict, topic: str, from_offset: int | None, start_ms: int | None):
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from streams.simulator.harness import HarnessError
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -330,12 +331,12 @@ async def _replay_plan(bootstrap: str, topic: str, from_offset: int | None, star
         await consumer.stop()
 
 
-async def _replay(bootstrap: str, plan, target: str, total: int, keep_timestamps: bool) -> int:
+async def _replay(kafka: dict, plan, target: str, total: int, keep_timestamps: bool) -> int:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+    consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, group_id=None,
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10,
+    producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=10,
                                 max_request_size=12 * 1024 * 1024)
     await consumer.start()
     await producer.start()
@@ -390,10 +391,13 @@ async def _replay(bootstrap: str, plan, target: str, total: int, keep_timestamps
 @click.option("--no-stack", is_flag=True, help="Do not start Kafka/Redis; use the configured ones.")
 @click.option("--keep-stack", is_flag=True, help="Leave Kafka/Redis running if bench started them.")
 @click.option("--keep-topics", is_flag=True)
+@click.option("--sasl-ssl", "compare_sasl_ssl", is_flag=True,
+              help="Also run everything through the local stack's SASL_SSL listener (SCRAM + TLS): "
+                   "PLAINTEXT vs SASL_SSL in one run.")
 @click.pass_context
 @friendly_errors
 def bench(ctx: click.Context, events, seed, passthrough_runs, latency_seconds, latency_rate, no_faust_floor, profile,
-          faust_json, patches, results_dir, no_stack, keep_stack, keep_topics) -> None:
+          faust_json, patches, results_dir, no_stack, keep_stack, keep_topics, compare_sasl_ssl) -> None:
     """Measure, on the same broker with the same messages: (a) raw aiokafka consume->produce
     pass-through, the ceiling for any Python pipeline here; (a2) the smallest Faust agent,
     Faust's own ceiling; (b) the full leadflow pipeline on simulator traffic (events/s, worker
@@ -416,7 +420,8 @@ def bench(ctx: click.Context, events, seed, passthrough_runs, latency_seconds, l
     console = Console()
     opts = BenchOptions(events=events, seed=seed, passthrough_runs=passthrough_runs, latency_seconds=latency_seconds,
                         latency_rate=latency_rate, profile=profile, faust_overrides=faust_overrides,
-                        patches=list(patches), keep_topics=keep_topics, faust_floor=not no_faust_floor)
+                        patches=list(patches), keep_topics=keep_topics, faust_floor=not no_faust_floor,
+                        compare_sasl_ssl=compare_sasl_ssl)
     if results_dir is not None:
         opts.results_dir = results_dir
     with _progress(console) as progress:
@@ -441,6 +446,13 @@ def bench(ctx: click.Context, events, seed, passthrough_runs, latency_seconds, l
                       f"{block['events_per_s']:>9,.0f} events/s  {block['events_per_worker_cpu_s'] or 0:>9,.0f} per CPU-s")
     if results.get("profile"):
         console.print(f"worker profile: {results['profile']}")
+    if results.get("security_comparison"):
+        cmp = results["security_comparison"]
+        for key, label in (("passthrough_events_per_s", "raw pass-through events/s"),
+                           ("pipeline_events_per_s", "pipeline events/s")):
+            a, b, r = cmp["plaintext"][key], cmp["sasl_ssl"][key], cmp["sasl_ssl_over_plaintext"][key]
+            console.print(f"{label:<28} PLAINTEXT {a or 0:>9,.0f}   SASL_SSL {b or 0:>9,.0f}   "
+                          f"({(r or 0):.0%} of PLAINTEXT)")
     verdict = "meets" if results["meets_goal"] else "is below"
     console.print(f"pipeline / pass-through = [b]{results['ratio']:.1%}[/]: {verdict} the {results['goal_ratio']:.0%} goal. "
                   f"Results: {results['results_file']}")

@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from streams.connections import describe_redis_error, redact_url, redis_async
 from streams.settings import Settings, SettingsError, load_settings
 
 
@@ -34,9 +35,7 @@ def _settings() -> Settings:
 
 
 def _client(settings: Settings):
-    import redis.asyncio as aioredis
-
-    return aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=10)
+    return redis_async(settings, socket_connect_timeout=3, socket_timeout=10)
 
 
 def validate_roster_file(path: Path, settings: Settings, *, now_ms: int | None = None):
@@ -82,7 +81,7 @@ def roster_load(file: Path | None, dry_run: bool) -> None:
         click.echo(f"{path}: valid ({summary}); not loaded (--dry-run)")
         return
     version = asyncio.run(_load(settings, parsed, str(path), now_ms))
-    click.echo(f"loaded {path} into {settings.redis_url} (prefix {settings.redis_key_prefix!r}): "
+    click.echo(f"loaded {path} into {redact_url(settings.redis_url)} (prefix {settings.redis_key_prefix!r}): "
                f"roster version {version}; {summary}")
 
 
@@ -93,7 +92,7 @@ async def _load(settings: Settings, parsed, source: str, now_ms: int) -> int:
     try:
         return await RosterStore(client, settings.redis_key_prefix).load(parsed, source=source, loaded_at_ms=now_ms)
     except RETRYABLE_ERRORS as exc:
-        raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
+        raise click.ClickException(describe_redis_error(exc, settings)) from None
     finally:
         await client.aclose()
 
@@ -108,7 +107,7 @@ def roster_show(as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2, default=str))
         return
     if not info["version"]:
-        click.echo(f"no roster loaded in {settings.redis_url} (prefix {settings.redis_key_prefix!r}); "
+        click.echo(f"no roster loaded in {redact_url(settings.redis_url)} (prefix {settings.redis_key_prefix!r}); "
                    "every lead goes to the fallback owner. Load one with `leadflow roster load FILE`.")
         return
     meta = info["meta"]
@@ -142,7 +141,7 @@ async def _show(settings: Settings) -> dict[str, Any]:
             return {"version": snap.version, "meta": {}, "reps": []}
         counts = await store.open_counts(list(snap.roster.reps))
     except RETRYABLE_ERRORS as exc:
-        raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
+        raise click.ClickException(describe_redis_error(exc, settings)) from None
     finally:
         await client.aclose()
     now_ms = int(time.time() * 1000)

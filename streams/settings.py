@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +41,30 @@ class Settings(BaseSettings):
     stream_buffer_maxsize: int = Field(4096, ge=1)
     standby_replicas: int = Field(0, ge=0)
 
+    # --- Kafka security (every client: worker, admin, CLI, bench) --------------------
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None  # or kafka_sasl_password_file
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_ca_file: Path | None = None  # PEM; default: the system trust store
+    kafka_ssl_cert_file: Path | None = None  # PEM client certificate (mTLS)
+    kafka_ssl_key_file: Path | None = None  # PEM client key (mTLS)
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
+    kafka_connect_timeout_s: float = Field(15.0, gt=0, le=300)  # start-up check of the brokers
+
     # --- Redis ---------------------------------------------------------------------
+    # redis://host:port/db, or rediss:// for TLS. Prefer the password settings to a password
+    # in the URL; either way it is redacted wherever the URL is shown.
     redis_url: str = "redis://127.0.0.1:16379/0"
+    redis_username: str | None = None  # ACL user
+    redis_password: SecretStr | None = None  # or redis_password_file
+    redis_password_file: Path | None = None
+    redis_ssl_ca_file: Path | None = None
+    redis_ssl_cert_file: Path | None = None
+    redis_ssl_key_file: Path | None = None
+    redis_ssl_check_hostname: bool = True
 
     # --- Metrics -------------------------------------------------------------------
     metrics_port: int = Field(9464, ge=0, le=65535)  # 0 = do not serve
@@ -89,9 +113,70 @@ class Settings(BaseSettings):
             raise ValueError(f"expected 'rocksdb://' or 'memory://', got {value!r}")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            # Never echo the value: it may hold a password.
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> "Settings":
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username:
+                raise ValueError(f"LEADFLOW_KAFKA_SASL_USERNAME is required with {protocol}")
+            if self.kafka_sasl_password is None and self.kafka_sasl_password_file is None:
+                raise ValueError(
+                    f"LEADFLOW_KAFKA_SASL_PASSWORD or LEADFLOW_KAFKA_SASL_PASSWORD_FILE is required with {protocol}"
+                )
+        for key in ("kafka_sasl_password", "redis_password"):
+            if getattr(self, key) is not None and getattr(self, f"{key}_file") is not None:
+                raise ValueError(f"set LEADFLOW_{key.upper()} or LEADFLOW_{key.upper()}_FILE, not both")
+        if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
+            raise ValueError("LEADFLOW_KAFKA_SSL_CERT_FILE and LEADFLOW_KAFKA_SSL_KEY_FILE go together (mTLS)")
+        if bool(self.redis_ssl_cert_file) != bool(self.redis_ssl_key_file):
+            raise ValueError("LEADFLOW_REDIS_SSL_CERT_FILE and LEADFLOW_REDIS_SSL_KEY_FILE go together (mTLS)")
+        for key in ("kafka_sasl_password_file", "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file",
+                    "redis_password_file", "redis_ssl_ca_file", "redis_ssl_cert_file", "redis_ssl_key_file"):
+            path = getattr(self, key)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"LEADFLOW_{key.upper()}: no readable file at {str(path)[:200]!r}")
+        return self
+
+    @property
+    def kafka_sasl_password_value(self) -> str | None:
+        return _secret(self.kafka_sasl_password, self.kafka_sasl_password_file)
+
+    @property
+    def redis_password_value(self) -> str | None:
+        return _secret(self.redis_password, self.redis_password_file)
+
     @property
     def broker_url(self) -> str:
         return ",".join(f"kafka://{s.strip()}" for s in self.kafka_bootstrap.split(","))
+
+
+def _secret(value: SecretStr | None, path: Path | None) -> str | None:
+    """A secret from its setting or its file (Kubernetes/Docker secrets), trailing newline cut."""
+    if value is not None:
+        return value.get_secret_value()
+    if path is not None:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    return None
+
+
+# Values of these keys are never echoed in errors.
+_SECRET_KEY_PARTS = ("password", "url", "token", "secret")
+_MAX_ECHO_CHARS = 200
+
+
+def _echo(key: str, value: object) -> str:
+    if any(part in key for part in _SECRET_KEY_PARTS):
+        return "<redacted>"
+    text = repr(value)
+    return text if len(text) <= _MAX_ECHO_CHARS else text[:_MAX_ECHO_CHARS] + f"... ({len(text)} chars)"
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -104,8 +189,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "?"
-            problems.append(
-                f"LEADFLOW_{key.upper()} ({key}) = {err.get('input')!r}: {err['msg']}"
-            )
+            key = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            if not key:  # a rule across keys: the message names them
+                problems.append(message)
+                continue
+            problems.append(f"LEADFLOW_{key.upper()} ({key}) = {_echo(key, err.get('input'))}: {message}")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -9,6 +9,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, fields
 
+from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ async def ensure_topics(settings: Settings, names: list[str] | tuple[str, ...] |
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     wanted = list(names) if names is not None else list(TopicNames.from_settings(settings).all())
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from streams.connections import check_kafka
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -16,6 +17,9 @@ def prepare(settings: Settings) -> None:
     ignores it until its next metadata refresh, minutes later)."""
     loop = asyncio.new_event_loop()
     try:
+        # One connection first, so a wrong address, CA or password is one clear line
+        # (KafkaUnavailable) instead of aiokafka's retry logs.
+        loop.run_until_complete(check_kafka(settings))
         loop.run_until_complete(ensure_topics(settings))
     finally:
         loop.close()
@@ -31,7 +35,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     prepare(settings)
     pipeline = create_app(settings)
     pipeline.metrics.set_worker_info(app_id=settings.app_id)
-    wait_for_redis(settings.redis_url, pipeline.metrics)
+    wait_for_redis(settings, pipeline.metrics)
     server = pipeline.metrics.serve(settings.metrics_port)
     if server is not None:
         log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)

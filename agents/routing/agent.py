@@ -49,6 +49,7 @@ from agents.routing.config import load_routing_config
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
 from streams.codec.exceptions import DecodeError
+from streams.connections import redact_url
 from streams.roster_store import RETRYABLE_ERRORS, RosterStore, StalePlan
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             log.warning(
                 "routing is waiting for Redis at %s (%s: %s); attempt %d, next try in %.1fs - "
                 "MQLs are held, none is dropped",
-                settings.redis_url, type(exc).__name__, exc, retry_state.attempt_number,
+                redact_url(settings.redis_url), type(exc).__name__, exc, retry_state.attempt_number,
                 retry_state.next_action.sleep if retry_state.next_action else 0.0,
             )
 

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.devstack.base import ManagedProcess, die_with_parent_preexec, port_is_free
@@ -41,9 +42,45 @@ _STALE_STAGING_AGE_S = 3600
 # --- pure helpers ----------------------------------------------------------------------
 
 
-def server_properties(*, port: int, controller_port: int, log_dir: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class SaslSslListener:
+    """An extra SASL_SSL listener, as managed Kafka services expose (MSK, Confluent, Aiven).
+
+    ``keystore_pem`` holds the broker's unencrypted PKCS#8 key and certificate chain (Kafka's
+    PEM keystore); ``users`` are SCRAM users created when the storage is formatted (KIP-900),
+    for both SCRAM-SHA-256 and SCRAM-SHA-512, and accepted with PLAIN as well.
+    """
+
+    port: int
+    keystore_pem: Path
+    users: Mapping[str, str] = field(default_factory=dict)
+
+    def properties(self) -> dict[str, str]:
+        plain_users = " ".join(f'user_{name}="{password}"' for name, password in self.users.items())
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(self.keystore_pem),
+        }
+
+    def format_arguments(self) -> list[str]:
+        args = []
+        for name, password in self.users.items():
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                args += ["--add-scram", f'{mechanism}=[name={name},password={password}]']
+        return args
+
+
+def server_properties(*, port: int, controller_port: int, log_dir: Path,
+                      sasl_ssl: SaslSslListener | None = None) -> dict[str, str]:
     """Broker config for one combined broker+controller node on loopback."""
-    return {
+    props = {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
         "controller.quorum.voters": f"{NODE_ID}@{HOST}:{controller_port}",
@@ -68,6 +105,12 @@ def server_properties(*, port: int, controller_port: int, log_dir: Path) -> dict
         # they reach the dead-letter topic with a reason instead of failing at the publisher.
         "message.max.bytes": str(10 * 1024 * 1024),
     }
+    if sasl_ssl is not None:
+        props["listeners"] += f",SASL_SSL://{HOST}:{sasl_ssl.port}"
+        props["advertised.listeners"] += f",SASL_SSL://{HOST}:{sasl_ssl.port}"
+        props["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+        props.update(sasl_ssl.properties())
+    return props
 
 
 def render_properties(props: Mapping[str, str]) -> str:
@@ -158,7 +201,9 @@ class KafkaServer:
         jar_cache_dir: Path,
         heap: str = "512m",
         tie_to_parent: bool = False,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
+        self.sasl_ssl = sasl_ssl
         self.version = version
         self.port = port
         self.controller_port = controller_port
@@ -279,7 +324,7 @@ class KafkaServer:
         if self.process.running_pid() is not None:
             log.info("kafka already running on %s", self.bootstrap)
             return False
-        for port in (self.port, self.controller_port):
+        for port in (self.port, self.controller_port, *([self.sasl_ssl.port] if self.sasl_ssl else [])):
             if not port_is_free(port):
                 raise PortInUseError(
                     f"port {HOST}:{port} is taken by another process, so Kafka cannot start. "
@@ -290,14 +335,45 @@ class KafkaServer:
         libs = self.ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = server_properties(
-            port=self.port, controller_port=self.controller_port, log_dir=self.log_dir
+            port=self.port, controller_port=self.controller_port, log_dir=self.log_dir,
+            sasl_ssl=self.sasl_ssl,
         )
         self.server_properties_file.write_text(render_properties(props))
+        self.server_properties_file.chmod(0o600)  # may hold PLAIN users' passwords
         self._format_storage_if_needed(java, libs)
         self.process.argv = self._java_command(java, libs, "kafka.Kafka",
                                                str(self.server_properties_file))
         self.process.start()
         return True
+
+    @property
+    def scram_marker_file(self) -> Path:
+        return self.data_dir / "scram-users"
+
+    def ensure_scram_users(self) -> None:
+        """Create the SASL listener's SCRAM users on a broker whose storage was formatted
+        without them (format time is the usual way; this covers a stack made before)."""
+        if self.sasl_ssl is None or not self.sasl_ssl.users:
+            return
+        known = set(self.scram_marker_file.read_text().split()) if self.scram_marker_file.exists() else set()
+        missing = {name: pw for name, pw in self.sasl_ssl.users.items() if name not in known}
+        if not missing:
+            return
+        if port_is_free(self.sasl_ssl.port):
+            raise DevStackError(
+                f"the running Kafka has no SASL_SSL listener on {HOST}:{self.sasl_ssl.port}; restart the "
+                "stack (`leadflow dev down`, then up) so it starts with one"
+            )
+        java, libs = find_java(), self.ensure_jars()
+        for name, password in missing.items():
+            config = ",".join(f"{m}=[password={password}]" for m in ("SCRAM-SHA-256", "SCRAM-SHA-512"))
+            cmd = self._java_command(java, libs, "kafka.admin.ConfigCommand", "--bootstrap-server", self.bootstrap,
+                                     "--alter", "--add-config", config, "--entity-type", "users", "--entity-name", name)
+            result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+                                    preexec_fn=die_with_parent_preexec())
+            if result.returncode != 0:
+                raise DevStackError(f"could not create SCRAM user {name!r} (exit code {result.returncode})")
+        self.scram_marker_file.write_text("\n".join(sorted(known | set(missing))) + "\n")
 
     def wait_ready(self, timeout: float = 90.0) -> float:
         return self.process.wait_ready(
@@ -350,12 +426,16 @@ class KafkaServer:
         cmd = self._java_command(
             java, libs, "kafka.tools.StorageTool", "format", "--ignore-formatted",
             "-t", cluster_id, "-c", str(self.server_properties_file),
+            *(self.sasl_ssl.format_arguments() if self.sasl_ssl else []),
         )
-        log.info("formatting Kafka storage in %s (cluster id %s)", self.log_dir, cluster_id)
+        log.info("formatting Kafka storage in %s (cluster id %s%s)", self.log_dir, cluster_id,
+                 f", SCRAM users {sorted(self.sasl_ssl.users)}" if self.sasl_ssl else "")
         result = subprocess.run(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
             preexec_fn=die_with_parent_preexec(),
         )
+        if result.returncode == 0 and self.sasl_ssl is not None:
+            self.scram_marker_file.write_text("\n".join(sorted(self.sasl_ssl.users)) + "\n")
         if result.returncode != 0:
             tail = "\n".join(result.stdout.splitlines()[-_MVN_OUTPUT_LINES:])
             raise DevStackError(

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -30,7 +31,28 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_redis_conf(*, port: int, data_dir: Path, log_file: Path) -> str:
+@dataclass(frozen=True)
+class RedisTls:
+    """A TLS port beside the plain one (as managed Redis offers), for clients using rediss://."""
+
+    port: int
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+
+    def conf_lines(self) -> list[str]:
+        return [
+            f"tls-port {self.port}",
+            f"tls-cert-file {_quote(str(self.cert_file))}",
+            f"tls-key-file {_quote(str(self.key_file))}",
+            f"tls-ca-cert-file {_quote(str(self.ca_file))}",
+            "tls-auth-clients optional",  # client certificates (mTLS) accepted, not required
+        ]
+
+
+def render_redis_conf(*, port: int, data_dir: Path, log_file: Path,
+                      password: str | None = None, tls: RedisTls | None = None) -> str:
+    extra = ([f"requirepass {_quote(password)}"] if password else []) + (tls.conf_lines() if tls else [])
     return "\n".join([
         f"bind {HOST}",
         f"port {port}",
@@ -41,6 +63,7 @@ def render_redis_conf(*, port: int, data_dir: Path, log_file: Path) -> str:
         # Durable enough for dev (survives restarts), and no RDB snapshot forks.
         "appendonly yes",
         'save ""',
+        *extra,
     ]) + "\n"
 
 
@@ -84,7 +107,10 @@ def _run_apt(cmd: list[str], env: dict[str, str]) -> None:
 class RedisServer:
     """One redis-server; start() is idempotent and stop() leaves nothing behind."""
 
-    def __init__(self, port: int, data_dir: Path, tie_to_parent: bool = False) -> None:
+    def __init__(self, port: int, data_dir: Path, tie_to_parent: bool = False, *,
+                 password: str | None = None, tls: RedisTls | None = None) -> None:
+        self.password = password
+        self.tls = tls
         self.port = port
         self.data_dir = Path(data_dir)
         self.conf_file = self.data_dir / "redis.conf"
@@ -122,6 +148,8 @@ class RedisServer:
         if self.process.running_pid() is not None:
             log.info("redis already running on %s", self.url)
             return False
+        if self.tls is not None and not port_is_free(self.tls.port):
+            raise PortInUseError(f"port {HOST}:{self.tls.port} (Redis TLS) is taken by another process")
         if not port_is_free(self.port):
             raise PortInUseError(
                 f"port {HOST}:{self.port} is taken by another process, so Redis cannot start. "
@@ -132,8 +160,9 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.conf_file.write_text(
             render_redis_conf(port=self.port, data_dir=self.data_dir,
-                              log_file=self.process.log_file)
+                              log_file=self.process.log_file, password=self.password, tls=self.tls)
         )
+        self.conf_file.chmod(0o600)  # may hold requirepass
         self.process.argv = [redis_server, str(self.conf_file)]
         self.process.start()
         return True
@@ -173,5 +202,5 @@ class RedisServer:
     def _client(self, timeout: float) -> redis.Redis:
         # No client-side retries: probes poll on their own, and SHUTDOWN's expected
         # connection drop would otherwise be retried with backoff for seconds.
-        return redis.Redis(host=HOST, port=self.port, socket_timeout=timeout,
+        return redis.Redis(host=HOST, port=self.port, password=self.password, socket_timeout=timeout,
                            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))

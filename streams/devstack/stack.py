@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from streams.devstack.kafka import KafkaServer
+from streams.devstack.kafka import KafkaServer, SaslSslListener
 from streams.devstack.redis import RedisServer
 from streams.settings import Settings
 
@@ -37,6 +37,37 @@ class StackReport:
                 f"total {self.total_s:.1f}s")
 
 
+DEV_SASL_USER = "leadflow"
+
+
+def dev_sasl_ssl_listener(pki_dir: Path, port: int) -> SaslSslListener:
+    """The local stack's SASL_SSL listener: its own CA and one SCRAM user whose random password
+    is kept (0600) beside the certificates."""
+    import secrets
+
+    from streams.devstack.pki import ensure_tls_files
+
+    files = ensure_tls_files(pki_dir)
+    password_file = pki_dir / "kafka-password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(24) + "\n")
+        password_file.chmod(0o600)
+    return SaslSslListener(port, files.server_keystore, {DEV_SASL_USER: password_file.read_text().strip()})
+
+
+def sasl_ssl_client_overrides(listener: SaslSslListener, pki_dir: Path) -> dict[str, str]:
+    """Settings a client uses for that listener (the password by file, as in production)."""
+    user = next(iter(listener.users))
+    return {
+        "kafka_bootstrap": f"127.0.0.1:{listener.port}",
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_sasl_mechanism": "SCRAM-SHA-512",
+        "kafka_sasl_username": user,
+        "kafka_sasl_password_file": str(pki_dir / "kafka-password"),
+        "kafka_ssl_ca_file": str(pki_dir / "ca.pem"),
+    }
+
+
 class DevStack:
     def __init__(self, kafka: KafkaServer, redis: RedisServer) -> None:
         self.kafka = kafka
@@ -49,10 +80,14 @@ class DevStack:
         *,
         tie_to_parent: bool = False,
         jar_cache_dir: Path | None = None,
+        kafka_sasl_ssl: SaslSslListener | None = None,
+        secure: bool = False,
     ) -> DevStack:
         """Stack laid out under settings.stack_dir; `jar_cache_dir` overrides the jar cache
         (tests share one cache so only the first run ever downloads)."""
         root = Path(settings.stack_dir)
+        if secure and kafka_sasl_ssl is None:
+            kafka_sasl_ssl = dev_sasl_ssl_listener(root / "pki", settings.kafka_port + 2)
         kafka = KafkaServer(
             version=settings.kafka_version,
             port=settings.kafka_port,
@@ -61,6 +96,7 @@ class DevStack:
             jar_cache_dir=jar_cache_dir or root / "kafka",
             heap=settings.kafka_heap,
             tie_to_parent=tie_to_parent,
+            sasl_ssl=kafka_sasl_ssl,
         )
         redis = RedisServer(
             port=settings.redis_port,
@@ -93,6 +129,7 @@ class DevStack:
                 if kafka_spawned:
                     spawned.append(self.kafka)
                 self.kafka.wait_ready(timeout)
+                self.kafka.ensure_scram_users()
                 kafka_start_s = time.monotonic() - kafka_started
                 redis_start_s = redis_launch_s + redis_ready.result()
         except BaseException:

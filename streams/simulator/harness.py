@@ -24,6 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
+from streams.connections import redact_url
 from streams.devstack.base import ManagedProcess
 from streams.settings import REPO_ROOT, Settings
 
@@ -36,6 +39,10 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """Our environment without any LEADFLOW_* variable, plus every setting as LEADFLOW_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     for name, value in settings.model_dump().items():
+        if value is None:  # unset optional settings stay unset (not the string "None")
+            continue
+        if isinstance(value, SecretStr):  # the child needs the secret itself, via its environment
+            value = value.get_secret_value()
         env[f"LEADFLOW_{name.upper()}"] = str(value)
     env.update(extra)
     return env
@@ -109,12 +116,12 @@ class WorkerProcess:
         return self.process.log_tail(lines)
 
 
-async def wait_for_group(bootstrap: str, group_id: str, *, timeout: float, worker: WorkerProcess | None = None) -> float:
+async def wait_for_group(kafka: Mapping[str, Any], group_id: str, *, timeout: float, worker: WorkerProcess | None = None) -> float:
     """Wait until the consumer group is Stable with at least one member; returns seconds waited."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     started = time.monotonic()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=5000)
     await admin.start()
     try:
         while True:
@@ -137,11 +144,11 @@ async def wait_for_group(bootstrap: str, group_id: str, *, timeout: float, worke
         await admin.close()
 
 
-async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[Any, int]:
+async def end_offsets(kafka: Mapping[str, Any], topics: Iterable[str]) -> dict[Any, int]:
     """{TopicPartition: end offset} for every partition of ``topics``."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         tps = []
@@ -163,9 +170,9 @@ class OutputReader:
     undecodable values come back with subject None and the raw bytes.
     """
 
-    def __init__(self, bootstrap: str, codec: Any, start: Mapping[Any, int], *, decode: bool = True,
+    def __init__(self, kafka: Mapping[str, Any], codec: Any, start: Mapping[Any, int], *, decode: bool = True,
                  max_records: int = 5000) -> None:
-        self.bootstrap, self.codec, self.start_offsets = bootstrap, codec, dict(start)
+        self.kafka, self.codec, self.start_offsets = dict(kafka), codec, dict(start)
         self.decode, self.max_records = decode, max_records
         self._consumer = None
 
@@ -173,7 +180,7 @@ class OutputReader:
         from aiokafka import AIOKafkaConsumer
 
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+            **self.kafka, enable_auto_commit=False, group_id=None,
             fetch_max_wait_ms=100, max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await self._consumer.start()
@@ -224,19 +231,21 @@ class StackSession:
     running and, on exit, stops only what it started (unless ``keep``); ``manage=False``
     only checks that the configured Kafka answers."""
 
-    def __init__(self, settings: Settings, *, manage: bool = True, keep: bool = False) -> None:
-        self.settings, self.manage, self.keep = settings, manage, keep
+    def __init__(self, settings: Settings, *, manage: bool = True, keep: bool = False, secure: bool = False) -> None:
+        self.settings, self.manage, self.keep, self.secure = settings, manage, keep, secure
         self.stack = None
         self.report = None
         self.started: list[str] = []
 
     def __enter__(self) -> "StackSession":
         if not self.manage:
-            check_kafka(self.settings.kafka_bootstrap, hint="drop --no-stack to let this command start it")
+            if self.secure:
+                raise HarnessError("the SASL_SSL comparison needs the local stack: drop --no-stack")
+            check_kafka(self.settings, hint="drop --no-stack to let this command start it")
             return self
         from streams.devstack import DevStack
 
-        self.stack = DevStack.from_settings(self.settings)
+        self.stack = DevStack.from_settings(self.settings, secure=self.secure)
         self.report = self.stack.up()
         self.started = [name for name, was in (("kafka", self.report.kafka_was_running),
                                                 ("redis", self.report.redis_was_running)) if not was]
@@ -260,31 +269,33 @@ class StackSession:
         if self.report is None:
             return f"using Kafka at {self.settings.kafka_bootstrap} (not managed)"
         if not self.started:
-            return f"stack already running (Kafka {self.report.kafka_bootstrap}, Redis {self.report.redis_url}); left running"
+            return f"stack already running (Kafka {self.report.kafka_bootstrap}, Redis {redact_url(self.report.redis_url)}); left running"
         return f"started {' + '.join(self.started)}: {self.report.summary()}"
+
+    def secure_overrides(self) -> dict[str, str]:
+        """Client settings for the stack's SASL_SSL listener (``secure=True``)."""
+        from streams.devstack.stack import sasl_ssl_client_overrides
+
+        if self.stack is None or self.stack.kafka.sasl_ssl is None:
+            raise HarnessError("this stack has no SASL_SSL listener")
+        return sasl_ssl_client_overrides(self.stack.kafka.sasl_ssl, Path(self.settings.stack_dir) / "pki")
 
     def kafka_pid(self) -> int | None:
         return self.stack.kafka.process.running_pid() if self.stack is not None else None
 
 
-def check_kafka(bootstrap: str, timeout: float = 3.0, *, hint: str | None = None) -> None:
-    """Raise HarnessError (with what to try) unless some broker in ``bootstrap`` answers."""
-    from streams.devstack.kafka import metadata_broker_ids
+def check_kafka(settings: Settings, timeout: float | None = None, *, hint: str | None = None) -> None:
+    """Raise HarnessError (with what to try) unless Kafka answers with these settings
+    (TCP, TLS and SASL included)."""
+    from streams.connections import KafkaUnavailable, check_kafka_sync
 
-    errors = []
-    for server in bootstrap.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            if metadata_broker_ids(host, int(port), timeout=timeout):
-                return
-            errors.append(f"{server}: no live broker registered yet")
-        except OSError as exc:
-            errors.append(f"{server}: {exc.strerror or exc}")
-    raise HarnessError(
-        f"cannot reach Kafka at {bootstrap} ({'; '.join(errors)}). Start the local stack with "
-        f"`leadflow dev up`{f' ({hint})' if hint else ''}, or point LEADFLOW_KAFKA_BOOTSTRAP at a "
-        "running broker."
-    )
+    try:
+        check_kafka_sync(settings, timeout)
+    except KafkaUnavailable as exc:
+        raise HarnessError(
+            f"{exc}. Start the local stack with `leadflow dev up`{f' ({hint})' if hint else ''}, or "
+            "point LEADFLOW_KAFKA_BOOTSTRAP (and the LEADFLOW_KAFKA_SECURITY_* settings) at a running broker."
+        ) from None
 
 
 class CpuMeter:
@@ -333,9 +344,9 @@ class CpuMeter:
 def forget_redis_keys(settings: Settings) -> None:
     """Drop the run's Redis keys (roster copy, open-lead sets, idempotency keys)."""
     try:
-        import redis
+        from streams.connections import redis_sync
 
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        client = redis_sync(settings)
         keys = list(client.scan_iter(match=f"{settings.redis_key_prefix}:*", count=1000))
         for i in range(0, len(keys), 500):
             client.delete(*keys[i:i + 500])

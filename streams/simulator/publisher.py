@@ -1,6 +1,6 @@
 """Publishing simulated events to leadflow's input topics with aiokafka.
 
-    async with Publisher(settings.kafka_bootstrap, TopicNames.from_settings(settings), codec) as pub:
+    async with Publisher(kafka_client_kwargs(settings), TopicNames.from_settings(settings), codec) as pub:
         stats = await pub.run(sim, rate=200, limit=10_000)     # paced: 200 events/s
         stats = await pub.run(sim, rate=None, limit=100_000)   # as fast as possible
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,12 +46,11 @@ class PublishStats:
 
 
 class Publisher:
-    def __init__(self, bootstrap: str, topics: Any, codec: Any, *, acks: str | int = "all",
+    def __init__(self, kafka: Mapping[str, Any], topics: Any, codec: Any, *, acks: str | int = "all",
                  linger_ms: int = 5, client_id: str = "leadflow-simulator") -> None:
-        self.bootstrap = bootstrap
         self.topics = topics  # streams.topics.TopicNames
         self.codec = codec
-        self._producer_args = dict(bootstrap_servers=bootstrap, acks=acks, linger_ms=linger_ms,
+        self._producer_args = dict(**kafka, acks=acks, linger_ms=linger_ms,
                                    client_id=client_id, max_batch_size=256 * 1024,
                                    request_timeout_ms=20_000)
         self._producer = None

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from streams.devstack import DevStack
+from streams.devstack.kafka import SaslSslListener
 from streams.devstack.base import ManagedProcess
 from streams.settings import REPO_ROOT, Settings, load_settings
 from streams.topics import TopicNames, ensure_topics
 from tests.integration.kafkatools import KafkaTools
+from streams.devstack.pki import TlsFiles, make_tls_files
 
 TEST_KAFKA_PORT = int(os.environ.get("LEADFLOW_TEST_KAFKA_PORT", "29092"))
 TEST_REDIS_PORT = int(os.environ.get("LEADFLOW_TEST_REDIS_PORT", "26379"))
@@ -37,11 +39,24 @@ def stack_settings(tmp_path_factory) -> Settings:
     )
 
 
+# The broker also has a SASL_SSL listener (SCRAM users created at format time, a certificate
+# from a CA generated for the session), as managed Kafka services expose.
+TEST_KAFKA_SASL_SSL_PORT = TEST_KAFKA_PORT + 2
+SASL_USER, SASL_PASSWORD = "leadflow-svc", "s3cret-Scram-pw"
+
+
 @pytest.fixture(scope="session")
-def stack(stack_settings):
+def tls_files(tmp_path_factory) -> TlsFiles:
+    return make_tls_files(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings, tls_files):
     # Reuse the repo's jar cache so only the first run ever downloads Kafka.
     dev_stack = DevStack.from_settings(
-        stack_settings, tie_to_parent=True, jar_cache_dir=REPO_ROOT / ".leadflow" / "kafka"
+        stack_settings, tie_to_parent=True, jar_cache_dir=REPO_ROOT / ".leadflow" / "kafka",
+        kafka_sasl_ssl=SaslSslListener(TEST_KAFKA_SASL_SSL_PORT, tls_files.server_keystore,
+                                       {SASL_USER: SASL_PASSWORD}),
     )
     dev_stack.up()
     try:
@@ -191,3 +206,20 @@ def workers(stack, stack_settings, tmp_path):
 @pytest.fixture
 def kafka(stack, stack_settings) -> KafkaTools:
     return KafkaTools(stack_settings.kafka_bootstrap)
+
+
+@pytest.fixture(scope="session")
+def sasl_ssl_overrides(stack, tls_files, tmp_path_factory) -> dict[str, str]:
+    """Settings (as LEADFLOW_* overrides) for the SASL_SSL listener: SCRAM-SHA-512, the session
+    CA, the password from a file (as a Kubernetes Secret would mount it)."""
+    password_file = tmp_path_factory.mktemp("secrets") / "kafka-password"
+    password_file.write_text(SASL_PASSWORD + "\n")
+    password_file.chmod(0o600)
+    return {
+        "kafka_bootstrap": f"127.0.0.1:{TEST_KAFKA_SASL_SSL_PORT}",
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_sasl_mechanism": "SCRAM-SHA-512",
+        "kafka_sasl_username": SASL_USER,
+        "kafka_sasl_password_file": str(password_file),
+        "kafka_ssl_ca_file": str(tls_files.ca),
+    }

@@ -22,13 +22,17 @@ def codec() -> Codec:
 
 
 class KafkaTools:
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    """``KafkaTools(bootstrap)`` for the plain listener, or ``KafkaTools(client=kafka_client_kwargs(s))``
+    for any secured one."""
+
+    def __init__(self, bootstrap: str | None = None, *, client: dict[str, Any] | None = None) -> None:
+        self.client = dict(client) if client is not None else {"bootstrap_servers": bootstrap}
+        self.bootstrap = self.client["bootstrap_servers"]
 
     def produce(self, topic: str, values: Iterable[bytes], *, key: bytes | None = None) -> None:
         async def go() -> None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", max_request_size=10 * 1024 * 1024
+                **self.client, acks="all", max_request_size=10 * 1024 * 1024
             )
             await producer.start()
             try:
@@ -56,7 +60,7 @@ class KafkaTools:
 
         async def go() -> list[dict[str, Any]]:
             consumer = AIOKafkaConsumer(
-                topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
+                topic, **self.client, auto_offset_reset="earliest",
                 enable_auto_commit=False, group_id=None,
             )
             await consumer.start()

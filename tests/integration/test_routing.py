@@ -507,7 +507,7 @@ def _run_worker() -> int:
     if AGENT_NAME not in pipeline.app.agents:
         register_routing(pipeline)
     pipeline.metrics.set_worker_info(app_id=settings.app_id)
-    wait_for_redis(settings.redis_url, pipeline.metrics)
+    wait_for_redis(settings, pipeline.metrics)
     pipeline.metrics.serve(settings.metrics_port)
     worker = faust.Worker(pipeline.app, loglevel="info", quiet=True)
     worker.spinner = None  # as streams.worker does (the spinner puts the root logger at DEBUG)
