@@ -22,7 +22,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     LEADFLOW_DATA_DIR=/data \
-    LEADFLOW_METRICS_PORT=9464
+    LEADFLOW_METRICS_PORT=9464 \
+    LEADFLOW_METRICS_HOST=0.0.0.0
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin leadflow \
  && mkdir -p /data \
  && chown leadflow /data
@@ -34,5 +35,6 @@ COPY . .
 # under /app exactly as in development.
 RUN pip install --no-deps -e .
 USER leadflow
+# /metrics, /livez, /readyz (LEADFLOW_METRICS_HOST=0.0.0.0: reachable from outside the container)
 EXPOSE 9464
 CMD ["leadflow", "worker"]

@@ -13,22 +13,28 @@ from pathlib import Path
 
 import click
 
+from streams.cli_context import LeadflowGroup
 from streams.cli_context import settings_from as _settings
 from streams.connections import KafkaUnavailable, RedisUnavailable, check_kafka, kafka_client_kwargs
 
 INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
 
 
-@click.group()
+@click.group(cls=LeadflowGroup)
+@click.version_option(package_name="leadflow", prog_name="leadflow", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """leadflow: real-time lead scoring, routing and speed-to-lead SLAs on Kafka."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    ctx.obj = None
+    from streams.logs import configure_logging
+    from streams.settings import SettingsError, load_settings
+
+    try:
+        ctx.obj = load_settings()
+    except SettingsError:
+        ctx.obj = None  # the command that needs settings reports it (cli_context.settings_from)
+    # LEADFLOW_LOG_FORMAT (text | json), for every command and the worker (streams.logs).
+    configure_logging(ctx.obj.log_format if ctx.obj else "text", logging.DEBUG if verbose else logging.INFO)
 
 
 # --- dev stack ---------------------------------------------------------------------------
@@ -116,11 +122,20 @@ def run(ctx: click.Context, keep_stack: bool) -> None:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     stack = DevStack.from_settings(settings)
     click.echo(stack.up().summary())
+    try:  # real routing: the configured roster, unless Redis already holds one
+        from streams.roster_cli import load_roster
+
+        click.echo(load_roster(settings, if_empty=True))
+    except click.ClickException:
+        if not keep_stack:
+            stack.down()
+        raise
     child = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"])
     try:
+        host = "127.0.0.1" if settings.metrics_host in ("0.0.0.0", "::") else settings.metrics_host
         click.echo(
-            f"worker pid {child.pid}; metrics http://127.0.0.1:{settings.metrics_port}/metrics; "
-            f"publish with `leadflow publish form events.jsonl`. Ctrl-C to stop."
+            f"worker pid {child.pid}; metrics http://{host}:{settings.metrics_port}/metrics (health: /livez, "
+            f"/readyz); publish with `leadflow publish form events.jsonl`. Ctrl-C to stop."
         )
         child.wait()
     except KeyboardInterrupt:
@@ -253,23 +268,52 @@ def tail(ctx: click.Context, topic_role: str, from_beginning: bool, max_messages
     from streams.topics import TopicNames
 
     settings = _settings(ctx)
-    names = TopicNames.from_settings(settings)
-    topic = getattr(names, topic_role, topic_role)
+    topic = tail_topic(TopicNames.from_settings(settings), topic_role)
     codec = Codec(SchemaRegistry.load())
+    # aiokafka logs "Topic ... not found in cluster metadata" at ERROR ten times a second while
+    # it waits for a missing topic; _tail reports that case in one line instead.
+    logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
     _kafka_settings(ctx)
     asyncio.run(_tail(kafka_client_kwargs(settings), topic, codec, from_beginning, max_messages, timeout))
 
 
+def tail_topic(names, role: str) -> str:
+    """The topic for a role from `topics list` (``mqls``, ``lead-scored`` too), or a full topic
+    name (one of leadflow's, or any name with a dot); a bare unknown word is an error that
+    lists the roles (it is almost always a typo, and tailing a missing topic waits forever)."""
+    from dataclasses import fields
+
+    roles = [f.name for f in fields(names)]
+    key = role.strip().replace("-", "_")
+    if key in roles:
+        return getattr(names, key)
+    if role in names.all() or "." in role:
+        return role
+    raise click.BadParameter(
+        f"unknown role {role!r}; roles: {', '.join(roles)} (or a full topic name, e.g. {names.mqls})",
+        param_hint="TOPIC_ROLE",
+    )
+
+
 async def _tail(kafka, topic, codec, from_beginning, max_messages, timeout) -> None:
     from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import UnknownTopicOrPartitionError
 
     consumer = AIOKafkaConsumer(
         topic, **kafka, auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False, group_id=None,
     )
-    await consumer.start()
     seen, last = 0, time.monotonic()
     try:
+        try:
+            # A missing topic makes start() wait for its metadata for the request timeout (40 s),
+            # retrying every 100 ms; --timeout bounds that wait as well.
+            await asyncio.wait_for(consumer.start(), timeout or None)
+        except (asyncio.TimeoutError, UnknownTopicOrPartitionError):
+            raise click.ClickException(
+                f"topic {topic!r} has no metadata on Kafka (does it exist? `leadflow topics list` names "
+                "leadflow's topics, `leadflow topics create` creates them)"
+            ) from None
         while not max_messages or seen < max_messages:
             batch = await consumer.getmany(timeout_ms=500)
             if not batch:

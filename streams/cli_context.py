@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from streams.settings import Settings, SettingsError, load_settings
@@ -14,3 +16,53 @@ def settings_from(ctx: click.Context) -> Settings:
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
     return ctx.obj
+
+
+# --- configuration files: one line, naming the file and the setting ------------------------------
+
+
+def _config_errors() -> dict[type[Exception], str]:
+    from agents.routing.exceptions import RosterError, RoutingConfigError
+    from agents.scoring.exceptions import ModelError
+    from agents.sla.exceptions import SlaConfigError
+
+    return {ModelError: "LEADFLOW_SCORING_MODEL_PATH", RoutingConfigError: "LEADFLOW_ROUTING_CONFIG_PATH",
+            SlaConfigError: "LEADFLOW_SLA_CONFIG_PATH", RosterError: "LEADFLOW_ROSTER_PATH"}
+
+
+def config_error_line(exc: Exception) -> str | None:
+    """One line for an invalid scoring/routing/SLA/roster file (None for other errors):
+    ``invalid config/sla.yaml: not valid YAML at line 3, column 9: ...; fix it or point
+    LEADFLOW_SLA_CONFIG_PATH at another file``."""
+    for kind, variable in _config_errors().items():
+        if isinstance(exc, kind):
+            text = " ".join(str(exc).split())
+            return f"{text}; fix the file or point {variable} at another one"
+    return None
+
+
+class LeadflowGroup(click.Group):
+    """The root command group: known failures end as one line, never a traceback.
+
+    A configuration file error raised anywhere below becomes a one-line click error; with
+    LEADFLOW_LOG_FORMAT=json a click error is logged as one JSON line instead of printed, so a
+    worker's output stays parseable from its first line to its last."""
+
+    def invoke(self, ctx: click.Context):
+        from streams.logs import active_format
+
+        try:
+            try:
+                return super().invoke(ctx)
+            except Exception as exc:
+                line = config_error_line(exc)
+                if line is None:
+                    raise
+                raise click.ClickException(line) from None
+        except click.UsageError:
+            raise  # usage errors print the usage, for a person at a terminal
+        except click.ClickException as exc:
+            if active_format() != "json":
+                raise
+            logging.getLogger("leadflow").error("%s", exc.format_message())
+            raise click.exceptions.Exit(exc.exit_code) from None

@@ -42,7 +42,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
-    start_http_server,
+    make_wsgi_app,
 )
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -394,6 +394,16 @@ class Metrics:
         self.worker_info = Info(
             "worker", "Version and Faust app id of this worker.", namespace=NAMESPACE, registry=r,
         )
+        self.worker_ready = Gauge(
+            "worker_ready",
+            "1 while /readyz says ready: consumer group joined, table recovery done, Redis reachable.",
+            namespace=NAMESPACE, registry=r,
+        )
+        self.roster_loaded = Gauge(
+            "roster_loaded",
+            "1 if Redis holds a sales roster; 0: every MQL goes to the fallback owner.",
+            namespace=NAMESPACE, registry=r,
+        )
 
         self._preinitialise()
         if process_metrics:
@@ -413,6 +423,8 @@ class Metrics:
             self.sla_breaches.labels(priority=priority, tier=0)
             self.sla_open_clocks.labels(priority=priority).set(0)
         self.redis_waiting.set(0)
+        self.worker_ready.set(0)
+        self.roster_loaded.set(0)
 
     @classmethod
     def create(cls, *, process_metrics: bool = True) -> "Metrics":
@@ -466,17 +478,29 @@ class Metrics:
 
     # --- HTTP endpoint ----------------------------------------------------------------------
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> Any:
-        """Serve ``/metrics`` on ``port`` in a daemon thread; 0 means do not serve (returns None).
+    def serve(self, port: int, addr: str = "127.0.0.1", health: Any = None) -> Any:
+        """Serve ``/metrics`` (and ``/livez``, ``/readyz`` from ``health``, a
+        :class:`streams.health.Health`) on ``addr:port`` in a daemon thread; other paths are
+        404. Port 0 means do not serve (returns None).
 
         Returns the WSGI server (``server.server_port`` is the bound port)."""
+        from streams.health import make_server, routes
+
         if not port:
             return None
         if self._server is not None:
             raise RuntimeError("metrics endpoint already served on port "
                                f"{self._server.server_port}")
-        self._server, self._server_thread = start_http_server(port, addr=addr, registry=self.registry)
-        log.info("metrics on http://%s:%d/metrics", addr, self._server.server_port)
+        self._server = make_server(addr, port, routes(make_wsgi_app(self.registry), health))
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics-http", daemon=True,
+        )
+        self._server_thread.start()
+        host = self._server.server_address[0]
+        shown = f"[{host}]" if ":" in host else host
+        paths = "/metrics, /livez, /readyz" if health is not None else "/metrics"
+        log.info("serving %s on http://%s:%d (bound to %s)", paths, shown, self._server.server_port,
+                 "all interfaces" if host in ("0.0.0.0", "::") else host)
         return self._server
 
     def stop(self) -> None:

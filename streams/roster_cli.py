@@ -4,7 +4,7 @@ Attach to the main CLI with ``main.add_command(roster)``. Settings come from
 ``streams.settings.load_settings()`` (``LEADFLOW_REDIS_URL``, ``LEADFLOW_REDIS_KEY_PREFIX``,
 ``LEADFLOW_ROUTING_CONFIG_PATH``, ``LEADFLOW_ROSTER_PATH``).
 
-    leadflow roster load [FILE] [--dry-run]   # FILE defaults to LEADFLOW_ROSTER_PATH
+    leadflow roster load [FILE] [--dry-run] [--if-empty]   # FILE defaults to LEADFLOW_ROSTER_PATH
     leadflow roster show [--json]
 
 ``load`` validates the file against the routing configuration and refuses it with every
@@ -52,11 +52,13 @@ def validate_roster_file(path: Path, settings: Settings, *, now_ms: int | None =
         raw = read_yaml(path, RosterError)
         return parse_roster(raw, config=config, now_ms=now_ms or int(time.time() * 1000), source=str(path))
     except RosterError as exc:
-        raise click.ClickException(_bullets(f"roster {path} is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''})", exc.problems)) from None
+        raise click.ClickException(_bullets(f"roster {path} is invalid", exc.problems, count=True)) from None
 
 
-def _bullets(title: str, lines: list[str]) -> str:
-    return title + ":\n" + "\n".join(f"  - {line}" for line in lines)
+def _bullets(title: str, lines: list[str], *, count: bool = False) -> str:
+    if len(lines) == 1:  # one problem (e.g. a YAML syntax error): one line
+        return f"{title}: {lines[0]}"
+    return title + (f" ({len(lines)} problems)" if count else "") + ":\n" + "\n".join(f"  - {line}" for line in lines)
 
 
 @click.group()
@@ -67,10 +69,24 @@ def roster() -> None:
 @roster.command("load")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate only; do not touch Redis.")
-def roster_load(file: Path | None, dry_run: bool) -> None:
+@click.option("--if-empty", is_flag=True,
+              help="Load only if Redis holds no roster yet (first start of a stack); otherwise do nothing.")
+def roster_load(file: Path | None, dry_run: bool, if_empty: bool) -> None:
     """Validate FILE (default: LEADFLOW_ROSTER_PATH) and make it the live roster."""
     settings = _settings()
+    click.echo(load_roster(settings, file, dry_run=dry_run, if_empty=if_empty))
+
+
+def load_roster(settings: Settings, file: Path | None = None, *, dry_run: bool = False,
+                if_empty: bool = False) -> str:
+    """Validate and load the roster file; returns what happened in one line (click errors
+    otherwise). Used by `roster load` and `leadflow run`."""
     path = file or settings.roster_path
+    where = f"{redact_url(settings.redis_url)} (prefix {settings.redis_key_prefix!r})"
+    if if_empty and not dry_run:
+        existing = asyncio.run(_current_version(settings))
+        if existing:
+            return f"a roster (version {existing}) is already loaded in {where}; left as is (--if-empty)"
     now_ms = int(time.time() * 1000)
     parsed = validate_roster_file(path, settings, now_ms=now_ms)
     for warning in parsed.warnings:
@@ -78,23 +94,39 @@ def roster_load(file: Path | None, dry_run: bool) -> None:
     summary = f"{len(parsed.reps)} reps, {len(parsed.territories)} territories, {len(parsed.rules)} rules, " \
               f"{len(parsed.account_owners)} account owners"
     if dry_run:
-        click.echo(f"{path}: valid ({summary}); not loaded (--dry-run)")
-        return
-    version = asyncio.run(_load(settings, parsed, str(path), now_ms))
-    click.echo(f"loaded {path} into {redact_url(settings.redis_url)} (prefix {settings.redis_key_prefix!r}): "
-               f"roster version {version}; {summary}")
+        return f"{path}: valid ({summary}); not loaded (--dry-run)"
+    version = asyncio.run(_load(settings, parsed, str(path), now_ms, if_empty=if_empty))
+    if version is None:  # another loader won the race
+        return f"a roster is already loaded in {where}; left as is (--if-empty)"
+    return f"loaded {path} into {where}: roster version {version}; {summary}"
 
 
-async def _load(settings: Settings, parsed, source: str, now_ms: int) -> int:
+async def _load(settings: Settings, parsed, source: str, now_ms: int, *, if_empty: bool = False) -> int | None:
     from streams.roster_store import RETRYABLE_ERRORS, RosterStore
 
     client = _client(settings)
     try:
-        return await RosterStore(client, settings.redis_key_prefix).load(parsed, source=source, loaded_at_ms=now_ms)
+        return await RosterStore(client, settings.redis_key_prefix).load(
+            parsed, source=source, loaded_at_ms=now_ms, if_empty=if_empty)
     except RETRYABLE_ERRORS as exc:
         raise click.ClickException(describe_redis_error(exc, settings)) from None
     finally:
         await client.aclose()
+
+
+async def _current_version(settings: Settings) -> int:
+    """Version of the roster in Redis, 0 if there is none (no document)."""
+    from streams.roster_store import RETRYABLE_ERRORS, roster_keys
+
+    version_key, doc_key = roster_keys(settings.redis_key_prefix)
+    client = _client(settings)
+    try:
+        version, exists = await client.get(version_key), await client.exists(doc_key)
+    except RETRYABLE_ERRORS as exc:
+        raise click.ClickException(describe_redis_error(exc, settings)) from None
+    finally:
+        await client.aclose()
+    return int(version or 0) if exists else 0
 
 
 @roster.command("show")

@@ -134,6 +134,11 @@ return prev
 """
 
 
+def roster_keys(prefix: str) -> tuple[str, str]:
+    """(version key, document key) of the roster under ``prefix``."""
+    return f"{prefix}:roster:version", f"{prefix}:roster:doc"
+
+
 class StalePlan(Exception):
     """The roster changed between reading it and assigning: re-read and re-plan."""
 
@@ -155,8 +160,7 @@ class RosterStore:
     def __init__(self, client: Any, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self.version_key = f"{prefix}:roster:version"
-        self.doc_key = f"{prefix}:roster:doc"
+        self.version_key, self.doc_key = roster_keys(prefix)
         self._snapshot_script = client.register_script(_SNAPSHOT_LUA)
         self._assign_script = client.register_script(_ASSIGN_LUA)
         self._release_script = client.register_script(_RELEASE_LUA)
@@ -175,8 +179,34 @@ class RosterStore:
 
     # --- roster -------------------------------------------------------------------------
 
-    async def load(self, roster: Roster, *, source: str | None = None, loaded_at_ms: int | None = None) -> int:
-        """Replace the roster (document + version bump in one transaction); returns the version."""
+    async def load(self, roster: Roster, *, source: str | None = None, loaded_at_ms: int | None = None,
+                   if_empty: bool = False) -> int | None:
+        """Replace the roster (document + version bump in one transaction); returns the version.
+
+        ``if_empty``: only if no roster document exists, checked in the same transaction
+        (WATCH), so two concurrent first loads (compose's init service racing `leadflow run`)
+        load once; returns None when a roster was there."""
+        doc = self._document(roster, source, loaded_at_ms)
+        async with self.client.pipeline(transaction=True) as pipe:
+            if if_empty:
+                try:
+                    await pipe.watch(self.doc_key)
+                    if await pipe.exists(self.doc_key):
+                        return None
+                    pipe.multi()
+                    pipe.set(self.doc_key, doc)
+                    pipe.incr(self.version_key)
+                    _, version = await pipe.execute()
+                except redis_errors.WatchError:  # someone loaded one meanwhile
+                    return None
+                return int(version)
+            pipe.set(self.doc_key, doc)
+            pipe.incr(self.version_key)
+            _, version = await pipe.execute()
+        return int(version)
+
+    @staticmethod
+    def _document(roster: Roster, source: str | None, loaded_at_ms: int | None) -> bytes:
         body = roster.to_dict()
         doc = {
             "roster": body,
@@ -185,11 +215,7 @@ class RosterStore:
                 "sha256": hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest(),
             },
         }
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(self.doc_key, orjson.dumps(doc))
-            pipe.incr(self.version_key)
-            _, version = await pipe.execute()
-        return int(version)
+        return orjson.dumps(doc)
 
     async def snapshot(self) -> Snapshot:
         """The current roster; one round trip, the document only travels when it changed."""

@@ -66,8 +66,25 @@ class Settings(BaseSettings):
     redis_ssl_key_file: Path | None = None
     redis_ssl_check_hostname: bool = True
 
+    # --- Schema Registry (optional) and output format ------------------------------
+    # Unset: the file registry (schemas/registry.yaml) frames messages, offline. Set: a
+    # Confluent-compatible registry's ids (subjects <topic>-value), basic auth from these.
+    schema_registry_url: str | None = None
+    schema_registry_username: str | None = None
+    schema_registry_password: SecretStr | None = None  # or schema_registry_password_file
+    schema_registry_password_file: Path | None = None
+    schema_registry_ca_file: Path | None = None
+    # avro: framed Avro (file ids or the registry's); json: one orjson object per message
+    # with the same field names, for sinks without Avro (Kafka Connect JsonConverter, HTTP).
+    output_format: Literal["avro", "json"] = "avro"
+
     # --- Metrics -------------------------------------------------------------------
     metrics_port: int = Field(9464, ge=0, le=65535)  # 0 = do not serve
+    # /metrics, /livez, /readyz bind here: loopback unless a container sets 0.0.0.0.
+    metrics_host: str = Field("127.0.0.1", min_length=1)
+
+    # --- Logs ----------------------------------------------------------------------
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for log shippers
 
     # --- Input validation (what counts as an absurd value) -------------------------
     max_message_bytes: int = Field(256 * 1024, ge=1024)
@@ -131,7 +148,7 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"LEADFLOW_KAFKA_SASL_PASSWORD or LEADFLOW_KAFKA_SASL_PASSWORD_FILE is required with {protocol}"
                 )
-        for key in ("kafka_sasl_password", "redis_password"):
+        for key in ("kafka_sasl_password", "redis_password", "schema_registry_password"):
             if getattr(self, key) is not None and getattr(self, f"{key}_file") is not None:
                 raise ValueError(f"set LEADFLOW_{key.upper()} or LEADFLOW_{key.upper()}_FILE, not both")
         if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
@@ -139,7 +156,8 @@ class Settings(BaseSettings):
         if bool(self.redis_ssl_cert_file) != bool(self.redis_ssl_key_file):
             raise ValueError("LEADFLOW_REDIS_SSL_CERT_FILE and LEADFLOW_REDIS_SSL_KEY_FILE go together (mTLS)")
         for key in ("kafka_sasl_password_file", "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file",
-                    "redis_password_file", "redis_ssl_ca_file", "redis_ssl_cert_file", "redis_ssl_key_file"):
+                    "redis_password_file", "redis_ssl_ca_file", "redis_ssl_cert_file", "redis_ssl_key_file",
+                    "schema_registry_password_file", "schema_registry_ca_file"):
             path = getattr(self, key)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"LEADFLOW_{key.upper()}: no readable file at {str(path)[:200]!r}")
@@ -152,6 +170,10 @@ class Settings(BaseSettings):
     @property
     def redis_password_value(self) -> str | None:
         return _secret(self.redis_password, self.redis_password_file)
+
+    @property
+    def schema_registry_password_value(self) -> str | None:
+        return _secret(self.schema_registry_password, self.schema_registry_password_file)
 
     @property
     def broker_url(self) -> str:

@@ -41,3 +41,23 @@ def describe_error(
         return f"{key}: unknown key (value {err.get('input')!r})"
     what = expected.get(kind) or err["msg"][:1].lower() + err["msg"][1:]
     return f"{key}: {what}, got {err.get('input')!r}"
+
+
+def yaml_error_line(exc: Exception) -> str:
+    """A YAML syntax error (``yaml.MarkedYAMLError``) as one line with its position:
+    ``not valid YAML at line 3, column 9: mapping values are not allowed here``.
+
+    PyYAML's own text spans several lines with a source excerpt; configuration errors are
+    printed as one line by the CLI and the worker."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if not problem:
+        problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    context = getattr(exc, "context", None)
+    text = "not valid YAML"
+    if mark is not None:
+        text += f" at line {mark.line + 1}, column {mark.column + 1}"
+    text += f": {problem}"
+    if context and context != problem:
+        text += f" ({context})"
+    return " ".join(text.split())

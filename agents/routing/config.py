@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error
+from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error, yaml_error_line
 from agents.routing.exceptions import RoutingConfigError
 
 ROUTING_EXPECTED = {**EXPECTED, **ALLOWED_VALUES}
@@ -122,6 +122,7 @@ class RoutingConfig(_Strict):
     fast_track_priority: Priority | None = None
     fit_bump: FitBump | None = None
     account_owner: AccountOwnerStep = AccountOwnerStep()
+    territory_round_robin: RoundRobinStep = RoundRobinStep()
     round_robin: RoundRobinStep = RoundRobinStep()
     nurture_owner: str = Field(min_length=1, max_length=128)
     fallback: Fallback
@@ -193,7 +194,7 @@ def read_yaml(path: str | Path, error: type[Exception]) -> Any:
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise error([f"not valid YAML: {exc}"], str(path)) from None
+        raise error([yaml_error_line(exc)], str(path)) from None
 
 
 def load_routing_config(path: str | Path) -> RoutingConfig:

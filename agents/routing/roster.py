@@ -19,8 +19,8 @@ A roster file (``config/roster.yaml``, loaded into Redis by ``leadflow roster lo
         segments: [enterprise]          # (empty = all segments)
         round_robin: true               # part of the round-robin pool for its role
     rules:                              # territory / attribute rules, first match wins
-      - name: na-pricing
-        match: {territories: [na], lead_types: [pricing_with_form]}
+      - name: na-ae                   # match on the lead's attributes, not its lead type
+        match: {territories: [na], roles: [AE]}
         members: []                     # empty = reps of the lead's role serving its territory/segment
         default_owner: mgr-mia          # must exist and be active
     account_owners:                     # email/account domain -> rep id

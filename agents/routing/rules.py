@@ -12,9 +12,15 @@ No Faust, Redis or Prometheus here (a unit test enforces it). The split of work:
      b. ``rule:<name>``: the first territory/attribute rule whose conditions hold and that has
         members of the needed role; weighted round robin among its available members, then
         ``rule:<name>:default_owner``;
-     c. ``round_robin:<role>``: weighted round robin among all available reps of the role
-        (``round_robin: true``) not already considered;
-     d. ``fallback``: the named fallback owner - always takes the lead.
+     c. ``territory:<id>``: weighted round robin among the available reps of the role who
+        serve the lead's territory (so a US lead reaches North America reps even when no rule
+        names its case);
+     d. ``round_robin:<role>``: weighted round robin among all available reps of the role
+        (``round_robin: true``) not already considered - the last resort before
+     e. ``fallback``: the named fallback owner - always takes the lead.
+   The lead type only decides the priority, hence the role; who owns the lead is decided by
+   the steps above from the lead's attributes (account, territory, segment, industry...).
+   Every rule tried is in the audit trail, in this order.
    P3: ``nurture`` (the nurture owner), then ``fallback``.
    No roster loaded: ``fallback`` with reason ``roster_not_loaded``.
 
@@ -208,7 +214,10 @@ def _plan_rep(
             continue
         if _plan_rule(b, roster, rule, facts, priority, role, territory):
             break
-    # c. weighted round robin among all reps of the role
+    # c. the reps of the role who serve the lead's territory
+    if config.territory_round_robin.enabled and territory is not None:
+        _plan_territory(b, roster, role, territory)
+    # d. weighted round robin among all reps of the role
     if config.round_robin.enabled:
         pool = []
         for rep in roster.reps_with_role(role):
@@ -222,6 +231,21 @@ def _plan_rep(
     if not roster.reps_with_role(role) and owner_id is None:
         return "no_candidates"
     return "no_available_owner" if b.unavailable else "no_candidates"
+
+
+def _plan_territory(b: _Builder, roster: Roster, role: str, territory: str) -> None:
+    name = f"territory:{territory}"
+    pool = []
+    for rep in roster.reps_with_role(role):
+        if rep.id in b.considered or not rep.round_robin or territory not in rep.territories:
+            continue
+        if b.available(rep, name):
+            pool.append(Candidate(rep.id, rep.capacity))
+    if pool:
+        b.stage(name, POOL, pool, pool=f"{name}:{role}",
+                reason=f"weighted round robin among available {role}s serving territory {territory}")
+    else:
+        b.note(audit(name, NOT_APPLICABLE, f"no other available {role} serves territory {territory}"))
 
 
 def _plan_rule(

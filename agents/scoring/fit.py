@@ -9,6 +9,11 @@ competitor or disposable domain, a bot signal, an excluded industry or country.
 Gate. A lead passes when its grade is at least ``fit_gate.min_grade``, it is not F, it has
 an email, it is not disqualified, and - unless ``fit_gate.free_email_fails_gate`` is false -
 it is not on a free email provider. Failing the gate means nurture only, whatever the score.
+When it fails, ``gate_failures`` says why, one entry per cause: a reason code from
+``GATE_REASONS``, the failing signal or value (``honeypot_filled``, ``gmail.com``, ``KP``...)
+and a sentence for people ("contact_request form filled in 0.4 s (a person needs at least 3 s)").
+The grade and the gate are separate facts: a gmail.com address can have grade A (right
+company size, industry, seniority and country) and still fail the gate.
 
 Fit points (``fit_signals``, no decay): seniority Director+ (+10), size > 100 (+5), ICP
 industry (+5), free email (-10), competitor (-20). Disposable domains and bots earn no
@@ -18,7 +23,7 @@ points: they are rejected outright (the rules disqualify them permanently).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agents.domain.identity import email_domain
 from agents.scoring.model import GRADES
@@ -44,6 +49,23 @@ class FitCheck:
         return f"{self.name}: {self.status}" + (f" ({self.detail})" if self.detail else "")
 
 
+# Closed vocabulary of gate failure codes (Avro GateFailure.code, metric label).
+GATE_REASONS = (
+    "no_email", "free_email", "competitor_domain", "disposable_domain", "bot_signal",
+    "excluded_industry", "excluded_country", "fit_grade_below_minimum", "fit_unknown", "crm_rejected",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GateFailure:
+    code: str  # one of GATE_REASONS
+    signal: str | None  # the failing signal or value
+    detail: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {"code": self.code, "signal": self.signal, "detail": self.detail}
+
+
 @dataclass(frozen=True, slots=True)
 class FitAssessment:
     grade: str | None
@@ -53,6 +75,7 @@ class FitAssessment:
     checks: tuple[FitCheck, ...]
     email_domain: str | None
     rejection: str | None  # disposable_domain / bot_signal: the lead is rejected for good
+    gate_failures: tuple[GateFailure, ...] = ()  # why ``passed`` is False (empty when it passes)
 
 
 def domain_in(domain: str | None, domains: frozenset[str]) -> bool:
@@ -84,7 +107,8 @@ def assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
     inputs rarely change between events, and the assessment is immutable)."""
     profile = state.profile
     key = (state.email, profile.get("job_title"), profile.get("company_size"), profile.get("industry"),
-           profile.get("country"), tuple(state.bot_signals), tuple(state.disqualifications))
+           profile.get("country"), tuple(state.bot_signals), tuple(state.disqualifications),
+           tuple(sorted(state.bot_evidence.items())))
     memo = model.fit_memo
     found = memo.get(key)
     if found is None:
@@ -182,10 +206,47 @@ def _assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
     )
     items = [item for item in items if item.points != 0]  # a signal set to 0 is switched off
     rejection = "disposable_domain" if is_disposable else ("bot_signal" if state.bot_signals else None)
+    failures = () if passed else _gate_failures(state, model, domain, grade, blocked, criteria,
+                                                 free_fails=is_free and model.fit_gate.free_email_fails_gate)
     return FitAssessment(
         grade=grade, passed=passed, points=sum(item.points for item in items), items=tuple(items),
-        checks=tuple(checks), email_domain=domain, rejection=rejection,
+        checks=tuple(checks), email_domain=domain, rejection=rejection, gate_failures=failures,
     )
+
+
+def _gate_failures(state: LeadState, model: ScoringModel, domain: str | None, grade: str | None,
+                   blocked: list[str], criteria: list[FitCheck], *, free_fails: bool) -> tuple[GateFailure, ...]:
+    """Every reason the gate fails, most decisive first (a bot before a weak grade)."""
+    out: list[GateFailure] = []
+    if state.email is None:
+        out.append(GateFailure("no_email", None, "no email address known yet"))
+    for signal in state.bot_signals:
+        out.append(GateFailure("bot_signal", signal, state.bot_evidence.get(signal) or signal.replace("_", " ")))
+    if "disposable_domain" in blocked:
+        out.append(GateFailure("disposable_domain", domain, f"{domain} is a disposable email domain"))
+    if "competitor_domain" in blocked:
+        out.append(GateFailure("competitor_domain", domain, f"{domain} is a competitor"))
+    if free_fails:
+        out.append(GateFailure("free_email", domain, f"{domain} is a free email provider (work email required)"))
+    by_name = {c.name: c for c in criteria}
+    if "excluded_industry" in blocked:
+        out.append(GateFailure("excluded_industry", state.profile.get("industry"), by_name["icp_industry"].detail or ""))
+    if "excluded_country" in blocked:
+        country = (state.profile.get("country") or "").upper()
+        out.append(GateFailure("excluded_country", country, by_name["icp_geography"].detail or ""))
+    for reason in state.disqualifications:
+        if reason.startswith("crm_rejected:"):
+            disposition = reason.split(":", 1)[1]
+            out.append(GateFailure("crm_rejected", disposition, f"sales excluded the lead for good ({disposition})"))
+    if not blocked:
+        minimum = model.fit_gate.min_grade
+        if grade is None:
+            out.append(GateFailure("fit_unknown", None, "not enough firmographics to grade the fit yet"))
+        elif GRADES.index(grade) > GRADES.index(minimum):
+            failed = ", ".join(c.name.removeprefix("icp_") for c in criteria if c.status == FAILED) or "none passed"
+            out.append(GateFailure("fit_grade_below_minimum", grade,
+                                   f"fit grade {grade} is below the minimum {minimum} (failed: {failed})"))
+    return tuple(out)
 
 
 def _grade(criteria: list[FitCheck], blocked: list[str], model: ScoringModel) -> str | None:

@@ -77,19 +77,26 @@ def add_signal(state: LeadState, model: ScoringModel, name: str, event_ms: int) 
     state.signals[name] = SignalTotal(units=units, at_ms=clock, count=count, last_ms=last)
 
 
+def kind_of(data: dict) -> str:
+    return str(data.get("form_kind") or "unknown")[:64]
+
+
 def _absorb_form(state: LeadState, event: LeadEvent, model: ScoringModel) -> Absorbed:
     data = event.data
     _set_email(state, data.get("email"))
     for name in PROFILE_FIELDS:
         _set_profile(state, name, data.get(name), event)
-    bot = []
+    bot = {}
     if data.get("honeypot_filled"):
-        bot.append("honeypot_filled")
+        bot["honeypot_filled"] = f"honeypot field filled ({kind_of(data)} form)"
     seconds = data.get("seconds_to_fill")
     if seconds is not None and seconds < model.fit_gate.min_seconds_to_fill:
-        bot.append("filled_too_fast")
+        bot["filled_too_fast"] = (f"{kind_of(data)} form filled in {seconds:g} s "
+                                  f"(a person needs at least {model.fit_gate.min_seconds_to_fill:g} s)")
     if bot:
         state.bot_signals = sorted(set(state.bot_signals) | set(bot))
+        # The first evidence of each signal stays: the gate's reason must not change with replays.
+        state.bot_evidence = {**bot, **state.bot_evidence}
     _attribute(state, model, event, is_capture=True)
     kind = data.get("form_kind") or "unknown"
     _add_touch(state, model, Touch(f"form:{kind}", _clip(data.get("form_id")), event.occurred_at_ms, event.event_id))

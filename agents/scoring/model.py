@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.domain.config_errors import describe_error
+from agents.domain.config_errors import describe_error, yaml_error_line
 from agents.scoring.exceptions import ModelError
 from agents.scoring.model_checks import semantic_problems
 from agents.scoring.text import normalize_token, normalize_words
@@ -322,7 +322,7 @@ def load_model(path: str | Path) -> ScoringModel:
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ModelError([f"not valid YAML: {exc}"], source=str(path)) from None
+        raise ModelError([yaml_error_line(exc)], source=str(path)) from None
     return parse_model(raw, source=str(path))
 
 

@@ -1,7 +1,7 @@
 """What the scoring rules hand back to the wiring: small frozen output records.
 
 ``ScoredOutput`` / ``QualifiedOutput`` carry a ``record`` dict whose keys are exactly the
-Avro fields of ``schemas/lead_scored.v1.avsc`` / ``schemas/lead_qualified.v1.avsc`` (times
+Avro fields of ``schemas/lead_scored.v2.avsc`` / ``schemas/lead_qualified.v1.avsc`` (times
 as int epoch ms). ``VisitorLinked`` is an instruction for the visitor agent, not an Avro
 output: it tells the visitor buffer which lead a visitor turned out to be.
 
@@ -135,7 +135,12 @@ def scored_output(
         "occurred_at": occurred_at_ms,
         "scored_at": now_ms,
         "stage": state.stage,
-        "score": _points(ev.score),
+        # The score that can qualify: 0 while the gate fails, so a bot never shows a hot 70.
+        # The points it would have are ungated_score; gate_failures says why it is 0.
+        "score": _points(ev.score) if ev.fit.passed else 0.0,
+        "ungated_score": _points(ev.score),
+        "gate_passed": ev.fit.passed,
+        "gate_failures": [failure.to_record() for failure in ev.fit.gate_failures],
         "fit_score": _points(ev.fit_score),
         "engagement_score": _points(ev.engagement_score),
         "fit_grade": ev.fit.grade,

@@ -100,6 +100,7 @@ class LeadState:
     # Permanent exclusions (sorted reasons): bot_signal, disposable_domain, crm_rejected:<disposition>.
     disqualifications: list[str] = field(default_factory=list)
     bot_signals: list[str] = field(default_factory=list)  # honeypot_filled, filled_too_fast
+    bot_evidence: dict[str, str] = field(default_factory=dict)  # signal -> what was seen (first time)
     as_of_ms: int = 0  # the lead's clock: newest event time applied, or the last review time
     created_at_ms: int | None = None  # oldest event time seen
     last_engaged_ms: int | None = None  # newest buyer activity (drives the inactivity penalty)
@@ -135,6 +136,7 @@ class LeadState:
             lead_id=self.lead_id, email=self.email, profile=dict(self.profile),
             profile_order=dict(self.profile_order), stage=self.stage,
             disqualifications=list(self.disqualifications), bot_signals=list(self.bot_signals),
+            bot_evidence=dict(self.bot_evidence),
             as_of_ms=self.as_of_ms, created_at_ms=self.created_at_ms,
             last_engaged_ms=self.last_engaged_ms, score_reset_at_ms=self.score_reset_at_ms,
             signals=dict(self.signals), page_views=dict(self.page_views), content=list(self.content),
@@ -159,6 +161,7 @@ class LeadState:
             "stage": self.stage,
             "disqualifications": self.disqualifications,
             "bot_signals": self.bot_signals,
+            "bot_evidence": self.bot_evidence,
             "as_of_ms": self.as_of_ms,
             "created_at_ms": self.created_at_ms,
             "last_engaged_ms": self.last_engaged_ms,
@@ -196,6 +199,7 @@ class LeadState:
             stage=raw.get("stage", "new"),
             disqualifications=list(raw.get("disqualifications") or []),
             bot_signals=list(raw.get("bot_signals") or []),
+            bot_evidence=dict(raw.get("bot_evidence") or {}),
             as_of_ms=int(raw.get("as_of_ms") or 0),
             created_at_ms=raw.get("created_at_ms"),
             last_engaged_ms=raw.get("last_engaged_ms"),

@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.disposition.rules import DEFAULT_POLICY, DispositionPolicy
-from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error
+from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error, yaml_error_line
 from agents.domain.events import CRM_STATUSES, DISPOSITIONS
 from agents.sla.exceptions import SlaConfigError
 
@@ -166,7 +166,7 @@ def load_sla_config(path: str | Path) -> SlaConfig:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SlaConfigError([f"not valid YAML: {exc}"], str(path)) from None
+        raise SlaConfigError([yaml_error_line(exc)], str(path)) from None
     return parse_sla_config(raw, source=str(path))
 
 

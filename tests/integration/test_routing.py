@@ -485,6 +485,34 @@ def test_same_mql_after_restart_and_on_a_fresh_app_gives_the_same_assignment(sta
         fresh.stop_all()
 
 
+def test_lead_type_never_sends_a_us_lead_to_emea_reps(stack, stack_settings, kafka, tmp_path):
+    """The default roster without its North America rules: a US lead with pricing views and a
+    demo form (typed demo_request, P1 -> AE) reaches the AEs serving North America through the
+    territory step, not a round robin over every AE; the audit lists each rule tried, in order."""
+    import yaml
+
+    raw = yaml.safe_load((REPO_ROOT / "config" / "roster.yaml").read_text())
+    raw["rules"] = [r for r in raw["rules"] if "na" not in r["match"].get("territories", [])]
+    harness = RoutingHarness(stack_settings, tmp_path, redis_key_prefix="t" + uuid.uuid4().hex[:10])
+    load_roster(harness, raw)
+    harness.start()
+    try:
+        emails = [f"buyer{i}.{uuid.uuid4().hex[:6]}@initech-{i}.com" for i in range(4)]
+        for email in emails:
+            kafka.produce(harness.topics.web_activity, [as_json(web_activity(email=email)),
+                                                         as_json(web_activity(email=email))])
+            kafka.produce(harness.topics.form_submits, [as_json(form_submit(email, company_size=300))])
+        got = assignments_for(kafka, harness, [lead_id_for_email(e) for e in emails], timeout=120)
+        na_aes = {r["id"] for r in raw["reps"] if r["role"] == "AE" and "na" in r.get("territories", [])}
+        for assignment in got:
+            assert assignment["priority"] == "P1" and assignment["owner_role"] == "AE"
+            assert assignment["rule"] == "territory:na" and assignment["owner_id"] in na_aes, assignment
+            tried = [a["candidate"] for a in assignment["audit"] if a["candidate"].startswith("rule:")]
+            assert tried == [f"rule:{r['name']}" for r in raw["rules"]], "every rule tried, in order"
+    finally:
+        harness.stop_all()
+
+
 # --- worker entry point (see module docstring) -----------------------------------------------
 
 

@@ -102,7 +102,10 @@ def test_same_behaviour_that_fails_the_fit_gate_never_becomes_mql(scoring, kafka
     mine = scored_for(scored, lead_id)
     assert len(mine) == 6, scoring.logs()
     assert not any(s["mql"] for s in mine)
-    assert mine[-1]["fit_passed"] is False
+    assert mine[-1]["fit_passed"] is False and mine[-1]["gate_passed"] is False
+    assert all(s["score"] == 0.0 for s in mine), "a lead that fails the gate never shows qualifying points"
+    assert mine[-1]["ungated_score"] > 0 and mine[-1]["gate_failures"], "the points and the reasons are both there"
+    assert all("@" not in f["detail"] for f in mine[-1]["gate_failures"])
     mqls = kafka.consume(topics.mqls, until=lambda rs: False, timeout=2)
     assert not [r for r in mqls if r["value"]["lead_id"] == lead_id]
 

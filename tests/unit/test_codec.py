@@ -68,7 +68,8 @@ SAMPLES = {
     "lead_scored": {
         "event_id": "out-1", "lead_id": "ld_0123456789abcdef0123", "cause_event_id": "evt-1",
         "cause_kind": "form_submitted", "occurred_at": T0, "scored_at": T0 + 40, "stage": "mql",
-        "score": 63.7, "fit_score": 15.0, "engagement_score": 48.7, "fit_grade": "B",
+        "score": 63.7, "ungated_score": 63.7, "gate_passed": True, "gate_failures": [],
+        "fit_score": 15.0, "engagement_score": 48.7, "fit_grade": "B",
         "fit_passed": True, "breakdown": BREAKDOWN, "model_version": "2025-06", "event_count": 4,
         "first_touch_source": "paid_social", "last_touch_source": "paid_search",
         "account_key": "acme-corp.com", "mql": True,
@@ -391,7 +392,7 @@ def test_encode_refuses_silent_coercions(codec, field, value):
 
 
 def test_encode_refuses_fields_not_in_the_schema(codec):
-    with pytest.raises(EncodeError, match="fields not in schema v1: scored_at_ms"):
+    with pytest.raises(EncodeError, match="fields not in schema v2: scored_at_ms"):
         codec.encode("lead_scored", dict(SAMPLES["lead_scored"], scored_at_ms=1))
 
 

@@ -1,15 +1,20 @@
 """docker-compose.yml stays consistent with Settings, the repository, Prometheus and Grafana.
 
-No Docker engine is needed: the files are parsed and cross-checked.
+No Docker engine is needed: the file is validated against the compose-spec JSON schema (vendored
+from the Go module github.com/compose-spec/compose-go/v2, see tests/data/README.md) with the
+`jsonschema` package, then parsed and cross-checked.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -18,6 +23,8 @@ from streams.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+COMPOSE_SPEC = ROOT / "tests" / "data" / "compose-spec.json"
+COMPOSE_SPEC_SHA256 = "f266dcbb043229405d7cedd5aec918f9102c2b3d5e3850808fdd8edd564a43ff"  # compose-go v2.16.2
 DASHBOARDS = ("speed-to-lead.json", "sla-compliance.json", "funnel.json", "pipeline-health.json")
 REQUIRED_SERVICES = ("kafka", "redis", "prometheus", "grafana", "worker")
 
@@ -70,6 +77,83 @@ def _host_path(service: dict[str, Any], container_path: str) -> Path | None:
 
 def _worker_services(services: dict[str, Any]) -> dict[str, Any]:
     return {n: s for n, s in services.items() if _command(s)[-2:] == ["leadflow", "worker"]}
+
+
+# --- the compose specification ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose_validator() -> jsonschema.Draft202012Validator:
+    raw = COMPOSE_SPEC.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == COMPOSE_SPEC_SHA256, "vendored compose-spec.json changed: see tests/data/README.md"
+    schema = json.loads(raw)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_compose_file_matches_the_compose_spec(compose: dict[str, Any], compose_validator) -> None:
+    errors = [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in compose_validator.iter_errors(compose)]
+    assert not errors, "docker-compose.yml violates the compose spec:\n" + "\n".join(errors)
+
+
+def _breakages() -> dict[str, Any]:
+    def condition_typo(c: dict) -> None:
+        c["services"]["worker"]["depends_on"]["redis"]["condition"] = "service_ready"
+
+    def service_key_typo(c: dict) -> None:
+        c["services"]["worker"]["helthcheck"] = c["services"]["worker"].pop("healthcheck")
+
+    def top_level_typo(c: dict) -> None:
+        c["servics"] = c.pop("services")
+
+    def port_key_typo(c: dict) -> None:
+        c["services"]["grafana"]["ports"] = [{"target": 3000, "published": "3000", "host_ip": "127.0.0.1", "protocl": "tcp"}]
+
+    def volume_key_typo(c: dict) -> None:
+        c["volumes"]["kafka-data"] = {"drivr": "local"}
+
+    return {f.__name__: f for f in (condition_typo, service_key_typo, top_level_typo, port_key_typo, volume_key_typo)}
+
+
+@pytest.mark.parametrize("breakage", list(_breakages()))
+def test_compose_schema_rejects_broken_files(compose: dict[str, Any], compose_validator, breakage: str) -> None:
+    broken = copy.deepcopy(compose)
+    _breakages()[breakage](broken)
+    assert not compose_validator.is_valid(broken), f"{breakage} was accepted by the compose-spec schema"
+
+
+def test_compose_v2_is_stated() -> None:
+    header = COMPOSE.read_text().split("\nname:")[0]
+    assert re.search(r"Compose v2", header), "docker-compose.yml should say it needs Compose v2"
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"Compose v2", readme), "README should say docker-compose.yml needs Compose v2"
+
+
+def _published_ports(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host ip, published port) of every published port, short or long syntax."""
+    published = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            published.append((str(port.get("host_ip", "")), str(port.get("published", ""))))
+            continue
+        parts = str(port).rsplit(":", 2)
+        if len(parts) == 3:
+            published.append((parts[0].strip("[]"), parts[1]))
+        elif len(parts) == 2:
+            published.append(("", parts[0]))
+        else:
+            published.append(("", parts[0]))  # container port only: a random host port, all interfaces
+    return published
+
+
+def test_published_ports_bind_loopback(services: dict[str, Any]) -> None:
+    count = 0
+    for name, service in services.items():
+        for host_ip, port in _published_ports(service):
+            count += 1
+            assert host_ip in ("127.0.0.1", "::1"), f"{name}: port {port} is published on all interfaces"
+    assert count
+    assert _published_ports({"ports": ["9090:9090", "3000"]}) == [("", "9090"), ("", "3000")]
 
 
 def test_required_services(services: dict[str, Any]) -> None:
@@ -134,6 +218,39 @@ def test_worker_and_topic_init(services: dict[str, Any]) -> None:
     assert services[inits[0]]["depends_on"]["kafka"]["condition"] == "service_healthy"
     # Both see the same configuration (same topics, same prefix, same broker).
     assert _env(services[inits[0]]) == _env(worker)
+
+
+def test_roster_init_loads_the_roster_before_the_worker(services: dict[str, Any]) -> None:
+    inits = {n: s for n, s in services.items() if _command(s)[:3] == ["leadflow", "roster", "load"]}
+    assert list(inits) == ["roster-init"], "one one-shot service should run `leadflow roster load`"
+    init = inits["roster-init"]
+    command = _command(init)
+    # The image is the repository at /app (Dockerfile: WORKDIR /app, COPY . .).
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^WORKDIR /app$", dockerfile, re.M) and re.search(r"^COPY \. \.$", dockerfile, re.M)
+    roster = PurePosixPath(command[-1])
+    assert roster.is_relative_to("/app"), roster
+    assert (ROOT / roster.relative_to("/app")).is_file(), f"{roster} is not in the image"
+    assert "config" not in (ROOT / ".dockerignore").read_text().split()
+    roster_cli = (ROOT / "streams" / "roster_cli.py").read_text()
+    for flag in command[3:-1]:
+        assert f'"{flag}"' in roster_cli, f"leadflow roster load has no {flag} option"
+    assert init.get("restart") == "no"
+    assert init["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert _env(init) == _env(services["worker"]), "roster-init must use the worker's Redis and key prefix"
+    assert services["worker"]["depends_on"]["roster-init"]["condition"] == "service_completed_successfully"
+
+
+def test_worker_health_metrics_and_logs(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    env = _env(worker)
+    assert env["LEADFLOW_METRICS_HOST"] == "0.0.0.0", "Prometheus cannot scrape a loopback-bound worker"
+    assert env["LEADFLOW_LOG_FORMAT"] == "json"
+    test = worker["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"], "the image has python, not curl/wget"
+    url = re.search(r"https?://[^'\"]+", test[3]).group(0)
+    assert url == f"http://127.0.0.1:{env['LEADFLOW_METRICS_PORT']}/readyz"
+    compile(test[3], "healthcheck", "exec")  # the one-liner is valid Python
 
 
 def test_healthchecks_and_conditions(services: dict[str, Any]) -> None:
@@ -252,7 +369,19 @@ def test_grafana_dashboards_provisioned(services: dict[str, Any]) -> None:
         assert home_path is not None and home_path.is_file(), f"home dashboard {home} not found"
 
 
-def test_grafana_anonymous_viewer_only(services: dict[str, Any]) -> None:
+def test_grafana_needs_a_password_and_no_anonymous_access(services: dict[str, Any]) -> None:
     env = _env(services["grafana"])
-    assert env.get("GF_AUTH_ANONYMOUS_ENABLED") == "true"
-    assert env.get("GF_AUTH_ANONYMOUS_ORG_ROLE") == "Viewer"
+    assert env.get("GF_AUTH_ANONYMOUS_ENABLED") == "false"
+    password = env.get("GF_SECURITY_ADMIN_PASSWORD")
+    if password is None:  # or a compose secret read through Grafana's __FILE variant
+        assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"].startswith("/run/secrets/")
+        return
+    # ${VAR:?message}: compose refuses to start while VAR is unset or empty; no default.
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), \
+        f"Grafana's admin password must be a required variable, got {password!r}"
+
+
+def test_prometheus_lifecycle_api_is_off(services: dict[str, Any]) -> None:
+    flags = _command(services["prometheus"])
+    assert flags, "prometheus has no command"
+    assert "--web.enable-lifecycle" not in flags and "--web.enable-admin-api" not in flags

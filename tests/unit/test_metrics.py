@@ -45,6 +45,8 @@ EXPECTED = {
     "consumer_lag": ("leadflow_consumer_lag", "gauge", {"topic", "partition"}),
     # The Prometheus text format exposes an Info as a gauge named <name>_info.
     "worker_info": ("leadflow_worker_info", "gauge", {"version", "app_id"}),
+    "worker_ready": ("leadflow_worker_ready", "gauge", set()),
+    "roster_loaded": ("leadflow_roster_loaded", "gauge", set()),
 }
 
 

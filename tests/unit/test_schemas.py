@@ -31,9 +31,9 @@ CONTRACT_FIELDS = {
     ],
     "lead_scored": [
         "event_id", "lead_id", "cause_event_id", "cause_kind", "occurred_at", "scored_at", "stage",
-        "score", "fit_score", "engagement_score", "fit_grade", "fit_passed", "breakdown",
-        "model_version", "event_count", "first_touch_source", "last_touch_source", "account_key",
-        "mql",
+        "score", "ungated_score", "gate_passed", "gate_failures", "fit_score", "engagement_score",
+        "fit_grade", "fit_passed", "breakdown", "model_version", "event_count", "first_touch_source",
+        "last_touch_source", "account_key", "mql",
     ],
     "lead_qualified": [
         "event_id", "lead_id", "email", "occurred_at", "qualified_at", "mql_number", "score",

@@ -79,9 +79,44 @@ def test_territory_rule_routes_to_the_reps_who_name_the_territory():
                   for _ in range(2))
     assert set(big) == {"ae-emea1", "ae-emea2"}  # an enterprise lead: both serve it
     _, _, record, _ = route(mql(country="US"), r)
-    assert record["rule"] == "round_robin:AE"
+    # No rule names North America, so the reps serving its territory come before anyone anywhere.
+    assert (record["rule"], record["owner_id"]) == ("territory:na", "ae-na")
     assert record["audit"][0] == {"candidate": "rule:emea", "decision": "not_matched",
                                   "reason": "territory na not in ['emea']"}
+
+
+def test_lead_type_sets_the_priority_and_territory_still_picks_the_owner():
+    """A US lead with pricing views and a demo form is typed demo_request (first listed type
+    wins ties); a rule keyed on another lead type does not match, yet the lead must reach North
+    America AEs, never a round robin across EMEA reps."""
+    reps = [rep("ae-na", territories=["na"]), rep("ae-emea", territories=["emea"]),
+            rep("mgr-na", "manager", round_robin=False)]
+    rules = [{"name": "na-pricing", "match": {"territories": ["na"], "lead_types": ["pricing_with_form"]},
+              "default_owner": "mgr-na"}]
+    r = roster(reps, rules=rules)
+    open_leads, cursors = {}, {}
+    for _ in range(5):
+        _, _, record, _ = route(mql(country="US", signals={"pricing_page_visit": 30.0, "contact_request": 20.0}),
+                                r, open_leads=open_leads, cursors=cursors)
+        assert record["priority"] == "P1" and record["owner_role"] == "AE"
+        assert (record["rule"], record["owner_id"]) == ("territory:na", "ae-na")
+    assert [a["candidate"] for a in record["audit"]] == ["rule:na-pricing", "ae-na"]
+    assert "serving territory na" in record["reason"]
+
+
+def test_round_robin_across_the_role_is_the_last_resort():
+    reps = [rep("ae-emea", territories=["emea"]), rep("ae-away", territories=["na"], active=False)]
+    _, _, record, _ = route(mql(country="US"), roster(reps))
+    assert (record["rule"], record["owner_id"]) == ("round_robin:AE", "ae-emea")
+    assert [(a["candidate"], a["decision"]) for a in record["audit"]] == [
+        ("ae-away", "skipped"), ("territory:na", "not_applicable"), ("ae-emea", "chosen")]
+
+
+def test_territory_step_can_be_switched_off():
+    config = CONFIG.model_copy(update={"territory_round_robin": CONFIG.territory_round_robin.model_copy(update={"enabled": False})})
+    reps = [rep("ae-na", territories=["na"]), rep("ae-emea", territories=["emea"])]
+    rules_seen = {route(mql(country="US"), roster(reps), config=config)[2]["rule"] for _ in range(3)}
+    assert rules_seen == {"round_robin:AE"}
 
 
 def test_rule_reason_says_why_it_matched():
@@ -229,7 +264,8 @@ def test_record_carries_sla_deadline_rule_reason_audit_and_handoff():
     assert record["first_touch_due_at"] == NOW + 10 * MINUTE
     assert record["reason"].startswith("P1 (demo_request -> P1): weighted round robin")
     assert record["handoff"] == record_in["handoff"]
-    assert audit_of(record) == [("ae-a", "chosen"), ("ae-b", "eligible"), ("ae-c", "eligible")]
+    assert audit_of(record) == [("territory:na", "not_applicable"),  # no AE names a territory
+                                ("ae-a", "chosen"), ("ae-b", "eligible"), ("ae-c", "eligible")]
     CODEC.encode("lead_assigned", record)
 
 

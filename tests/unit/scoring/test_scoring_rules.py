@@ -348,7 +348,7 @@ def _avro_schema(file_name: str):
     return fastavro.parse_schema(json.loads((SCHEMAS / file_name).read_text()), named)
 
 
-@pytest.mark.parametrize(("subject", "schema"), [("lead_scored", "lead_scored.v1.avsc"),
+@pytest.mark.parametrize(("subject", "schema"), [("lead_scored", "lead_scored.v2.avsc"),
                                                  ("lead_qualified", "lead_qualified.v1.avsc")])
 def test_output_records_match_the_avro_schemas(subject, schema):
     from fastavro.validation import validate
@@ -393,3 +393,64 @@ def test_anonymous_event_is_refused_by_apply_event():
 def test_model_file_is_the_one_settings_point_at():
     from streams.settings import Settings
     assert Path(Settings.model_fields["scoring_model_path"].default) == REPO / "config" / "scoring-model.yaml"
+
+
+# --- the gate, next to the score (issue: disqualification is explicit) ----------------------
+
+
+def test_a_bot_never_shows_a_hot_score_and_says_why():
+    state, outputs = _hot_lead(CORP, honeypot_filled=True, seconds_to_fill=0.4)
+    scored = of(outputs, "lead_scored")[-1].record
+    assert scored["gate_passed"] is False and scored["fit_passed"] is False
+    assert scored["score"] == 0.0, "the number a rep sees is not a hot-looking score"
+    assert scored["ungated_score"] > MODEL.thresholds.mql
+    assert sum(item["points"] for item in scored["breakdown"]) == pytest.approx(scored["ungated_score"], abs=0.05)
+    failures = {(f["code"], f["signal"]): f["detail"] for f in scored["gate_failures"]}
+    assert set(failures) == {("bot_signal", "filled_too_fast"), ("bot_signal", "honeypot_filled")}
+    assert "filled in 0.4 s" in failures[("bot_signal", "filled_too_fast")]
+    assert "honeypot" in failures[("bot_signal", "honeypot_filled")]
+
+
+def test_free_mail_lead_with_grade_a_reads_sensibly():
+    state, outputs = _hot_lead("dana.reyes@gmail.com")
+    scored = of(outputs, "lead_scored")[-1].record
+    assert scored["fit_grade"] == "A", "the firmographic grade is its own fact"
+    assert scored["gate_passed"] is False and scored["score"] == 0.0
+    assert scored["gate_failures"] == [{"code": "free_email", "signal": "gmail.com",
+                                        "detail": "gmail.com is a free email provider (work email required)"}]
+    assert not of(outputs, "lead_qualified")
+
+
+def test_competitor_and_excluded_country_are_named():
+    _, outputs = _hot_lead(CORP, country="KP")
+    codes = [(f["code"], f["signal"]) for f in of(outputs, "lead_scored")[-1].record["gate_failures"]]
+    assert ("excluded_country", "KP") in codes
+    _, outputs = _hot_lead("spy@" + sorted(MODEL.competitor_domains)[0])
+    codes = [f["code"] for f in of(outputs, "lead_scored")[-1].record["gate_failures"]]
+    assert codes == ["competitor_domain"]
+
+
+def test_a_passing_lead_has_no_gate_failures_and_its_score_is_its_points():
+    _, outputs = run([page(at=T0), director_form(at=T0 + HOUR)])
+    scored = of(outputs, "lead_scored")[-1].record
+    assert scored["gate_passed"] is True and scored["gate_failures"] == []
+    assert scored["score"] == scored["ungated_score"]
+
+
+def test_v1_readers_still_decode_v2_lead_scored():
+    from io import BytesIO
+
+    import fastavro
+
+    from streams.codec import Codec, SchemaRegistry
+
+    codec = Codec(SchemaRegistry.load())
+    _, outputs = _hot_lead(CORP, honeypot_filled=True)
+    record = of(outputs, "lead_scored")[-1].record
+    raw = codec.encode("lead_scored", record)
+    registry = codec.registry
+    v1 = next(s for s in registry.versions("lead_scored") if s.version == 1)
+    writer = registry.latest("lead_scored")
+    old = fastavro.schemaless_reader(BytesIO(raw[5:]), writer.schema, v1.schema)
+    assert old["fit_passed"] is False and "gate_failures" not in old
+    assert old["score"] == 0.0

@@ -1,0 +1,310 @@
+"""Liveness and readiness of a worker, served next to /metrics.
+
+* ``GET /livez``: the event loop is responsive. A task in the worker's loop stamps a monotonic
+  heartbeat every second; the HTTP server runs in its own thread and answers 200 while the
+  last beat is younger than ``live_after_s`` (10 s), else 503. A loop blocked by a CPU-bound
+  call or a stuck C extension fails liveness, and the orchestrator restarts the process.
+* ``GET /readyz``: the worker does its job. 200 when all of
+
+  - ``consumer_group``: a consumer-group rebalance has completed for this worker - Faust's
+    ``app.rebalancing`` flag, set when partitions are revoked (every join starts with that)
+    and cleared by ``app.on_rebalance_end()``, which Faust's table ``Recovery`` calls only
+    after the new assignment's changelogs are read and the stream partitions are resumed
+    ("Worker ready" in its log). An empty assignment (more workers than partitions) still
+    counts: the worker is in the group, waiting as a hot spare;
+  - ``table_recovery``: ``app.tables.recovery.completed`` is set and ``app.in_recovery`` is
+    false (changelog replay finished);
+  - ``redis``: the last PING (made every 2 s by the same loop, not per request) succeeded and
+    is younger than ``redis_max_age_s``;
+  - ``event_loop``: the heartbeat is fresh (otherwise the other facts are stale);
+
+  else 503. Both answer a small JSON body naming each check.
+
+  Why these flags and not Faust's signals: ``app.on_rebalance_complete`` is sent by
+  ``Recovery.on_recovery_completed`` *before* the generation check and before the stream
+  partitions are resumed (and can be followed by "Recovery rebalancing again");
+  ``app.on_partitions_assigned`` fires before recovery; ``recovery.completed`` is set by the
+  first recovery and never cleared. ``app.rebalancing`` is the one state that is true from the
+  first revocation of a rebalance until its recovery has finished and the streams run again,
+  and it needs no callback that could be missed.
+
+The state (:class:`Health`) is written by the loop and read by HTTP threads under a lock;
+the clock is injected so the logic is tested without a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from wsgiref.simple_server import make_server as _wsgi_make_server
+
+import orjson
+from mode import Service
+
+log = logging.getLogger(__name__)
+
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    """What Faust says about this worker's group membership and tables (see module doc)."""
+
+    rebalances: int = 0  # rebalances started since the process began
+    rebalancing: bool = False  # one is in progress (revoked, not yet recovered and resumed)
+    in_recovery: bool = False  # reading changelogs now
+    recovery_completed: bool = False  # a recovery has completed at least once
+    partitions: int = 0  # topic partitions assigned now
+    generation: int = 0  # consumer group generation of the last assignment
+
+    @property
+    def group_check(self) -> str:
+        if self.rebalances == 0:
+            return "not joined yet"
+        if self.rebalancing:
+            return f"rebalancing (generation {self.generation})"
+        return OK
+
+    @property
+    def recovery_check(self) -> str:
+        if self.in_recovery:
+            return "reading changelogs"
+        if not self.recovery_completed:
+            return "not finished"
+        return OK
+
+
+def consumer_state(app: Any) -> ConsumerState:
+    """Read the state off a Faust app; call from the app's event loop."""
+    rebalances = int(getattr(app, "rebalancing_count", 0) or 0)
+    partitions = 0
+    if rebalances:  # before the first join there is no assignment to read (nor to create)
+        try:
+            partitions = len(app.consumer.assignment())
+        except Exception:  # noqa: BLE001 - consumer not started or stopping: no figure
+            partitions = 0
+    try:
+        completed = app.tables.recovery.completed.is_set()
+    except Exception:  # noqa: BLE001 - no table manager yet
+        completed = False
+    return ConsumerState(
+        rebalances=rebalances,
+        rebalancing=bool(getattr(app, "rebalancing", False)),
+        in_recovery=bool(getattr(app, "in_recovery", False)),
+        recovery_completed=completed,
+        partitions=partitions,
+        generation=int(getattr(app, "consumer_generation_id", 0) or 0),
+    )
+
+
+class Health:
+    """Thread-safe health state: written by the worker's loop, read by HTTP threads."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        live_after_s: float = 10.0,
+        redis_max_age_s: float = 10.0,
+    ) -> None:
+        self.clock = clock
+        self.live_after_s = live_after_s
+        self.redis_max_age_s = redis_max_age_s
+        self._lock = threading.Lock()
+        self._started_at = clock()
+        self._beat_at: float | None = None
+        self._consumer = ConsumerState()
+        self._redis_at: float | None = None
+        self._redis_error: str | None = "not checked yet"
+
+    # --- written by the loop --------------------------------------------------------------
+
+    def beat(self, consumer: ConsumerState | None = None) -> None:
+        with self._lock:
+            self._beat_at = self.clock()
+            if consumer is not None:
+                self._consumer = consumer
+
+    def redis_checked(self, error: str | None) -> None:
+        """Result of one PING: None = answered."""
+        with self._lock:
+            self._redis_at = self.clock()
+            self._redis_error = error
+
+    # --- read by HTTP threads -------------------------------------------------------------
+
+    def _loop_check(self, now: float) -> str:
+        if self._beat_at is None:
+            return f"no heartbeat yet (started {now - self._started_at:.1f}s ago)"
+        age = now - self._beat_at
+        return OK if age <= self.live_after_s else f"no heartbeat for {age:.1f}s (event loop blocked?)"
+
+    def liveness(self) -> tuple[bool, dict[str, Any]]:
+        with self._lock:
+            now = self.clock()
+            if self._beat_at is None and now - self._started_at <= self.live_after_s:
+                # Starting: the loop has not run the heartbeat yet; not a reason to restart.
+                return True, {"live": True, "event_loop": "starting"}
+            check = self._loop_check(now)
+        return check == OK, {"live": check == OK, "event_loop": check}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        with self._lock:
+            now = self.clock()
+            consumer = self._consumer
+            if self._redis_at is None:
+                redis = self._redis_error or "not checked yet"
+            elif now - self._redis_at > self.redis_max_age_s:
+                redis = f"no PING result for {now - self._redis_at:.1f}s"
+            else:
+                redis = self._redis_error or OK
+            checks = {
+                "event_loop": self._loop_check(now),
+                "consumer_group": consumer.group_check,
+                "table_recovery": consumer.recovery_check,
+                "redis": redis,
+            }
+        failing = [name for name, value in checks.items() if value != OK]
+        body = {"ready": not failing, "failing": failing, "checks": checks,
+                "partitions": consumer.partitions, "generation": consumer.generation}
+        return not failing, body
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+def routes(metrics_app: Callable, health: Health | None) -> Callable:
+    """WSGI app: /metrics -> ``metrics_app``; /livez, /readyz -> ``health``; anything else 404."""
+
+    def app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/metrics":
+            return metrics_app(environ, start_response)
+        if health is not None and path in ("/livez", "/readyz"):
+            ok, body = health.liveness() if path == "/livez" else health.readiness()
+            return _json(start_response, "200 OK" if ok else "503 Service Unavailable", body)
+        paths = ["/metrics", "/livez", "/readyz"] if health is not None else ["/metrics"]
+        return _json(start_response, "404 Not Found", {"error": "not found", "paths": paths})
+
+    return app
+
+
+def _json(start_response: Callable, status: str, body: dict[str, Any]) -> list[bytes]:
+    payload = orjson.dumps(body) + b"\n"
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                            ("Cache-Control", "no-store")])
+    return [payload]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scraper never keeps the process alive
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Probes every few seconds would flood the log."""
+
+
+def make_server(host: str, port: int, app: Callable) -> WSGIServer:
+    """A threading WSGI server on ``host:port`` (IPv6 hosts such as ``::`` work too)."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    server_class = type("HealthServer", (_Server,), {"address_family": family})
+    return _wsgi_make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+
+
+# --- the worker side: heartbeat, Redis PING, roster presence ------------------------------
+
+
+class HealthService(Service):
+    """Feeds :class:`Health` from inside the worker's event loop.
+
+    Handed to ``faust.Worker(app, service)`` so it starts *before* the app: Faust's own timers
+    and services wait for table recovery, and a long recovery must not look like a dead loop.
+    Also keeps ``leadflow_worker_ready`` and ``leadflow_roster_loaded`` current.
+    """
+
+    def __init__(self, app: Any, health: Health, settings: Any, metrics: Any, *,
+                 beat_interval_s: float = 1.0, redis_interval_s: float = 2.0, **kwargs: Any) -> None:
+        self.app, self.health, self.settings, self.metrics = app, health, settings, metrics
+        self.beat_interval_s = beat_interval_s
+        self.redis_interval_s = redis_interval_s
+        self.roster_loaded: bool | None = None
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        self.add_future(self._heartbeat())
+        self.add_future(self._watch_redis())
+
+    async def _heartbeat(self) -> None:
+        was_ready = False
+        while not self.should_stop:
+            self.health.beat(consumer_state(self.app))
+            ready, body = self.health.readiness()
+            self.metrics.worker_ready.set(1 if ready else 0)
+            if ready != was_ready:  # one line per change, e.g. per rebalance
+                if ready:
+                    log.info("worker ready")
+                else:
+                    log.warning("worker not ready: %s", "; ".join(
+                        f"{name}: {body['checks'][name]}" for name in body["failing"]))
+                was_ready = ready
+            await self.sleep(self.beat_interval_s)
+
+    async def _watch_redis(self) -> None:
+        from streams.connections import describe_redis_error, redis_async
+        from streams.roster_store import roster_keys
+
+        client = redis_async(self.settings, socket_connect_timeout=2, socket_timeout=2)
+        _, doc_key = roster_keys(self.settings.redis_key_prefix)
+        try:
+            while not self.should_stop:
+                try:
+                    async with client.pipeline(transaction=False) as pipe:
+                        pipe.ping()
+                        pipe.exists(doc_key)
+                        _, exists = await asyncio.wait_for(pipe.execute(), timeout=3)
+                except Exception as exc:  # noqa: BLE001 - any failure is "not reachable", named
+                    self.health.redis_checked(describe_redis_error(exc, self.settings))
+                else:
+                    self.health.redis_checked(None)
+                    self.note_roster(bool(exists))
+                await self.sleep(self.redis_interval_s)
+        finally:
+            await client.aclose()
+
+    def note_roster(self, loaded: bool) -> None:
+        """Gauge, plus one log line when the roster appears or disappears."""
+        self.metrics.roster_loaded.set(1 if loaded else 0)
+        if self.roster_loaded is not None and loaded != self.roster_loaded:
+            if loaded:
+                log.info("a sales roster is now loaded in Redis; routing uses it from the next MQL")
+            else:
+                log.warning(no_roster_message(self.settings))
+        self.roster_loaded = loaded
+
+
+def no_roster_message(settings: Any) -> str:
+    from streams.connections import redact_url
+
+    return (f"no sales roster in Redis at {redact_url(settings.redis_url)} (prefix "
+            f"{settings.redis_key_prefix!r}): every MQL goes to the fallback owner. Load one with "
+            f"`leadflow roster load --if-empty` (file: LEADFLOW_ROSTER_PATH={settings.roster_path}).")
+
+
+def check_roster_at_start(client: Any, settings: Any, metrics: Any) -> bool:
+    """One loud WARNING (and ``leadflow_roster_loaded`` 0) if Redis holds no roster."""
+    from streams.roster_store import roster_keys
+
+    loaded = bool(client.exists(roster_keys(settings.redis_key_prefix)[1]))
+    metrics.roster_loaded.set(1 if loaded else 0)
+    if not loaded:
+        log.warning(no_roster_message(settings))
+    return loaded

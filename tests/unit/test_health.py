@@ -1,0 +1,216 @@
+"""Liveness / readiness logic with injected clock and state, and the HTTP routes next to /metrics."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.health import ConsumerState, Health, consumer_state
+from streams.metrics import Metrics
+
+READY_CONSUMER = ConsumerState(rebalances=1, rebalancing=False, in_recovery=False, recovery_completed=True,
+                               partitions=26, generation=3)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def health(clock) -> Health:
+    return Health(clock=clock, live_after_s=10, redis_max_age_s=10)
+
+
+def _ready(health: Health) -> Health:
+    health.beat(READY_CONSUMER)
+    health.redis_checked(None)
+    return health
+
+
+# --- liveness ---------------------------------------------------------------------------------
+
+
+def test_live_while_starting_then_only_with_a_fresh_heartbeat(health, clock):
+    assert health.liveness() == (True, {"live": True, "event_loop": "starting"})
+    clock.now += 10.5  # the loop never ran the heartbeat
+    ok, body = health.liveness()
+    assert not ok and body["event_loop"].startswith("no heartbeat yet")
+    health.beat()
+    assert health.liveness()[0]
+    clock.now += 10.0
+    assert health.liveness()[0]
+    clock.now += 0.5  # a blocked loop stops beating
+    ok, body = health.liveness()
+    assert not ok and body == {"live": False, "event_loop": "no heartbeat for 10.5s (event loop blocked?)"}
+    health.beat()
+    assert health.liveness()[0]
+
+
+# --- readiness --------------------------------------------------------------------------------
+
+
+def test_ready_when_every_check_passes(health):
+    ok, body = _ready(health).readiness()
+    assert ok and body == {
+        "ready": True, "failing": [], "partitions": 26, "generation": 3,
+        "checks": {"event_loop": "ok", "consumer_group": "ok", "table_recovery": "ok", "redis": "ok"},
+    }
+
+
+def test_not_ready_before_anything_happened(health):
+    ok, body = health.readiness()
+    assert not ok
+    assert body["failing"] == ["event_loop", "consumer_group", "table_recovery", "redis"]
+    assert body["checks"]["consumer_group"] == "not joined yet"
+    assert body["checks"]["redis"] == "not checked yet"
+
+
+@pytest.mark.parametrize("consumer, failing, text", [
+    (ConsumerState(), ["consumer_group", "table_recovery"], "not joined yet"),
+    (ConsumerState(rebalances=2, rebalancing=True, recovery_completed=True, generation=4),
+     ["consumer_group"], "rebalancing (generation 4)"),
+    (ConsumerState(rebalances=1, rebalancing=True, in_recovery=True, generation=1),
+     ["consumer_group", "table_recovery"], "reading changelogs"),
+    (ConsumerState(rebalances=1, rebalancing=False, recovery_completed=False),
+     ["table_recovery"], "not finished"),
+])
+def test_consumer_group_and_recovery_checks(health, consumer, failing, text):
+    _ready(health).beat(consumer)
+    ok, body = health.readiness()
+    assert not ok and body["failing"] == failing
+    assert text in body["checks"].values()
+
+
+def test_an_empty_assignment_after_a_completed_rebalance_is_ready(health):
+    """More workers than partitions: the spare is in the group and can take over at once."""
+    _ready(health).beat(ConsumerState(rebalances=1, recovery_completed=True, partitions=0, generation=2))
+    ok, body = health.readiness()
+    assert ok and body["partitions"] == 0
+
+
+def test_redis_failure_and_stale_redis_result(health, clock):
+    _ready(health)
+    health.redis_checked("Redis at redis://127.0.0.1:6379/0: Connection refused")
+    ok, body = health.readiness()
+    assert not ok and body["failing"] == ["redis"]
+    assert body["checks"]["redis"] == "Redis at redis://127.0.0.1:6379/0: Connection refused"
+    health.redis_checked(None)
+    assert health.readiness()[0]
+    clock.now += 9
+    health.beat(READY_CONSUMER)
+    assert health.readiness()[0]
+    clock.now += 2  # the PING loop stopped reporting
+    health.beat(READY_CONSUMER)
+    ok, body = health.readiness()
+    assert not ok and body["checks"]["redis"] == "no PING result for 11.0s"
+
+
+def test_a_blocked_loop_is_not_ready_either(health, clock):
+    _ready(health)
+    clock.now += 11
+    ok, body = health.readiness()
+    assert not ok and "event_loop" in body["failing"]
+
+
+def test_consumer_state_reads_faust_flags():
+    recovery = SimpleNamespace(completed=SimpleNamespace(is_set=lambda: True))
+    app = SimpleNamespace(rebalancing_count=2, rebalancing=False, in_recovery=False, consumer_generation_id=7,
+                          tables=SimpleNamespace(recovery=recovery),
+                          consumer=SimpleNamespace(assignment=lambda: {("t", 0), ("t", 1)}))
+    assert consumer_state(app) == ConsumerState(rebalances=2, rebalancing=False, in_recovery=False,
+                                                recovery_completed=True, partitions=2, generation=7)
+
+
+def test_consumer_state_before_the_first_join_touches_no_consumer():
+    class App:
+        rebalancing_count = 0
+        rebalancing = False
+        in_recovery = False
+        consumer_generation_id = 0
+        tables = SimpleNamespace(recovery=SimpleNamespace(completed=SimpleNamespace(is_set=lambda: False)))
+
+        @property
+        def consumer(self):  # Faust would create one on access
+            raise AssertionError("consumer accessed before the first rebalance")
+
+    assert consumer_state(App()) == ConsumerState()
+
+
+# --- HTTP: /metrics, /livez, /readyz, 404 -----------------------------------------------------------
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_endpoints_and_404(health, clock, caplog):
+    metrics = Metrics(CollectorRegistry())
+    port = _port()
+    caplog.set_level("INFO", "streams.metrics")
+    server = metrics.serve(port, health=health)  # default bind: loopback
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+        assert f"on http://127.0.0.1:{port} (bound to 127.0.0.1)" in caplog.text
+        base = f"http://127.0.0.1:{port}"
+        status, text = _get(base + "/metrics")
+        assert status == 200 and "leadflow_worker_ready 0.0" in text and "leadflow_roster_loaded 0.0" in text
+        status, text = _get(base + "/readyz")
+        assert status == 503 and json.loads(text)["ready"] is False
+        _ready(health)
+        status, text = _get(base + "/readyz")
+        assert status == 200 and json.loads(text)["failing"] == []
+        assert _get(base + "/livez")[0] == 200
+        clock.now += 30
+        status, text = _get(base + "/livez")
+        assert status == 503 and json.loads(text)["live"] is False
+        for path in ("/", "/metricsx", "/healthz", "/readyz/extra"):
+            status, text = _get(base + path)
+            assert status == 404, path
+            assert json.loads(text)["paths"] == ["/metrics", "/livez", "/readyz"]
+    finally:
+        metrics.stop()
+
+
+def test_without_health_only_metrics_is_served():
+    metrics = Metrics(CollectorRegistry())
+    port = _port()
+    metrics.serve(port, addr="127.0.0.1")
+    try:
+        assert _get(f"http://127.0.0.1:{port}/metrics")[0] == 200
+        assert _get(f"http://127.0.0.1:{port}/readyz")[0] == 404
+    finally:
+        metrics.stop()
+
+
+def test_bind_address_is_a_setting(monkeypatch):
+    from streams.settings import load_settings
+
+    monkeypatch.delenv("LEADFLOW_METRICS_HOST", raising=False)
+    assert load_settings().metrics_host == "127.0.0.1"
+    monkeypatch.setenv("LEADFLOW_METRICS_HOST", "0.0.0.0")
+    assert load_settings().metrics_host == "0.0.0.0"
