@@ -21,20 +21,12 @@ from streams.deadletter import dead_letter_record
 from streams.metrics import Metrics
 from streams.ratelimit import LogSummary
 from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.topics import OUTPUT_TOPIC_FIELD, TopicNames
 
 log = logging.getLogger(__name__)
 
 # Which output topic each Avro subject goes to.
-SUBJECT_TOPIC_FIELD = {
-    "lead_scored": "lead_scored",
-    "lead_qualified": "mqls",
-    "lead_assigned": "assignments",
-    "sla_breached": "sla_breaches",
-    "lead_dispositioned": "dispositions",
-    "data_quality_issue": "data_quality",
-    "dead_letter": "dead_letters",
-}
+SUBJECT_TOPIC_FIELD = OUTPUT_TOPIC_FIELD
 
 
 @dataclass
@@ -101,7 +93,7 @@ class Pipeline:
 
     async def emit(self, subject: str, key: str, record: dict[str, Any]) -> None:
         """Avro-encode an output record and send it, keyed by lead id."""
-        payload = self.codec.encode(subject, record)
+        payload = self.codec.encode_output(subject, record, self.settings.output_format)
         await self.channel(SUBJECT_TOPIC_FIELD[subject]).send(key=key.encode(), value=payload)
 
     async def dead_letter(self, event: faust.EventT, reason_code: str, reason: str) -> None:
@@ -126,7 +118,7 @@ class Pipeline:
         )
         key = message.key if isinstance(message.key, bytes) else b""
         await self.channel("dead_letters").send(
-            key=key, value=self.codec.encode("dead_letter", record)
+            key=key, value=self.codec.encode_output("dead_letter", record, self.settings.output_format)
         )
 
 

@@ -274,7 +274,8 @@ def tail(ctx: click.Context, topic_role: str, from_beginning: bool, max_messages
     # it waits for a missing topic; _tail reports that case in one line instead.
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
     _kafka_settings(ctx)
-    asyncio.run(_tail(kafka_client_kwargs(settings), topic, codec, from_beginning, max_messages, timeout))
+    asyncio.run(_tail(kafka_client_kwargs(settings), topic, codec, from_beginning, max_messages, timeout,
+                      TopicNames.from_settings(settings).output_subject(topic)))
 
 
 def tail_topic(names, role: str) -> str:
@@ -295,7 +296,7 @@ def tail_topic(names, role: str) -> str:
     )
 
 
-async def _tail(kafka, topic, codec, from_beginning, max_messages, timeout) -> None:
+async def _tail(kafka, topic, codec, from_beginning, max_messages, timeout, subject_hint=None) -> None:
     from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import UnknownTopicOrPartitionError
 
@@ -324,7 +325,7 @@ async def _tail(kafka, topic, codec, from_beginning, max_messages, timeout) -> N
             for records in batch.values():
                 for record in records:
                     try:
-                        subject, value = codec.decode(record.value)
+                        subject, value = codec.decode(record.value, subject_hint)
                     except Exception as exc:  # not Avro (e.g. an input topic): show it raw
                         subject, value = f"undecodable: {exc}", record.value.decode("utf-8", "replace")
                     click.echo(json.dumps({"subject": subject, "key": (record.key or b"").decode(), "value": value},

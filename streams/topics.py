@@ -15,6 +15,18 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# Which output topic (TopicNames field) each output subject goes to; one subject per topic.
+OUTPUT_TOPIC_FIELD = {
+    "lead_scored": "lead_scored",
+    "lead_qualified": "mqls",
+    "lead_assigned": "assignments",
+    "sla_breached": "sla_breaches",
+    "lead_dispositioned": "dispositions",
+    "data_quality_issue": "data_quality",
+    "dead_letter": "dead_letters",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class TopicNames:
     # Inputs, published by other systems (Avro or JSON).
@@ -52,6 +64,13 @@ class TopicNames:
             data_quality=f"{p}.out.data-quality",
             dead_letters=f"{p}.dlq",
         )
+
+    def output_subject(self, topic: str) -> str | None:
+        """The subject written to an output topic (how a JSON output is read back), or None."""
+        for subject, name in OUTPUT_TOPIC_FIELD.items():
+            if getattr(self, name) == topic:
+                return subject
+        return None
 
     def inputs(self) -> tuple[str, ...]:
         return (self.form_submits, self.web_activity, self.crm_status)

@@ -164,7 +164,7 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
         async for event in stream.events():
             message = event.message
             try:
-                subject, record = pipeline.codec.decode(message.value)
+                subject, record = pipeline.codec.decode(message.value, "lead_qualified")
             except DecodeError as exc:  # bad bytes on the topic: park them
                 await pipeline.dead_letter(event, exc.reason_code, exc.detail)
                 continue

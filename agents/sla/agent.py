@@ -261,7 +261,7 @@ def register(pipeline, config: SlaConfig | None = None) -> None:  # pipeline: st
                         data.get("rep_id"), payload.occurred_at_ms,
                     ), partition)
                 elif topic == names.assignments:
-                    subject, record = pipeline.codec.decode(raw)
+                    subject, record = pipeline.codec.decode(raw, "lead_assigned")
                     if subject != "lead_assigned":
                         await pipeline.dead_letter(event, "unknown_kind", f"{subject} record on the assignments topic")
                         continue

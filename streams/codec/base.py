@@ -7,10 +7,12 @@ call or one orjson parse.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from fastavro.validation import validate
 
 from agents.capture.exceptions import TOO_LARGE, UNKNOWN_ENCODING, UNKNOWN_SCHEMA_ID
@@ -35,6 +37,12 @@ AVRO = "avro"
 JSON = "json"
 _AVRO_MAGIC = bytes([MAGIC_BYTE])
 _JSON_OBJECT_START = re.compile(rb"[ \t\r\n]*\{")  # JSON's own whitespace, then '{'
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class Codec:
@@ -75,6 +83,19 @@ class Codec:
         Raises EncodeError naming the field when ``record`` does not match the schema, including
         keys the schema does not have (a misspelt optional field would otherwise vanish).
         """
+        registered = self._checked(subject, record)
+        return write_avro(registered, self._latest_header[subject], record)
+
+    def encode_json(self, subject: str, record: Mapping[str, Any]) -> bytes:
+        """The same record as one JSON object (same field names, times as epoch ms, bytes as
+        base64), validated against the same schema, for sinks that do not speak Avro."""
+        self._checked(subject, record)
+        return orjson.dumps(record, default=_json_default)
+
+    def encode_output(self, subject: str, record: Mapping[str, Any], output_format: str) -> bytes:
+        return self.encode_json(subject, record) if output_format == JSON else self.encode(subject, record)
+
+    def _checked(self, subject: str, record: Mapping[str, Any]) -> RegisteredSchema:
         registered = self._latest.get(subject)
         if registered is None:
             raise EncodeError(f"unknown subject {subject!r}")
@@ -88,11 +109,20 @@ class Codec:
         # raise_errors=False: raising builds an exception per failed union branch (4x slower).
         if not validate(record, registered.schema, raise_errors=False, strict=True):
             raise EncodeError(_describe_invalid_record(registered, record))
-        return write_avro(registered, self._latest_header[subject], record)
+        return registered
 
-    def decode(self, raw: bytes) -> tuple[str, dict[str, Any]]:
-        """(subject, record as written) of any framed Avro message, e.g. an output."""
+    def decode(self, raw: bytes, subject: str | None = None) -> tuple[str, dict[str, Any]]:
+        """(subject, record as written) of an output: framed Avro (the subject comes from the
+        schema id), or - with ``output_format=json`` - a JSON object, whose subject the reader
+        knows from the topic and passes in."""
         if raw[:1] != _AVRO_MAGIC:
+            if subject is not None and _JSON_OBJECT_START.match(raw):
+                try:
+                    value = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    raise DecodeError(UNKNOWN_ENCODING, f"not valid JSON: {exc}") from None
+                if isinstance(value, dict):
+                    return subject, value
             raise DecodeError(UNKNOWN_ENCODING, _describe_unknown_encoding(raw))
         writer = self._writer_schema(raw)
         return writer.subject, read_avro(raw, writer, None)

@@ -461,3 +461,22 @@ def test_any_valid_form_round_trips(codec, occurred_at, email, first_name, compa
     raw = codec.encode("form_submitted", record)
     assert codec.decode_input("form_submitted", raw, max_bytes=MAX_BYTES) == (record, AVRO)
     assert codec.decode_input("form_submitted", orjson.dumps(record), max_bytes=MAX_BYTES) == (record, JSON)
+
+
+def test_json_output_is_the_validated_record_and_reads_back(codec):
+    record = SAMPLES["lead_scored"]
+    raw = codec.encode_output("lead_scored", record, "json")
+    assert orjson.loads(raw) == record
+    assert codec.decode(raw, "lead_scored") == ("lead_scored", record)
+    assert codec.encode_output("lead_scored", record, "avro")[:1] == b"\x00"
+    with pytest.raises(EncodeError, match="fields not in schema"):
+        codec.encode_json("lead_scored", {**record, "typo_field": 1})
+    with pytest.raises(DecodeError):
+        codec.decode(raw)  # JSON needs the subject (the reader knows it from the topic)
+
+
+def test_json_output_writes_bytes_as_base64(codec):
+    import base64
+
+    letter = {**SAMPLES["dead_letter"], "original": b"\xff\x00raw"}
+    assert base64.b64decode(orjson.loads(codec.encode_json("dead_letter", letter))["original"]) == b"\xff\x00raw"
