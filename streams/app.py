@@ -15,8 +15,8 @@ from typing import Any
 import faust
 from mode.supervisors import CrashingSupervisor
 
-from streams.codec import Codec, SchemaRegistry
-from streams.connections import faust_broker_credentials, redis_async
+from streams.codec import Codec, RemoteSchemas, SchemaRegistry
+from streams.connections import faust_broker_credentials, redis_async, schema_registry_client
 from streams.deadletter import dead_letter_record
 from streams.metrics import Metrics
 from streams.ratelimit import LogSummary
@@ -170,7 +170,7 @@ def create_app(
         settings=settings,
         app=faust_app(settings),
         topic_names=TopicNames.from_settings(settings),
-        codec=codec or Codec(SchemaRegistry.load()),
+        codec=codec or build_codec(settings, register=True),
         metrics=metrics or Metrics.create(),
         clock=clock,
         scoring_model=scoring_model or load_model(settings.scoring_model_path),
@@ -183,6 +183,23 @@ def create_app(
     register_lag_gauge(pipeline)
     register_log_summaries(pipeline)
     return pipeline
+
+
+def build_codec(settings: Settings, *, register: bool) -> Codec:
+    """The codec for these settings: ids from ``schemas/registry.yaml``, or - with
+    LEADFLOW_SCHEMA_REGISTRY_URL - from that registry. ``register``: put leadflow's schemas
+    there now (a worker at start, before it consumes); readers such as ``tail`` only fetch ids.
+
+    Raises RegistryUnavailable / SchemaIncompatible with a one-line message.
+    """
+    registry = SchemaRegistry.load()
+    client = schema_registry_client(settings)
+    if client is None:
+        return Codec(registry)
+    codec = Codec(registry, RemoteSchemas(client, TopicNames.from_settings(settings).value_subjects()))
+    if register:
+        codec.register_schemas()
+    return codec
 
 
 def check_config_files(settings: Settings) -> None:

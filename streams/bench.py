@@ -192,11 +192,11 @@ def _r(value: float | None) -> float | None:
 
 async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_id: str,
                progress: Progress, say: Callable[[str], None]) -> dict[str, Any]:
-    from streams.codec import Codec, SchemaRegistry
+    from streams.app import build_codec
     from streams.simulator import Publisher, TrafficSimulator
     from streams.topics import TopicNames, ensure_topics
 
-    codec = Codec(SchemaRegistry.load())
+    codec = build_codec(settings, register=True)  # the worker's ids (a Schema Registry's, if set)
     names = TopicNames.from_settings(settings)
     kafka = kafka_client_kwargs(settings)
     results: dict[str, Any] = {"run_id": run_id, "events": opts.events, "seed": opts.seed,

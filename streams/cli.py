@@ -96,6 +96,7 @@ def dev_status(ctx: click.Context) -> None:
 @click.pass_context
 def worker(ctx: click.Context, loglevel: str) -> None:
     """Run a leadflow worker (Faust) against the configured Kafka and Redis."""
+    from streams.codec.exceptions import SchemaRegistryError
     from streams.worker import run_worker
 
     settings = _settings(ctx)
@@ -106,6 +107,8 @@ def worker(ctx: click.Context, loglevel: str) -> None:
             f"{exc}. Start the local stack with `leadflow dev up` or check the LEADFLOW_KAFKA_* / "
             "LEADFLOW_REDIS_* settings."
         ) from None
+    except SchemaRegistryError as exc:  # registry unreachable or a schema it refuses: one line
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -264,12 +267,12 @@ async def _publish(kafka: dict, topic: str, lines: list[bytes]) -> int:
 def tail(ctx: click.Context, topic_role: str, from_beginning: bool, max_messages: int, timeout: float) -> None:
     """Pretty-print an output topic, decoding Avro. TOPIC_ROLE is a name from `topics list`
     (e.g. mqls, lead_scored, dead_letters) or a full topic name."""
-    from streams.codec import Codec, SchemaRegistry
+    from streams.app import build_codec
     from streams.topics import TopicNames
 
     settings = _settings(ctx)
     topic = tail_topic(TopicNames.from_settings(settings), topic_role)
-    codec = Codec(SchemaRegistry.load())
+    codec = build_codec(settings, register=False)  # a registry's ids are fetched as they appear
     # aiokafka logs "Topic ... not found in cluster metadata" at ERROR ten times a second while
     # it waits for a missing topic; _tail reports that case in one line instead.
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)

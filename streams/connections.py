@@ -248,3 +248,20 @@ def describe_redis_error(exc: BaseException, settings: Settings) -> str:
     if password:
         text = text.replace(password, "***")
     return f"{where}: {text[:200]}"
+
+
+# --- Schema Registry ---------------------------------------------------------------------
+
+
+def schema_registry_client(settings: Settings):
+    """A client for LEADFLOW_SCHEMA_REGISTRY_URL (basic auth, CA file), or None when unset."""
+    if not settings.schema_registry_url:
+        return None
+    from streams.codec.registry_client import RegistryClient
+
+    return RegistryClient(
+        settings.schema_registry_url,
+        username=settings.schema_registry_username,
+        password=settings.schema_registry_password_value,
+        ca_file=settings.schema_registry_ca_file,
+    )

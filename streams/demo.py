@@ -270,13 +270,14 @@ def _fmt_min(ms: float | None) -> str:
 
 class Demo:
     def __init__(self, settings: Settings, opts: DemoOptions, *, run_id: str, run_dir: Path, console=None) -> None:
-        from streams.codec import Codec, SchemaRegistry
+        from streams.app import build_codec
         from streams.simulator import CrmSimulator, TrafficSimulator
         from streams.topics import TopicNames
 
         self.settings, self.opts, self.run_id, self.run_dir = settings, opts, run_id, run_dir
         self.names = TopicNames.from_settings(settings)
-        self.codec = Codec(SchemaRegistry.load())
+        # A configured Schema Registry's ids both ways (registered on the first encode).
+        self.codec = build_codec(settings, register=False)
         self.seed = opts.seed if opts.seed is not None else int(time.time()) % 100_000
         self.crm = CrmSimulator(self.seed, speed=opts.speed)
         self.sim = TrafficSimulator(self.seed, start_ms=int(time.time() * 1000), mix=opts.mix,

@@ -213,7 +213,7 @@ def _write_jsonl(sim, directory: Path, count: int) -> None:
 async def _simulate(settings: Settings, sim, rate, count, duration):
     import signal
 
-    from streams.codec import Codec, SchemaRegistry
+    from streams.app import build_codec
     from streams.simulator import Publisher
     from streams.topics import TopicNames, ensure_topics
 
@@ -226,7 +226,7 @@ async def _simulate(settings: Settings, sim, rate, count, duration):
     with _progress() as progress:
         task = progress.add_task("publishing", total=count, rate="")
         async with Publisher(kafka_client_kwargs(settings), TopicNames.from_settings(settings),
-                             Codec(SchemaRegistry.load())) as pub:
+                             build_codec(settings, register=True)) as pub:
             def on_sent(event, stamped_ms):
                 if pub.stats.sent % 200 == 0:
                     progress.update(task, completed=pub.stats.sent, rate=f"{pub.stats.rate:,.0f}/s")

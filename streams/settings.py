@@ -138,6 +138,15 @@ class Settings(BaseSettings):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry_scheme(cls, value: str | None) -> str | None:
+        if not value:  # empty (e.g. a blank compose variable) = no registry
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")  # not echoed: may hold a password
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _security_consistent(self) -> "Settings":
         protocol = self.kafka_security_protocol

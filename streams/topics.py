@@ -25,6 +25,12 @@ OUTPUT_TOPIC_FIELD = {
     "data_quality_issue": "data_quality",
     "dead_letter": "dead_letters",
 }
+# Which input topic each input subject is read from.
+INPUT_TOPIC_FIELD = {
+    "form_submitted": "form_submits",
+    "web_activity": "web_activity",
+    "crm_status": "crm_status",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,11 @@ class TopicNames:
             if getattr(self, name) == topic:
                 return subject
         return None
+
+    def value_subjects(self) -> dict[str, str]:
+        """leadflow subject -> Schema Registry subject of its topic (TopicNameStrategy: "<topic>-value")."""
+        fields = {**INPUT_TOPIC_FIELD, **OUTPUT_TOPIC_FIELD}
+        return {subject: f"{getattr(self, name)}-value" for subject, name in fields.items()}
 
     def inputs(self) -> tuple[str, ...]:
         return (self.form_submits, self.web_activity, self.crm_status)

@@ -108,7 +108,7 @@ def assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
     profile = state.profile
     key = (state.email, profile.get("job_title"), profile.get("company_size"), profile.get("industry"),
            profile.get("country"), tuple(state.bot_signals), tuple(state.disqualifications),
-           tuple(sorted(state.bot_evidence.items())))
+           tuple(sorted((k, tuple(v)) for k, v in state.bot_evidence.items())))
     memo = model.fit_memo
     found = memo.get(key)
     if found is None:
@@ -221,7 +221,8 @@ def _gate_failures(state: LeadState, model: ScoringModel, domain: str | None, gr
     if state.email is None:
         out.append(GateFailure("no_email", None, "no email address known yet"))
     for signal in state.bot_signals:
-        out.append(GateFailure("bot_signal", signal, state.bot_evidence.get(signal) or signal.replace("_", " ")))
+        seen = state.bot_evidence.get(signal)
+        out.append(GateFailure("bot_signal", signal, seen[2] if seen else signal.replace("_", " ")))
     if "disposable_domain" in blocked:
         out.append(GateFailure("disposable_domain", domain, f"{domain} is a disposable email domain"))
     if "competitor_domain" in blocked:

@@ -95,8 +95,14 @@ def _absorb_form(state: LeadState, event: LeadEvent, model: ScoringModel) -> Abs
                                   f"(a person needs at least {model.fit_gate.min_seconds_to_fill:g} s)")
     if bot:
         state.bot_signals = sorted(set(state.bot_signals) | set(bot))
-        # The first evidence of each signal stays: the gate's reason must not change with replays.
-        state.bot_evidence = {**bot, **state.bot_evidence}
+        # The earliest evidence of each signal (event time, then event id) stays, whatever the
+        # arrival order: the gate's reason is a function of the events, not of their order.
+        evidence = dict(state.bot_evidence)
+        for signal, text in bot.items():
+            seen = [event.occurred_at_ms, event.event_id, text]
+            if signal not in evidence or seen < list(evidence[signal]):
+                evidence[signal] = seen
+        state.bot_evidence = evidence
     _attribute(state, model, event, is_capture=True)
     kind = data.get("form_kind") or "unknown"
     _add_touch(state, model, Touch(f"form:{kind}", _clip(data.get("form_id")), event.occurred_at_ms, event.event_id))

@@ -100,7 +100,7 @@ class LeadState:
     # Permanent exclusions (sorted reasons): bot_signal, disposable_domain, crm_rejected:<disposition>.
     disqualifications: list[str] = field(default_factory=list)
     bot_signals: list[str] = field(default_factory=list)  # honeypot_filled, filled_too_fast
-    bot_evidence: dict[str, str] = field(default_factory=dict)  # signal -> what was seen (first time)
+    bot_evidence: dict[str, list] = field(default_factory=dict)  # signal -> [ms, event id, what was seen]
     as_of_ms: int = 0  # the lead's clock: newest event time applied, or the last review time
     created_at_ms: int | None = None  # oldest event time seen
     last_engaged_ms: int | None = None  # newest buyer activity (drives the inactivity penalty)

@@ -174,6 +174,8 @@ def write_avro(registered: RegisteredSchema, header: bytes, record: Mapping[str,
 
 
 def _label(registered: RegisteredSchema) -> str:
+    if registered.version == 0:  # fetched from a remote registry by id: not one of our versions
+        return f"{registered.subject} (schema id {registered.id} from the Schema Registry)"
     return f"{registered.subject} v{registered.version} (schema id {registered.id})"
 
 

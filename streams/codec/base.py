@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -25,8 +26,9 @@ from streams.codec.avro import (
     read_schema_id,
     write_avro,
 )
-from streams.codec.exceptions import DecodeError, EncodeError, SchemaRegistryError
+from streams.codec.exceptions import DecodeError, EncodeError, RegistryUnavailable, SchemaRegistryError
 from streams.codec.json import compile_record_coercer, parse_json_object
+from streams.codec.remote import RemoteSchemas
 
 try:  # the pure-Python validator reports which field failed; the compiled one only the record
     from fastavro import _validation_py as _diagnostic_validation
@@ -46,12 +48,40 @@ def _json_default(value: Any) -> Any:
 
 
 class Codec:
-    def __init__(self, registry: SchemaRegistry) -> None:
+    def __init__(self, registry: SchemaRegistry, remote: RemoteSchemas | None = None) -> None:
+        """``remote``: a Schema Registry whose ids replace the file registry's (None: offline,
+        ids from ``schemas/registry.yaml``). Call ``register_schemas()`` at start with it."""
         self.registry = registry
+        self.remote = remote
         self._latest: dict[str, RegisteredSchema] = {s: registry.latest(s) for s in registry.subjects}
-        self._latest_header = {s: avro_header(r.id) for s, r in self._latest.items()}
         self._latest_fields = {s: frozenset(r.field_names) for s, r in self._latest.items()}
         self._json_coercers = {s: compile_record_coercer(r.declared) for s, r in self._latest.items()}
+        self._subject_of_name = {r.schema["name"]: s for s, r in self._latest.items()}
+        if remote is None:
+            self._by_id = {r.id: r for s in registry.subjects for r in registry.versions(s)}
+            self._latest_header = {s: avro_header(r.id) for s, r in self._latest.items()}
+        else:  # a registry's ids are another numbering: only what it tells us counts
+            self._by_id = {}
+            self._latest_header = {}
+
+    def register_schemas(self) -> None:
+        """Registers leadflow's schemas in the remote registry (idempotent) and frames outputs
+        with its ids. Raises RegistryUnavailable or SchemaIncompatible (one line each)."""
+        if self.remote is None:
+            return
+        ids = self.remote.register(self.registry)
+        for subject in self.registry.subjects:
+            latest = self.registry.latest(subject)
+            for registered in self.registry.versions(subject):
+                schema_id = ids.get((subject, registered.version))
+                if schema_id is None:
+                    continue
+                remote_registered = replace(registered, id=schema_id)
+                self._by_id[schema_id] = remote_registered
+                if registered is latest:
+                    # Same object in both maps: decode_input skips resolution when writer is reader.
+                    self._latest[subject] = remote_registered
+                    self._latest_header[subject] = avro_header(schema_id)
 
     def decode_input(self, subject: str, raw: bytes, *, max_bytes: int) -> tuple[dict[str, Any], str]:
         """(record in the shape of the subject's latest schema, "avro" | "json").
@@ -84,7 +114,11 @@ class Codec:
         keys the schema does not have (a misspelt optional field would otherwise vanish).
         """
         registered = self._checked(subject, record)
-        return write_avro(registered, self._latest_header[subject], record)
+        header = self._latest_header.get(subject)
+        if header is None:  # with a remote registry: ids come from registering (once)
+            self.register_schemas()
+            header = self._latest_header[subject]
+        return write_avro(registered, header, record)
 
     def encode_json(self, subject: str, record: Mapping[str, Any]) -> bytes:
         """The same record as one JSON object (same field names, times as epoch ms, bytes as
@@ -129,9 +163,30 @@ class Codec:
 
     def _writer_schema(self, raw: bytes) -> RegisteredSchema:
         schema_id = read_schema_id(raw)
-        writer = self.registry.get(schema_id)
+        writer = self._by_id.get(schema_id)
         if writer is None:
+            writer = self._fetch_writer(schema_id)
+        return writer
+
+    def _fetch_writer(self, schema_id: int) -> RegisteredSchema:
+        """An id first seen on the wire: asked of the remote registry once, then cached."""
+        if self.remote is None:
             raise DecodeError(UNKNOWN_SCHEMA_ID, f"schema id {schema_id} is not registered")
+        try:
+            writer = self.remote.writer(schema_id, self._subject_of_name)
+        except RegistryUnavailable as exc:
+            # Not the message's fault, but holding the partition would stall every lead on it;
+            # the dead letter keeps the bytes for a replay once the registry is back.
+            self.remote.remember_miss(schema_id)
+            raise DecodeError(UNKNOWN_SCHEMA_ID, f"schema id {schema_id} could not be looked up: {exc}") from None
+        except SchemaRegistryError as exc:
+            self.remote.remember_miss(schema_id)
+            raise DecodeError(UNKNOWN_SCHEMA_ID, str(exc)) from None
+        if writer is None:
+            raise DecodeError(
+                UNKNOWN_SCHEMA_ID, f"schema id {schema_id} is not registered (as Avro) in the Schema Registry at {self.remote.url}"
+            )
+        self._by_id[schema_id] = writer
         return writer
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from agents.capture.exceptions import REASON_CODES, check_reason_code
 
-__all__ = ["REASON_CODES", "CodecError", "DecodeError", "EncodeError", "SchemaRegistryError"]
+__all__ = [
+    "REASON_CODES", "CodecError", "DecodeError", "EncodeError", "RegistryUnavailable", "SchemaIncompatible",
+    "SchemaRegistryError",
+]
 
 
 class CodecError(Exception):
@@ -16,6 +19,22 @@ class SchemaRegistryError(CodecError):
 
     Load-time messages name the offending file.
     """
+
+
+class RegistryUnavailable(SchemaRegistryError):
+    """A remote Schema Registry cannot be used (network, TLS, authentication, server error).
+
+    One line naming the registry URL without its user info, and the cause.
+    """
+
+
+class SchemaIncompatible(SchemaRegistryError):
+    """The remote registry refuses one of leadflow's schemas under the subject's compatibility
+    rules; the message names the subject, ``detail`` is the registry's own words."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class DecodeError(CodecError):

@@ -223,3 +223,50 @@ def sasl_ssl_overrides(stack, tls_files, tmp_path_factory) -> dict[str, str]:
         "kafka_sasl_password_file": str(password_file),
         "kafka_ssl_ca_file": str(tls_files.ca),
     }
+
+
+# --- a real Confluent-compatible Schema Registry (Apicurio, ccompat API), only for the tests that
+# ask for it: TLS with the session CA, basic auth, in-memory storage, BACKWARD compatibility as
+# Confluent's registry has by default. The first run fetches Apicurio from Maven Central (~110 MB).
+TEST_SCHEMA_REGISTRY_PORT = int(os.environ.get("LEADFLOW_TEST_SCHEMA_REGISTRY_PORT", str(TEST_KAFKA_PORT + 5)))
+REGISTRY_USER, REGISTRY_PASSWORD = "leadflow-registry", "s3cret-Registry-pw"
+
+
+@pytest.fixture(scope="module")  # up only while the registry tests run: ~300 MB of JVM
+def schema_registry(tls_files, tmp_path_factory):
+    from streams.devstack.schema_registry import RegistryTls, SchemaRegistryServer
+
+    server = SchemaRegistryServer(
+        TEST_SCHEMA_REGISTRY_PORT, tmp_path_factory.mktemp("schema-registry"), REPO_ROOT / ".leadflow" / "apicurio",
+        tls=RegistryTls(tls_files.server_cert, tls_files.server_key), ca_file=tls_files.ca,
+        users={REGISTRY_USER: REGISTRY_PASSWORD}, tie_to_parent=True,
+    )
+    server.start(timeout=120)
+    try:
+        import httpx
+
+        httpx.put(f"{server.url}/config", json={"compatibility": "BACKWARD"}, auth=(REGISTRY_USER, REGISTRY_PASSWORD),
+                  verify=ssl_context(tls_files.ca), timeout=10).raise_for_status()
+        yield server
+    finally:
+        server.stop()
+
+
+def ssl_context(ca_file: Path):
+    import ssl
+
+    return ssl.create_default_context(cafile=str(ca_file))
+
+
+@pytest.fixture(scope="module")
+def schema_registry_overrides(schema_registry, tls_files, tmp_path_factory) -> dict[str, str]:
+    """Settings (LEADFLOW_* overrides) for the test registry: password from a file, the session CA."""
+    password_file = tmp_path_factory.mktemp("registry-secrets") / "registry-password"
+    password_file.write_text(REGISTRY_PASSWORD + "\n")
+    password_file.chmod(0o600)
+    return {
+        "schema_registry_url": schema_registry.url,
+        "schema_registry_username": REGISTRY_USER,
+        "schema_registry_password_file": str(password_file),
+        "schema_registry_ca_file": str(tls_files.ca),
+    }
