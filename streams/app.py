@@ -176,6 +176,7 @@ def create_app(
         scoring_model=scoring_model or load_model(settings.scoring_model_path),
         redis_factory=redis_factory,
     )
+    start_metrics_at_zero(pipeline)
     for register in capabilities or (
         register_capture, register_scoring, register_routing, register_sla, register_disposition,
     ):
@@ -183,6 +184,17 @@ def create_app(
     register_lag_gauge(pipeline)
     register_log_summaries(pipeline)
     return pipeline
+
+
+def start_metrics_at_zero(pipeline: Pipeline) -> None:
+    """Every label value the scoring model and SLA file know (dispositions, data-quality issue
+    codes, attribution channels...) starts at 0 on this worker's metrics, so the dashboards'
+    increase() and ratios see the first occurrence (streams.metrics.configured_label_values)."""
+    from agents.sla.config import load_sla_config
+    from streams.metrics import configured_label_values
+
+    sla_config = load_sla_config(pipeline.settings.sla_config_path)
+    pipeline.metrics.start_at_zero(**configured_label_values(pipeline.scoring_model, sla_config))
 
 
 def build_codec(settings: Settings, *, register: bool) -> Codec:

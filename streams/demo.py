@@ -11,7 +11,9 @@ What it does, in order:
    is installed;
 4. starts one worker (a child process) and waits until its consumer group is ready;
 5. publishes simulator traffic at ``rate`` events/s; simulated CRM reps react to the
-   assignments they see (first touches, some late, dispositions, some missing);
+   assignments they see (first touches, some late, dispositions, some missing) - at the
+   ``rep_timing`` pace ("demo": accepted, SQL, converted and rejected leads within the
+   first minute at 60x);
 6. shows what happens: MQLs, assignments with owner and reason, SLA breaches,
    dispositions, data-quality issues, dead letters, with a live summary (events/s,
    event->MQL and event->assignment latency, speed-to-lead p50/p95 in business time, SLA
@@ -66,6 +68,11 @@ class DemoOptions:
     rate: float = 20.0  # input events per second
     seed: int | None = None  # None: random (printed, so a run can be repeated)
     speed: float = 60.0  # business time runs this many times faster (SLAs, reps' delays)
+    # How fast simulated reps move a lead on after the first touch (business minutes, then
+    # divided by speed): "demo" - qualified on the first call, SQL and opportunity within the
+    # business hour, so a minute of traffic at 60x shows every outcome; "realistic" - hours to
+    # days (streams.simulator.crm.REP_TIMINGS).
+    rep_timing: str = "demo"
     duration: float | None = None  # seconds; None = until Ctrl-C
     mix: dict[str, float] | None = None
     bad_share: float = 0.003  # deliberately bad events (dead letters) among the traffic
@@ -272,6 +279,7 @@ class Demo:
     def __init__(self, settings: Settings, opts: DemoOptions, *, run_id: str, run_dir: Path, console=None) -> None:
         from streams.app import build_codec
         from streams.simulator import CrmSimulator, TrafficSimulator
+        from streams.simulator.crm import REP_TIMINGS
         from streams.topics import TopicNames
 
         self.settings, self.opts, self.run_id, self.run_dir = settings, opts, run_id, run_dir
@@ -279,7 +287,7 @@ class Demo:
         # A configured Schema Registry's ids both ways (registered on the first encode).
         self.codec = build_codec(settings, register=False)
         self.seed = opts.seed if opts.seed is not None else int(time.time()) % 100_000
-        self.crm = CrmSimulator(self.seed, speed=opts.speed)
+        self.crm = CrmSimulator(self.seed, speed=opts.speed, timing=REP_TIMINGS[opts.rep_timing])
         self.sim = TrafficSimulator(self.seed, start_ms=int(time.time() * 1000), mix=opts.mix,
                                     bad_share=opts.bad_share, crm=self.crm, tag=run_id)
         self.state = DemoState(speed=opts.speed)

@@ -90,9 +90,13 @@ def _progress(console=None):
 @click.option("--keep-stack", is_flag=True, help="Leave Kafka/Redis running on exit (if the demo started them).")
 @click.option("--keep-topics", is_flag=True, help="Keep this run's topics (demo-HHMMSS.*) for `leadflow tail`.")
 @click.option("--plain", is_flag=True, help="Line-by-line output instead of the live view (automatic without a terminal).")
+@click.option("--rep-timing", type=click.Choice(["demo", "realistic"]), default="demo", show_default=True,
+              help="Simulated reps after the first touch: 'demo' decides, makes SQLs and converts within the "
+                   "business hour (every outcome in the first minute at 60x); 'realistic' takes hours to days.")
 @click.pass_context
 @friendly_errors
-def demo(ctx: click.Context, rate, seed, speed, duration, mix, bad_share, no_stack, keep_stack, keep_topics, plain) -> None:
+def demo(ctx: click.Context, rate, seed, speed, duration, mix, bad_share, rep_timing, no_stack, keep_stack, keep_topics,
+         plain) -> None:
     """Start the local stack and a worker, run the traffic simulator, and watch leads flow:
     MQLs, assignments (owner and reason), SLA breaches and dispositions, with live figures
     (events/s, event->MQL and event->assignment latency, speed-to-lead p50/p95, SLA compliance)
@@ -109,7 +113,8 @@ def demo(ctx: click.Context, rate, seed, speed, duration, mix, bad_share, no_sta
     settings = _settings(ctx)
     console = Console()
     opts = DemoOptions(rate=rate, seed=seed, speed=speed, duration=duration, mix=_mix(mix), bad_share=bad_share,
-                       manage_stack=not no_stack, keep_stack=keep_stack, keep_topics=keep_topics, plain=plain)
+                       rep_timing=rep_timing, manage_stack=not no_stack, keep_stack=keep_stack, keep_topics=keep_topics,
+                       plain=plain)
     summary = run_demo(settings, opts, console=console, say=lambda m: console.print(f"[dim]·[/] {m}", highlight=False))
     console.print(_demo_summary_table(summary))
     if summary.get("worker_left_running"):

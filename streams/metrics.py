@@ -69,6 +69,11 @@ SCORE_BANDS = ("<50", "50-60", "60-70", "70-80", "80-90", "90+")
 BOOLEANS = ("true", "false")
 # Lower edges of SCORE_BANDS[1:].
 _BAND_EDGES = (50.0, 60.0, 70.0, 80.0, 90.0)
+# The CRM status whose leadflow_dispositions_total series carry a rejection reason.
+REJECTED = "rejected"
+# Where duplicates are skipped (label ``stage``): scoring's dedup window, and routing's
+# redelivery checks (agents/routing/redelivery.py: duplicate -> "route", stale, same_mql).
+DUPLICATE_STAGES = ("score", "route", "route_stale", "route_same_mql")
 
 # --- Histogram buckets (seconds) ------------------------------------------------------------
 # Input event (broker timestamp) -> score emitted: 5 ms .. 60 s.
@@ -256,6 +261,50 @@ def _score_band_label(value: object) -> object:
     return value
 
 
+def mql_label_pairs(lowest_score: float, fast_track_above: float) -> tuple[tuple[str, str], ...]:
+    """The (score_band, fast_track) label pairs an MQL can carry when its score at the crossing
+    is above ``lowest_score`` (the MQL threshold) and it is fast-tracked above
+    ``fast_track_above``. Bands are [lower edge, next edge)."""
+    lows = (-math.inf, *_BAND_EDGES)
+    highs = (*_BAND_EDGES, math.inf)
+    pairs: list[tuple[str, str]] = []
+    for band, low, high in zip(SCORE_BANDS, lows, highs):
+        if high <= lowest_score:
+            continue  # every score in the band is at or below the threshold
+        if low <= fast_track_above:
+            pairs.append((band, "false"))
+        if high > fast_track_above:
+            pairs.append((band, "true"))
+    return tuple(pairs)
+
+
+def configured_label_values(scoring_model: Any, sla_config: Any = None) -> dict[str, tuple]:
+    """The label values the configuration knows, for :meth:`Metrics.start_at_zero`.
+
+    ``scoring_model``: an ``agents.scoring.model.ScoringModel`` (attribution channels, MQL and
+    fast-track thresholds, permanent dispositions); ``sla_config``: an
+    ``agents.sla.config.SlaConfig`` (recycled and recaptured dispositions) or None.
+    """
+    from agents.disposition.rules import ISSUE_CODES, TOUCH_ONLY_STATUSES
+
+    thresholds = scoring_model.thresholds
+    attribution = scoring_model.attribution
+    policy = getattr(sla_config, "dispositions", None)
+    dispositions = [*DISPOSITIONS, *sorted(scoring_model.permanent_dispositions)]
+    if policy is not None:
+        dispositions += [*policy.recycle, *policy.recapture]
+    return {
+        # Touch-only statuses stop SLA clocks but are never counted as dispositions.
+        "statuses": tuple(s for s in CRM_STATUSES if s not in TOUCH_ONLY_STATUSES),
+        "dispositions": tuple(dict.fromkeys(dispositions)),
+        "issue_codes": tuple(ISSUE_CODES),
+        "sources": tuple(dict.fromkeys([*attribution.channels, attribution.unrecognized_channel,
+                                        attribution.missing_channel])),
+        "mql_bands": mql_label_pairs(thresholds.mql, thresholds.fast_track),
+        "duplicate_stages": DUPLICATE_STAGES,
+    }
+
+
 def elapsed_seconds(start_ms: int | float | None, end_ms: int | float) -> float | None:
     """Seconds from ``start_ms`` to ``end_ms`` (epoch ms), clamped at 0 for clock skew;
     None if there is no start."""
@@ -419,12 +468,49 @@ class Metrics:
                 self.events_in.labels(kind=kind, encoding=encoding)
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason=reason)
+        for kind in EVENT_KINDS:
+            self.event_to_score_seconds.labels(kind=kind)
+        for stage in STAGES:
+            self.leads_scored.labels(stage=stage)
         for priority in PRIORITIES:
             self.sla_breaches.labels(priority=priority, tier=0)
             self.sla_open_clocks.labels(priority=priority).set(0)
+            self.event_to_assignment_seconds.labels(priority=priority)
         self.redis_waiting.set(0)
         self.worker_ready.set(0)
         self.roster_loaded.set(0)
+
+    def start_at_zero(
+        self,
+        *,
+        statuses: Iterable[str] = (),
+        dispositions: Iterable[str] = (),
+        issue_codes: Iterable[str] = (),
+        sources: Iterable[str] = (),
+        mql_bands: Iterable[tuple[str, str]] = (),
+        duplicate_stages: Iterable[str] = (),
+    ) -> None:
+        """Create the label values the configuration knows at zero (``configured_label_values``),
+        so the dashboards' ratios and ``increase()`` count the first disposition, data-quality
+        issue or MQL of each kind after a worker starts, and a ratio over a reason that has not
+        happened yet reads 0 instead of no data.
+
+        ``statuses``: CRM statuses counted by ``dispositions_total`` (disposition ``none``);
+        ``dispositions``: rejection reasons (status ``rejected``); ``sources`` x ``mql_bands``
+        ((score_band, fast_track) pairs): ``mqls_total``. Values pass the label guards as usual.
+        """
+        for status in statuses:
+            self.dispositions.labels(status=status, disposition=None)
+        for disposition in dispositions:
+            self.dispositions.labels(status=REJECTED, disposition=disposition)
+        for code in issue_codes:
+            self.data_quality_issues.labels(issue_code=code)
+        bands = tuple(mql_bands)
+        for source in sources:
+            for band, fast_track in bands:
+                self.mqls.labels(source=source, score_band=band, fast_track=fast_track)
+        for stage in duplicate_stages:
+            self.duplicates_skipped.labels(stage=stage)
 
     @classmethod
     def create(cls, *, process_metrics: bool = True) -> "Metrics":

@@ -14,7 +14,14 @@ What a rep does with an assignment (defaults; every share is a parameter):
   (``personas.Persona.outcomes``): accepted / meeting booked / SQL / converted, or rejected
   with a disposition from the fixed list - or rejected *without* one ("rejected:", a
   data-quality defect leadflow must surface), or nothing at all (``no_outcome_share``).
-Delays after the first touch are business minutes divided by ``speed``.
+  Accepted leads become SQL with ``sql_share`` (30%), SQLs opportunities ("converted") with
+  ``convert_share`` (42%, the brief's SQL -> opportunity benchmark).
+Delays after the first touch are business minutes (``RepTiming``) divided by ``speed``.
+``REALISTIC_TIMING`` (the default) has reps decide within hours and convert within days: at
+the demo's 60x that is minutes to an hour of wall time, so nothing past the first touch would
+show in the demo's first minutes. ``DEMO_TIMING`` (``leadflow demo``) has reps qualify on the
+first call and move a lead on within the same business hour, so a minute of demo traffic
+(an hour of business time) shows accepted, SQL, converted and rejected leads.
 
 Reps differ: a stable habit per rep id (hash) makes some fast, most normal, some slow.
 Queues are slower still; the nurture sequence "touches" by automated email, early.
@@ -25,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 MINUTE_MS = 60_000
@@ -39,6 +46,36 @@ GENERIC_OUTCOMES: Mapping[str, float] = {
     "rejected:not_icp": 1, "rejected:": 0.5,
 }
 _HABITS = ((0.5, "fast"), (1.0, "normal"), (1.0, "normal"), (1.0, "normal"), (1.8, "slow"))
+
+
+@dataclass(frozen=True, slots=True)
+class RepTiming:
+    """How long (business minutes, uniform in [low, high]) a rep takes for each step after
+    the first touch; ``CrmSimulator`` divides them by its ``speed``."""
+
+    working: tuple[float, float] = (5, 90)  # first touch -> "working" (half the leads)
+    decision: tuple[float, float] = (10, 240)  # touch (or working) -> accepted / rejected / meeting
+    meeting_to_accept: tuple[float, float] = (30, 600)  # meeting booked -> accepted
+    accept_to_sql: tuple[float, float] = (60, 1440)  # accepted -> SQL
+    sql_to_convert: tuple[float, float] = (240, 4320)  # SQL -> opportunity (converted)
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            low, high = getattr(self, spec.name)
+            if not 0 <= low <= high:
+                raise ValueError(f"rep timing {spec.name}: expected 0 <= low <= high minutes, got {(low, high)}")
+
+    def longest_after_touch(self) -> float:
+        """Business minutes from the first touch to the last possible action."""
+        return (self.working[1] + self.decision[1]
+                + max(self.meeting_to_accept[1], self.accept_to_sql[1] + self.sql_to_convert[1]))
+
+
+REALISTIC_TIMING = RepTiming()
+# Reps who qualify on the first call and progress the lead within the same business hour.
+DEMO_TIMING = RepTiming(working=(1, 4), decision=(2, 8), meeting_to_accept=(2, 8), accept_to_sql=(2, 8),
+                        sql_to_convert=(2, 8))
+REP_TIMINGS = {"realistic": REALISTIC_TIMING, "demo": DEMO_TIMING}
 _QUEUE_ROLES = frozenset({"queue"})
 _NURTURE_ROLES = frozenset({"nurture"})
 
@@ -72,12 +109,20 @@ class CrmSimulator:
         late_share: float = 0.22,
         never_touch_share: float = 0.06,
         no_outcome_share: float = 0.05,
+        sql_share: float = 0.3,
+        convert_share: float = 0.42,
         outcomes: Mapping[str, Mapping[str, float]] | None = None,
+        timing: RepTiming = REALISTIC_TIMING,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
+        if not (0 <= sql_share <= 1 and 0 <= convert_share <= 1):
+            raise ValueError("sql_share and convert_share must be in [0, 1]")
         self.seed = seed
         self.speed = speed
+        self.timing = timing
+        self.sql_share = sql_share
+        self.convert_share = convert_share
         self.late_share = late_share
         self.never_touch_share = never_touch_share
         self.no_outcome_share = no_outcome_share
@@ -87,8 +132,8 @@ class CrmSimulator:
             outcomes = {p.name: p.outcomes for p in PERSONAS}
         self.outcomes = outcomes
 
-    def _business(self, rng: random.Random, low_min: float, high_min: float) -> int:
-        return int(rng.uniform(low_min, high_min) * MINUTE_MS / self.speed)
+    def _business(self, rng: random.Random, minutes: tuple[float, float]) -> int:
+        return int(rng.uniform(*minutes) * MINUTE_MS / self.speed)
 
     def react(self, assignment: Mapping[str, Any], *, persona: str | None = None) -> list[CrmAction]:
         """What the owner does with this assignment: CRM records in time order (may be empty).
@@ -132,27 +177,27 @@ class CrmSimulator:
         act(touch_at, "first_touch", channel=channel)
         t = touch_at
         if rng.random() < 0.5:
-            t += self._business(rng, 5, 90)
+            t += self._business(rng, self.timing.working)
             act(t, "working", channel=rng.choice(("call", "email")))
         if rng.random() < self.no_outcome_share:
             return actions  # touched, then forgotten: disposition completeness gap
         table = self.outcomes.get(persona or "", GENERIC_OUTCOMES) or GENERIC_OUTCOMES
         outcome = rng.choices(list(table), list(table.values()))[0]
-        t += self._business(rng, 10, 240)
+        t += self._business(rng, self.timing.decision)
         if outcome.startswith("rejected:"):
             disposition = outcome.partition(":")[2] or None  # "" = the rep skipped the reason
             act(t, "rejected", disposition=disposition)
         elif outcome == "meeting_booked":
             act(t, "meeting_booked", channel="meeting")
             if rng.random() < 0.7:
-                act(t + self._business(rng, 30, 600), "accepted")
+                act(t + self._business(rng, self.timing.meeting_to_accept), "accepted")
         elif outcome in ("accepted", "sql"):
             act(t, "accepted")
-            if outcome == "sql" or rng.random() < 0.3:
-                t += self._business(rng, 60, 1440)
+            if outcome == "sql" or rng.random() < self.sql_share:
+                t += self._business(rng, self.timing.accept_to_sql)
                 act(t, "sql")
-                if rng.random() < 0.25:
-                    act(t + self._business(rng, 240, 4320), "converted", account=True)
+                if rng.random() < self.convert_share:
+                    act(t + self._business(rng, self.timing.sql_to_convert), "converted", account=True)
         else:  # an outcome name straight from the CRM vocabulary
             act(t, outcome)
         return actions

@@ -35,6 +35,12 @@ no observations) fails, naming the dashboard, the panel and the expression.
 Aggregation across workers: ``sum(leadflow_events_in_total)`` equals the number of valid
 input events published, both workers having counted some; ``up{job="leadflow"}`` is 1 for
 both endpoints.
+
+The demo's own traffic: ``leadflow demo`` (``run_demo``: its own worker, compressed SLAs,
+roster, simulator and simulated reps, default rate and rep timing, a fixed seed) runs for 60 s
+with Prometheus scraping its worker; then every panel expression of every dashboard must
+return data over that minute (ratios finite), and accepted, SQL, converted and
+rejected-with-a-reason statuses must have been applied.
 """
 
 from __future__ import annotations
@@ -498,6 +504,76 @@ def test_every_dashboard_panel_and_alert_returns_data(observed, kafka):
     assert alert_states["LeadflowDeadLetterRateHigh"] == "pending", alert_states
     for quiet in ("LeadflowWorkerDown", "LeadflowNoWorkers", "LeadflowRedisWaiting", "LeadflowProcessingErrors"):
         assert alert_states[quiet] == "inactive", (quiet, alert_states)
+
+
+# --- the demo's own traffic -----------------------------------------------------------------
+
+DEMO_TRAFFIC_S = 60.0  # "after about 60 s of `leadflow demo` traffic"
+DEMO_SEED = 11
+# What the simulated reps must have done by then (CRM status -> at least this many applied).
+DEMO_STATUSES = ("accepted", "sql", "converted", "rejected")
+
+
+def test_every_dashboard_panel_returns_data_after_a_minute_of_demo_traffic(stack, stack_settings, tmp_path):
+    """`leadflow demo` as a newcomer runs it (default rate, 60x compressed SLAs, its own worker,
+    roster and simulated reps; only the seed fixed), with Prometheus scraping the worker: after
+    DEMO_TRAFFIC_S of traffic every panel expression of every dashboard returns data, ratios
+    included (acceptance, MQL -> SQL, disposition completeness, recycle rate), and the reps'
+    accepted / SQL / converted / rejected-with-a-reason statuses were applied within that minute."""
+    import io
+
+    from rich.console import Console
+
+    from streams.demo import DemoOptions, run_demo
+    from streams.settings import load_settings
+
+    metrics_port = free_port()
+    settings = load_settings(**{**stack_settings.model_dump(), "metrics_port": metrics_port})
+    prom = PrometheusServer(free_port(), tmp_path / "prometheus", scrape_targets=[f"127.0.0.1:{metrics_port}"],
+                            tie_to_parent=True)
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False)
+    marks: dict[str, float] = {}
+
+    def say(message: str) -> None:
+        console.print(message, markup=False, highlight=False)
+        if message.startswith("seed "):  # said right before the traffic starts
+            marks["traffic"] = time.time()
+        elif message.startswith("stopping the worker"):  # the traffic has ended, the worker still runs
+            marks["stopping"] = time.time()
+
+    began = time.monotonic()
+    try:
+        prom.start()
+        opts = DemoOptions(seed=DEMO_SEED, duration=DEMO_TRAFFIC_S, manage_stack=False, plain=True)
+        summary = run_demo(settings, opts, console=console, say=say)
+        ran = time.monotonic() - began
+        assert "traffic" in marks and "stopping" in marks, out.getvalue()
+        assert not summary.get("notes"), (summary["notes"], out.getvalue())
+        start, end = marks["traffic"], marks["stopping"] - 1.5  # the last scrapes before the worker stops
+        assert end - start >= DEMO_TRAFFIC_S - 3, (marks, summary)
+
+        up = prom.query('up{job="leadflow"}', at=end)
+        assert [s["value"][1] for s in up] == ["1"], (up, prom.log_tail())
+        checks = list(dashboard_checks())
+        assert len(checks) > 50, "dashboards not found"
+        failures = {c: why for c in checks if (why := evaluate(prom, c, start, end))}
+        applied = {s["metric"]["status"]: float(s["value"][1]) for s in prom.query(
+            'sum by (status) (leadflow_dispositions_total{disposition!="none"} or '
+            'leadflow_dispositions_total{status!="rejected"})', at=end)}
+        print(f"\n{len(checks) - len(failures)} of {len(checks)} dashboard expressions returned data after "
+              f"{end - start:.0f}s of demo traffic (test {ran:.0f}s); statuses applied: {applied}; "
+              f"demo: published {summary.get('published')}, MQLs {summary.get('mqls')}, "
+              f"assigned {summary.get('assignments')}, CRM {summary.get('crm_events')}")
+        report = "\n".join(
+            [f"{len(failures)} of {len(checks)} dashboard expressions return no data after a minute of demo traffic:"]
+            + [f"  {c.where}\n      {c.promql}\n      -> {why}" for c, why in failures.items()])
+        assert not failures, report + "\n" + out.getvalue()[-4000:]
+        missing = [s for s in DEMO_STATUSES if applied.get(s, 0) < 1]
+        assert not missing, (f"no {missing} status applied within {DEMO_TRAFFIC_S:.0f}s of demo traffic", applied,
+                             summary)
+    finally:
+        prom.stop()
 
 
 def test_prometheus_server_scrapes_reloads_and_stops(tmp_path):

@@ -19,7 +19,9 @@ from streams.metrics import (
     SPEED_TO_LEAD_BUCKETS,
     BoundedMetric,
     Metrics,
+    configured_label_values,
     elapsed_seconds,
+    mql_label_pairs,
     score_band,
 )
 
@@ -298,6 +300,88 @@ def test_series_are_precreated_for_rates(metrics: Metrics) -> None:
     assert len(families["leadflow_events_in"].samples) >= 6
 
 
+def test_closed_histograms_and_stages_start_at_zero(metrics: Metrics) -> None:
+    families = _scrape(metrics)
+    assert {s.labels["stage"] for s in families["leadflow_leads_scored"].samples} == set(STAGES)
+    assert all(s.value == 0 for s in families["leadflow_leads_scored"].samples)
+    kinds = {s.labels["kind"] for s in families["leadflow_event_to_score_seconds"].samples}
+    assert kinds == set(EVENT_KINDS)
+    priorities = {s.labels["priority"] for s in families["leadflow_event_to_assignment_seconds"].samples}
+    assert priorities == {"P1", "P2", "P3"}
+
+
+@pytest.fixture(scope="module")
+def configured() -> dict[str, tuple]:
+    """What the repo's config/scoring-model.yaml and config/sla.yaml make start at zero."""
+    from agents.scoring.model import load_model
+    from agents.sla.config import load_sla_config
+    from streams.settings import REPO_ROOT
+
+    return configured_label_values(load_model(REPO_ROOT / "config" / "scoring-model.yaml"),
+                                   load_sla_config(REPO_ROOT / "config" / "sla.yaml"))
+
+
+def _zeros(m: Metrics, family: str, *labels: str) -> set[tuple[str, ...]]:
+    """Values of ``labels`` of the family's counter samples, each asserted to be 0."""
+    samples = [s for s in _scrape(m)[family].samples if s.name.endswith("_total")]
+    assert all(s.value == 0 for s in samples), [s for s in samples if s.value]
+    return {tuple(s.labels[n] for n in labels) for s in samples}
+
+
+def test_configured_label_values_come_from_the_config_files(configured) -> None:
+    from agents.disposition.rules import ISSUE_CODES
+    from agents.scoring.model import load_model
+    from agents.sla.config import load_sla_config
+    from streams.settings import REPO_ROOT
+
+    model = load_model(REPO_ROOT / "config" / "scoring-model.yaml")
+    sla = load_sla_config(REPO_ROOT / "config" / "sla.yaml")
+    # Every rejection reason the files name (recycled, recaptured, permanent), and the fixed list.
+    assert set(configured["dispositions"]) == set(DISPOSITIONS)
+    assert {*sla.dispositions.recycle, *sla.dispositions.recapture, *model.permanent_dispositions} <= set(
+        configured["dispositions"])
+    # Statuses that publish a disposition; touches only stop SLA clocks.
+    assert set(configured["statuses"]) == {"accepted", "sql", "rejected", "converted", "closed_won", "closed_lost"}
+    assert set(configured["statuses"]) <= set(CRM_STATUSES)
+    assert configured["issue_codes"] == tuple(ISSUE_CODES)
+    assert set(configured["sources"]) == {*model.attribution.channels, "other", "unknown"}
+    assert "route" in configured["duplicate_stages"] and "score" in configured["duplicate_stages"]
+
+
+def test_start_at_zero_creates_the_configured_series(metrics: Metrics, configured) -> None:
+    metrics.start_at_zero(**configured)
+    dispositions = _zeros(metrics, "leadflow_dispositions", "status", "disposition")
+    assert {("rejected", d) for d in DISPOSITIONS} <= dispositions
+    assert {(s, "none") for s in configured["statuses"]} <= dispositions
+    assert ("first_touch", "none") not in dispositions
+    assert OTHER not in {v for pair in dispositions for v in pair}
+    assert _zeros(metrics, "leadflow_data_quality_issues", "issue_code") == {(c,) for c in configured["issue_codes"]}
+    mqls = _zeros(metrics, "leadflow_mqls", "source", "score_band", "fast_track")
+    assert {source for source, _, _ in mqls} == set(configured["sources"])
+    assert len(mqls) == len(configured["sources"]) * len(configured["mql_bands"])
+    assert _zeros(metrics, "leadflow_duplicates_skipped", "stage") == {(s,) for s in configured["duplicate_stages"]}
+    # The first event of each kind is then an increase from 0 (what rate()/increase() need).
+    metrics.dispositions.labels(status="rejected", disposition="competitor").inc()
+    assert metrics.dispositions.labels(status="rejected", disposition="competitor")._value.get() == 1
+
+
+def test_mql_label_pairs_follow_the_thresholds() -> None:
+    # Default model: MQL above 50, fast track above 80.
+    assert mql_label_pairs(50, 80) == (
+        ("50-60", "false"), ("60-70", "false"), ("70-80", "false"), ("80-90", "false"), ("80-90", "true"),
+        ("90+", "true"),
+    )
+    # Another model: MQL above 45, fast track above 90.
+    pairs = mql_label_pairs(45, 90)
+    assert ("<50", "false") in pairs and ("90+", "true") in pairs and ("80-90", "true") not in pairs
+    assert ("90+", "false") in pairs  # exactly 90 is not fast-tracked
+    # Every (band, fast_track) a real MQL score gets is in the list.
+    for lowest, fast in ((50, 80), (45, 90), (62.5, 62.5)):
+        pairs = set(mql_label_pairs(lowest, fast))
+        for score in [lowest + 0.01 + i * 0.37 for i in range(400)]:
+            assert (score_band(score), "true" if score > fast else "false") in pairs, (lowest, fast, score)
+
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -359,3 +443,15 @@ def test_remove_uses_bounded_values(metrics: Metrics) -> None:
     metrics.sla_open_clocks.remove(priority="P2")  # already gone: no error
     priorities = {s.labels["priority"] for s in _scrape(metrics)["leadflow_sla_open_clocks"].samples}
     assert priorities == {"P1", "P3"}
+
+
+def test_a_worker_starts_the_configured_series_at_zero(tmp_path) -> None:
+    """create_app (what `leadflow worker` runs) applies the configuration's vocabularies."""
+    from streams.app import create_app
+    from streams.settings import load_settings
+
+    metrics = Metrics(CollectorRegistry())
+    create_app(load_settings(data_dir=tmp_path / "data"), metrics=metrics)
+    assert ("rejected", "not_now") in _zeros(metrics, "leadflow_dispositions", "status", "disposition")
+    assert ("rejection_without_disposition",) in _zeros(metrics, "leadflow_data_quality_issues", "issue_code")
+    assert ("paid_search", "60-70", "false") in _zeros(metrics, "leadflow_mqls", "source", "score_band", "fast_track")

@@ -236,6 +236,82 @@ def test_crm_speed_compresses_delays_after_the_touch():
         assert fast[-1].at_ms - fast[0].at_ms < slow[-1].at_ms - slow[0].at_ms
 
 
+# The demo's pace: `leadflow demo` defaults (speed 60, rep timing "demo") and the P1 window its
+# compressed config/routing.yaml gives (10 minutes / 60).
+DEMO_SPEED = 60
+DEMO_P1_WINDOW_MS = 10_000
+AES = ("ae-ana", "ae-ben", "ae-chloe", "ae-david")
+
+
+def demo_crm(seed: int) -> CrmSimulator:
+    from streams.demo import DemoOptions
+    from streams.simulator.crm import REP_TIMINGS
+
+    opts = DemoOptions()
+    assert opts.speed == DEMO_SPEED
+    return CrmSimulator(seed, speed=opts.speed, timing=REP_TIMINGS[opts.rep_timing])
+
+
+def test_demo_reps_finish_a_touched_lead_within_a_minute_of_its_assignment():
+    """Every action on an on-time P1 lead falls within 60 s of wall time at the demo's pace:
+    the touch (<= 90% of the 10 s window) plus working, decision, SQL and conversion."""
+    from streams.simulator.crm import DEMO_TIMING
+
+    assert DEMO_TIMING.longest_after_touch() * 60_000 / DEMO_SPEED + 0.9 * DEMO_P1_WINDOW_MS <= 60_000
+    crm = demo_crm(21)
+    for i in range(400):
+        persona = ("enterprise_buyer", "smb_buyer", "existing_customer", "gmail_researcher")[i % 4]
+        actions = crm.react(assignment(i, sla_ms=DEMO_P1_WINDOW_MS, owner=AES[i % 4]), persona=persona)
+        if not actions or actions[0].at_ms > START + DEMO_P1_WINDOW_MS:
+            continue  # never touched, or touched late: the SLA story, not this one
+        assert actions[-1].at_ms - START <= 60_000, [(a.status, a.at_ms - START) for a in actions]
+
+
+def test_demo_reps_show_every_outcome_in_the_first_minute():
+    """A minute of demo traffic (about 40 P1 assignments spread over it, as `leadflow demo` at
+    its default rate makes): accepted, SQL, converted and rejected-with-a-reason statuses all
+    happen before the minute is over. The realistic pace shows none of them."""
+    from streams.simulator.crm import REALISTIC_TIMING
+
+    def first_minute(crm: CrmSimulator, seed: int) -> Counter:
+        import random
+
+        rng = random.Random(seed)
+        seen = Counter()
+        for n in range(40):
+            at = START + int(rng.uniform(3, 58) * 1000)
+            persona = rng.choices(("enterprise_buyer", "smb_buyer", "existing_customer"), (6, 3, 1))[0]
+            a = {"event_id": f"as-{seed}-{n}", "lead_id": f"ld_{seed:06x}{n:014x}", "owner_id": rng.choice(AES),
+                 "owner_role": "AE", "priority": "P1", "assigned_at": at, "first_touch_due_at": at + DEMO_P1_WINDOW_MS}
+            for action in crm.react(a, persona=persona):
+                if action.at_ms <= START + 60_000:
+                    reason = action.record["disposition"]
+                    seen[action.status + (":with_reason" if reason else "")] += 1
+        return seen
+
+    wanted = ("accepted", "sql", "converted", "rejected:with_reason")
+    missing = Counter()
+    for seed in range(100):
+        seen = first_minute(demo_crm(seed), seed)
+        missing.update(s for s in wanted if not seen[s])
+    # Conversions are the rarest (accepted -> SQL -> opportunity): a minute without one is rare.
+    assert missing["accepted"] == missing["sql"] <= 2 and missing["rejected:with_reason"] <= 2, missing
+    assert missing["converted"] <= 12, missing
+    realistic = first_minute(CrmSimulator(1, speed=DEMO_SPEED, timing=REALISTIC_TIMING), 1)
+    assert not any(realistic[s] for s in ("sql", "converted")), realistic
+
+
+def test_rep_timing_is_validated_and_scaled_by_speed():
+    from streams.simulator.crm import RepTiming
+
+    with pytest.raises(ValueError, match="decision"):
+        RepTiming(decision=(10, 5))
+    slow = RepTiming(decision=(60, 60), working=(0, 0))
+    actions = CrmSimulator(3, speed=60, timing=slow, no_outcome_share=0).react(assignment(1), persona="student")
+    touch, *rest = actions
+    assert rest and rest[-1].status == "rejected" and rest[-1].at_ms - touch.at_ms == 60_000
+
+
 def test_nurture_sequence_touches_early_by_email_and_rep_habits_are_stable():
     actions = CrmSimulator(7).react(assignment(1, priority="P3", sla_ms=7_200_000, owner="nurture-sequence",
                                                 role="nurture"))
