@@ -147,14 +147,19 @@ async def check_kafka(settings: Settings, timeout_s: float | None = None) -> Non
     raise KafkaUnavailable(f"cannot connect to {kafka_description(settings)}: " + "; ".join(causes))
 
 
-def describe_kafka_error(exc: BaseException, settings: Settings) -> str:
-    """A short, credential-free cause for a connection failure."""
-    chain = []
+def _cause_chain(exc: BaseException, limit: int = 5) -> list[BaseException]:
+    """The exception and what it was raised from (clients wrap TLS and auth errors)."""
+    chain: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and len(chain) < 5:
+    while current is not None and len(chain) < limit:
         chain.append(current)
         current = current.__cause__ or current.__context__
-    for error in chain:
+    return chain
+
+
+def describe_kafka_error(exc: BaseException, settings: Settings) -> str:
+    """A short, credential-free cause for a connection failure."""
+    for error in _cause_chain(exc):
         if isinstance(error, ssl.SSLCertVerificationError):
             return (f"TLS certificate verification failed ({error.verify_message}); "
                     "check LEADFLOW_KAFKA_SSL_CA_FILE and LEADFLOW_KAFKA_SSL_CHECK_HOSTNAME")
@@ -228,12 +233,7 @@ def describe_redis_error(exc: BaseException, settings: Settings) -> str:
     import redis
 
     where = f"Redis at {redact_url(settings.redis_url)}"
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 5:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    for error in chain:
+    for error in _cause_chain(exc):
         if isinstance(error, ssl.SSLCertVerificationError):
             return f"{where}: TLS certificate verification failed ({error.verify_message}); check LEADFLOW_REDIS_SSL_CA_FILE"
         if "NOAUTH" in str(error) or "Authentication required" in str(error):
