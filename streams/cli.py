@@ -211,8 +211,11 @@ def topics_list(ctx: click.Context) -> None:
               help="Shift occurred_at so the last line happens now, keeping the spacing between "
                    "lines (for example files; events older than LEADFLOW_MAX_EVENT_AGE_DAYS or "
                    "in the future are dead-lettered).")
+@click.option("--backfill", is_flag=True,
+              help="History (header leadflow-backfill: 1): rebuilds lead state, sends no MQL "
+                   "(CRM imports, offline event-scan uploads).")
 @click.pass_context
-def publish(ctx: click.Context, kind: str, source, restamp: bool) -> None:
+def publish(ctx: click.Context, kind: str, source, restamp: bool, backfill: bool) -> None:
     """Publish JSON lines (one event per line) from SOURCE (a file or - for stdin) to the
     KIND input topic (form, web or crm)."""
     from streams.topics import TopicNames
@@ -223,7 +226,7 @@ def publish(ctx: click.Context, kind: str, source, restamp: bool) -> None:
     if restamp:
         lines = _restamp(lines)
     _kafka_settings(ctx)
-    count = asyncio.run(_publish(kafka_client_kwargs(settings), topic, lines))
+    count = asyncio.run(_publish(kafka_client_kwargs(settings), topic, lines, backfill=backfill))
     click.echo(f"published {count} events to {topic}")
 
 
@@ -244,14 +247,17 @@ def _restamp(lines: list[bytes]) -> list[bytes]:
     return [orjson.dumps({**r, "occurred_at": t + shift}) for r, t in zip(records, times)]
 
 
-async def _publish(kafka: dict, topic: str, lines: list[bytes]) -> int:
+async def _publish(kafka: dict, topic: str, lines: list[bytes], *, backfill: bool = False) -> int:
     from aiokafka import AIOKafkaProducer
 
+    from agents.domain.events import BACKFILL_HEADER
+
+    headers = [(BACKFILL_HEADER, b"1")] if backfill else None
     producer = AIOKafkaProducer(**kafka, acks="all")
     await producer.start()
     try:
         for line in lines:
-            await producer.send(topic, value=line)
+            await producer.send(topic, value=line, headers=headers)
         await producer.flush()
     finally:
         await producer.stop()

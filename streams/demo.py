@@ -321,6 +321,13 @@ class Demo:
             if subject == "lead_scored":
                 st.counts["scored"] += 1
                 continue
+            if subject == "lead_qualified" and value.get("upgrade_of"):  # not a new MQL: a priority raise
+                st.add("UPGRADE", self.who(value["lead_id"], value),
+                       f"{value.get('previous_priority_hint')} -> {value.get('priority_hint')} · "
+                       f"{(value.get('handoff') or {}).get('trigger') or ''}")
+                if value.get("cause_received_at"):
+                    st.mql_cause[value["event_id"]] = value["cause_received_at"]
+                continue
             if subject == "lead_qualified":
                 st.counts["mqls"] += 1
                 persona = self.sim.persona_of(value["lead_id"])
@@ -446,7 +453,7 @@ class Demo:
 
 # --- terminal views ------------------------------------------------------------------------
 
-_STYLES = {"MQL": "bold green", "ASSIGNED": "bold cyan", "SLA BREACH": "bold red", "DISPOSITION": "magenta",
+_STYLES = {"MQL": "bold green", "UPGRADE": "green", "ASSIGNED": "bold cyan", "SLA BREACH": "bold red", "DISPOSITION": "magenta",
            "DATA QUALITY": "yellow", "DEAD LETTER": "dim red"}
 
 

@@ -86,13 +86,13 @@ def _progress(console=None):
 @click.option("--mix", help="Persona weights, e.g. 'enterprise_buyer=3,bot=1' (others 0). Default: a realistic mix.")
 @click.option("--bad-share", type=click.FloatRange(0, 0.5), default=0.003, show_default=True,
               help="Share of deliberately bad events (they go to the dead-letter topic).")
+@click.option("--rep-timing", type=click.Choice(["demo", "realistic"]), default="demo", show_default=True,
+              help="Simulated reps after the first touch: 'demo' decides, makes SQLs and converts within the "
+                   "business hour (every outcome in the first minute at 60x); 'realistic' takes hours to days.")
 @click.option("--no-stack", is_flag=True, help="Do not start Kafka/Redis; use the configured ones.")
 @click.option("--keep-stack", is_flag=True, help="Leave Kafka/Redis running on exit (if the demo started them).")
 @click.option("--keep-topics", is_flag=True, help="Keep this run's topics (demo-HHMMSS.*) for `leadflow tail`.")
 @click.option("--plain", is_flag=True, help="Line-by-line output instead of the live view (automatic without a terminal).")
-@click.option("--rep-timing", type=click.Choice(["demo", "realistic"]), default="demo", show_default=True,
-              help="Simulated reps after the first touch: 'demo' decides, makes SQLs and converts within the "
-                   "business hour (every outcome in the first minute at 60x); 'realistic' takes hours to days.")
 @click.pass_context
 @friendly_errors
 def demo(ctx: click.Context, rate, seed, speed, duration, mix, bad_share, rep_timing, no_stack, keep_stack, keep_topics,
@@ -276,17 +276,24 @@ def _parse_time(value: str) -> int:
 @click.option("--from-time", help="Replay from this time (ISO-8601 with a zone), by broker timestamp.")
 @click.option("--to", "to_role", help="Publish into this topic (role or full name) instead of TOPIC_ROLE itself.")
 @click.option("--keep-timestamps", is_flag=True, help="Keep the original broker timestamps (default: now).")
+@click.option("--backfill", is_flag=True,
+              help="Mark every record as history (header leadflow-backfill: 1): it rebuilds lead state but "
+                   "sends no MQL, so no assignment or SLA clock (e.g. --to a fresh deployment's topic).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 @friendly_errors
-def replay(ctx: click.Context, topic_role, from_offset, from_time, to_role, keep_timestamps, yes) -> None:
+def replay(ctx: click.Context, topic_role, from_offset, from_time, to_role, keep_timestamps, backfill, yes) -> None:
     """Re-publish the records of TOPIC_ROLE (form, web, crm, or any role/topic name) from an
     offset or a time into the same topic (or --to another), with their keys and headers.
 
     Replaying is safe: leadflow deduplicates by event id (each lead remembers its last
     LEADFLOW_DEDUP_WINDOW event ids, and JSON without an id gets one derived from its bytes),
     so records already processed change nothing; only records that were lost or dead-lettered
-    before a fix take effect. Records added to the topic while replaying are not replayed."""
+    before a fix take effect. Records added to the topic while replaying are not replayed.
+
+    With --backfill the records carry the backfill header: scoring applies them to the lead's
+    state (event time) but never sends an MQL for them; a later live event qualifies the lead
+    if its score at that time is above the threshold."""
     if (from_offset is None) == (from_time is None):
         raise click.UsageError("give exactly one of --from-offset N or --from-time ISO")
     settings = _settings(ctx)
@@ -305,7 +312,7 @@ def replay(ctx: click.Context, topic_role, from_offset, from_time, to_role, keep
         return
     if not yes and sys.stdin.isatty():
         click.confirm("replay them?", abort=True)
-    count = asyncio.run(_replay(kafka_client_kwargs(settings), plan, target, total, keep_timestamps))
+    count = asyncio.run(_replay(kafka_client_kwargs(settings), plan, target, total, keep_timestamps, backfill))
     click.echo(f"replayed {count:,} records into {target}")
 
 
@@ -336,7 +343,15 @@ async def _replay_plan(kafka: dict, topic: str, from_offset: int | None, start_m
         await consumer.stop()
 
 
-async def _replay(kafka: dict, plan, target: str, total: int, keep_timestamps: bool) -> int:
+def backfill_headers(headers) -> list[tuple[str, bytes]]:
+    """The record's headers with ``leadflow-backfill: 1`` (replacing any value it had)."""
+    from agents.domain.events import BACKFILL_HEADER
+
+    kept = [(k, v) for k, v in (headers or ()) if str(k).lower() != BACKFILL_HEADER]
+    return [*kept, (BACKFILL_HEADER, b"1")]
+
+
+async def _replay(kafka: dict, plan, target: str, total: int, keep_timestamps: bool, backfill: bool = False) -> int:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, group_id=None,
@@ -363,7 +378,8 @@ async def _replay(kafka: dict, plan, target: str, total: int, keep_timestamps: b
                         if r.offset >= end:
                             break
                         futures.append(await producer.send(
-                            target, value=r.value, key=r.key, headers=list(r.headers or ()),
+                            target, value=r.value, key=r.key,
+                            headers=backfill_headers(r.headers) if backfill else list(r.headers or ()),
                             timestamp_ms=r.timestamp if keep_timestamps else None))
                     if records and (records[-1].offset >= end - 1 or await consumer.position(tp) >= end):
                         todo.pop(tp, None)

@@ -73,7 +73,7 @@ _BAND_EDGES = (50.0, 60.0, 70.0, 80.0, 90.0)
 REJECTED = "rejected"
 # Where duplicates are skipped (label ``stage``): scoring's dedup window, and routing's
 # redelivery checks (agents/routing/redelivery.py: duplicate -> "route", stale, same_mql).
-DUPLICATE_STAGES = ("score", "route", "route_stale", "route_same_mql")
+DUPLICATE_STAGES = ("score", "route", "route_stale", "route_same_mql", "reassign_duplicate", "reassign_stale")
 
 # --- Histogram buckets (seconds) ------------------------------------------------------------
 # Input event (broker timestamp) -> score emitted: 5 ms .. 60 s.

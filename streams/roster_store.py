@@ -9,7 +9,8 @@ the scripts derive keys from the prefix, so this is not Redis Cluster compatible
 ``P:open:<rep id>``            set of lead ids open with the rep (SCARD = open-lead count)
 ``P:lead_owner:<lead id>``     the rep a lead is currently open with
 ``P:rr:<pool>``                hash rep id -> smooth weighted round-robin current weight
-``P:assigned:<mql event id>``  JSON decision for that MQL event (TTL ``idempotency_ttl_days``)
+``P:assigned:<mql event id>``  JSON decision for that MQL event (TTL ``idempotency_ttl_days``);
+                               ``P:assigned:<reassignment id>`` for an SLA reassignment
 =============================  =====================================================================
 
 Open-lead counts are *sets*, not counters: assigning the same lead twice (a redelivery, a
@@ -236,9 +237,12 @@ class RosterStore:
 
     # --- assignment ---------------------------------------------------------------------
 
-    async def assign(self, plan: Plan, *, now_ms: int, ttl_s: int) -> Decision:
+    async def assign(self, plan: Plan, *, now_ms: int, ttl_s: int, key_id: str | None = None) -> Decision:
         """Run the plan atomically (see module docstring). Raises StalePlan if the roster
-        version changed since the plan was made (``plan.roster_version`` -1: do not check)."""
+        version changed since the plan was made (``plan.roster_version`` -1: do not check).
+        ``key_id``: the idempotency id (default the MQL event id; an SLA reassignment passes
+        its own id, derived from lead and breach - the lead's open slot then moves from the
+        owner who missed the SLA to the new one in this same call)."""
         facts = plan.facts
         request = {
             "p": self.prefix, "lead": facts.lead_id, "ver": plan.roster_version, "now": now_ms, "ttl": ttl_s,
@@ -249,7 +253,7 @@ class RosterStore:
             ],
         }
         status, payload = await self._assign_script(
-            keys=[self.idempotency_key(facts.mql_event_id), self.version_key], args=[orjson.dumps(request)]
+            keys=[self.idempotency_key(key_id or facts.mql_event_id), self.version_key], args=[orjson.dumps(request)]
         )
         if int(status) == 2:
             raise StalePlan(int(payload))

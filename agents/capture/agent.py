@@ -7,6 +7,7 @@ import hashlib
 import logging
 
 from agents.capture.rules import CaptureLimits, Rejected, to_lead_event
+from agents.domain.events import backfill_requested
 from streams import wire
 from streams.codec.exceptions import DecodeError
 
@@ -42,6 +43,7 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
                     subject, record, encoding, raw=raw,
                     received_at_ms=int((message.timestamp or 0) * 1000) or pipeline.now_ms(),
                     now_ms=pipeline.now_ms(), limits=limits,
+                    backfill=backfill_requested(message.headers),
                 )
             except (DecodeError, Rejected) as exc:
                 await pipeline.dead_letter(event, exc.reason_code, exc.detail)

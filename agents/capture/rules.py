@@ -79,11 +79,13 @@ def to_lead_event(
     received_at_ms: int,
     now_ms: int,
     limits: CaptureLimits,
+    backfill: bool = False,
 ) -> LeadEvent:
     """Validates a decoded input record (``subject`` = event kind) and builds its LeadEvent.
 
     ``raw`` is the message as received: without a publisher event id, the id is derived from
-    these bytes, so the same message republished is deduplicated downstream.
+    these bytes, so the same message republished is deduplicated downstream. ``backfill``
+    (the record's ``leadflow-backfill`` header) marks history being rebuilt.
     Raises ``Rejected``; a subject or encoding leadflow does not know is a wiring bug
     (ValueError).
     """
@@ -105,6 +107,7 @@ def to_lead_event(
         received_at_ms=received_at_ms,
         source=encoding,
         data=data,
+        backfill=backfill,
     )
 
 

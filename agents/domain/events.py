@@ -41,6 +41,29 @@ DISPOSITIONS = (
 )
 STAGES = ("new", "nurture", "mql", "sal", "sql", "opportunity", "recycled", "disqualified")
 
+# Backfill mode: an input record carrying this Kafka header with a true value ("1", "true",
+# "yes", any case) is history being rebuilt. Capture marks its LeadEvent ``backfill=True``;
+# scoring applies it to the lead's state like any event but sends no MQL for it (and so no
+# assignment or SLA clock follows). ``leadflow replay --backfill`` and ``leadflow publish
+# --backfill`` set the header; any publisher can (kcat -H leadflow-backfill=1).
+BACKFILL_HEADER = "leadflow-backfill"
+_TRUE_HEADER_VALUES = frozenset({"1", "true", "yes"})
+
+
+def backfill_requested(headers: Any) -> bool:
+    """True when Kafka record ``headers`` (pairs of (str, bytes), or a mapping) carry
+    ``leadflow-backfill`` with a true value. Absent or any other value: a live event."""
+    if not headers:
+        return False
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    for key, value in pairs:
+        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+        if name.lower() != BACKFILL_HEADER:
+            continue
+        text = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value or "")
+        return text.strip().lower() in _TRUE_HEADER_VALUES
+    return False
+
 
 @dataclass(frozen=True, slots=True)
 class LeadEvent:
@@ -67,14 +90,18 @@ class LeadEvent:
     received_at_ms: int  # broker timestamp of the input record; drives latency metrics
     source: str  # "avro" | "json": how the publisher encoded it
     data: dict[str, Any] = field(default_factory=dict)
+    backfill: bool = False  # history being rebuilt (BACKFILL_HEADER): state only, never an MQL
 
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies `data` recursively (~50x slower on the hot path).
-        return {
+        out = {
             "event_id": self.event_id, "kind": self.kind, "lead_id": self.lead_id,
             "visitor_id": self.visitor_id, "occurred_at_ms": self.occurred_at_ms,
             "received_at_ms": self.received_at_ms, "source": self.source, "data": self.data,
         }
+        if self.backfill:  # only when set: live events keep their wire bytes
+            out["backfill"] = True
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "LeadEvent":
@@ -87,4 +114,5 @@ class LeadEvent:
             received_at_ms=int(raw["received_at_ms"]),
             source=raw.get("source", "json"),
             data=dict(raw.get("data") or {}),
+            backfill=bool(raw.get("backfill", False)),
         )

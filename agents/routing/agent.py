@@ -10,8 +10,10 @@ reads ``<p>.out.mqls`` (Avro LeadQualified, keyed by lead id) and writes
    this MQL event was assigned already: a redelivery is skipped (nothing re-emitted, metric
    ``duplicates_skipped{stage="route"}``); an older crossing than the last one assigned is
    skipped (``route_stale``); another event for the same MQL crossing is skipped
-   (``route_same_mql``) unless it raises the priority (a P1 signal on a P2 lead is routed
-   again, and its open slot moves to the new owner);
+   (``route_same_mql``) unless it raises the priority (scoring's re-issued MQL for a P1
+   signal on a P2 lead): then ``priority_upgrade`` in routing.yaml decides - re-route to an
+   owner of the new priority's role (default; the open slot moves) or keep the owner - with
+   the new priority's SLA from now (``agents.routing.upgrades``);
 3. read the roster snapshot (cached by version: a live ``roster load`` applies to the next
    lead), plan (pure), and run the plan in Redis atomically (one Lua call that also records
    the decision under the MQL event id, so a redelivery after a crash - before the table
@@ -33,6 +35,16 @@ and assignments resume in order once Redis answers.
 A bug in the rules (an exception while planning) must not lose the lead either: it is
 logged and the lead goes to the fallback owner with reason ``routing_error`` (through the
 same idempotent Redis path). Only if that fails too is the record dead-lettered.
+
+SLA reassignment: the same agent also reads ``<p>.out.sla-breaches`` (Avro SlaBreached, keyed
+by lead id like the MQLs, so a lead's MQLs and breaches meet in order on one partition and
+share its ``lead_to_assignment`` entry). A breach with ``action: reassign`` (which tiers do is
+``reassignment`` in sla.yaml) moves the lead (``agents.routing.reassign``): skipped when the
+table says it was done or the lead has moved on (``duplicates_skipped{stage="reassign_..."}``),
+else the lead's plan is run again without everyone who had this MQL, in one Lua call under
+the reassignment's own idempotency key that also moves the open slot from the old owner to
+the new one; the ``lead_assigned`` record (same MQL event, fresh first-touch deadline, the
+breach as cause) is emitted, then the table is written. Other breaches are ignored here.
 """
 
 from __future__ import annotations
@@ -44,7 +56,8 @@ from typing import Any
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
 
-from agents.routing import rules
+from agents.routing import reassign as reassignment
+from agents.routing import rules, upgrades
 from agents.routing.config import load_routing_config
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
@@ -66,7 +79,12 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
     # after a restart would never alert.
     for reason in rules.FALLBACK_REASONS:
         metrics.fallback_assignments.labels(reason=reason)
-    mqls = pipeline.channel("mqls")
+    for reason in reassignment.REDELIVERY_SKIPS:
+        metrics.duplicates_skipped.labels(stage=f"reassign_{reason}")
+    names = pipeline.topic_names
+    # MQLs and SLA breaches, both keyed by lead id: one agent, so a lead's events are serial.
+    source = app.topic(names.mqls, names.sla_breaches, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
     lead_to_assignment = pipeline.table("lead_to_assignment", "lead id -> last assignment (orjson RoutingMemo)")
     store_box: list[RosterStore] = []
 
@@ -109,22 +127,41 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             metrics.redis_waiting.set(0)
         return result
 
-    async def decide(record: dict[str, Any], facts, priority) -> tuple[rules.Plan, rules.Decision, Any]:
+    async def decide(record: dict[str, Any], facts, priority, upgrading: RoutingMemo | None = None,
+                     ) -> tuple[rules.Plan, rules.Decision, Any]:
         """Plan against the current roster and run it in Redis; re-plan if the roster moved
-        meanwhile (after _MAX_REPLANS tries, the last plan is applied without the check)."""
+        meanwhile (after _MAX_REPLANS tries, the last plan is applied without the check).
+        ``upgrading``: the memo of the assignment this record raises the priority of
+        (``priority_upgrade`` in routing.yaml decides who keeps the lead)."""
+
+        def make_plan(roster, now_ms: int, version: int) -> rules.Plan:
+            try:
+                base = rules.plan(record, roster, config, now_ms=now_ms, roster_version=version,
+                                  facts=facts, priority=priority)
+                if upgrading is None:
+                    return base
+                return upgrades.plan_upgrade(base, upgrading, roster, config, now_ms=now_ms)
+            except Exception:  # a bug must not lose the lead: fallback owner, with the reason
+                log.exception("routing rules failed for lead %s; assigning to the fallback owner", facts.lead_id)
+                return rules.fallback_plan(record, config, reason="routing_error", roster_version=version)
+
+        result = await run_plan(make_plan, key_id=None)
+        assert result is not None  # a routing plan always ends with the fallback
+        return result
+
+    async def run_plan(make_plan, *, key_id: str | None):
+        """(plan, decision, roster) - or None when ``make_plan`` has nobody to offer."""
         s = store()
         for attempt in range(1, _MAX_REPLANS + 1):
             snap = await with_redis(s.snapshot)
             now_ms = pipeline.now_ms()
             version = snap.version if attempt < _MAX_REPLANS else -1
+            plan = make_plan(snap.roster, now_ms, version)
+            if plan is None:
+                return None
             try:
-                plan = rules.plan(record, snap.roster, config, now_ms=now_ms, roster_version=version,
-                                  facts=facts, priority=priority)
-            except Exception:  # a bug must not lose the lead: fallback owner, with the reason
-                log.exception("routing rules failed for lead %s; assigning to the fallback owner", facts.lead_id)
-                plan = rules.fallback_plan(record, config, reason="routing_error", roster_version=version)
-            try:
-                decision = await with_redis(lambda: s.assign(plan, now_ms=now_ms, ttl_s=config.idempotency_ttl_s))
+                decision = await with_redis(
+                    lambda: s.assign(plan, now_ms=now_ms, ttl_s=config.idempotency_ttl_s, key_id=key_id))
             except StalePlan:
                 continue
             return plan, decision, snap.roster
@@ -140,12 +177,19 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
         if skip is not None:
             metrics.duplicates_skipped.labels(stage="route" if skip == "duplicate" else f"route_{skip}").inc()
             return
-        plan, decision, roster = await decide(record, facts, priority)
+        raised_from = upgrades.upgrade_of(memo, facts.mql_number, priority.priority)
+        plan, decision, roster = await decide(record, facts, priority, memo if raised_from else None)
         assignment = rules.assignment_record(plan, decision, record, roster, config)
         await pipeline.emit("lead_assigned", facts.lead_id, assignment.record)
-        lead_to_assignment[key] = orjson.dumps(
-            RoutingMemo(facts.mql_event_id, facts.mql_number, assignment.priority, assignment.record).to_dict()
-        )
+        if raised_from and not decision.replay:
+            log.info("lead %s: priority %s -> %s on MQL %d; %s -> %s (%s)", facts.lead_id, raised_from,
+                     assignment.priority, facts.mql_number, memo.record.get("owner_id"),  # type: ignore[union-attr]
+                     assignment.record["owner_id"], assignment.rule)
+        lead_to_assignment[key] = orjson.dumps(RoutingMemo(
+            facts.mql_event_id, facts.mql_number, assignment.priority, assignment.record,
+            owners=(assignment.record["owner_id"],), first_assigned_at=assignment.record["assigned_at"],
+            facts=reassignment.facts_to_dict(facts, plan.priority),
+        ).to_dict())
         if decision.replay:  # decided before (e.g. crash before the table write): same record again
             log.info("lead %s: re-emitted the assignment already decided for MQL %s", facts.lead_id, facts.mql_event_id)
             return
@@ -159,10 +203,60 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
                 max(0.0, (pipeline.now_ms() - int(cause_ms)) / 1000)
             )
 
-    @app.agent(mqls, name=AGENT_NAME, concurrency=1)
+    async def reassign(breach: dict[str, Any]) -> None:
+        """An SLA breach whose tier reassigns: move the lead (see the module docstring)."""
+        lead_id = breach["lead_id"]
+        key = lead_id.encode()
+        raw = lead_to_assignment.get(key)
+        memo = RoutingMemo.from_dict(orjson.loads(raw)) if raw else None
+        skip = reassignment.reassign_action(memo, breach)
+        if skip in reassignment.REDELIVERY_SKIPS:
+            metrics.duplicates_skipped.labels(stage=f"reassign_{skip}").inc()
+            return
+        if skip is not None:
+            log.warning("SLA breach %s asks to reassign lead %s, which routing never assigned; ignored",
+                        breach["event_id"], lead_id)
+            return
+        facts, priority = reassignment.facts_of(memo, config)
+        why = reassignment.breach_reason(breach, memo)
+        new_id = reassignment.reassignment_id(lead_id, breach["event_id"])
+
+        def make_plan(roster, now_ms: int, version: int):
+            try:
+                base = rules.plan({}, roster, config, now_ms=now_ms, roster_version=version,
+                                  facts=facts, priority=priority)
+            except Exception:  # a bug must not strand the lead: the fallback owner, if not the one who missed it
+                log.exception("routing rules failed reassigning lead %s; trying the fallback owner", lead_id)
+                base = rules.Plan(facts, priority, None, None, (rules.Stage(
+                    rules.FALLBACK_RULE, rules.SINGLE, (rules.Candidate(config.fallback.owner_id, None),),
+                    reason="routing failed"),), "routing_error", version)
+            return reassignment.plan_reassignment(base, owner_id=breach["owner_id"], previous=memo.owners,
+                                                  roster=roster, config=config, now_ms=now_ms, why=why)
+
+        result = await run_plan(make_plan, key_id=new_id)
+        if result is None:
+            log.warning("lead %s: %s, but nobody else can take it; it stays with its owner", lead_id, why)
+            return
+        plan, decision, roster = result
+        assignment = reassignment.reassignment_record(plan, decision, memo, breach, roster, config)
+        await pipeline.emit("lead_assigned", lead_id, assignment.record)
+        lead_to_assignment[key] = orjson.dumps(reassignment.memo_after(memo, assignment.record).to_dict())
+        if decision.replay:
+            log.info("lead %s: re-emitted the reassignment already decided for breach %s", lead_id, breach["event_id"])
+            return
+        metrics.assignments.labels(rule=assignment.rule, priority=assignment.priority).inc()
+        if assignment.fallback_reason is not None:
+            metrics.fallback_assignments.labels(reason=assignment.fallback_reason).inc()
+        log.info("lead %s reassigned from %s to %s (%s)", lead_id, breach["owner_id"],
+                 assignment.record["owner_id"], why)
+
+    @app.agent(source, name=AGENT_NAME, concurrency=1)
     async def route_mqls(stream):
         async for event in stream.events():
             message = event.message
+            if message.topic == names.sla_breaches:
+                await on_breach(event)
+                continue
             try:
                 subject, record = pipeline.codec.decode(message.value, "lead_qualified")
             except DecodeError as exc:  # bad bytes on the topic: park them
@@ -176,3 +270,21 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition
                 log.exception("routing failed at %s[%d]@%d", message.topic, message.partition, message.offset)
                 await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing")
+
+    async def on_breach(event) -> None:
+        message = event.message
+        try:
+            subject, breach = pipeline.codec.decode(message.value, "sla_breached")
+        except DecodeError as exc:
+            await pipeline.dead_letter(event, exc.reason_code, exc.detail)
+            return
+        if subject != "sla_breached":
+            await pipeline.dead_letter(event, "unknown_kind", f"expected sla_breached on the sla-breaches topic, got {subject!r}")
+            return
+        if not reassignment.wants_reassignment(breach):
+            return  # escalations are for people (and the SLA agent), not for routing
+        try:
+            await reassign(breach)
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition
+            log.exception("reassignment failed at %s[%d]@%d", message.topic, message.partition, message.offset)
+            await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing (reassignment)")

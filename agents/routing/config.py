@@ -101,6 +101,29 @@ class RoundRobinStep(_Strict):
     enabled: bool = True
 
 
+class ReassignmentStep(_Strict):
+    """Where a lead goes when an SLA breach asks routing to reassign it (which tiers do is
+    ``reassignment`` in sla.yaml; see ``agents.routing.reassign``).
+
+    ``next_rep``: the lead's routing plan again (account owner, rule pool, territory, round
+    robin, fallback) without the owner who missed the SLA nor anyone who already had this
+    MQL - the next eligible rep of the same rule/pool first. ``manager``: the missing owner's
+    manager (roster ``manager``) when available and not full, else as ``next_rep``."""
+
+    to: Literal["next_rep", "manager"] = "next_rep"
+
+
+class PriorityUpgrade(_Strict):
+    """What routing does when an MQL it assigned is re-issued with a more urgent priority
+    (a demo request from a P2 lead an SDR owns; see ``agents.routing.upgrades``).
+
+    ``reroute``: route it again as a lead of the new priority (P1 -> an AE), unless the owner
+    already has that role. ``keep_owner``: the available owner keeps it with the new
+    priority's (tighter) SLA. Either way the first-touch clock restarts at the new SLA."""
+
+    policy: Literal["reroute", "keep_owner"] = "reroute"
+
+
 class Fallback(_Strict):
     owner_id: str = Field(min_length=1, max_length=128)
     owner_name: str = Field(min_length=1, max_length=200)
@@ -124,6 +147,8 @@ class RoutingConfig(_Strict):
     account_owner: AccountOwnerStep = AccountOwnerStep()
     territory_round_robin: RoundRobinStep = RoundRobinStep()
     round_robin: RoundRobinStep = RoundRobinStep()
+    priority_upgrade: PriorityUpgrade = PriorityUpgrade()
+    reassignment: ReassignmentStep = ReassignmentStep()
     nurture_owner: str = Field(min_length=1, max_length=128)
     fallback: Fallback
     idempotency_ttl_days: float = Field(30, gt=0)

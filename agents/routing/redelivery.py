@@ -3,8 +3,14 @@
 The agent keeps, per lead (table ``lead_to_assignment``), the last MQL event it assigned with
 its crossing number and priority. A redelivered MQL event is a duplicate (nothing is emitted);
 an older crossing arriving late is stale; another event for the same crossing is routed again
-only when it raises the priority (a P1 signal arriving for a lead assigned as P2 moves it to
-an AE, and its open slot moves with it).
+only when it raises the priority (scoring re-issues the MQL when a P1 signal arrives for a
+lead assigned as P2; ``agents.routing.upgrades`` and ``priority_upgrade`` in routing.yaml say
+whether it moves to an AE, its open slot with it, or stays with its owner at P1).
+
+For SLA reassignments (``agents.routing.reassign``) the memo also keeps what is needed to
+route the same MQL again without its record: the lead's facts and priority (``facts``), the
+owners this MQL has had, in order (``owners``: never offered it again), and when it was first
+assigned (``first_assigned_at``). ``record`` is always the lead's current assignment.
 """
 
 from __future__ import annotations
@@ -28,14 +34,22 @@ class RoutingMemo:
     mql_number: int
     priority: str
     record: dict[str, Any] = field(default_factory=dict)
+    owners: tuple[str, ...] = ()  # owners this MQL has had, first one first (SLA reassignments)
+    first_assigned_at: int | None = None  # the MQL's first assignment (the SLA ladder's anchor)
+    facts: dict[str, Any] | None = None  # LeadFacts + priority (agents.routing.reassign.facts_to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mql_event_id": self.mql_event_id, "mql_number": self.mql_number,
-                "priority": self.priority, "record": self.record}
+                "priority": self.priority, "record": self.record, "owners": list(self.owners),
+                "first_assigned_at": self.first_assigned_at, "facts": self.facts}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RoutingMemo:
-        return cls(d["mql_event_id"], int(d["mql_number"]), d["priority"], d.get("record") or {})
+        record = d.get("record") or {}
+        owners = tuple(d.get("owners") or ([record["owner_id"]] if record.get("owner_id") else []))
+        first = d.get("first_assigned_at", record.get("assigned_at"))
+        return cls(d["mql_event_id"], int(d["mql_number"]), d["priority"], record, owners,
+                   int(first) if first is not None else None, d.get("facts"))
 
 
 def redelivery_action(memo: RoutingMemo | None, facts: LeadFacts, priority: str) -> str | None:

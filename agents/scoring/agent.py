@@ -66,6 +66,10 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
                 metrics.leads_scored.labels(stage=out.record["stage"]).inc()
             elif out.subject == "lead_qualified":
                 record = out.record
+                if record.get("upgrade_of"):  # a priority upgrade of an MQL already counted
+                    log.info("lead %s: MQL %s re-issued with priority %s (was %s)", record["lead_id"],
+                             record["upgrade_of"], record["priority_hint"], record["previous_priority_hint"])
+                    continue
                 metrics.mqls.labels(
                     source=record.get("first_touch_source") or "unknown",
                     score_band=score_band(record["score"]),

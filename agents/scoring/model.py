@@ -159,6 +159,17 @@ class PriorityHints(_Strict):
     default: Priority
 
 
+class MqlUpgrades(_Strict):
+    """A raised priority on an MQL already sent (issue 11 item 5): re-issue its LeadQualified.
+
+    Optional in a model file (older files keep working): the defaults below apply."""
+
+    enabled: bool = True
+    # An event older than this at processing time never re-prioritises a lead: a demo request
+    # from last quarter delivered late by a retry queue is history, not a hot lead today.
+    max_event_age_days: float = Field(14, gt=0)
+
+
 class ScoringModel(_Strict):
     """A validated, frozen scoring model. Build it with ``load_model`` or ``parse_model``."""
 
@@ -178,6 +189,7 @@ class ScoringModel(_Strict):
     dispositions: Dispositions
     handoff: Handoff
     priority_hints: PriorityHints
+    mql_upgrades: MqlUpgrades = MqlUpgrades()
 
     # --- derived lookups (computed once per model) ------------------------------------
 
@@ -188,6 +200,10 @@ class ScoringModel(_Strict):
     @cached_property
     def inactivity_ms(self) -> int:
         return round(self.inactivity.after_days * DAY_MS)
+
+    @cached_property
+    def upgrade_max_event_age_ms(self) -> int:
+        return round(self.mql_upgrades.max_event_age_days * DAY_MS)
 
     @cached_property
     def rearm_at(self) -> float:

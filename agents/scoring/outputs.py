@@ -1,14 +1,15 @@
 """What the scoring rules hand back to the wiring: small frozen output records.
 
 ``ScoredOutput`` / ``QualifiedOutput`` carry a ``record`` dict whose keys are exactly the
-Avro fields of ``schemas/lead_scored.v2.avsc`` / ``schemas/lead_qualified.v1.avsc`` (times
+Avro fields of ``schemas/lead_scored.v2.avsc`` / ``schemas/lead_qualified.v2.avsc`` (times
 as int epoch ms). ``VisitorLinked`` is an instruction for the visitor agent, not an Avro
 output: it tells the visitor buffer which lead a visitor turned out to be.
 
 Output ids are deterministic (``deterministic_id``) over what makes the output unique, so
 a redelivered or replayed cause produces the same id:
 - LeadScored: lead id + cause event id (a sweep's cause id names what became due);
-- LeadQualified: lead id + mql number (one MQL per crossing, whichever event crossed);
+- LeadQualified: lead id + mql number (one MQL per crossing, whichever event crossed); a
+  priority upgrade of that MQL: lead id + mql number + the new priority hint (one per raise);
 - LeadDispositioned / DataQualityIssueFound: lead id + the CRM (or form) event id, see
   ``agents.disposition.rules``.
 """
@@ -107,6 +108,12 @@ def qualified_id(lead_id: str, mql_number: int) -> str:
     return deterministic_id(lead_id, "mql", mql_number, prefix="mql_")
 
 
+def upgrade_id(lead_id: str, mql_number: int, priority: str) -> str:
+    """The re-issued LeadQualified raising MQL ``mql_number`` to ``priority``: priorities only
+    rise within an MQL, so (mql number, new priority) names the upgrade."""
+    return deterministic_id(lead_id, "mql", mql_number, "upgrade", priority, prefix="mql_")
+
+
 def source_of(touch_channel: str | None, state: LeadState, model: ScoringModel) -> str | None:
     """A known channel, else 'unknown' when a capture had no source, else None (no capture yet)."""
     if touch_channel is not None:
@@ -151,7 +158,7 @@ def scored_output(
         "first_touch_source": source_of(state.first_touch and state.first_touch.channel, state, model),
         "last_touch_source": source_of(state.last_touch and state.last_touch.channel, state, model),
         "account_key": account_key(state, model, ev.fit.email_domain),
-        "mql": state.mql,
+        "mql": state.mql_delivered,  # an MQL sales was sent; a suppressed historical crossing is not
     }
     return ScoredOutput(key=state.lead_id, record=record)
 
@@ -159,10 +166,15 @@ def scored_output(
 def qualified_output(
     state: LeadState, model: ScoringModel, ev: Evaluation, *,
     handoff: dict[str, Any], priority_hint: str | None, occurred_at_ms: int, now_ms: int,
-    cause_received_at_ms: int | None,
+    cause_received_at_ms: int | None, previous_priority_hint: str | None = None,
 ) -> QualifiedOutput:
+    """The MQL (``previous_priority_hint`` None) or a priority upgrade of it: same mql_number,
+    its own id, ``upgrade_of`` = the MQL's id. ``ev`` is the evaluation the decision used
+    (as of processing time), so score, breakdown and fast_track are the ones decided on."""
+    mql_id = qualified_id(state.lead_id, state.mql_number)
+    upgrade = previous_priority_hint is not None
     record = {
-        "event_id": qualified_id(state.lead_id, state.mql_number),
+        "event_id": upgrade_id(state.lead_id, state.mql_number, priority_hint or "") if upgrade else mql_id,
         "lead_id": state.lead_id,
         "email": state.email or "",
         "occurred_at": occurred_at_ms,
@@ -181,6 +193,8 @@ def qualified_output(
         "job_title": state.profile.get("job_title"),
         "priority_hint": priority_hint,
         "cause_received_at": cause_received_at_ms,
+        "upgrade_of": mql_id if upgrade else None,
+        "previous_priority_hint": previous_priority_hint,
     }
     return QualifiedOutput(key=state.lead_id, record=record)
 

@@ -8,16 +8,45 @@
 
 Time. Each lead has its own clock, ``state.as_of_ms``: the newest event time applied (or
 the last review time). An event is scored as of ``max(event time, clock)``; a late event
-adds its points already decayed to the clock. Processing time (``now_ms``) only stamps
-``scored_at`` / ``qualified_at`` and drives reviews, so replaying the same events yields the
-same state, scores and output ids.
+adds its points already decayed to the clock. The lead's *state* is kept in event time: the
+same events give the same signals, score, MQL episodes and output ids whenever they are
+processed (replays agree).
 
-MQL. A lead crosses into MQL when it passes the fit gate and its score is > the threshold:
-exactly one LeadQualified per crossing, ``mql_number`` counting crossings, id derived from
-lead id + mql_number. The MQL ends when the score falls to ``mql_rearm_at`` or the gate
-fails; a later crossing is a new MQL. Before an event is applied the lead's clock is moved
-to the event's time and an MQL that decayed away meanwhile is ended first, so the outcome
-does not depend on whether the decay review ran in time.
+MQL episodes (event time). A lead crosses into MQL when it passes the fit gate and its score
+at its clock is > the threshold: ``mql`` turns true and ``mql_number`` counts the crossing
+(historical ones included, so a replay numbers the same). The episode ends when the score
+falls to ``mql_rearm_at`` or the gate fails; a later crossing is a new episode. Before an
+event is applied the lead's clock is moved to the event's time and an episode that decayed
+away meanwhile is ended first, so the outcome does not depend on whether a review ran.
+
+Delivery (processing time). Sending is decided on the score as of ``D = max(clock, now_ms)``,
+the later of the event time and the processing time: after each *live* event, an open episode
+whose LeadQualified has not been sent yet is sent when, at D, the gate passes and the score
+is > ``thresholds.mql`` (strictly); ``fast_track``, the priority hint, and the record's score
+and breakdown are those as of D. Exactly one LeadQualified per episode: id from lead id +
+mql_number, whichever event sent it. The ledger ``mql_sent`` (highest mql_number sent) and
+``sent_priority`` is the only processing-time part of the state. A crossing whose score has
+decayed to <= the threshold by D (a backfill, an offline upload, a replay, a CRM import, a
+publisher's retry queue) is *historical*: counted, never sent. Its lead_scored says what the
+state says: ``stage`` nurture (recycled after a recycling rejection), ``mql`` false, and the
+event-time score. It is not an MQL, and no review is scheduled for it. A later live event
+while the episode is still open sends that episode's LeadQualified (same mql_number) if the
+score at *its* processing time qualifies; after the episode ended, a live event qualifies the
+lead as usual (next mql_number, the same number a run that sent the history would use). There
+is no lateness cliff: only decay of the score decides, so re-applying events a few seconds
+later (a restart) changes a decision only for a score within ~1e-5 points of a threshold.
+
+Backfill. An event with ``backfill`` set (input header ``leadflow-backfill: 1``, see
+``agents.domain.events``; ``leadflow replay --backfill``, ``leadflow publish --backfill``)
+updates the state exactly like a live one but never sends a LeadQualified (MQL or upgrade),
+so no assignment or SLA clock follows. Crossings in it are historical episodes as above.
+
+Priority upgrades. While an MQL that was sent is open (stage ``mql``) and still holds at D, a
+live event not older than ``mql_upgrades.max_event_age_days`` at D whose priority hint (as of
+D) is more urgent than ``sent_priority`` re-issues the LeadQualified: same mql_number, the
+new ``priority_hint``, ``previous_priority_hint`` and ``upgrade_of`` (the MQL's id), id from
+lead id + mql_number + the new priority - one per raise, the same id on redelivery. Routing
+re-routes or upgrades it (``config/routing.yaml``, ``priority_upgrade``).
 
 Stages handled here: new -> nurture (gate failed or below threshold) -> mql, and
 disqualified (bot, disposable domain, or a CRM rejection with a permanent disposition) which
@@ -121,21 +150,38 @@ def apply_event(
         lead.disqualifications = sorted({*lead.disqualifications, fit.rejection})
         fit = assess_fit(lead, model)  # re-run so the checks list shows the disqualification
     ev = evaluate(lead, model, lead.as_of_ms, fit)
-    crossed = _transition(lead, ev, may_qualify=True)
+    _transition(lead, ev, may_qualify=True)  # event time: episodes, numbering
     lead.model_version = model.version
+
+    # Delivery (processing time): decided on the score as of the later of the lead's clock and
+    # now, so a crossing in the past that has since decayed is history, not a hot lead today.
+    decided_at = max(lead.as_of_ms, now_ms)
+    ev_now = ev if decided_at == lead.as_of_ms else evaluate(lead, model, decided_at, fit)
+    live = not event.backfill
+    send_hint, previous_hint = None, None
+    if live and _undelivered(lead) and ev_now.qualifies:
+        send_hint = priority_hint(lead, model, ev_now)
+        lead.mql_sent, lead.sent_priority = lead.mql_number, send_hint
+        _label(lead)
+    elif live and _may_upgrade(lead, model, ev_now, age_ms=decided_at - t):
+        hint = priority_hint(lead, model, ev_now)
+        if hint < lead.sent_priority:  # type: ignore[operator] - "P1" < "P2" < "P3"
+            send_hint, previous_hint = hint, lead.sent_priority
+            lead.sent_priority = hint
 
     cause_kind = MERGE if event.data.get("merged_from_visitor") else event.kind
     outputs: list[Output] = [scored_output(
         lead, model, ev, cause_event_id=event.event_id, cause_kind=cause_kind,
         occurred_at_ms=t, now_ms=now_ms,
     )]
-    if crossed:
+    if send_hint is not None:
         trigger = absorbed.trigger if absorbed.signal else SCORE_THRESHOLD_TRIGGER
         outputs.append(qualified_output(
-            lead, model, ev, handoff=build_handoff(lead, model, ev, trigger),
-            priority_hint=priority_hint(lead, model, ev), occurred_at_ms=t, now_ms=now_ms,
+            lead, model, ev_now, handoff=build_handoff(lead, model, ev_now, trigger),
+            priority_hint=send_hint, occurred_at_ms=t, now_ms=now_ms,
             # A merged anonymous page arrived long ago; its broker time says nothing about latency.
             cause_received_at_ms=None if cause_kind == MERGE else event.received_at_ms,
+            previous_priority_hint=previous_hint,
         ))
     visitor = absorbed.visitor_id
     if visitor and visitor not in lead.linked_visitor_ids:
@@ -158,7 +204,7 @@ def review(state: LeadState, model: ScoringModel, *, now_ms: int) -> tuple[LeadS
     ev = evaluate(lead, model, now_ms)
     _transition(lead, ev, may_qualify=False)
     reasons = []
-    if state.mql and not lead.mql:
+    if state.mql_delivered and not lead.mql:  # an MQL never sent ends silently
         reasons.append(f"mql_ended:{state.mql_number}")
     due = inactivity_due_ms(state, model)
     if due is not None and model.inactivity.points and state.as_of_ms < due <= now_ms:
@@ -175,8 +221,8 @@ def review(state: LeadState, model: ScoringModel, *, now_ms: int) -> tuple[LeadS
 def next_review_at_ms(state: LeadState, model: ScoringModel) -> int | None:
     """When ``review`` will next have something to do for this lead, or None (nothing pending).
 
-    The earlier of: the inactivity penalty becoming due, and - for an MQL - the moment its
-    decaying score falls to the re-arm level. A time <= the lead's clock means "due now".
+    The earlier of: the inactivity penalty becoming due, and - for an MQL that was sent - the
+    moment its decaying score falls to the re-arm level. A time <= the lead's clock means "due now".
     """
     if state.disqualified:
         return None
@@ -184,7 +230,7 @@ def next_review_at_ms(state: LeadState, model: ScoringModel) -> int | None:
     due = inactivity_due_ms(state, model)
     if due is not None and model.inactivity.points and due > state.as_of_ms:
         candidates.append(due)
-    if state.mql:
+    if state.mql_delivered:  # an episode never sent needs no review: nothing to tell anyone
         if not assess_fit(state, model).passed:  # e.g. a stricter model was deployed
             candidates.append(state.as_of_ms)
         falls = time_score_falls_to(state, model, model.rearm_at)
@@ -282,11 +328,30 @@ def _transition(lead: LeadState, ev: Evaluation, *, may_qualify: bool) -> bool:
         lead.mql, crossed = True, True
         lead.mql_number += 1
         lead.qualified_at_ms = ev.at_ms
-    if lead.mql:
-        lead.stage = "mql"
-    elif lead.stage in ("new", "mql", "nurture", "recycled"):
-        lead.stage = _resting_stage(lead)
+    _label(lead)
     return crossed
+
+
+def _label(lead: LeadState) -> None:
+    """Marketing-owned stage: ``mql`` only while an episode is open *and* was sent to sales; a
+    historical (unsent) episode leaves the lead resting (nurture, or recycled). Sales-owned
+    and disqualified leads keep their stage."""
+    if lead.stage not in MQL_ELIGIBLE_STAGES or lead.disqualified:
+        return
+    lead.stage = "mql" if lead.mql_delivered else _resting_stage(lead)
+
+
+def _undelivered(lead: LeadState) -> bool:
+    """An open MQL episode whose LeadQualified has not been sent (a marketing-owned lead)."""
+    return (lead.mql and lead.mql_sent < lead.mql_number and not lead.disqualified
+            and lead.stage in MQL_ELIGIBLE_STAGES)
+
+
+def _may_upgrade(lead: LeadState, model: ScoringModel, ev_now: Evaluation, *, age_ms: int) -> bool:
+    """A sent, open MQL that still holds at processing time, and an event recent enough to
+    re-prioritise it (``mql_upgrades``)."""
+    return (model.mql_upgrades.enabled and lead.stage == "mql" and lead.sent_priority is not None
+            and age_ms <= model.upgrade_max_event_age_ms and ev_now.holds_mql)
 
 
 def _resting_stage(lead: LeadState) -> str:

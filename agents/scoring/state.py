@@ -112,9 +112,16 @@ class LeadState:
     last_touch: SourceTouch | None = None
     unattributed_capture: bool = False  # a form arrived with no usable source
     touches: list[Touch] = field(default_factory=list)  # oldest first, bounded
+    # Event time (a function of the events): ``mql`` = an MQL episode is open at the lead's
+    # clock, ``mql_number`` counts episodes (crossings), historical ones included.
     mql: bool = False
     mql_number: int = 0
     qualified_at_ms: int | None = None  # lead clock at the latest crossing
+    # Delivery ledger (depends on processing time): the highest mql_number whose LeadQualified
+    # was sent, and the priority hint of the last LeadQualified sent for it (None: none sent,
+    # or a state written before upgrades existed). Stage "mql" needs mql_sent == mql_number.
+    mql_sent: int = 0
+    sent_priority: str | None = None
     crm_account_id: str | None = None
     crm_account_domain: str | None = None
     # Newest lifecycle-changing CRM status applied, [ms, event id, status, disposition]: a late
@@ -130,6 +137,12 @@ class LeadState:
     def disqualified(self) -> bool:
         return bool(self.disqualifications)
 
+    @property
+    def mql_delivered(self) -> bool:
+        """An MQL episode is open *and* its LeadQualified was sent: what "is an MQL" means to
+        everyone outside scoring (``lead_scored.mql``, stage ``mql``)."""
+        return self.mql and self.mql_sent >= self.mql_number
+
     def clone(self) -> "LeadState":
         """A copy the rules may modify (inner records are immutable, so containers suffice)."""
         return LeadState(
@@ -143,6 +156,7 @@ class LeadState:
             first_touch=self.first_touch, last_touch=self.last_touch,
             unattributed_capture=self.unattributed_capture, touches=list(self.touches),
             mql=self.mql, mql_number=self.mql_number, qualified_at_ms=self.qualified_at_ms,
+            mql_sent=self.mql_sent, sent_priority=self.sent_priority,
             crm_account_id=self.crm_account_id, crm_account_domain=self.crm_account_domain,
             crm_status=list(self.crm_status) if self.crm_status is not None else None,
             excluded_at_ms=self.excluded_at_ms,
@@ -176,6 +190,8 @@ class LeadState:
             "mql": self.mql,
             "mql_number": self.mql_number,
             "qualified_at_ms": self.qualified_at_ms,
+            "mql_sent": self.mql_sent,
+            "sent_priority": self.sent_priority,
             "crm_account_id": self.crm_account_id,
             "crm_account_domain": self.crm_account_domain,
             "crm_status": self.crm_status,
@@ -214,6 +230,9 @@ class LeadState:
             mql=bool(raw.get("mql", False)),
             mql_number=int(raw.get("mql_number") or 0),
             qualified_at_ms=raw.get("qualified_at_ms"),
+            # States written before the ledger existed: every crossing was sent.
+            mql_sent=int(raw["mql_sent"] if raw.get("mql_sent") is not None else raw.get("mql_number") or 0),
+            sent_priority=raw.get("sent_priority"),
             crm_account_id=raw.get("crm_account_id"),
             crm_account_domain=raw.get("crm_account_domain"),
             crm_status=list(raw["crm_status"]) if raw.get("crm_status") is not None else None,

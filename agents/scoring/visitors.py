@@ -91,5 +91,5 @@ def _readdress(event: LeadEvent, lead_id: str, *, merged: bool) -> LeadEvent:
     return LeadEvent(
         event_id=event.event_id, kind=event.kind, lead_id=lead_id, visitor_id=event.visitor_id,
         occurred_at_ms=event.occurred_at_ms, received_at_ms=event.received_at_ms,
-        source=event.source, data=data,
+        source=event.source, data=data, backfill=event.backfill,
     )

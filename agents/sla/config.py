@@ -7,7 +7,7 @@ What lives here and what does not:
   SLA durations avoids two files disagreeing. The SLA agent trusts that deadline.
 - This file holds what happens around it: which CRM statuses stop the clock, the escalation
   ladder per priority (tiers anchored at the assignment or at the deadline), who a role
-  means (``escalate_to_id``), the optional reassignment of breached P1 leads, the windowed
+  means (``escalate_to_id``), which breaches reassign the lead (``reassignment``), the windowed
   timeout's bucket width, and the recycling policy of dispositions (re-engagement checkpoints
   per rejection reason). Which dispositions exclude a lead for good stays in the scoring model
   (``dispositions.permanent``), the single source the fit gate already uses.
@@ -80,6 +80,7 @@ class ContactIn(_Strict):
 class ReassignmentIn(_Strict):
     enabled: bool = False
     priorities: list[Literal["P1", "P2", "P3"]] = ["P1"]
+    tiers: list[int] = Field(default_factory=lambda: [0])  # 0 = first-touch deadline, 1.. ladder tiers
     max_per_mql: int = Field(1, ge=1, le=20)
     role: str = "reassign"
 
@@ -118,10 +119,20 @@ class EscalationSpec:
 
 @dataclass(frozen=True, slots=True)
 class ReassignmentSpec:
+    """Which breaches ask routing to move the lead (``action: reassign``): tiers ``tiers`` of
+    the clocks of ``priorities``, while the MQL has had fewer than ``max_per_mql``
+    reassignments. Tier 0 (the first-touch deadline) then goes to ``role`` instead of the
+    owner; a ladder tier keeps its role and contact (they are told, routing moves the lead)."""
+
     enabled: bool = False
     priorities: frozenset[str] = frozenset({"P1"})
     max_per_mql: int = 1
     role: str = "reassign"
+    tiers: frozenset[int] = frozenset({0})
+
+    def reassigns(self, priority: str, tier: int, reassignments: int) -> bool:
+        return (self.enabled and priority in self.priorities and tier in self.tiers
+                and reassignments < self.max_per_mql)
 
 
 @dataclass(frozen=True)
@@ -258,6 +269,22 @@ def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
     role("reassignment.role", ra.role)
     if ra.enabled and not ra.priorities:
         problems.append("reassignment.priorities: must list at least one priority when enabled, got []")
+    if ra.enabled and not ra.tiers:
+        problems.append("reassignment.tiers: must list at least one tier when enabled (0 = the first-touch "
+                        "deadline, 1.. the escalation tiers), got []")
+    for i, number in enumerate(ra.tiers):
+        if number in ra.tiers[:i]:
+            problems.append(f"reassignment.tiers[{i}]: tier {number} is listed twice")
+        elif number < 0:
+            problems.append(f"reassignment.tiers[{i}]: expected 0 (the first-touch deadline) or an escalation "
+                            f"tier number (1..), got {number}")
+        elif number > 0 and ra.enabled:
+            for priority in sorted(set(ra.priorities)):
+                count = len(escalation[priority].tiers)
+                if number > count:
+                    have = f"tiers 1-{count}" if count else "no escalation tiers"
+                    problems.append(f"reassignment.tiers[{i}]: {priority} has {have} (escalation), "
+                                    f"so tier {number} can never reassign")
 
     dispositions = (_dispositions(shape.dispositions, duration, problems)
                     if shape.dispositions is not None else DEFAULT_POLICY)
@@ -270,7 +297,8 @@ def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
         breach_role=ft.breach_role,
         escalation=escalation,
         contacts=contacts,
-        reassignment=ReassignmentSpec(ra.enabled, frozenset(ra.priorities), ra.max_per_mql, ra.role),
+        reassignment=ReassignmentSpec(ra.enabled, frozenset(ra.priorities), ra.max_per_mql, ra.role,
+                                      frozenset(ra.tiers)),
         dispositions=dispositions,
     )
 

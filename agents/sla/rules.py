@@ -28,11 +28,17 @@ A clock is *open* (counted in ``leadflow_sla_open_clocks``) until it is touched,
 or has fired its last tier (nothing left to escalate; a later touch still records the time to
 first touch).
 
-Optional P1 reassignment (``reassignment.enabled``): the tier-0 breach of a clock whose
-priority is listed gets ``escalate_to_role`` = ``reassignment.role`` (default ``reassign``) -
-the request to routing to give the lead to the next eligible rep - at most
-``max_per_mql`` times per MQL; the new assignment supersedes this clock, keeps the MQL's
-escalation anchor and the tiers already fired, and gets its own tier-0 deadline.
+Reassignment (``reassignment`` in sla.yaml, off by default): the breaches of the tiers listed
+in ``reassignment.tiers`` (default ``[0]``, the first-touch deadline) of a clock whose priority
+is listed carry ``action: reassign`` - the request to routing to give the lead to the next
+eligible rep (``agents.routing.reassign``) - while the MQL has had fewer than
+``max_per_mql`` reassignments; every other breach carries ``action: escalate``. A reassigning
+tier 0 goes to ``escalate_to_role`` = ``reassignment.role`` (default ``reassign``); a ladder
+tier keeps its role and contact (the manager is told, routing moves the lead). Routing's new
+assignment of the same MQL supersedes this clock: the new owner gets a fresh tier 0 (their
+own deadline), while the ladder continues - the same tier deadlines (counted from the MQL's
+first assignment, or its first deadline for ``from: due``), the tiers already fired stay
+fired - so a reassignment never restarts escalation.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from agents.sla.exceptions import SlaError
 
 SLA_BREACHED = "sla_breached"
 FIRST_TOUCH = "sla_first_touch"  # metric-only output (speed to lead), not an Avro record
+ESCALATE, REASSIGN = "escalate", "reassign"  # sla_breached.action
 LAYOUT_VERSION = 1
 
 
@@ -83,13 +90,16 @@ class Tier:
     due_ms: int
     role: str  # escalate_to_role
     contact_id: str | None  # escalate_to_id
+    action: str = ESCALATE  # ESCALATE or REASSIGN (sla_breached.action)
 
     def to_list(self) -> list[Any]:
-        return [self.number, self.due_ms, self.role, self.contact_id]
+        return [self.number, self.due_ms, self.role, self.contact_id, self.action]
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> "Tier":
-        return cls(int(raw[0]), int(raw[1]), raw[2], raw[3])
+        # Clocks saved before ``action`` existed: only a tier 0 sent to the reassign role reassigned.
+        action = raw[4] if len(raw) > 4 else (REASSIGN if int(raw[0]) == 0 and raw[2] == REASSIGN else ESCALATE)
+        return cls(int(raw[0]), int(raw[1]), raw[2], raw[3], action)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,10 +269,13 @@ def _assigned(state: LeadClock | None, rec: dict[str, Any], config: SlaConfig) -
     same_mql = old is not None and old.mql_event_id == mql
     anchor = old.mql_assigned_at_ms if same_mql else assigned_at  # type: ignore[union-attr]
     reassignments = old.reassignments + 1 if same_mql else 0  # type: ignore[union-attr]
-    tiers = _schedule(config, priority, owner, team, assigned_at=anchor, due_at=due_at, reassignments=reassignments)
-    # Escalation anchored at the MQL's first assignment continues across reassignments:
-    # tiers already fired for this MQL stay fired (tier 0 is each owner's own deadline).
-    carry = same_mql and config.escalation_for(priority).anchor == "assigned"
+    # A reassignment (same MQL, same priority) continues the ladder: the same tier deadlines
+    # (whatever the anchor), and the tiers already fired stay fired; tier 0 is the new owner's.
+    ladder = ({t.number: t.due_ms for t in old.tiers if t.number > 0}  # type: ignore[union-attr]
+              if same_mql and old.priority == priority else None)  # type: ignore[union-attr]
+    tiers = _schedule(config, priority, owner, team, assigned_at=anchor, due_at=due_at, reassignments=reassignments,
+                      ladder=ladder)
+    carry = same_mql and (ladder is not None or config.escalation_for(priority).anchor == "assigned")
     fired = tuple(n for n in old.fired if n > 0 and any(t.number == n for t in tiers)) if carry else ()  # type: ignore[union-attr]
     clock = Clock(aid, mql, owner, team, priority, assigned_at, anchor, reassignments, tiers, fired=fired)
     outputs: list[Output] = []
@@ -275,17 +288,21 @@ def _assigned(state: LeadClock | None, rec: dict[str, Any], config: SlaConfig) -
 
 def _schedule(
     config: SlaConfig, priority: str, owner: str, team: str | None, *,
-    assigned_at: int, due_at: int, reassignments: int,
+    assigned_at: int, due_at: int, reassignments: int, ladder: dict[int, int] | None = None,
 ) -> tuple[Tier, ...]:
+    """Tier 0 at ``due_at``, the ladder from the anchor - or, for a reassignment, at the
+    deadlines it already had (``ladder``: tier number -> due)."""
     ra = config.reassignment
-    if ra.enabled and priority in ra.priorities and reassignments < ra.max_per_mql:
-        first = Tier(0, due_at, ra.role, None)
+    if ra.reassigns(priority, 0, reassignments):
+        first = Tier(0, due_at, ra.role, None, REASSIGN)
     else:
         first = Tier(0, due_at, config.breach_role, config.contact_for(config.breach_role, owner, team))
     spec = config.escalation_for(priority)
     base = assigned_at if spec.anchor == "assigned" else due_at
     tiers = [first] + [
-        Tier(t.number, base + t.after_ms, t.role, config.contact_for(t.role, owner, team)) for t in spec.tiers
+        Tier(t.number, (ladder or {}).get(t.number, base + t.after_ms), t.role, config.contact_for(t.role, owner, team),
+             REASSIGN if ra.reassigns(priority, t.number, reassignments) else ESCALATE)
+        for t in spec.tiers
     ]
     return tuple(sorted(tiers, key=lambda t: (t.due_ms, t.number)))
 
@@ -333,6 +350,8 @@ def _tick(state: LeadClock | None, now_ms: int) -> tuple[LeadClock | None, list[
             "due_at": tier.due_ms,
             "breached_at": now_ms,
             "minutes_late": round(max(0, now_ms - tier.due_ms) / 60_000, 3),
+            "action": tier.action,
+            "first_assigned_at": clock.mql_assigned_at_ms,  # type: ignore[union-attr]
         }))
     fired = tuple(sorted({*clock.fired, *(t.number for t in due)}))  # type: ignore[union-attr]
     return LeadClock(state.lead_id, replace(clock, fired=fired), state.last_touch), outputs

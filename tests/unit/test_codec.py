@@ -80,7 +80,7 @@ SAMPLES = {
         "fit_grade": "B", "fast_track": False, "breakdown": BREAKDOWN, "model_version": "2025-06",
         "handoff": HANDOFF, "first_touch_source": None, "last_touch_source": "paid_search",
         "account_key": None, "company": "Acme Corp", "job_title": "VP Sales", "priority_hint": "P1",
-        "cause_received_at": T0 - 20,
+        "cause_received_at": T0 - 20, "upgrade_of": "out-1", "previous_priority_hint": "P2",
     },
     "lead_assigned": {
         "event_id": "out-3", "lead_id": "ld_0123456789abcdef0123", "mql_event_id": "out-2",
@@ -92,13 +92,13 @@ SAMPLES = {
             {"candidate": "ae-1", "decision": "skipped", "reason": "out of office"},
             {"candidate": "ae-3", "decision": "selected", "reason": "next in rotation"},
         ],
-        "handoff": HANDOFF,
+        "handoff": HANDOFF, "reassigned_from": "ae-1", "replaces_assignment_id": "out-0", "cause_event_id": "br-1",
     },
     "sla_breached": {
         "event_id": "out-4", "lead_id": "ld_0123456789abcdef0123", "assignment_id": "out-3",
         "owner_id": "ae-3", "priority": "P1", "tier": 0, "escalate_to_role": "manager",
         "escalate_to_id": None, "due_at": T0 + 600_060, "breached_at": T0 + 660_060,
-        "minutes_late": 1.0,
+        "minutes_late": 1.0, "action": "reassign", "first_assigned_at": T0 + 60,
     },
     "lead_dispositioned": {
         "event_id": "out-5", "lead_id": "ld_0123456789abcdef0123", "occurred_at": T0,

@@ -182,7 +182,7 @@ def test_registration_uses_topic_subjects_and_shared_type_references(api):
     codec.register_schemas()
     assert {"p.in.form-submits-value", "p.out.mqls-value", "p.dlq-value", "io.leadflow.BreakdownItem"} <= set(api.subjects)
     assert len(api.subjects["p.in.form-submits-value"]) == 2  # a new subject gets leadflow's history
-    [mql_id] = api.subjects["p.out.mqls-value"]
+    *_, mql_id = api.subjects["p.out.mqls-value"]  # the latest version (lead_qualified v2)
     assert {r.name for r in api.schemas[mql_id].references} == {"io.leadflow.BreakdownItem", "io.leadflow.HandoffContext"}
     payload = codec.encode("lead_qualified", SAMPLES["lead_qualified"])
     assert payload[:5] == b"\x00" + mql_id.to_bytes(4, "big")

@@ -39,16 +39,16 @@ CONTRACT_FIELDS = {
         "event_id", "lead_id", "email", "occurred_at", "qualified_at", "mql_number", "score",
         "fit_grade", "fast_track", "breakdown", "model_version", "handoff", "first_touch_source",
         "last_touch_source", "account_key", "company", "job_title", "priority_hint",
-        "cause_received_at",
+        "cause_received_at", "upgrade_of", "previous_priority_hint",
     ],
     "lead_assigned": [
         "event_id", "lead_id", "mql_event_id", "owner_id", "owner_name", "owner_role", "team",
         "priority", "assigned_at", "first_touch_due_at", "rule", "reason", "is_fallback", "audit",
-        "handoff",
+        "handoff", "reassigned_from", "replaces_assignment_id", "cause_event_id",
     ],
     "sla_breached": [
         "event_id", "lead_id", "assignment_id", "owner_id", "priority", "tier", "escalate_to_role",
-        "escalate_to_id", "due_at", "breached_at", "minutes_late",
+        "escalate_to_id", "due_at", "breached_at", "minutes_late", "action", "first_assigned_at",
     ],
     "lead_dispositioned": [
         "event_id", "lead_id", "occurred_at", "status", "disposition", "outcome", "new_stage",
@@ -69,7 +69,7 @@ TIMESTAMP_FIELDS = {
     "lead_scored": {"occurred_at", "scored_at"},
     "lead_qualified": {"occurred_at", "qualified_at", "cause_received_at"},
     "lead_assigned": {"assigned_at", "first_touch_due_at"},
-    "sla_breached": {"due_at", "breached_at"},
+    "sla_breached": {"due_at", "breached_at", "first_assigned_at"},
     "lead_dispositioned": {"occurred_at", "checkpoints"},
     "data_quality_issue": {"occurred_at"},
     "dead_letter": {"failed_at", "source_timestamp"},

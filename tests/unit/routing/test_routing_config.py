@@ -40,6 +40,7 @@ def test_default_config_is_the_briefs_table():
     assert CONFIG.priorities["P1"].role == "AE" and CONFIG.priorities["P2"].role == "SDR"
     assert CONFIG.priorities["P3"].nurture and CONFIG.priorities["P3"].role is None
     assert CONFIG.fit_bump.from_priority == "P2" and CONFIG.fit_bump.to_priority == "P1"
+    assert CONFIG.reassignment.to == "next_rep"
 
 
 def test_segment_overrides_and_segments():
@@ -58,6 +59,7 @@ def test_segment_overrides_and_segments():
     ("priorities.P1.nurture", True, "priorities.P1: set exactly one of"),
     ("nurture_owner", "revops-triage", "nurture_owner: must differ"),
     ("fit_bump.to_priority", "P3", "fit_bump.to_priority: 'P3' is not more urgent than 'P2'"),
+    ("reassignment.to", "boss", "reassignment.to: expected one of the allowed values, got 'boss'"),
     ("fit_bump.segments", ["giant"], "fit_bump.segments: unknown segment 'giant'"),
     ("segment_sla_overrides", {"giant": {"P1": 5}}, "segment_sla_overrides.giant: unknown segment"),
     ("surprise", 1, "surprise: unknown key"),

@@ -7,11 +7,25 @@ from pathlib import Path
 
 from agents.domain.events import LeadEvent
 from agents.domain.identity import lead_id_for_email
-from agents.scoring import apply_event, load_model
+import yaml
+
+from agents.scoring import apply_event, load_model, parse_model
 
 REPO = Path(__file__).resolve().parents[3]
 MODEL_PATH = REPO / "config" / "scoring-model.yaml"
 MODEL = load_model(MODEL_PATH)
+
+
+def model_with(**changes):
+    """The default model with some keys changed: ``fit_gate__free_email_fails_gate=False``."""
+    raw = yaml.safe_load(MODEL_PATH.read_text())
+    for dotted, value in changes.items():
+        node = raw
+        *path, last = dotted.split("__")
+        for key in path:
+            node = node[key]
+        node[last] = value
+    return parse_model(raw)
 
 DAY = 86_400_000
 HOUR = 3_600_000

@@ -7,29 +7,18 @@ from pathlib import Path
 
 import orjson
 import pytest
-import yaml
 
 from agents.domain.identity import lead_id_for_email
 from agents.scoring import (
-    LeadState, evaluate, next_review_at_ms, parse_model, reset_score, review,
+    LeadState, evaluate, next_review_at_ms, reset_score, review,
 )
 from agents.scoring.outputs import qualified_id
 from tests.unit.scoring.helpers import (
+    model_with,
     CORP, DAY, HOUR, MODEL, REPO, T0, activity, breakdown, crm, director_form, form, of, page, run,
 )
 
 SCHEMAS = REPO / "schemas"
-
-
-def _model(**changes):
-    raw = yaml.safe_load((REPO / "config" / "scoring-model.yaml").read_text())
-    for dotted, value in changes.items():
-        node = raw
-        *path, last = dotted.split("__")
-        for key in path:
-            node = node[key]
-        node[last] = value
-    return parse_model(raw)
 
 
 # --- MQL on the canonical lead ----------------------------------------------------------
@@ -97,7 +86,7 @@ def test_free_email_is_flagged_with_negative_points_and_never_mql_by_default():
 
 
 def test_free_email_gate_is_configurable():
-    model = _model(fit_gate__free_email_fails_gate=False)
+    model = model_with(fit_gate__free_email_fails_gate=False)
     state, outputs = run([page("dana@gmail.com", pt, at=T0 + i) for i, pt in enumerate(HOT_ACTIVITY)]
                          + [director_form("dana@gmail.com", at=T0 + 10)], model=model)
     assert len(of(outputs, "lead_qualified")) == 1
@@ -268,8 +257,13 @@ def test_replay_gives_the_same_state_and_output_ids():
     first, out1 = run(events, now_ms=T0 + 5 * DAY)
     second, out2 = run(events, now_ms=T0 + 9 * DAY)
     assert first.to_dict() == second.to_dict()
-    strip = lambda o: {k: v for k, v in o.record.items() if k not in ("scored_at", "qualified_at")}  # noqa: E731
+    # Everything but processing-time stamps is the same; an MQL's score, breakdown and fast
+    # track are decided as of processing time (issue 11 item 1), so only its id must match.
+    processing_time = ("scored_at", "qualified_at", "score", "breakdown", "fast_track")
+    strip = lambda o: {k: v for k, v in o.record.items() if k not in processing_time}  # noqa: E731
     assert [strip(o) for o in out1] == [strip(o) for o in out2]
+    (mql1,), (mql2,) = of(out1, "lead_qualified"), of(out2, "lead_qualified")
+    assert mql1.record["score"] > mql2.record["score"] > MODEL.thresholds.mql  # 5 vs 9 days of decay
 
 
 def test_crm_status_is_a_touch_without_scoring_effect():
@@ -349,7 +343,7 @@ def _avro_schema(file_name: str):
 
 
 @pytest.mark.parametrize(("subject", "schema"), [("lead_scored", "lead_scored.v2.avsc"),
-                                                 ("lead_qualified", "lead_qualified.v1.avsc")])
+                                                 ("lead_qualified", "lead_qualified.v2.avsc")])
 def test_output_records_match_the_avro_schemas(subject, schema):
     from fastavro.validation import validate
     _, outputs = run([page(at=T0), director_form(at=T0, visitor_id="v-1")])

@@ -31,6 +31,7 @@ def test_shipped_file_reproduces_the_brief():
     assert config.dispositions.recycle["no_response"] == (30 * D, 60 * D, 90 * D)
     assert "competitor" in config.dispositions.recapture
     assert config.reassignment.enabled is False and config.reassignment.priorities == {"P1"}
+    assert config.reassignment.tiers == {0} and config.reassignment.max_per_mql == 1
     assert config.stop_statuses >= {"first_touch", "rejected", "accepted"}
     assert config.bucket_ms == 2000
 
@@ -89,6 +90,15 @@ def mutate(change):
      "sweep.bucket_seconds: input should be greater than or equal to 1, got 0"),
     (lambda r: r.update(escalaton={}), "escalaton: unknown key (value {})"),
     (lambda r: r["reassignment"].update(max_per_mql="two"), "reassignment.max_per_mql: expected an integer, got 'two'"),
+    (lambda r: r["reassignment"].update(enabled=True, tiers=[0, 4]),
+     "reassignment.tiers[1]: P1 has tiers 1-3 (escalation), so tier 4 can never reassign"),
+    (lambda r: r["reassignment"].update(enabled=True, priorities=["P3"], tiers=[1]),
+     "reassignment.tiers[0]: P3 has no escalation tiers (escalation), so tier 1 can never reassign"),
+    (lambda r: r["reassignment"].update(tiers=[2, 2]), "reassignment.tiers[1]: tier 2 is listed twice"),
+    (lambda r: r["reassignment"].update(tiers=[-1]),
+     "reassignment.tiers[0]: expected 0 (the first-touch deadline) or an escalation tier number (1..), got -1"),
+    (lambda r: r["reassignment"].update(enabled=True, tiers=[]), "reassignment.tiers: must list at least one tier"),
+    (lambda r: r["reassignment"].update(tiers="2"), "reassignment.tiers: expected a list, got '2'"),
     (lambda r: r["contacts"].update(rep={"default": "x"}), "contacts.rep: 'rep' always means the lead's owner"),
     (lambda r: r.pop("version"), "version: required key is missing"),
 ])

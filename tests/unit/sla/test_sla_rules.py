@@ -93,7 +93,7 @@ def test_breach_after_the_deadline_names_lead_owner_priority_tier_and_lateness()
         "event_id": breach_id(LEAD, "as-1", 0), "lead_id": LEAD, "assignment_id": "as-1",
         "owner_id": "ae-ana", "priority": "P1", "tier": 0, "escalate_to_role": "owner",
         "escalate_to_id": "ae-ana", "due_at": T0 + 10 * M, "breached_at": T0 + 10 * M + 3 * S,
-        "minutes_late": 0.05,
+        "minutes_late": 0.05, "action": "escalate", "first_assigned_at": T0,
     }
     assert state.clock.fired == (0,) and next_due_ms(state) == T0 + 2 * H
     again, out = apply(state, Tick(), CONFIG, now_ms=T0 + 11 * M)
@@ -193,6 +193,71 @@ def test_p1_breach_asks_for_reassignment_once_per_mql_and_escalation_keeps_its_a
     state, out = run([(assignment(aid="as-3", owner="ae-cy", at=T0 + 3 * H), T0 + 3 * H),
                       (Tick(), T0 + 3 * H + 11 * M)], state, config=REASSIGN)
     assert [(b["assignment_id"], b["tier"]) for b in breaches(out)] == [("as-3", 0)]
+
+
+LADDER_REASSIGN = parse_sla_config({
+    "version": "ladder-reassign",
+    "reassignment": {"enabled": True, "priorities": ["P1", "P2"], "tiers": [2], "max_per_mql": 1},
+    "escalation": {
+        "P1": {"from": "assigned", "tiers": [
+            {"after": "2h", "role": "rep"}, {"after": "4h", "role": "manager"}, {"after": "24h", "role": "head_of_sales"}]},
+        "P2": {"from": "due", "tiers": [{"after": "2h", "role": "rep"}, {"after": "4h", "role": "manager"},
+                                        {"after": "24h", "role": "head_of_sales"}]},
+    },
+    "contacts": {"manager": {"by_team": {"na-sales": "mgr-marco"}}, "head_of_sales": {"default": "hos-hana"}},
+})
+
+
+def test_a_ladder_tier_can_reassign_and_keeps_its_role_and_contact():
+    state, out = run([(assignment(), T0), (Tick(), T0 + 4 * H)], config=LADDER_REASSIGN)
+    assert [(b["tier"], b["escalate_to_role"], b["escalate_to_id"], b["action"]) for b in breaches(out)] == [
+        (0, "owner", "ae-ana", "escalate"), (1, "rep", "ae-ana", "escalate"), (2, "manager", "mgr-marco", "reassign")]
+    assert {b["first_assigned_at"] for b in breaches(out)} == {T0}
+
+
+def test_reassignment_gives_a_fresh_tier_0_and_the_ladder_continues_without_restarting():
+    state, _ = run([(assignment(), T0), (Tick(), T0 + 4 * H)], config=LADDER_REASSIGN)
+    later = T0 + 4 * H + M  # routing's reassignment of the same MQL to ae-ben
+    state, out = run([(assignment(aid="as-2", owner="ae-ben", at=later), later)], state, config=LADDER_REASSIGN)
+    assert out == [] and state.is_open and state.clock.owner_id == "ae-ben"
+    assert state.clock.fired == (1, 2) and state.clock.mql_assigned_at_ms == T0
+    state, out = run([(Tick(), later + 10 * M), (Tick(), T0 + 24 * H)], state, config=LADDER_REASSIGN)
+    assert [(b["assignment_id"], b["owner_id"], b["tier"], b["due_at"], b["action"]) for b in breaches(out)] == [
+        ("as-2", "ae-ben", 0, later + 10 * M, "escalate"),  # the new owner's own first-touch deadline
+        ("as-2", "ae-ben", 3, T0 + 24 * H, "escalate")]     # the original ladder, on its original schedule
+    assert not state.is_open
+
+
+def test_a_due_anchored_ladder_continues_from_the_first_deadline_after_reassignment():
+    due = T0 + 48 * H
+    state, out = run([(assignment(priority="P2", due=due), T0), (Tick(), due + 4 * H)], config=LADDER_REASSIGN)
+    assert [(b["tier"], b["action"]) for b in breaches(out)] == [(0, "escalate"), (1, "escalate"), (2, "reassign")]
+    later = due + 4 * H + M
+    state, _ = run([(assignment(aid="as-2", owner="ae-ben", priority="P2", at=later, due=later + 48 * H), later)],
+                   state, config=LADDER_REASSIGN)
+    assert [(t.number, t.due_ms) for t in state.clock.tiers if t.number] == [(1, due + 2 * H), (2, due + 4 * H),
+                                                                            (3, due + 24 * H)]
+    assert next_due_ms(state) == due + 24 * H  # not 24 h after the new owner's deadline
+
+
+def test_max_per_mql_stops_further_reassigning_tiers():
+    config = parse_sla_config({
+        "version": "x", "reassignment": {"enabled": True, "tiers": [0, 1], "max_per_mql": 1},
+        "escalation": {"P1": {"tiers": [{"after": "2h", "role": "manager"}]}},
+    })
+    state, out = run([(assignment(), T0), (Tick(), T0 + 11 * M)], config=config)
+    assert [(b["tier"], b["action"]) for b in breaches(out)] == [(0, "reassign")]
+    state, out = run([(assignment(aid="as-2", owner="ae-ben", at=T0 + 12 * M), T0 + 12 * M),
+                      (Tick(), T0 + 2 * H)], state, config=config)
+    assert [(b["tier"], b["action"]) for b in breaches(out)] == [(0, "escalate"), (1, "escalate")]
+
+
+def test_clocks_saved_before_tier_actions_still_load():
+    from agents.sla.rules import Tier
+    assert Tier.from_list([1, T0, "manager", "mgr-marco"]).action == "escalate"
+    assert Tier.from_list([0, T0, "reassign", None]).action == "reassign"
+    tier = Tier(2, T0, "manager", None, "reassign")
+    assert Tier.from_list(tier.to_list()) == tier
 
 
 def test_p2_escalation_counts_from_the_deadline():
