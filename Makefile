@@ -1,5 +1,5 @@
 # Each target does its own setup (scripts/bootstrap.sh is idempotent and fast when done).
-.PHONY: setup run demo test unit integration bench bench-scoring bench-sla clean
+.PHONY: setup run demo test unit integration bench bench-scoring bench-sla chaos broker-outage clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -27,6 +27,14 @@ bench-scoring: setup
 
 bench-sla: setup
 	.venv/bin/python scripts/bench_sla_sweep.py
+
+# Fault injection (not part of `make test`: ~20 min). Holds Kafka/Redis ports 29800/29850 while it runs.
+chaos: setup
+	.venv/bin/python scripts/chaos.py $(CHAOS_ARGS)
+
+# A worker through a 60 s broker outage: CPU, log lines, /readyz, recovery, SIGTERM (own Kafka + Redis).
+broker-outage: setup
+	.venv/bin/python scripts/broker_outage.py $(OUTAGE_ARGS)
 
 clean:
 	-.venv/bin/leadflow dev down

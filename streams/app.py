@@ -17,11 +17,11 @@ from mode.supervisors import CrashingSupervisor
 
 from streams.codec import Codec, RemoteSchemas, SchemaRegistry
 from streams.connections import faust_broker_credentials, redis_async, schema_registry_client
-from streams.deadletter import dead_letter_record
+from streams.deadletter import dead_letter_key, dead_letter_record, deliver, fit_dead_letter
 from streams.metrics import Metrics
 from streams.ratelimit import LogSummary
 from streams.settings import Settings
-from streams.topics import OUTPUT_TOPIC_FIELD, TopicNames
+from streams.topics import KAFKA_DEFAULT_MAX_MESSAGE_BYTES, OUTPUT_TOPIC_FIELD, TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ class Pipeline:
     channels: dict[str, faust.TopicT] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)
     redis_factory: Callable[[], Any] | None = None
+    # The smallest max.message.bytes of the topics this worker writes (streams.topics.message_limit):
+    # the producer's max_request_size, and what a dead letter is sized to fit.
+    message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
     _redis: Any = None
     # One warning per reason, then a tally every 10 s (a fuzz run once logged 48,000 lines);
     # leadflow_dead_letters_total{reason} counts every one.
@@ -116,13 +119,28 @@ class Pipeline:
             message.topic, message.partition, message.offset, reason_code, reason, reason_code,
             self.dead_letter_log.interval_s,
         )
-        key = message.key if isinstance(message.key, bytes) else b""
-        await self.channel("dead_letters").send(
-            key=key, value=self.codec.encode_output("dead_letter", record, self.settings.output_format)
+        room = self.message_limit - self.settings.dead_letter_margin_bytes
+        key = dead_letter_key(message.key if isinstance(message.key, bytes) else None, room)
+        record, payload = fit_dead_letter(
+            record, lambda r: self.codec.encode_output("dead_letter", r, self.settings.output_format),
+            room - len(key),
+        )
+        channel = self.channel("dead_letters")
+
+        def on_failure(exc: BaseException) -> None:
+            self.metrics.dead_letter_delivery_failures.inc()
+            # The exception text is the broker's/client's (no payload); the partition waits.
+            log.warning("dead letter for %s[%d]@%d not delivered (%s: %s); retrying, partition blocked",
+                        message.topic, message.partition, message.offset, type(exc).__name__, exc)
+
+        await deliver(
+            lambda: channel.send(key=key, value=payload), on_failure=on_failure,
+            initial_s=self.settings.dead_letter_retry_initial_s, max_s=self.settings.dead_letter_retry_max_s,
+            ack_timeout_s=self.settings.dead_letter_ack_timeout_s,
         )
 
 
-def faust_app(settings: Settings) -> faust.App:
+def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES) -> faust.App:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.app_id,
@@ -139,8 +157,9 @@ def faust_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Dead letters carry the original bytes, which can be as large as the broker allows.
-        producer_max_request_size=12 * 1024 * 1024,
+        # What the topics accept (read from the broker at start): a larger record would be
+        # refused by the broker after the fact; dead letters are sized to fit under it.
+        producer_max_request_size=message_limit,
         web_enabled=False,
         autodiscover=False,
         # Agents crash the worker instead of dying silently while it keeps running;
@@ -158,7 +177,10 @@ def create_app(
     clock: Callable[[], float] = time.time,
     redis_factory: Callable[[], Any] | None = None,
     capabilities: Iterable[Callable[[Pipeline], None]] | None = None,
+    message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
 ) -> Pipeline:
+    """``message_limit``: the topics' max.message.bytes as ``streams.worker.prepare`` read it
+    (default: Kafka's own default, the safe choice when the broker was not asked)."""
     from agents.capture.agent import register as register_capture
     from agents.scoring.agent import register as register_scoring
     from agents.routing.agent import register as register_routing
@@ -168,13 +190,14 @@ def create_app(
 
     pipeline = Pipeline(
         settings=settings,
-        app=faust_app(settings),
+        app=faust_app(settings, message_limit),
         topic_names=TopicNames.from_settings(settings),
         codec=codec or build_codec(settings, register=True),
         metrics=metrics or Metrics.create(),
         clock=clock,
         scoring_model=scoring_model or load_model(settings.scoring_model_path),
         redis_factory=redis_factory,
+        message_limit=message_limit,
     )
     start_metrics_at_zero(pipeline)
     for register in capabilities or (

@@ -203,7 +203,8 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
                                "partitions": settings.topic_partitions}
 
     # The same N events for both measurements: generated once, encoded once.
-    sim = TrafficSimulator(opts.seed, start_ms=int(time.time() * 1000), inline_crm=True, tag=run_id)
+    sim = TrafficSimulator(opts.seed, start_ms=int(time.time() * 1000), inline_crm=True, tag=run_id,
+                           lead_id_key=settings.lead_id_key_bytes)
     stream = iter(sim)
     # Stamped as if published live at 1,000 events/s up to now (not all at one instant: due
     # times of decay reviews and SLA clocks spread over time buckets as they would live).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status
 def main(ctx: click.Context, verbose: bool) -> None:
     """leadflow: real-time lead scoring, routing and speed-to-lead SLAs on Kafka."""
     from streams.logs import configure_logging
-    from streams.settings import SettingsError, load_settings
+    from streams.settings import SettingsError, load_settings, unknown_variables
 
     try:
         ctx.obj = load_settings()
@@ -35,6 +36,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
         ctx.obj = None  # the command that needs settings reports it (cli_context.settings_from)
     # LEADFLOW_LOG_FORMAT (text | json), for every command and the worker (streams.logs).
     configure_logging(ctx.obj.log_format if ctx.obj else "text", logging.DEBUG if verbose else logging.INFO)
+    for warning in unknown_variables(os.environ):  # a misspelt setting is otherwise ignored silently
+        logging.getLogger("leadflow").warning("%s", warning)
 
 
 # --- dev stack ---------------------------------------------------------------------------
@@ -97,6 +100,8 @@ def dev_status(ctx: click.Context) -> None:
 def worker(ctx: click.Context, loglevel: str) -> None:
     """Run a leadflow worker (Faust) against the configured Kafka and Redis."""
     from streams.codec.exceptions import SchemaRegistryError
+    from streams.startup_checks import StartupError
+    from streams.topics import TopicError
     from streams.worker import run_worker
 
     settings = _settings(ctx)
@@ -107,7 +112,7 @@ def worker(ctx: click.Context, loglevel: str) -> None:
             f"{exc}. Start the local stack with `leadflow dev up` or check the LEADFLOW_KAFKA_* / "
             "LEADFLOW_REDIS_* settings."
         ) from None
-    except SchemaRegistryError as exc:  # registry unreachable or a schema it refuses: one line
+    except (SchemaRegistryError, StartupError, TopicError) as exc:  # e.g. registry unreachable: one line
         raise click.ClickException(str(exc)) from None
 
 
@@ -185,10 +190,13 @@ def topics() -> None:
 @click.pass_context
 def topics_create(ctx: click.Context) -> None:
     """Create every leadflow topic that is missing (idempotent)."""
-    from streams.topics import ensure_topics
+    from streams.topics import TopicError, ensure_topics
 
     settings = _kafka_settings(ctx)
-    created = asyncio.run(ensure_topics(settings))
+    try:
+        created = asyncio.run(ensure_topics(settings))
+    except TopicError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
 
 
@@ -354,9 +362,10 @@ def _json_default(value):
 
 def _attach_commands() -> None:
     from streams.extra_cli import bench, demo, replay, simulate
+    from streams.privacy_cli import forget
     from streams.roster_cli import roster
 
-    for command in (demo, simulate, replay, bench, roster):
+    for command in (demo, simulate, replay, bench, roster, forget):
         main.add_command(command)
 
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from agents.domain.yamlio import read_yaml
 from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 from streams.simulator.harness import (
@@ -145,10 +146,9 @@ def write_compressed_configs(base: Settings, run_dir: Path, speed: float) -> dic
         source = Path(getattr(base, setting))
         if not source.exists():
             continue
-        try:
-            raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise HarnessError(f"cannot read {source} ({setting.upper()}): {exc}") from None
+        # The configuration files' own reader: a duplicate key must not vanish in the copy.
+        raw = read_yaml(source, lambda problems, path, key=setting.upper(): HarnessError(
+            f"cannot read {path} (LEADFLOW_{key}): {problems[0]}"))
         target = run_dir / f"{source.stem}.demo-x{speed:g}.yaml"
         header = f"# {source.name} with every SLA duration divided by {speed:g} (leadflow demo)\n"
         target.write_text(header + yaml.safe_dump(compress(raw, speed), sort_keys=False), encoding="utf-8")
@@ -289,7 +289,8 @@ class Demo:
         self.seed = opts.seed if opts.seed is not None else int(time.time()) % 100_000
         self.crm = CrmSimulator(self.seed, speed=opts.speed, timing=REP_TIMINGS[opts.rep_timing])
         self.sim = TrafficSimulator(self.seed, start_ms=int(time.time() * 1000), mix=opts.mix,
-                                    bad_share=opts.bad_share, crm=self.crm, tag=run_id)
+                                    bad_share=opts.bad_share, crm=self.crm, tag=run_id,
+                                    lead_id_key=settings.lead_id_key_bytes)
         self.state = DemoState(speed=opts.speed)
         self.console = console
         self.stop = asyncio.Event()

@@ -183,7 +183,7 @@ def simulate(ctx: click.Context, rate, count, duration, seed, mix, bad_share, in
         raise click.UsageError("give --events N or --duration S (or --rate R to run until Ctrl-C)")
     seed = seed if seed is not None else random.randrange(1_000_000)
     sim = TrafficSimulator(seed, start_ms=int(time.time() * 1000), mix=_mix(mix), bad_share=bad_share,
-                           inline_crm=inline_crm)
+                           inline_crm=inline_crm, lead_id_key=_settings(ctx).lead_id_key_bytes)
     click.echo(f"seed {seed}", err=True)
     if jsonl_dir is not None:
         _write_jsonl(sim, jsonl_dir, count or 1000)

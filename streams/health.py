@@ -16,6 +16,8 @@
     false (changelog replay finished);
   - ``redis``: the last PING (made every 2 s by the same loop, not per request) succeeded and
     is younger than ``redis_max_age_s``;
+  - ``kafka``: some broker is reachable (streams.kafka_outage: not every broker's last
+    connection attempt failed); during an outage it says for how long and how many attempts;
   - ``event_loop``: the heartbeat is fresh (otherwise the other facts are stale);
 
   else 503. Both answer a small JSON body naming each check.
@@ -124,6 +126,7 @@ class Health:
         self._consumer = ConsumerState()
         self._redis_at: float | None = None
         self._redis_error: str | None = "not checked yet"
+        self._kafka = OK  # reachable until a connection attempt fails (streams.kafka_outage)
 
     # --- written by the loop --------------------------------------------------------------
 
@@ -132,6 +135,11 @@ class Health:
             self._beat_at = self.clock()
             if consumer is not None:
                 self._consumer = consumer
+
+    def kafka_checked(self, status: str) -> None:
+        """``ok``, or why Kafka is unreachable (streams.kafka_outage.KafkaOutage.status)."""
+        with self._lock:
+            self._kafka = status
 
     def redis_checked(self, error: str | None) -> None:
         """Result of one PING: None = answered."""
@@ -171,6 +179,7 @@ class Health:
                 "consumer_group": consumer.group_check,
                 "table_recovery": consumer.recovery_check,
                 "redis": redis,
+                "kafka": self._kafka,
             }
         failing = [name for name, value in checks.items() if value != OK]
         body = {"ready": not failing, "failing": failing, "checks": checks,
@@ -232,7 +241,9 @@ class HealthService(Service):
     """
 
     def __init__(self, app: Any, health: Health, settings: Any, metrics: Any, *,
-                 beat_interval_s: float = 1.0, redis_interval_s: float = 2.0, **kwargs: Any) -> None:
+                 beat_interval_s: float = 1.0, redis_interval_s: float = 2.0, kafka_outage: Any = None,
+                 **kwargs: Any) -> None:
+        self.kafka_outage = kafka_outage  # streams.kafka_outage.KafkaOutage: the kafka check, its log line
         self.app, self.health, self.settings, self.metrics = app, health, settings, metrics
         self.beat_interval_s = beat_interval_s
         self.redis_interval_s = redis_interval_s
@@ -246,6 +257,9 @@ class HealthService(Service):
     async def _heartbeat(self) -> None:
         was_ready = False
         while not self.should_stop:
+            if self.kafka_outage is not None:
+                self.kafka_outage.tick()
+                self.health.kafka_checked(self.kafka_outage.status())
             self.health.beat(consumer_state(self.app))
             ready, body = self.health.readiness()
             self.metrics.worker_ready.set(1 if ready else 0)

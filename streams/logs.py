@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import orjson
 
+from streams.kafka_outage import KafkaOutageLogFilter
+
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EMAIL_MASK = "<email>"
@@ -106,7 +108,8 @@ def logging_config(log_format: LogFormat = "text", level: int | str = logging.IN
         "version": 1,
         # Loggers created at import time (streams.*, aiokafka...) keep working.
         "disable_existing_loggers": False,
-        "filters": {"redact_emails": {"()": RedactEmails}},
+        # kafka_outage first: it keys on the message template, before redaction renders it.
+        "filters": {"kafka_outage": {"()": KafkaOutageLogFilter}, "redact_emails": {"()": RedactEmails}},
         "formatters": {"leadflow": formatter},
         "handlers": {
             "leadflow": {
@@ -115,7 +118,7 @@ def logging_config(log_format: LogFormat = "text", level: int | str = logging.IN
                 # log what is printed, and a handler writing to such a proxy would loop.
                 "stream": sys.stderr,
                 "formatter": "leadflow",
-                "filters": ["redact_emails"],
+                "filters": ["kafka_outage", "redact_emails"],
             },
         },
         "root": {"level": level, "handlers": ["leadflow"]},

@@ -295,7 +295,8 @@ def configured_label_values(scoring_model: Any, sla_config: Any = None) -> dict[
         dispositions += [*policy.recycle, *policy.recapture]
     return {
         # Touch-only statuses stop SLA clocks but are never counted as dispositions.
-        "statuses": tuple(s for s in CRM_STATUSES if s not in TOUCH_ONLY_STATUSES),
+        # erasure_requested publishes lead_erased, never a disposition.
+        "statuses": tuple(s for s in CRM_STATUSES if s not in TOUCH_ONLY_STATUSES and s != "erasure_requested"),
         "dispositions": tuple(dict.fromkeys(dispositions)),
         "issue_codes": tuple(ISSUE_CODES),
         "sources": tuple(dict.fromkeys([*attribution.channels, attribution.unrecognized_channel,
@@ -364,6 +365,12 @@ class Metrics:
             "dead_letters_total", "Input records sent to the dead-letter topic, by reason code.",
             _closed("reason", DEAD_LETTER_REASONS),
         )
+        self.dead_letter_delivery_failures = Counter(
+            "dead_letter_delivery_failures_total",
+            "Dead-letter sends the broker did not acknowledge; each is retried (input partition blocked, "
+            "offset not committed) until delivered.",
+            namespace=NAMESPACE, registry=r,
+        )
         self.duplicates_skipped = counter(
             "duplicates_skipped_total",
             "Redelivered or duplicate events skipped, by the pipeline stage that skipped them.",
@@ -405,6 +412,12 @@ class Metrics:
             "fallback_assignments_total",
             "Assignments that went to a named fallback owner (no rule matched, owner inactive...).",
             _ident("reason", max_values=20),
+        )
+        self.pending_assignments = Gauge(
+            "pending_assignments",
+            "MQLs parked on this worker's partitions because the roster in Redis is unusable "
+            "(roster_error: pending in routing.yaml); routed once it is readable again.",
+            namespace=NAMESPACE, registry=r,
         )
 
         # --- SLA / first touch -----------------------------------------------------------
@@ -477,6 +490,7 @@ class Metrics:
             self.sla_open_clocks.labels(priority=priority).set(0)
             self.event_to_assignment_seconds.labels(priority=priority)
         self.redis_waiting.set(0)
+        self.pending_assignments.set(0)
         self.worker_ready.set(0)
         self.roster_loaded.set(0)
 

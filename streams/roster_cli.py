@@ -40,7 +40,8 @@ def _client(settings: Settings):
 
 def validate_roster_file(path: Path, settings: Settings, *, now_ms: int | None = None):
     """Parse and validate a roster file against the routing config; raises click errors."""
-    from agents.routing.config import load_routing_config, read_yaml
+    from agents.domain.yamlio import read_yaml
+    from agents.routing.config import load_routing_config
     from agents.routing.exceptions import RosterError, RoutingConfigError
     from agents.routing.roster import parse_roster
 

@@ -43,6 +43,7 @@ from typing import Any
 import orjson
 import redis.exceptions as redis_errors
 
+from agents.routing.pending import ROSTER_UNREADABLE, roster_document_problem
 from agents.routing.roster import Roster
 from agents.routing.rules import Decision, Plan
 
@@ -140,6 +141,24 @@ def roster_keys(prefix: str) -> tuple[str, str]:
     return f"{prefix}:roster:version", f"{prefix}:roster:doc"
 
 
+class RosterDataError(Exception):
+    """Routing's data in Redis is there but unusable (not an outage): a corrupt roster document,
+    a non-numeric version, cursor or open-lead count, a key of the wrong type. ``reason`` is a
+    metric label (``roster_unreadable``/``roster_not_loaded``); the message names what was
+    wrong, never a value from it."""
+
+    def __init__(self, detail: str, reason: str = ROSTER_UNREADABLE) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.reason = reason
+
+
+def _script_error(exc: redis_errors.ResponseError, what: str) -> RosterDataError:
+    # Lua errors name the script line and the operation (e.g. arithmetic on a nil cursor),
+    # and WRONGTYPE names nothing: neither carries a lead's or a rep's data.
+    return RosterDataError(f"{what} failed in Redis: {str(exc).splitlines()[0][:200]}")
+
+
 class StalePlan(Exception):
     """The roster changed between reading it and assigning: re-read and re-plan."""
 
@@ -221,19 +240,40 @@ class RosterStore:
     async def snapshot(self) -> Snapshot:
         """The current roster; one round trip, the document only travels when it changed."""
         cached = self._cached
-        version_raw, doc_raw = await self._snapshot_script(
-            keys=[self.version_key, self.doc_key], args=[str(cached.version)]
-        )
-        version = int(version_raw)
+        try:
+            version_raw, doc_raw = await self._snapshot_script(
+                keys=[self.version_key, self.doc_key], args=[str(cached.version)]
+            )
+        except RETRYABLE_ERRORS:
+            raise
+        except redis_errors.ResponseError as exc:  # e.g. WRONGTYPE: the keys hold something else
+            raise _script_error(exc, f"reading the roster ({self.doc_key})") from exc
+        try:
+            version = int(version_raw)
+        except ValueError:
+            raise RosterDataError(f"roster version {self.version_key} is not an integer") from None
         if version == cached.version and doc_raw is None:
             return cached
         if doc_raw is None:  # version key without a document (or no roster at all)
             snap = Snapshot(version, None, {})
         else:
-            doc = orjson.loads(doc_raw)
-            snap = Snapshot(version, Roster.from_dict(doc["roster"]), doc.get("meta") or {})
+            snap = Snapshot(version, *self._parse(doc_raw))
         self._cached = snap
         return snap
+
+    def _parse(self, doc_raw: bytes) -> tuple[Roster, dict[str, Any]]:
+        """The stored document -> (Roster, meta); RosterDataError naming what is wrong."""
+        try:
+            doc = orjson.loads(doc_raw)
+        except orjson.JSONDecodeError:
+            raise RosterDataError(f"roster document {self.doc_key} is not valid JSON") from None
+        problem = roster_document_problem(doc)
+        if problem is None:
+            try:
+                return Roster.from_dict(doc["roster"]), doc.get("meta") or {}
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                problem = f"a roster entry has a field of the wrong type ({type(exc).__name__})"
+        raise RosterDataError(f"{self.doc_key}: {problem}; fix it with `leadflow roster load FILE`")
 
     # --- assignment ---------------------------------------------------------------------
 
@@ -252,18 +292,38 @@ class RosterStore:
                 for s in plan.stages
             ],
         }
-        status, payload = await self._assign_script(
-            keys=[self.idempotency_key(key_id or facts.mql_event_id), self.version_key], args=[orjson.dumps(request)]
-        )
+        try:
+            status, payload = await self._assign_script(
+                keys=[self.idempotency_key(key_id or facts.mql_event_id), self.version_key], args=[orjson.dumps(request)]
+            )
+        except RETRYABLE_ERRORS:
+            raise
+        except redis_errors.ResponseError as exc:  # a non-numeric cursor or version, a key of the wrong type
+            raise _script_error(exc, "the assignment (open-lead sets, round-robin cursors)") from exc
         if int(status) == 2:
+            if not str(payload.decode() if isinstance(payload, bytes) else payload).lstrip("-").isdigit():
+                raise RosterDataError(f"roster version {self.version_key} is not an integer")
             raise StalePlan(int(payload))
-        return decode_decision(payload, replay=int(status) == 1)
+        try:
+            return decode_decision(payload, replay=int(status) == 1)
+        except (ValueError, KeyError, TypeError) as exc:  # a corrupt stored decision
+            raise RosterDataError(f"the stored decision {self.idempotency_key(key_id or facts.mql_event_id)} "
+                                  f"is unreadable ({type(exc).__name__})") from None
 
     async def release(self, lead_id: str) -> str | None:
         """Close a lead's open slot (accepted, rejected, recycled...); returns the rep it was
         open with, or None. Idempotent."""
         prev = await self._release_script(keys=[self.lead_owner_key(lead_id)], args=[self.prefix, lead_id])
         return prev.decode() if isinstance(prev, bytes) else prev
+
+    async def forget_lead(self, lead_id: str, decision_ids: list[str]) -> str | None:
+        """Erasure on request: release the lead's open slot and owner key, and delete the
+        routing decisions stored under ``decision_ids`` (MQL event / reassignment ids; the ones
+        not known expire with their TTL). Returns the rep it was open with. Idempotent."""
+        owner = await self.release(lead_id)
+        if decision_ids:
+            await self.client.delete(*(self.idempotency_key(i) for i in decision_ids))
+        return owner
 
     async def open_counts(self, rep_ids: list[str]) -> dict[str, int]:
         async with self.client.pipeline(transaction=False) as pipe:

@@ -7,6 +7,9 @@ the same names are used by docker-compose.yml (a test keeps the two in step).
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from typing import Literal
@@ -17,29 +20,47 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Kafka topic names: these characters, at most 249 of them (org.apache.kafka.common.internals.Topic).
+TOPIC_CHARS = r"^[a-zA-Z0-9._-]+$"
+MAX_TOPIC_CHARS = 249
+# Faust names changelog topics <app_id>-<table>-changelog: room for the longest table name.
+MAX_APP_ID_CHARS = 180
+
+
 class SettingsError(ValueError):
     """Bad configuration; the message names the offending key and value."""
 
 
 class Settings(BaseSettings):
+    # allow_inf_nan: 'nan' compares false with everything, 'inf' disables a limit; neither is a setting.
     model_config = SettingsConfigDict(
-        env_prefix="LEADFLOW_", frozen=True, extra="forbid", env_file=None
+        env_prefix="LEADFLOW_", frozen=True, extra="forbid", env_file=None, allow_inf_nan=False
     )
 
     # --- Kafka / Faust -------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:19092"
-    app_id: str = "leadflow"
-    topic_prefix: str = "leadflow"
+    # Both become Kafka topic names (<topic_prefix>.in.form-submits, <app_id>-<table>-changelog):
+    # Kafka's legal characters only, checked with the full names in _topic_names_legal.
+    app_id: str = Field("leadflow", min_length=1, max_length=MAX_APP_ID_CHARS)
+    topic_prefix: str = Field("leadflow", min_length=1)
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=7)
     store: str = "rocksdb://"
     data_dir: Path = REPO_ROOT / ".leadflow" / "worker"
     # Short session timeout so a worker killed with -9 gives its partitions back quickly.
-    broker_session_timeout_s: float = Field(10.0, gt=0)
-    broker_heartbeat_interval_s: float = Field(1.0, gt=0)
-    broker_commit_interval_s: float = Field(1.0, gt=0)
-    stream_buffer_maxsize: int = Field(4096, ge=1)
-    standby_replicas: int = Field(0, ge=0)
+    # Upper bounds here and below: beyond them a value is a typo, not a choice (a broker caps
+    # session timeouts at 30 min by default; a 1e20 s sweep bucket would never fire).
+    broker_session_timeout_s: float = Field(10.0, gt=0, le=1800)
+    broker_heartbeat_interval_s: float = Field(1.0, gt=0, le=600)
+    broker_commit_interval_s: float = Field(1.0, gt=0, le=3600)
+    stream_buffer_maxsize: int = Field(4096, ge=1, le=1_000_000)
+    standby_replicas: int = Field(0, ge=0, le=7)
+    # Broker unreachable: reconnect after base, 2x base, ... up to the cap (+-20%), one log line
+    # per interval, and a stop that waits on Kafka gives up after the timeout (streams/kafka_outage.py).
+    kafka_reconnect_backoff_s: float = Field(0.1, gt=0, le=60)
+    kafka_reconnect_backoff_max_s: float = Field(10.0, gt=0, le=300)
+    kafka_outage_log_interval_s: float = Field(10.0, gt=0, le=3600)
+    kafka_outage_stop_timeout_s: float = Field(3.0, gt=0, le=300)
 
     # --- Kafka security (every client: worker, admin, CLI, bench) --------------------
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -87,24 +108,68 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for log shippers
 
     # --- Input validation (what counts as an absurd value) -------------------------
-    max_message_bytes: int = Field(256 * 1024, ge=1024)
-    max_field_chars: int = Field(2048, ge=16)
-    max_event_age_days: int = Field(3 * 365, ge=1)
-    max_clock_skew_s: int = Field(300, ge=0)
-    max_company_size: int = Field(5_000_000, ge=1)
-    dedup_window: int = Field(512, ge=1)  # event ids remembered per lead
-    visitor_buffer_max: int = Field(200, ge=1)  # anonymous events kept per visitor
+    max_message_bytes: int = Field(256 * 1024, ge=1024, le=100 * 1024 * 1024)
+    max_field_chars: int = Field(2048, ge=16, le=1_000_000)
+    max_event_age_days: int = Field(3 * 365, ge=1, le=100 * 365)
+    max_clock_skew_s: int = Field(300, ge=0, le=86_400)
+    max_company_size: int = Field(5_000_000, ge=1, le=100_000_000)
+    dedup_window: int = Field(512, ge=1, le=100_000)  # event ids remembered per lead
+    visitor_buffer_max: int = Field(200, ge=1, le=100_000)  # anonymous events kept per visitor
+
+    # --- Event-time order of a lead's events (agents/scoring/reorder.py) -------------
+    # A deployment property, not a business rule: how far apart (event time) the input topics
+    # can deliver a lead's events after a restart or an outage. MQL crossings follow event time
+    # within it; 0 turns it off (arrival order, as before issue 16).
+    reorder_window_s: float = Field(60.0, ge=0, le=3600)
+    # Processed at most this long after its event time = live: decided at once. Older events
+    # (catch-up) have their MQL decided reorder_window_s after their event time.
+    live_event_bound_s: float = Field(2.0, ge=0, le=600)
+
+    # --- Dead letters (streams.deadletter) -----------------------------------------
+    # The record size limit is read from the topics' max.message.bytes at start; this much
+    # stays free under it for Kafka's record/batch framing, so a dead letter always fits.
+    dead_letter_margin_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
+    # A dead letter the broker refuses is retried (partition blocked, offset not committed)
+    # with exponential backoff from the first delay up to the cap, until it is accepted.
+    dead_letter_retry_initial_s: float = Field(0.5, gt=0, le=60)
+    dead_letter_retry_max_s: float = Field(30.0, gt=0, le=600)
+    # An acknowledgement that never comes (no error either) counts as a failure and is re-sent.
+    dead_letter_ack_timeout_s: float = Field(60.0, gt=0, le=3600)
 
     # --- Timeouts (decay reviews, SLA clocks): bucket width and sweep period --------
-    sweep_bucket_s: int = Field(10, ge=1)
-    sweep_interval_s: float = Field(1.0, gt=0)
+    sweep_bucket_s: int = Field(10, ge=1, le=3600)  # as sla.yaml sweep.bucket_seconds
+    sweep_interval_s: float = Field(1.0, gt=0, le=3600)
+    # How often parked MQLs (roster_error: pending in routing.yaml) are tried again.
+    routing_redrive_interval_s: float = Field(10.0, gt=0, le=3600)
 
     # --- Business configuration files ---------------------------------------------
     scoring_model_path: Path = REPO_ROOT / "config" / "scoring-model.yaml"
     routing_config_path: Path = REPO_ROOT / "config" / "routing.yaml"  # priorities, rules, fallback
     roster_path: Path = REPO_ROOT / "config" / "roster.yaml"  # loaded into Redis by `leadflow roster load`
     sla_config_path: Path = REPO_ROOT / "config" / "sla.yaml"  # SLAs, escalation tiers, recycling
-    redis_key_prefix: str = "leadflow"
+    # Empty would put leadflow's keys at the top of a shared Redis (":roster:doc"), mixed with others'.
+    redis_key_prefix: str = Field("leadflow", min_length=1, max_length=100, pattern=r"^\S+$")
+
+    # --- Privacy: keyed lead ids, erasure, retention (docs/privacy.md) ------------------
+    # Set: lead ids are HMAC-SHA256(key, email), not recomputable from an email without it.
+    # Unset: the unkeyed ids of earlier versions. Changing it changes every lead id: migrate
+    # into a fresh topic prefix (docs/privacy.md, "Keyed lead ids").
+    lead_id_key: SecretStr | None = None  # or lead_id_key_file
+    lead_id_key_file: Path | None = None
+    # After `leadflow forget` / a CRM erasure_requested: new_lead = a later event for the same
+    # email starts a new lead; suppress = it is dropped (keyed-hash suppression list, no email).
+    erasure_mode: Literal["new_lead", "suppress"] = "new_lead"
+    # Keys the suppression list; defaults to lead_id_key. One of the two is needed for suppress.
+    suppression_key: SecretStr | None = None  # or suppression_key_file
+    suppression_key_file: Path | None = None
+    # Retention of internal topics and the dead-letter topic (hold emails and names): hours.
+    internal_retention_hours: int = Field(168, ge=1, le=87_600)  # at most 10 years
+    # Retention of input and output topics (out.mqls holds emails): hours, -1 = unlimited.
+    io_retention_hours: int = Field(168, ge=-1, le=87_600)
+    # Changelogs are compacted; an erased value is compacted away at most this long after its
+    # tombstone (max.compaction.lag.ms), and the tombstone itself kept this long (delete.retention.ms).
+    changelog_max_compaction_lag_hours: int = Field(24, ge=1, le=87_600)
+    changelog_tombstone_retention_hours: int = Field(24, ge=1, le=87_600)
 
     # --- Local dev stack -----------------------------------------------------------
     stack_dir: Path = REPO_ROOT / ".leadflow"
@@ -147,6 +212,37 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")  # not echoed: may hold a password
         return value.rstrip("/")
 
+    @field_validator("app_id", "topic_prefix")
+    @classmethod
+    def _topic_chars(cls, value: str) -> str:
+        if not re.fullmatch(TOPIC_CHARS, value):
+            raise ValueError("part of Kafka topic names, which allow only letters, digits, '.', '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _topic_names_legal(self) -> "Settings":
+        from streams.topics import TopicNames  # imports this module: only once it is loaded
+
+        longest = max(TopicNames.from_settings(self).all(), key=len)
+        if len(longest) > MAX_TOPIC_CHARS:
+            raise ValueError(f"LEADFLOW_TOPIC_PREFIX is too long: topic {longest[:80]!r}... would have "
+                             f"{len(longest)} characters (Kafka allows {MAX_TOPIC_CHARS})")
+        return self
+
+    @model_validator(mode="after")
+    def _live_bound_within_window(self) -> "Settings":
+        if self.reorder_window_s and self.live_event_bound_s >= self.reorder_window_s:
+            raise ValueError(f"LEADFLOW_LIVE_EVENT_BOUND_S ({self.live_event_bound_s:g}) must be below "
+                             f"LEADFLOW_REORDER_WINDOW_S ({self.reorder_window_s:g}): events that late are catch-up")
+        return self
+
+    @model_validator(mode="after")
+    def _backoff_base_within_cap(self) -> "Settings":
+        if self.kafka_reconnect_backoff_s > self.kafka_reconnect_backoff_max_s:
+            raise ValueError(f"LEADFLOW_KAFKA_RECONNECT_BACKOFF_S ({self.kafka_reconnect_backoff_s:g}) must not "
+                             f"exceed LEADFLOW_KAFKA_RECONNECT_BACKOFF_MAX_S ({self.kafka_reconnect_backoff_max_s:g})")
+        return self
+
     @model_validator(mode="after")
     def _security_consistent(self) -> "Settings":
         protocol = self.kafka_security_protocol
@@ -157,7 +253,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"LEADFLOW_KAFKA_SASL_PASSWORD or LEADFLOW_KAFKA_SASL_PASSWORD_FILE is required with {protocol}"
                 )
-        for key in ("kafka_sasl_password", "redis_password", "schema_registry_password"):
+        for key in ("kafka_sasl_password", "redis_password", "schema_registry_password", "lead_id_key",
+                    "suppression_key"):
             if getattr(self, key) is not None and getattr(self, f"{key}_file") is not None:
                 raise ValueError(f"set LEADFLOW_{key.upper()} or LEADFLOW_{key.upper()}_FILE, not both")
         if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
@@ -166,10 +263,14 @@ class Settings(BaseSettings):
             raise ValueError("LEADFLOW_REDIS_SSL_CERT_FILE and LEADFLOW_REDIS_SSL_KEY_FILE go together (mTLS)")
         for key in ("kafka_sasl_password_file", "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file",
                     "redis_password_file", "redis_ssl_ca_file", "redis_ssl_cert_file", "redis_ssl_key_file",
-                    "schema_registry_password_file", "schema_registry_ca_file"):
+                    "schema_registry_password_file", "schema_registry_ca_file", "lead_id_key_file",
+                    "suppression_key_file"):
             path = getattr(self, key)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"LEADFLOW_{key.upper()}: no readable file at {str(path)[:200]!r}")
+        if self.erasure_mode == "suppress" and self.suppression_key_bytes is None:
+            raise ValueError("LEADFLOW_ERASURE_MODE=suppress needs a key for the suppression list: set "
+                             "LEADFLOW_SUPPRESSION_KEY(_FILE) or LEADFLOW_LEAD_ID_KEY(_FILE)")
         return self
 
     @property
@@ -183,6 +284,17 @@ class Settings(BaseSettings):
     @property
     def schema_registry_password_value(self) -> str | None:
         return _secret(self.schema_registry_password, self.schema_registry_password_file)
+
+    @property
+    def lead_id_key_bytes(self) -> bytes | None:
+        """The lead-id HMAC key (None: unkeyed ids); pass it to ``lead_id_for_email``."""
+        value = _secret(self.lead_id_key, self.lead_id_key_file)
+        return value.encode("utf-8") if value else None
+
+    @property
+    def suppression_key_bytes(self) -> bytes | None:
+        value = _secret(self.suppression_key, self.suppression_key_file)
+        return value.encode("utf-8") if value else self.lead_id_key_bytes
 
     @property
     def broker_url(self) -> str:
@@ -199,7 +311,7 @@ def _secret(value: SecretStr | None, path: Path | None) -> str | None:
 
 
 # Values of these keys are never echoed in errors.
-_SECRET_KEY_PARTS = ("password", "url", "token", "secret")
+_SECRET_KEY_PARTS = ("password", "url", "token", "secret", "lead_id_key", "suppression_key")
 _MAX_ECHO_CHARS = 200
 
 
@@ -208,6 +320,41 @@ def _echo(key: str, value: object) -> str:
         return "<redacted>"
     text = repr(value)
     return text if len(text) <= _MAX_ECHO_CHARS else text[:_MAX_ECHO_CHARS] + f"... ({len(text)} chars)"
+
+
+# LEADFLOW_* variables of leadflow's own harnesses (tests, benchmarks) that are not settings.
+_NOT_SETTINGS = ("LEADFLOW_TEST_", "LEADFLOW_BENCH_")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning per LEADFLOW_* variable that is no setting, naming the closest setting.
+
+    Settings ignore such variables, so a typo (LEADFLOW_TOPIC_PARTITONS) silently keeps the
+    default. A warning and not an error: other tools may share the prefix."""
+    known = {name.upper(): f"LEADFLOW_{name.upper()}" for name in Settings.model_fields}
+    warnings = []
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith("LEADFLOW_") or upper.startswith(_NOT_SETTINGS):
+            continue
+        suffix = upper.removeprefix("LEADFLOW_")
+        if suffix in known:
+            continue
+        close = difflib.get_close_matches(suffix, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {known[close[0]]}?" if close else ""
+        warnings.append(f"{variable[:100]} is not a leadflow setting and is ignored{hint}")
+    return warnings
+
+
+_BOUND_TEXT = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def _allowed_range(key: str) -> str | None:
+    """A numeric setting's bounds as text (``>= 1 and <= 3600``), None for other settings."""
+    field = Settings.model_fields.get(key)
+    bounds = [f"{sign} {getattr(m, attr)}" for m in (field.metadata if field else ())
+              for attr, sign in _BOUND_TEXT if getattr(m, attr, None) is not None]
+    return " and ".join(bounds) or None
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -225,5 +372,8 @@ def load_settings(**overrides: object) -> Settings:
             if not key:  # a rule across keys: the message names them
                 problems.append(message)
                 continue
+            allowed = _allowed_range(key)
+            if allowed and err["type"] != "missing":
+                message += f" (allowed: {allowed})"
             problems.append(f"LEADFLOW_{key.upper()} ({key}) = {_echo(key, err.get('input'))}: {message}")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

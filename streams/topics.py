@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, fields
+from typing import Any
 
 from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Kafka's default message.max.bytes / max.message.bytes (1 MiB + 12 bytes of batch framing).
+KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1048588
 
 
 # Which output topic (TopicNames field) each output subject goes to; one subject per topic.
@@ -24,6 +28,7 @@ OUTPUT_TOPIC_FIELD = {
     "lead_dispositioned": "dispositions",
     "data_quality_issue": "data_quality",
     "dead_letter": "dead_letters",
+    "lead_erased": "erasures",
 }
 # Which input topic each input subject is read from.
 INPUT_TOPIC_FIELD = {
@@ -43,6 +48,7 @@ class TopicNames:
     lead_events: str
     visitor_events: str
     sla_commands: str
+    routing_retries: str
     # Outputs, Avro, keyed by lead id.
     lead_scored: str
     mqls: str
@@ -51,6 +57,7 @@ class TopicNames:
     dispositions: str
     data_quality: str
     dead_letters: str
+    erasures: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "TopicNames":
@@ -62,6 +69,7 @@ class TopicNames:
             lead_events=f"{p}.internal.lead-events",
             visitor_events=f"{p}.internal.visitor-events",
             sla_commands=f"{p}.internal.sla-commands",
+            routing_retries=f"{p}.internal.routing-retries",
             lead_scored=f"{p}.out.lead-scored",
             mqls=f"{p}.out.mqls",
             assignments=f"{p}.out.assignments",
@@ -69,6 +77,7 @@ class TopicNames:
             dispositions=f"{p}.out.dispositions",
             data_quality=f"{p}.out.data-quality",
             dead_letters=f"{p}.dlq",
+            erasures=f"{p}.out.erasures",
         )
 
     def output_subject(self, topic: str) -> str | None:
@@ -90,6 +99,66 @@ class TopicNames:
         return tuple(getattr(self, f.name) for f in fields(self))
 
 
+# Every Faust table of the pipeline (streams.app.Pipeline.table); a unit test keeps this in step
+# with create_app. Their changelogs are created here, with leadflow's configuration, before
+# Faust would create them with broker defaults.
+TABLE_NAMES = (
+    "lead_to_state", "visitor_to_activity", "review_bucket_to_leads", "lead_to_sla_clock",
+    "lead_to_assignment", "lead_to_account_facts",
+)
+_HOUR_MS = 3_600_000
+
+
+def changelog_topics(settings: Settings) -> tuple[str, ...]:
+    """Faust's changelog topic names (``<app id>-<table>-changelog``) of TABLE_NAMES."""
+    return tuple(f"{settings.app_id}-{table}-changelog" for table in TABLE_NAMES)
+
+
+def topic_config(settings: Settings, topic: str) -> dict[str, str]:
+    """Configuration a topic is created with (docs/privacy.md: who holds what, how long).
+
+    Changelogs: compacted; an erased lead's old values are compacted away at most
+    ``changelog_max_compaction_lag_hours`` after its tombstone (KIP-354 also rolls the active
+    segment), the tombstone is kept ``changelog_tombstone_retention_hours`` so a recovering
+    worker still reads it. Internal topics and the dead-letter topic (emails, names, original
+    bytes): deleted after ``internal_retention_hours``. Inputs and outputs: ``io_retention_hours``.
+    """
+    if topic.endswith("-changelog"):
+        return {
+            "cleanup.policy": "compact",
+            "max.compaction.lag.ms": str(settings.changelog_max_compaction_lag_hours * _HOUR_MS),
+            "delete.retention.ms": str(settings.changelog_tombstone_retention_hours * _HOUR_MS),
+        }
+    names = TopicNames.from_settings(settings)
+    if topic in (names.lead_events, names.visitor_events, names.sla_commands, names.dead_letters):
+        return {"cleanup.policy": "delete", "retention.ms": str(settings.internal_retention_hours * _HOUR_MS)}
+    hours = settings.io_retention_hours
+    return {"cleanup.policy": "delete", "retention.ms": str(-1 if hours < 0 else hours * _HOUR_MS)}
+
+
+class TopicError(RuntimeError):
+    """leadflow's topics cannot be made ready with these settings; the message is one line."""
+
+
+# Another worker may create a topic between our list and our create: that is success.
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def creation_errors(response: Any) -> list[str]:
+    """One line per topic a CreateTopics response refused (``'t': InvalidReplicationFactorError
+    (Replication factor: 3 larger than available brokers: 1.)``); an existing topic is none."""
+    from aiokafka.errors import for_code
+
+    problems = []
+    for entry in response.topic_errors:  # (topic, error_code[, error_message]) by version
+        topic, code = entry[0], entry[1]
+        if code in (0, _TOPIC_ALREADY_EXISTS):
+            continue
+        detail = " ".join(str(entry[2]).split())[:200] if len(entry) > 2 and entry[2] else ""
+        problems.append(f"{topic!r}: {for_code(code).__name__}" + (f" ({detail})" if detail else ""))
+    return problems
+
+
 async def ensure_topics(settings: Settings, names: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """Create missing topics with the configured partitions/replication; returns those created.
 
@@ -98,23 +167,31 @@ async def ensure_topics(settings: Settings, names: list[str] | tuple[str, ...] |
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    wanted = list(names) if names is not None else list(TopicNames.from_settings(settings).all())
+    wanted = list(names) if names is not None else [*TopicNames.from_settings(settings).all(),
+                                                    *changelog_topics(settings)]
     admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in wanted if t not in existing]
         if missing:
-            await admin.create_topics(
-                [NewTopic(t, settings.topic_partitions, settings.topic_replication) for t in missing]
+            response = await admin.create_topics(
+                [NewTopic(t, settings.topic_partitions, settings.topic_replication,
+                          topic_configs=topic_config(settings, t)) for t in missing]
             )
+            failed = creation_errors(response)
+            if failed:  # a worker without its topics would start and consume nothing
+                more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+                raise TopicError(f"cannot create Kafka topic {failed[0]}{more}; check LEADFLOW_TOPIC_PARTITIONS="
+                                 f"{settings.topic_partitions}, LEADFLOW_TOPIC_REPLICATION="
+                                 f"{settings.topic_replication} and the broker's limits")
         present = [t for t in wanted if t in existing]
         if present:
             described = await admin.describe_topics(present)
             for topic in described:
                 n = len(topic.get("partitions", []))
                 if n != settings.topic_partitions:
-                    raise RuntimeError(
+                    raise TopicError(
                         f"topic {topic['topic']!r} has {n} partitions but "
                         f"LEADFLOW_TOPIC_PARTITIONS={settings.topic_partitions}; "
                         "recreate it or change the setting"
@@ -129,3 +206,48 @@ async def ensure_topics(settings: Settings, names: list[str] | tuple[str, ...] |
         return missing
     finally:
         await admin.close()
+
+
+async def message_limit(settings: Settings, names: list[str] | tuple[str, ...] | None = None) -> int:
+    """The smallest effective ``max.message.bytes`` of ``names`` (default: the dead-letter and
+    output topics, where records grow with their input), as the broker reports it: the topic's
+    own override or the broker's ``message.max.bytes``. The producer and the dead-letter sizing
+    take it from here, so they cannot disagree with the broker.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from streams.deadletter import MIN_DEAD_LETTER_BYTES
+
+    if names is None:
+        topic_names = TopicNames.from_settings(settings)
+        names = [getattr(topic_names, field) for field in OUTPUT_TOPIC_FIELD.values()]
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=15000)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs={"max.message.bytes": None}) for name in names]
+        )
+    finally:
+        await admin.close()
+    limits: dict[str, int] = {}
+    for response in responses:
+        for error_code, error_message, _type, name, entries, *_ in response.resources:
+            if error_code:
+                raise RuntimeError(f"cannot read max.message.bytes of topic {name!r}: "
+                                   f"error {error_code} {error_message or ''}".rstrip())
+            for entry in entries:
+                if entry[0] == "max.message.bytes":
+                    limits[name] = int(entry[1])
+    missing = sorted(set(names) - limits.keys())
+    if missing:
+        raise RuntimeError(f"the broker reported no max.message.bytes for topics {', '.join(missing)}")
+    topic, limit = min(limits.items(), key=lambda item: item[1])
+    room = limit - settings.dead_letter_margin_bytes
+    if room < MIN_DEAD_LETTER_BYTES:
+        raise RuntimeError(
+            f"topic {topic!r} has max.message.bytes={limit}: minus LEADFLOW_DEAD_LETTER_MARGIN_BYTES="
+            f"{settings.dead_letter_margin_bytes} that leaves {room} bytes, less than the "
+            f"{MIN_DEAD_LETTER_BYTES} a dead letter needs; raise the topic's limit or lower the margin"
+        )
+    return limit

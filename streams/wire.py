@@ -15,6 +15,7 @@ from agents.domain.events import LeadEvent
 LEAD_EVENT = "lead_event"        # a validated input event (agents.domain.events.LeadEvent)
 VISITOR_LINKED = "visitor_linked"  # an anonymous visitor identified as a lead
 REVIEW_DUE = "review_due"        # sweep command: review the leads due in one time bucket
+VISITOR_ERASED = "visitor_erased"  # the lead a visitor identified as was erased: drop its buffer
 
 
 def encode_lead_event(event: LeadEvent) -> bytes:

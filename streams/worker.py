@@ -7,23 +7,27 @@ import logging
 
 from streams.connections import check_kafka
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.topics import ensure_topics, message_limit
 
 log = logging.getLogger(__name__)
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: Settings) -> int:
     """Create topics before Faust subscribes (a consumer that subscribes to a missing topic
-    ignores it until its next metadata refresh, minutes later)."""
+    ignores it until its next metadata refresh, minutes later). Returns the topics' message
+    size limit (``streams.topics.message_limit``), for ``create_app``."""
     loop = asyncio.new_event_loop()
     try:
         # One connection first, so a wrong address, CA or password is one clear line
         # (KafkaUnavailable) instead of aiokafka's retry logs.
         loop.run_until_complete(check_kafka(settings))
         loop.run_until_complete(ensure_topics(settings))
+        limit = loop.run_until_complete(message_limit(settings))
     finally:
         loop.close()
     asyncio.set_event_loop(asyncio.new_event_loop())
+    log.info("topics accept records up to %d bytes: producer limit and dead-letter size", limit)
+    return limit
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
@@ -33,22 +37,36 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
 
     from streams.app import check_config_files, create_app
     from streams.health import Health, HealthService, check_roster_at_start
+    from streams.kafka_outage import exit_when_stop_waits_on_kafka, install
     from streams.logs import logging_config
     from streams.redis_client import wait_for_redis
+    from streams.startup_checks import check_data_dir, check_routing_owners
 
     check_config_files(settings)  # before any connection: a bad YAML file is one line, at once
-    prepare(settings)
-    pipeline = create_app(settings)
+    check_data_dir(settings)  # likewise an unusable LEADFLOW_DATA_DIR, named with its path
+    limit = prepare(settings)
+    # Reconnect backoff, outage log line and readiness for every Kafka client Faust makes from here.
+    kafka_outage = install(settings)
+    pipeline = create_app(settings, message_limit=limit)
     pipeline.metrics.set_worker_info(app_id=settings.app_id)
     redis_client = wait_for_redis(settings, pipeline.metrics)
-    check_roster_at_start(redis_client, settings, pipeline.metrics)
-    redis_client.close()
+    try:
+        check_roster_at_start(redis_client, settings, pipeline.metrics)
+        check_routing_owners(redis_client, settings)  # StartupError if the roster lacks them
+    finally:
+        redis_client.close()
     health = Health()
     pipeline.metrics.serve(settings.metrics_port, settings.metrics_host, health=health)  # logs the bound address
-    worker = faust.Worker(
+    class Worker(faust.Worker):
+        def _schedule_shutdown(self, signal) -> None:  # mode's hook for SIGTERM and SIGINT
+            if not self._signal_stop_time:  # the first signal
+                exit_when_stop_waits_on_kafka(kafka_outage, settings.kafka_outage_stop_timeout_s)
+            super()._schedule_shutdown(signal)
+
+    worker = Worker(
         pipeline.app,
         # Starts before the app (whose timers wait for table recovery): heartbeat, Redis PING.
-        HealthService(pipeline.app, health, settings, pipeline.metrics),
+        HealthService(pipeline.app, health, settings, pipeline.metrics, kafka_outage=kafka_outage),
         loglevel=loglevel,
         quiet=True,
         # mode's Worker re-runs dictConfig at start: same format and redaction as the CLI.

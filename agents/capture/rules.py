@@ -58,15 +58,20 @@ class CaptureLimits:
     max_event_age_days: int = 3 * 365
     max_clock_skew_s: int = 300
     max_company_size: int = 5_000_000
+    # HMAC key of lead ids (Settings.lead_id_key_bytes); None = unkeyed ids. Part of the
+    # limits because it travels with them from the settings into these pure rules.
+    lead_id_key: bytes | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> "CaptureLimits":
-        """Any object with the four attributes (duck-typed: no settings import here)."""
+        """Any object with the four attributes (duck-typed: no settings import here), plus
+        ``lead_id_key_bytes`` when it has one."""
         return cls(
             max_field_chars=int(settings.max_field_chars),
             max_event_age_days=int(settings.max_event_age_days),
             max_clock_skew_s=int(settings.max_clock_skew_s),
             max_company_size=int(settings.max_company_size),
+            lead_id_key=getattr(settings, "lead_id_key_bytes", None),
         )
 
 
@@ -144,7 +149,7 @@ def _form_submitted(record: Mapping[str, Any], limits: CaptureLimits) -> Built:
         "seconds_to_fill": _seconds_to_fill(record),
         "visitor_id": visitor_id,
     }
-    return lead_id_for_email(email), visitor_id, data
+    return lead_id_for_email(email, limits.lead_id_key), visitor_id, data
 
 
 def _web_activity(record: Mapping[str, Any], limits: CaptureLimits) -> Built:
@@ -161,7 +166,7 @@ def _web_activity(record: Mapping[str, Any], limits: CaptureLimits) -> Built:
         "email": email,
     }
     # Anonymous activity has no lead yet; it is keyed by visitor until a form links the two.
-    return (lead_id_for_email(email) if email else None), visitor_id, data
+    return (lead_id_for_email(email, limits.lead_id_key) if email else None), visitor_id, data
 
 
 def _crm_status(record: Mapping[str, Any], limits: CaptureLimits) -> Built:
@@ -172,7 +177,7 @@ def _crm_status(record: Mapping[str, Any], limits: CaptureLimits) -> Built:
         email = _email(record, "email", required=False)
         if email is None:
             raise Rejected(MISSING_FIELD, "crm_status needs lead_id or email; both are empty")
-        lead_id = lead_id_for_email(email)
+        lead_id = lead_id_for_email(email, limits.lead_id_key)
     data = {
         "rep_id": _text(record, "rep_id"),
         "status": _kind(record, "status", CRM_STATUSES, required=True),

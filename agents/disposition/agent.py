@@ -35,6 +35,7 @@ from agents.disposition.rules import (
     match_account,
     normalize_company,
 )
+from agents.domain import erasure
 from agents.domain.events import CRM_STATUS, FORM_SUBMITTED
 from agents.domain.identity import email_domain
 from streams import wire
@@ -43,6 +44,13 @@ log = logging.getLogger(__name__)
 
 _MARKERS = (b'"kind":"form_submitted"', b'"kind":"crm_status"')
 
+# Erasure: drop a registry entry only while it still names the account the erased lead
+# registered (another conversion may have re-pointed it since).
+_HDEL_IF_LUA = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
 
 def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
     app, settings, metrics, model = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.scoring_model
@@ -50,6 +58,8 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
     by_domain_key = f"{settings.redis_key_prefix}:accounts:by_domain"
     by_company_key = f"{settings.redis_key_prefix}:accounts:by_company"
     ignored_domains = model.free_email_domains | model.disposable_domains
+    suppression_key = settings.suppression_key_bytes if settings.erasure_mode == "suppress" else None
+    hdel_if: list = []  # the registered script, created on first use inside the worker's loop
 
     async def redis_call(fn, *args):
         """Wait for Redis instead of losing the conversion (the partition pauses meanwhile)."""
@@ -72,22 +82,52 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
         return value.decode() if isinstance(value, bytes) else value
 
     async def resolve(proposed: str | None, domain: str | None, company: str | None):
+        """(match, registry entries this call created: {"domain"?, "company"?})."""
         r = pipeline.redis()
         for _ in range(3):  # a concurrent conversion on another worker may register first
             by_domain = text(await redis_call(r.hget, by_domain_key, domain)) if domain else None
             by_company = text(await redis_call(r.hget, by_company_key, company)) if company else None
             match = match_account(proposed, domain=domain, company_key=company,
                                   by_domain=by_domain, by_company=by_company)
-            if match.register_domain and not await redis_call(r.hsetnx, by_domain_key, domain, match.account_id):
-                continue  # lost the race: resolve again against the winner
-            if match.register_company:
-                await redis_call(r.hsetnx, by_company_key, company, match.account_id)
-            return match
-        return match
+            created = {}
+            if match.register_domain:
+                if not await redis_call(r.hsetnx, by_domain_key, domain, match.account_id):
+                    continue  # lost the race: resolve again against the winner
+                created["domain"] = domain
+            if match.register_company and await redis_call(r.hsetnx, by_company_key, company, match.account_id):
+                created["company"] = company
+            return match, created
+        return match, {}
+
+    def suppressed(key: bytes, lead_id: str) -> bool:
+        return suppression_key is not None and facts.get(key) is None and \
+            facts.get(erasure.suppression_key(lead_id, suppression_key)) is not None
+
+    async def erase(lead_id: str) -> None:
+        """Erasure on request: registry entries this lead created (if still its account's),
+        then the facts' tombstone; in suppress mode the suppression entry."""
+        key = lead_id.encode()
+        raw = facts.get(key)
+        known = orjson.loads(raw) if raw else {}
+        registered = known.get("registered") or {}
+        if registered:
+            r = pipeline.redis()
+            if not hdel_if:
+                hdel_if.append(r.register_script(_HDEL_IF_LUA))
+            for field, hash_key in (("domain", by_domain_key), ("company", by_company_key)):
+                if registered.get(field):
+                    await redis_call(lambda h=hash_key, f=registered[field]: hdel_if[0](
+                        keys=[h], args=[f, registered["account_id"]]))
+        if raw is not None:
+            del facts[key]
+        if suppression_key is not None:
+            facts[erasure.suppression_key(lead_id, suppression_key)] = b"1"
 
     def remember_facts(lead_event) -> None:
         data = lead_event.data
         key = lead_event.lead_id.encode()
+        if suppressed(key, lead_event.lead_id):
+            return
         raw = facts.get(key)
         current = orjson.loads(raw) if raw else {}
         domain = email_domain(data.get("email") or "") or None
@@ -108,7 +148,9 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
         known = orjson.loads(raw) if raw else {}
         domain = data.get("account_domain") or known.get("domain")
         proposed = data.get("account_id")
-        match = await resolve(proposed, domain, known.get("company"))
+        match, created = await resolve(proposed, domain, known.get("company"))
+        if created and not suppressed(lead_id.encode(), lead_id):  # what erasure must undo
+            facts[lead_id.encode()] = orjson.dumps({**known, "registered": {**created, "account_id": match.account_id}})
         record = disposition_record(
             decision, lead_id=lead_id, crm_event_id=lead_event.event_id,
             occurred_at_ms=lead_event.occurred_at_ms, new_stage=decision.stage or "opportunity",
@@ -135,7 +177,9 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
                 kind, payload = wire.decode(raw)
                 if kind != wire.LEAD_EVENT or payload.lead_id is None:
                     continue
-                if payload.kind == FORM_SUBMITTED:
+                if erasure.is_erasure(payload):
+                    await erase(payload.lead_id)
+                elif payload.kind == FORM_SUBMITTED:
                     remember_facts(payload)
                 elif payload.kind == CRM_STATUS and payload.data.get("status") in ACCOUNT_MATCHED_STATUSES:
                     await convert(payload)

@@ -5,6 +5,7 @@ name the bad key and value the same way."""
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,9 +16,38 @@ EXPECTED = {
     "bool_type": "expected true or false", "bool_parsing": "expected true or false",
     "list_type": "expected a list", "dict_type": "expected a mapping",
     "model_type": "expected a mapping", "model_attributes_type": "expected a mapping",
+    "finite_number": "expected a finite number (not NaN or infinity)",
 }
 # For closed vocabularies; scoring keeps pydantic's own message, which lists the values.
 ALLOWED_VALUES = {"literal_error": "expected one of the allowed values"}
+
+
+# Bounds on what an error message repeats from the input: a value echoed in full once made a
+# 2.3 GB message (an alias bomb), and a file with thousands of bad entries is one big line.
+MAX_ECHO_CHARS = 200
+MAX_PROBLEM_CHARS = 500
+MAX_PROBLEMS = 50
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset = 3, 8, 8, 8, 8
+_REPR.maxstring = _REPR.maxother = MAX_ECHO_CHARS
+_REPR.maxlong = 60
+
+
+def echo(value: object, limit: int = MAX_ECHO_CHARS) -> str:
+    """``repr(value)`` in at most ``limit`` characters, computed without walking the whole value."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - a repr that fails (e.g. an int too long to print)
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def bounded_problems(problems: list[str]) -> list[str]:
+    """At most MAX_PROBLEMS lines of at most MAX_PROBLEM_CHARS each, then how many were left out."""
+    lines = [p if len(p) <= MAX_PROBLEM_CHARS else p[: MAX_PROBLEM_CHARS - 3] + "..." for p in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        lines.append(f"... and {len(problems) - MAX_PROBLEMS} more problems")
+    return lines
 
 
 def key_path(loc: tuple[Any, ...]) -> str:
@@ -38,9 +68,9 @@ def describe_error(
     if kind == "missing":
         return f"{key}: required key is missing"
     if kind == "extra_forbidden":
-        return f"{key}: unknown key (value {err.get('input')!r})"
+        return f"{key}: unknown key (value {echo(err.get('input'))})"
     what = expected.get(kind) or err["msg"][:1].lower() + err["msg"][1:]
-    return f"{key}: {what}, got {err.get('input')!r}"
+    return f"{key}: {what}, got {echo(err.get('input'))}"
 
 
 def yaml_error_line(exc: Exception) -> str:

@@ -33,6 +33,9 @@ PAGE_TYPES = (
 CRM_STATUSES = (
     "first_touch", "working", "meeting_booked", "accepted", "sql", "rejected",
     "converted", "closed_won", "closed_lost",
+    # Not sales activity: the data subject asked to be erased (GDPR Art. 17 / CCPA); every
+    # agent deletes what it holds on the lead (agents.domain.erasure, docs/privacy.md).
+    "erasure_requested",
 )
 TOUCH_CHANNELS = ("call", "email", "meeting")
 DISPOSITIONS = (

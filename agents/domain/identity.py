@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 
 # Pragmatic address check (RFC 5322 is far wider; this rejects what breaks routing).
@@ -32,10 +33,19 @@ def email_domain(email: str) -> str:
     return email.rpartition("@")[2]
 
 
-def lead_id_for_email(email: str) -> str:
-    """Deterministic id for a normalized email: the same email is always the same lead."""
-    digest = hashlib.blake2b(email.encode("utf-8"), digest_size=10).hexdigest()
-    return f"ld_{digest}"
+def lead_id_for_email(email: str, key: bytes | None = None) -> str:
+    """Deterministic id for a normalized email: the same email is always the same lead.
+
+    ``key`` (``Settings.lead_id_key_bytes``, from LEADFLOW_LEAD_ID_KEY): HMAC-SHA256 under that
+    secret, so nobody without it can recompute a person's id from their email. Without a key:
+    the unkeyed BLAKE2b id of earlier versions (compatible, but recomputable by anyone). Both are
+    ``ld_`` + 20 hex digits, so every contract and validation stays the same; the two kinds of
+    ids must not be mixed under one topic prefix (docs/privacy.md, "Keyed lead ids").
+    """
+    data = email.encode("utf-8")
+    if key:
+        return "ld_" + hmac.new(key, data, hashlib.sha256).hexdigest()[:20]
+    return "ld_" + hashlib.blake2b(data, digest_size=10).hexdigest()
 
 
 def redact_email(email: str) -> str:

@@ -36,6 +36,13 @@ A bug in the rules (an exception while planning) must not lose the lead either: 
 logged and the lead goes to the fallback owner with reason ``routing_error`` (through the
 same idempotent Redis path). Only if that fails too is the record dead-lettered.
 
+Unusable routing data in Redis (a corrupt roster document, a non-numeric version, cursor or
+open-lead count: ``RosterDataError``) never dead-letters an MQL: ``roster_error`` in
+routing.yaml sends it to the fallback owner (reason ``roster_unreadable``) or parks it in the
+table (``agents.routing.pending``); the timer ``redrive_parked_mqls`` asks the agent (topic
+``<p>.internal.routing-retries``) every ``LEADFLOW_ROUTING_REDRIVE_INTERVAL_S`` to route the
+parked MQLs again; ``leadflow_pending_assignments`` counts them.
+
 SLA reassignment: the same agent also reads ``<p>.out.sla-breaches`` (Avro SlaBreached, keyed
 by lead id like the MQLs, so a lead's MQLs and breaches meet in order on one partition and
 share its ``lead_to_assignment`` entry). A breach with ``action: reassign`` (which tiers do is
@@ -56,14 +63,16 @@ from typing import Any
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
 
+from agents.routing import pending as parking
 from agents.routing import reassign as reassignment
 from agents.routing import rules, upgrades
 from agents.routing.config import load_routing_config
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
+from streams import wire
 from streams.codec.exceptions import DecodeError
 from streams.connections import redact_url
-from streams.roster_store import RETRYABLE_ERRORS, RosterStore, StalePlan
+from streams.roster_store import RETRYABLE_ERRORS, RosterDataError, RosterStore, StalePlan
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +92,15 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
         metrics.duplicates_skipped.labels(stage=f"reassign_{reason}")
     names = pipeline.topic_names
     # MQLs and SLA breaches, both keyed by lead id: one agent, so a lead's events are serial.
-    source = app.topic(names.mqls, names.sla_breaches, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
-    lead_to_assignment = pipeline.table("lead_to_assignment", "lead id -> last assignment (orjson RoutingMemo)")
+    # ... and lead_erased records (same key): an erased lead's routing state goes with it.
+    # ... and re-drive commands for MQLs parked while the roster was unusable (agents.routing.pending).
+    source = app.topic(names.mqls, names.sla_breaches, names.erasures, names.routing_retries,
+                       key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    lead_to_assignment = pipeline.table(
+        "lead_to_assignment",
+        "lead id -> last assignment (orjson RoutingMemo); pending:* -> parked MQLs (agents.routing.pending)")
+    parked = parking.PendingStore(lead_to_assignment)
+    retries = pipeline.channel("routing_retries")
     store_box: list[RosterStore] = []
 
     def store() -> RosterStore:  # created on first use, inside the worker's event loop
@@ -135,6 +150,8 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
         (``priority_upgrade`` in routing.yaml decides who keeps the lead)."""
 
         def make_plan(roster, now_ms: int, version: int) -> rules.Plan:
+            if roster is None and config.roster_error.action == "pending":  # wait for a roster
+                raise RosterDataError("no roster loaded in Redis", parking.ROSTER_NOT_LOADED)
             try:
                 base = rules.plan(record, roster, config, now_ms=now_ms, roster_version=version,
                                   facts=facts, priority=priority)
@@ -167,7 +184,8 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             return plan, decision, snap.roster
         raise AssertionError("unreachable: the last attempt does not check the roster version")
 
-    async def route(record: dict[str, Any]) -> None:
+    async def route(record: dict[str, Any], partition: int, waiting: parking.PendingLead | None = None) -> None:
+        """Route one MQL; ``waiting``: its parked entry, when re-driven (agents.routing.pending)."""
         facts = facts_from_mql(record, config)
         key = facts.lead_id.encode()
         raw = lead_to_assignment.get(key)
@@ -175,10 +193,19 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
         priority = classify(facts, config)
         skip = redelivery_action(memo, facts, priority.priority)
         if skip is not None:
+            if waiting is not None:  # assigned meanwhile (a later MQL, or a crash after the memo write)
+                parked.drop(facts.lead_id, waiting.partition)
+                return
             metrics.duplicates_skipped.labels(stage="route" if skip == "duplicate" else f"route_{skip}").inc()
             return
         raised_from = upgrades.upgrade_of(memo, facts.mql_number, priority.priority)
-        plan, decision, roster = await decide(record, facts, priority, memo if raised_from else None)
+        try:
+            plan, decision, roster = await decide(record, facts, priority, memo if raised_from else None)
+        except RosterDataError as exc:
+            result = await on_roster_error(exc, record, facts, partition, waiting)
+            if result is None:
+                return
+            plan, decision, roster = result
         assignment = rules.assignment_record(plan, decision, record, roster, config)
         await pipeline.emit("lead_assigned", facts.lead_id, assignment.record)
         if raised_from and not decision.replay:
@@ -190,6 +217,9 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             owners=(assignment.record["owner_id"],), first_assigned_at=assignment.record["assigned_at"],
             facts=reassignment.facts_to_dict(facts, plan.priority),
         ).to_dict())
+        if parked.resolve(facts.lead_id, facts.mql_number, partition):  # after the memo: see agents.routing.pending
+            refresh_gauge()
+            log.info("lead %s: parked MQL assigned to %s", facts.lead_id, assignment.record["owner_id"])
         if decision.replay:  # decided before (e.g. crash before the table write): same record again
             log.info("lead %s: re-emitted the assignment already decided for MQL %s", facts.lead_id, facts.mql_event_id)
             return
@@ -202,6 +232,65 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             metrics.event_to_assignment_seconds.labels(priority=assignment.priority).observe(
                 max(0.0, (pipeline.now_ms() - int(cause_ms)) / 1000)
             )
+
+    async def on_roster_error(exc: RosterDataError, record, facts, partition: int, waiting):
+        """The roster in Redis is unusable: park the MQL (None) or give it to the fallback owner
+        ((plan, decision, None)), as ``roster_error`` in routing.yaml says."""
+        now = pipeline.now_ms()
+        if parking.should_park(config.roster_error, waiting.since_ms if waiting else now, now):
+            if waiting is None:
+                parked.park(parking.PendingLead(facts.lead_id, facts.mql_event_id, facts.mql_number, partition,
+                                                now, exc.reason, record))
+                refresh_gauge()
+                log.warning("lead %s parked, not routed: %s (roster_error: pending; re-tried every %gs)",
+                            facts.lead_id, exc.detail, settings.routing_redrive_interval_s)
+            return None
+        log.warning("lead %s cannot be routed: %s; the fallback owner takes it", facts.lead_id, exc.detail)
+        plan = rules.fallback_plan(record, config, reason=exc.reason, roster_version=-1,
+                                   note=f"roster unusable: {exc.detail}")
+        try:
+            decision = await with_redis(lambda: store().assign(plan, now_ms=now, ttl_s=config.idempotency_ttl_s))
+        except RosterDataError as again:  # even the fallback's Redis entries: assign without Redis
+            log.warning("lead %s: fallback owner assigned without Redis (%s)", facts.lead_id, again.detail)
+            decision = parking.local_fallback_decision(plan, now)
+        return plan, decision, None
+
+    def owned_partitions() -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.mqls}
+
+    def refresh_gauge() -> None:
+        metrics.pending_assignments.set(parked.count(owned_partitions()))
+
+    async def redrive(event) -> None:
+        """A command from the timer: route the MQLs parked on one partition again."""
+        kind, command = wire.decode(event.message.value)
+        if kind != parking.REDRIVE:
+            await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
+            return
+        partition = int(command["partition"])
+        for lead_id in parked.lead_ids(partition):
+            waiting = parked.get(lead_id)
+            try:
+                if waiting is None:  # crash between the index and the entry write
+                    parked.drop(lead_id, partition)
+                else:
+                    await route(waiting.record, partition, waiting)
+            except Exception:  # noqa: BLE001 - the lead stays parked (and alerted); the others go on
+                log.exception("re-driving parked lead %s failed", lead_id)
+        refresh_gauge()
+
+    @app.timer(settings.routing_redrive_interval_s, name="redrive_parked_mqls")
+    async def redrive_parked_mqls() -> None:
+        # Timers must not write tables (engineering notes #5): ask the agent, per owned partition.
+        try:
+            owned = owned_partitions()
+            for partition in sorted(owned):
+                if parked.lead_ids(partition):
+                    await retries.send(key=b"routing-redrive", partition=partition,
+                                       value=wire.encode_command(parking.REDRIVE, partition=partition))
+            metrics.pending_assignments.set(parked.count(owned))
+        except Exception:  # a timer that raises stops for good; try again at the next tick
+            log.exception("requesting re-drives of parked MQLs failed")
 
     async def reassign(breach: dict[str, Any]) -> None:
         """An SLA breach whose tier reassigns: move the lead (see the module docstring)."""
@@ -233,7 +322,12 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             return reassignment.plan_reassignment(base, owner_id=breach["owner_id"], previous=memo.owners,
                                                   roster=roster, config=config, now_ms=now_ms, why=why)
 
-        result = await run_plan(make_plan, key_id=new_id)
+        try:
+            result = await run_plan(make_plan, key_id=new_id)
+        except RosterDataError as exc:  # the lead keeps its owner: assigned, never lost
+            log.warning("lead %s: %s, but the roster in Redis is unusable (%s); it stays with its owner",
+                        lead_id, why, exc.detail)
+            return
         if result is None:
             log.warning("lead %s: %s, but nobody else can take it; it stays with its owner", lead_id, why)
             return
@@ -257,6 +351,20 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
             if message.topic == names.sla_breaches:
                 await on_breach(event)
                 continue
+            if message.topic == names.erasures:
+                try:
+                    await on_erasure(event)
+                except Exception as exc:  # noqa: BLE001 - parked (and re-runnable by replay), not lost
+                    log.exception("erasure failed at %s[%d]@%d", message.topic, message.partition, message.offset)
+                    await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing (erasure)")
+                continue
+            if message.topic == names.routing_retries:
+                try:
+                    await redrive(event)
+                except Exception as exc:  # noqa: BLE001 - the leads stay parked; the next tick tries again
+                    log.exception("re-drive failed at %s[%d]@%d", message.topic, message.partition, message.offset)
+                    await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing (re-drive)")
+                continue
             try:
                 subject, record = pipeline.codec.decode(message.value, "lead_qualified")
             except DecodeError as exc:  # bad bytes on the topic: park them
@@ -266,20 +374,51 @@ def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipelin
                 await pipeline.dead_letter(event, "unknown_kind", f"expected lead_qualified on the mqls topic, got {subject!r}")
                 continue
             try:
-                await route(record)
+                await route(record, message.partition)
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition
                 log.exception("routing failed at %s[%d]@%d", message.topic, message.partition, message.offset)
                 await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing")
 
-    async def on_breach(event) -> None:
-        message = event.message
+    async def decoded(event, subject: str, topic: str) -> dict[str, Any] | None:
+        """The ``subject`` record of a message on ``topic``; None once anything else was dead-lettered."""
         try:
-            subject, breach = pipeline.codec.decode(message.value, "sla_breached")
+            got, record = pipeline.codec.decode(event.message.value, subject)
         except DecodeError as exc:
             await pipeline.dead_letter(event, exc.reason_code, exc.detail)
+            return None
+        if got != subject:
+            await pipeline.dead_letter(event, "unknown_kind", f"expected {subject} on the {topic} topic, got {got!r}")
+            return None
+        return record
+
+    async def on_erasure(event) -> None:
+        """``lead_erased``: the lead's Redis keys (owner, open-slot membership, the decisions
+        this table knows of), then the table entry's tombstone."""
+        erased = await decoded(event, "lead_erased", "erasures")
+        if erased is None:
             return
-        if subject != "sla_breached":
-            await pipeline.dead_letter(event, "unknown_kind", f"expected sla_breached on the sla-breaches topic, got {subject!r}")
+        lead_id = erased["lead_id"]
+        key = lead_id.encode()
+        raw = lead_to_assignment.get(key)
+        memo = RoutingMemo.from_dict(orjson.loads(raw)) if raw else None
+        decisions = []
+        if memo is not None:
+            decisions.append(memo.mql_event_id)
+            if memo.record.get("cause_event_id"):
+                decisions.append(reassignment.reassignment_id(lead_id, memo.record["cause_event_id"]))
+        owner = await with_redis(lambda: store().forget_lead(lead_id, decisions))
+        if raw is not None:
+            del lead_to_assignment[key]
+        waiting = parked.get(lead_id)
+        if waiting is not None:  # a parked MQL of an erased lead is never routed
+            parked.drop(lead_id, waiting.partition)
+            refresh_gauge()
+        log.info("lead %s erased from routing (open slot with %s released)", lead_id, owner or "nobody")
+
+    async def on_breach(event) -> None:
+        message = event.message
+        breach = await decoded(event, "sla_breached", "sla-breaches")
+        if breach is None:
             return
         if not reassignment.wants_reassignment(breach):
             return  # escalations are for people (and the SLA agent), not for routing

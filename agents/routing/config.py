@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error, yaml_error_line
+from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error
+from agents.domain.yamlio import read_yaml
 from agents.routing.exceptions import RoutingConfigError
 
 ROUTING_EXPECTED = {**EXPECTED, **ALLOWED_VALUES}
@@ -46,7 +46,7 @@ def better(a: str, b: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class PriorityRule(_Strict):
@@ -124,6 +124,20 @@ class PriorityUpgrade(_Strict):
     policy: Literal["reroute", "keep_owner"] = "reroute"
 
 
+class RosterErrorPolicy(_Strict):
+    """What routing does with an MQL when its data in Redis cannot be used - a corrupt roster
+    document, a non-numeric roster version, round-robin cursor or open-lead count (not an
+    outage: connection errors are waited out). See ``agents.routing.pending``.
+
+    ``fallback``: the fallback owner takes it now, reason ``roster_unreadable`` (default: a
+    hot lead gets a human at once). ``pending``: the lead is parked (durable) and routed
+    normally once the roster is readable again - also when no roster is loaded; after
+    ``max_pending_minutes`` (null: no limit) it goes to the fallback owner instead."""
+
+    action: Literal["fallback", "pending"] = "fallback"
+    max_pending_minutes: float | None = Field(None, gt=0)
+
+
 class Fallback(_Strict):
     owner_id: str = Field(min_length=1, max_length=128)
     owner_name: str = Field(min_length=1, max_length=200)
@@ -149,6 +163,7 @@ class RoutingConfig(_Strict):
     round_robin: RoundRobinStep = RoundRobinStep()
     priority_upgrade: PriorityUpgrade = PriorityUpgrade()
     reassignment: ReassignmentStep = ReassignmentStep()
+    roster_error: RosterErrorPolicy = RosterErrorPolicy()
     nurture_owner: str = Field(min_length=1, max_length=128)
     fallback: Fallback
     idempotency_ttl_days: float = Field(30, gt=0)
@@ -192,34 +207,6 @@ class RoutingConfig(_Strict):
 
 
 # --- Loading ------------------------------------------------------------------------------
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A duplicated key in the YAML is an error, not a silent 'last one wins'."""
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: str | Path, error: type[Exception]) -> Any:
-    """Parse a YAML file; unreadable files and YAML syntax errors raise ``error``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise error([f"cannot read {path}: {exc.strerror or exc}"], str(path)) from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise error([yaml_error_line(exc)], str(path)) from None
 
 
 def load_routing_config(path: str | Path) -> RoutingConfig:

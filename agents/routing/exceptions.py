@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agents.domain.config_errors import bounded_problems
+
 
 class _ProblemsError(ValueError):
     """A validation error that lists every defect found, each naming its entry and value."""
@@ -9,7 +11,7 @@ class _ProblemsError(ValueError):
     what = "input"
 
     def __init__(self, problems: list[str], source: str | None = None) -> None:
-        self.problems = list(problems)
+        self.problems = bounded_problems(list(problems))  # a bounded message, whatever the input
         self.source = source or self.what
         super().__init__(f"invalid {self.source}: " + "; ".join(self.problems))
 

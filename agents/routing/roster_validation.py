@@ -28,14 +28,14 @@ _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 TimeIn = datetime | date | str
 
 
 class WindowIn(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False)
     from_: TimeIn = Field(alias="from")
     until: TimeIn
 
@@ -273,20 +273,30 @@ def _check(
         elif (why := rep.unavailable_reason(now_ms if now_ms is not None else -1)) is not None:
             warnings.append(f"{label}: owner {rep_id!r} is {why}; leads of this account go to the next rule")
     if config is not None:
-        nurture = reps.get(config.nurture_owner)
-        if nurture is None:
-            problems.append(f"nurture owner {config.nurture_owner!r} (routing config nurture_owner): not in the roster")
-        else:
-            _require_active(f"nurture owner {config.nurture_owner!r}", nurture, now_ms, problems, warnings)
-        fallback = reps.get(config.fallback.owner_id)
-        if fallback is None:
-            warnings.append(f"fallback owner {config.fallback.owner_id!r} is not in the roster; "
-                            f"the routing config's name {config.fallback.owner_name!r} is used")
-        elif not fallback.active:
-            problems.append(f"fallback owner {config.fallback.owner_id!r} (routing config fallback.owner_id): is inactive")
+        check_config_owners(config, reps, now_ms, problems, warnings)
         for role in sorted(config.roles):
             if not any(rep.role == role and rep.active for rep in reps.values()):
                 warnings.append(f"no active rep has role {role!r}: such leads go to the fallback owner")
+
+
+def check_config_owners(
+    config: RoutingConfig, reps: dict[str, Rep], now_ms: int | None, problems: list[str], warnings: list[str],
+) -> None:
+    """The routing config's named owners against a roster: at `roster load` and at worker start.
+
+    The nurture owner must be an active rep; the fallback owner may be absent (the routing
+    config describes it in full, so a lead is assigned even without a roster) but not inactive."""
+    nurture = reps.get(config.nurture_owner)
+    if nurture is None:
+        problems.append(f"nurture owner {config.nurture_owner!r} (routing config nurture_owner): not in the roster")
+    else:
+        _require_active(f"nurture owner {config.nurture_owner!r}", nurture, now_ms, problems, warnings)
+    fallback = reps.get(config.fallback.owner_id)
+    if fallback is None:
+        warnings.append(f"fallback owner {config.fallback.owner_id!r} is not in the roster; "
+                        f"the routing config's name {config.fallback.owner_name!r} is used")
+    elif not fallback.active:
+        problems.append(f"fallback owner {config.fallback.owner_id!r} (routing config fallback.owner_id): is inactive")
 
 
 def _require_active(label: str, rep: Rep, now_ms: int | None, problems: list[str], warnings: list[str]) -> None:

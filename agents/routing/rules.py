@@ -42,7 +42,8 @@ No Faust, Redis or Prometheus here (a unit test enforces it). The split of work:
 Fallback reasons (metric label, bounded): ``roster_not_loaded``,
 ``nurture_owner_unavailable``, ``capacity_exhausted`` (someone suitable existed but was
 full), ``no_available_owner`` (suitable reps exist but are inactive/departed/out of office),
-``no_candidates`` (nobody has the role), ``routing_error`` (a bug; see the agent).
+``no_candidates`` (nobody has the role), ``routing_error`` (a bug; see the agent),
+``roster_unreadable`` (routing's data in Redis is corrupt; ``agents.routing.pending``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ CHOSEN, SKIPPED, ELIGIBLE, NOT_MATCHED, NOT_APPLICABLE = "chosen", "skipped", "e
 FALLBACK_RULE, NURTURE_RULE, ACCOUNT_OWNER_RULE = "fallback", "nurture", "account_owner"
 FALLBACK_REASONS = (
     "roster_not_loaded", "nurture_owner_unavailable", "capacity_exhausted", "no_available_owner",
-    "no_candidates", "routing_error",
+    "no_candidates", "routing_error", "roster_unreadable",
 )
 
 
@@ -143,15 +144,17 @@ def plan(
     )
 
 
-def fallback_plan(record: dict[str, Any], config: RoutingConfig, *, reason: str, roster_version: int = 0) -> Plan:
-    """A plan that goes straight to the fallback owner (used when planning itself failed)."""
+def fallback_plan(record: dict[str, Any], config: RoutingConfig, *, reason: str, roster_version: int = 0,
+                  note: str | None = None) -> Plan:
+    """A plan that goes straight to the fallback owner (used when planning itself failed, or
+    when the roster in Redis is unusable: ``note`` says what was wrong, for the audit)."""
     facts = facts_from_mql(record, config)
     try:
         priority = classify(facts, config)
     except Exception:  # noqa: BLE001 - last resort: never leave the lead unassigned
         priority = PriorityDecision(config.default_lead_type.priority, config.default_lead_type.name, None, "unclassified")
     stage = Stage(FALLBACK_RULE, SINGLE, (Candidate(config.fallback.owner_id, None),), reason="routing failed",
-                  audit_before=(audit("routing", SKIPPED, f"routing rules failed ({reason})"),))
+                  audit_before=(audit("routing", SKIPPED, note or f"routing rules failed ({reason})"),))
     return Plan(facts=facts, priority=priority, role=None, territory=None, stages=(stage,),
                 fallback_hint=reason, roster_version=roster_version)
 
@@ -430,7 +433,7 @@ def assignment_record(
     fallback_reason = None
     if is_fallback:
         fallback_reason = "capacity_exhausted" if capacity_skips and p.fallback_hint not in (
-            "roster_not_loaded", "nurture_owner_unavailable", "routing_error") else p.fallback_hint
+            "roster_not_loaded", "nurture_owner_unavailable", "routing_error", "roster_unreadable") else p.fallback_hint
         stage_reason = f"no rule or rep could take the lead ({fallback_reason}); assigned to the fallback {owner.name}"
     due = decision.assigned_at_ms + config.first_touch_sla_ms(priority.priority, priority.segment)
     out = {

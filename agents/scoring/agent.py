@@ -20,7 +20,8 @@ import logging
 import orjson
 
 from agents.capture.agent import visitor_key
-from agents.scoring import rules
+from agents.domain import erasure
+from agents.scoring import reorder, rules
 from agents.scoring.state import LeadState, VisitorState
 from agents.sla.config import load_sla_config, permanent_conflicts
 from agents.sla.exceptions import SlaConfigError
@@ -48,6 +49,10 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
     conflicts = permanent_conflicts(dispositions, model.permanent_dispositions)
     if conflicts:
         raise SlaConfigError(conflicts, str(settings.sla_config_path))
+
+    # Crossings in event-time order within this window (issue 16, agents/scoring/reorder.py).
+    window = reorder.ReorderWindow.from_seconds(settings.reorder_window_s, settings.live_event_bound_s)
+    suppression_key = settings.suppression_key_bytes if settings.erasure_mode == "suppress" else None
 
     def load_lead(key: bytes) -> LeadState | None:
         raw = lead_to_state.get(key)
@@ -84,7 +89,7 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
 
     def save_lead(key: bytes, lead_id: str, state: LeadState, partition: int, now_ms: int) -> None:
         lead_to_state[key] = orjson.dumps(state.to_dict())
-        due = rules.next_review_at_ms(state, model)
+        due = reorder.next_review_at_ms(state, model)
         if due is not None:
             reviews.schedule(partition, lead_id, due, now_ms)
 
@@ -92,8 +97,12 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
         key = lead_event.lead_id.encode()
         now_ms = pipeline.now_ms()
         state = load_lead(key)
-        new_state, outputs = rules.apply_event(
-            state, lead_event, model, now_ms=now_ms, dedup_window=settings.dedup_window,
+        if state is None and suppression_key is not None and \
+                lead_to_state.get(erasure.suppression_key(lead_event.lead_id, suppression_key)):
+            metrics.duplicates_skipped.labels(stage="erased").inc()  # erased, and later events suppressed
+            return
+        new_state, outputs = reorder.apply_event(
+            state, lead_event, model, now_ms=now_ms, window=window, dedup_window=settings.dedup_window,
             dispositions=dispositions,
         )
         if new_state is state:  # already applied (redelivery): rules return the same object
@@ -112,12 +121,35 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
             state = load_lead(key)
             if state is None:
                 continue
-            due = rules.next_review_at_ms(state, model)
+            due = reorder.next_review_at_ms(state, model)
             if due is None or bucket_of(due, reviews.width_ms) > bucket:
                 continue  # rescheduled since this entry was written
-            new_state, outputs = rules.review(state, model, now_ms=now_ms)
+            new_state, outputs = reorder.review(state, model, now_ms=now_ms, window=window,
+                                                dedup_window=settings.dedup_window, dispositions=dispositions)
             await publish(outputs)
             save_lead(key, lead_id, new_state, partition, now_ms)
+
+    async def erase_lead(request) -> None:
+        """Erasure on request: tombstone the lead's state (``del`` writes the changelog
+        tombstone), ask the visitor agent to drop the linked visitors' buffers, record the
+        suppression entry (suppress mode) and announce ``lead_erased``. The due-index may still
+        list the lead id (no personal data); a review of a missing lead is a no-op."""
+        key = request.lead_id.encode()
+        state = load_lead(key)
+        visitors = state.linked_visitor_ids if state is not None else []
+        for visitor_id in visitors:
+            await visitor_events.send(
+                key=visitor_key(visitor_id),
+                value=wire.encode_command(wire.VISITOR_ERASED, visitor_id=visitor_id, lead_id=request.lead_id),
+            )
+        await pipeline.emit("lead_erased", request.lead_id, erasure.lead_erased_record(
+            request, erased_at_ms=pipeline.now_ms(), found=state is not None, visitors=len(visitors),
+            mode=settings.erasure_mode))
+        if state is not None:
+            del lead_to_state[key]
+        if suppression_key is not None:
+            lead_to_state[erasure.suppression_key(request.lead_id, suppression_key)] = b"1"
+        log.info("lead %s erased on request %s (%d linked visitors)", request.lead_id, request.event_id, len(visitors))
 
     # concurrency=1 everywhere: faust may commit past in-flight messages otherwise (#606).
     @app.agent(lead_events, name="score_lead_events", concurrency=1)
@@ -126,7 +158,9 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
             partition = event.message.partition
             try:
                 kind, payload = wire.decode(event.message.value)
-                if kind == wire.LEAD_EVENT:
+                if kind == wire.LEAD_EVENT and erasure.is_erasure(payload):
+                    await erase_lead(payload)
+                elif kind == wire.LEAD_EVENT:
                     await apply_lead_event(payload, partition)
                 elif kind == wire.REVIEW_DUE:
                     await review_bucket(int(payload["partition"]), int(payload["bucket"]))
@@ -150,6 +184,11 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
                     )
                 elif kind == wire.VISITOR_LINKED:
                     vstate, forwards = rules.link_visitor(vstate, payload["lead_id"], visitor_id=payload["visitor_id"])
+                elif kind == wire.VISITOR_ERASED:
+                    # Only if the browser still maps to the erased lead (a shared one may have moved on).
+                    if vstate is not None and vstate.lead_id == payload["lead_id"]:
+                        del visitor_to_activity[key]
+                    continue
                 else:
                     await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
                     continue

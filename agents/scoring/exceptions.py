@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agents.domain.config_errors import bounded_problems
+
 
 class ScoringError(ValueError):
     """An event or state the scoring rules cannot apply (a wiring bug, not bad input data)."""
@@ -15,6 +17,6 @@ class ModelError(ValueError):
     """
 
     def __init__(self, problems: list[str], source: str = "scoring model") -> None:
-        self.problems = list(problems)
+        self.problems = bounded_problems(list(problems))  # a bounded message, whatever the input
         self.source = source
         super().__init__(f"invalid {source}: " + "; ".join(self.problems))

@@ -21,10 +21,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.domain.config_errors import describe_error, yaml_error_line
+from agents.domain.config_errors import describe_error
+from agents.domain.yamlio import read_yaml
 from agents.scoring.exceptions import ModelError
 from agents.scoring.model_checks import semantic_problems
 from agents.scoring.text import normalize_token, normalize_words
@@ -40,7 +40,8 @@ Priority = Literal["P1", "P2", "P3"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan: a `.nan` threshold would make every comparison false (no lead could qualify).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Thresholds(_Strict):
@@ -313,33 +314,9 @@ class ScoringModel(_Strict):
 # --- Loading --------------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A duplicated key in the YAML is an error, not a silent 'last one wins'."""
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def load_model(path: str | Path) -> ScoringModel:
     """Read and validate a scoring model file; raises ModelError naming every bad key/value."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError([f"cannot read {path}: {exc.strerror or exc}"], source=str(path)) from None
-    try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ModelError([yaml_error_line(exc)], source=str(path)) from None
-    return parse_model(raw, source=str(path))
+    return parse_model(read_yaml(path, ModelError), source=str(path))
 
 
 def parse_model(raw: object, *, source: str = "scoring model") -> ScoringModel:

@@ -132,6 +132,10 @@ class LeadState:
     recent_event_ids: list[str] = field(default_factory=list)  # arrival order, bounded
     event_count: int = 0
     model_version: str | None = None  # model that last scored this lead
+    # Reorder window (agents/scoring/reorder.py), JSON as stored: the settled snapshot, the
+    # recent events in event-time order and when a deferred MQL decision is due. None when
+    # the lead had no event within the window (or the window is off).
+    window: dict[str, Any] | None = None
 
     @property
     def disqualified(self) -> bool:
@@ -162,7 +166,7 @@ class LeadState:
             excluded_at_ms=self.excluded_at_ms,
             linked_visitor_ids=list(self.linked_visitor_ids),
             recent_event_ids=list(self.recent_event_ids), event_count=self.event_count,
-            model_version=self.model_version,
+            model_version=self.model_version, window=self.window,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,7 +204,7 @@ class LeadState:
             "recent_event_ids": self.recent_event_ids,
             "event_count": self.event_count,
             "model_version": self.model_version,
-        }
+        } | ({"window": self.window} if self.window is not None else {})
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "LeadState":
@@ -241,6 +245,7 @@ class LeadState:
             recent_event_ids=list(raw.get("recent_event_ids") or []),
             event_count=int(raw.get("event_count") or 0),
             model_version=raw.get("model_version"),
+            window=raw.get("window"),
         )
 
 

@@ -50,6 +50,7 @@ import logging
 
 import orjson
 
+from agents.domain.erasure import is_erasure
 from agents.domain.events import CRM_STATUS
 from agents.sla import rules
 from agents.sla.config import PRIORITIES, SlaConfig, load_sla_config
@@ -137,6 +138,19 @@ class ClockStore:
                 if priority is not None:
                     key = open_count_key(partition, priority)
                     self.table[key] = b"%d" % max(0, int(self.table.get(key) or 0) + delta)
+
+    def erase(self, lead_id: str, partition: int) -> bool:
+        """Erasure on request: the open-clocks count first, then the clock's tombstone. Index
+        entries naming the lead stay (lead ids only) and find no clock when swept."""
+        state = self.load(lead_id)
+        if state is None:
+            return False
+        priority = rules.open_priority(state)
+        if priority is not None:
+            key = open_count_key(partition, priority)
+            self.table[key] = b"%d" % max(0, int(self.table.get(key) or 0) - 1)
+        del self.table[lead_id.encode()]
+        return True
 
     def open_clocks(self, partitions, priority: str) -> int:
         return sum(int(self.table.get(open_count_key(p, priority)) or 0) for p in partitions)
@@ -254,6 +268,9 @@ def register(pipeline, config: SlaConfig | None = None) -> None:  # pipeline: st
                         continue
                     kind, payload = wire.decode(raw)
                     if kind != wire.LEAD_EVENT or payload.kind != CRM_STATUS or payload.lead_id is None:
+                        continue
+                    if is_erasure(payload):
+                        store.erase(payload.lead_id, partition)
                         continue
                     data = payload.data
                     await apply(payload.lead_id, Touched(

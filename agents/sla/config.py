@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.disposition.rules import DEFAULT_POLICY, DispositionPolicy
-from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error, yaml_error_line
+from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error, echo
+from agents.domain.yamlio import read_yaml
 from agents.domain.events import CRM_STATUSES, DISPOSITIONS
 from agents.sla.exceptions import SlaConfigError
 
@@ -39,6 +39,9 @@ PRIORITIES = ("P1", "P2", "P3")
 ANCHORS = ("assigned", "due")
 # Roles that mean "the lead's owner" (escalate_to_id = owner id).
 OWNER_ROLES = frozenset({"owner", "rep"})
+# Roles that need no contact either: the consumer resolves them from the roster (the owner's
+# ``manager`` field), so contacts.manager only overrides that per team.
+ROSTER_ROLES = frozenset({"manager"})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _ROLE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -48,7 +51,7 @@ _ROLE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class SweepIn(_Strict):
@@ -169,16 +172,7 @@ def parse_duration_ms(text: object) -> int:
 
 def load_sla_config(path: str | Path) -> SlaConfig:
     """Read and validate ``sla.yaml``; raises SlaConfigError naming every bad key and value."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SlaConfigError([f"cannot read {path}: {exc.strerror or exc}"], str(path)) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SlaConfigError([yaml_error_line(exc)], str(path)) from None
-    return parse_sla_config(raw, source=str(path))
+    return parse_sla_config(read_yaml(path, SlaConfigError), source=str(path))
 
 
 def parse_sla_config(raw: object, *, source: str = "sla config") -> SlaConfig:
@@ -264,6 +258,7 @@ def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
         if name in OWNER_ROLES:
             problems.append(f"contacts.{name}: {name!r} always means the lead's owner; remove this entry")
         contacts[name] = (contact.default, dict(contact.by_team))
+    _check_contacts(shape, problems)
 
     ra = shape.reassignment
     role("reassignment.role", ra.role)
@@ -301,6 +296,33 @@ def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
                                       frozenset(ra.tiers)),
         dispositions=dispositions,
     )
+
+
+def _check_contacts(shape: SlaConfigIn, problems: list[str]) -> None:
+    """Every role a breach goes to names someone for every lead, and every contact names someone:
+    a breach whose escalate_to_id is null for lack of a contact reaches nobody. (reassignment.role
+    needs none: that breach asks routing to move the lead.)"""
+    for name, contact in shape.contacts.items():
+        ids = {"default": contact.default, **{f"by_team.{team}": i for team, i in contact.by_team.items()}}
+        for where, contact_id in ids.items():
+            if contact_id is not None and not contact_id.strip():
+                problems.append(f"contacts.{name}.{where}: expected a contact id, got {echo(contact_id)}")
+        if contact.default is None and not contact.by_team:
+            problems.append(f"contacts.{name}: names nobody (set default, by_team or both)")
+    used = [("first_touch.breach_role", shape.first_touch.breach_role)]
+    for name, spec in shape.escalation.items():
+        used += [(f"escalation.{name}.tiers[{i}].role", tier.role) for i, tier in enumerate(spec.tiers)]
+    for key, name in used:
+        if name in OWNER_ROLES or name in ROSTER_ROLES or not _ROLE.match(name):
+            continue  # by definition, or already reported as a bad name
+        contact = shape.contacts.get(name)
+        if contact is None:
+            problems.append(f"{key}: role {name!r} names nobody: add contacts.{name} (roles that need none: "
+                            f"{', '.join(sorted(OWNER_ROLES | ROSTER_ROLES))})")
+        elif contact.default is None:
+            teams = ", ".join(sorted(contact.by_team)[:5])
+            problems.append(f"{key}: role {name!r} names nobody for leads of teams other than {echo(teams)}: "
+                            f"add contacts.{name}.default")
 
 
 def _dispositions(shape: DispositionsIn, duration, problems: list[str]) -> DispositionPolicy:

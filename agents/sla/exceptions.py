@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agents.domain.config_errors import bounded_problems
+
 
 class SlaConfigError(ValueError):
     """``config/sla.yaml`` is invalid. ``problems`` lists every defect, each naming the key and
@@ -9,7 +11,7 @@ class SlaConfigError(ValueError):
     '10m', '2h' or '5d', got 'soon'``."""
 
     def __init__(self, problems: list[str], source: str = "sla config") -> None:
-        self.problems = list(problems)
+        self.problems = bounded_problems(list(problems))  # a bounded message, whatever the input
         self.source = source
         super().__init__(f"invalid {source}: " + "; ".join(self.problems))
 

@@ -59,6 +59,14 @@ def process_start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields else None  # field 22 of stat
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used so far (seconds), or None."""
+    fields = _proc_stat_fields(pid)
+    if not fields:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14, 15 of stat
+
+
 def process_group_of(pid: int) -> int | None:
     fields = _proc_stat_fields(pid)
     return int(fields[2]) if fields else None  # field 5 of stat

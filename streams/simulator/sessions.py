@@ -144,6 +144,7 @@ class TrafficSimulator:
         inline_crm: bool = False,
         crm: CrmSimulator | None = None,
         tag: str | None = None,
+        lead_id_key: bytes | None = None,
     ) -> None:
         if not 0 <= avro_share <= 1 or not 0 <= bad_share < 1:
             raise ValueError("avro_share must be in [0, 1] and bad_share in [0, 1)")
@@ -158,6 +159,7 @@ class TrafficSimulator:
         self.tag = tag or f"s{seed}"
         self.avro_share, self.bad_share = avro_share, bad_share
         self.inline_crm = inline_crm
+        self.lead_id_key = lead_id_key  # LEADFLOW_LEAD_ID_KEY: CRM events must name the pipeline's ids
         self.crm = crm or CrmSimulator(seed)
         self._personas = [PERSONAS_BY_NAME[n] for n, w in mix.items() if w > 0]
         self._weights = [mix[p.name] for p in self._personas]
@@ -207,7 +209,7 @@ class TrafficSimulator:
 
     def _journey(self, persona: Persona, serial: int, start_ms: int, rng: random.Random) -> tuple[list[_Step], str]:
         ident = persona.draw_identity(rng, serial)
-        lead_id = lead_id_for_email(ident.email)
+        lead_id = lead_id_for_email(ident.email, self.lead_id_key)
         self.leads[lead_id] = LeadInfo(persona.name, ident)
         visitor = f"vis-{rng.getrandbits(48):012x}"
         ids = (f"sim-{self.tag}-{serial}-{n}" for n in itertools.count())

@@ -86,7 +86,8 @@ def test_livez_readyz_and_roster_presence_on_a_real_worker(stack, stack_settings
         print(f"ready {time.monotonic() - started:.1f}s after start; first answer {not_ready}")
         body = ready[1]
         assert body["ready"] is True and body["failing"] == []
-        assert body["checks"] == {"event_loop": "ok", "consumer_group": "ok", "table_recovery": "ok", "redis": "ok"}
+        assert body["checks"] == {"event_loop": "ok", "consumer_group": "ok", "table_recovery": "ok", "redis": "ok",
+                                  "kafka": "ok"}
         assert body["partitions"] > 0 and body["generation"] >= 1
         _wait("leadflow_worker_ready 1", lambda: _metric(harness.metrics_port, "leadflow_worker_ready") == 1.0,
               5, harness)

@@ -163,3 +163,47 @@ def test_a_demo_request_from_a_p2_lead_an_sdr_owns_is_rerouted_once_at_p1(pipeli
         (1, None, "P2"), (1, qualified_id(lead, 1), "P1")]
     assert mqls[1]["event_id"] == upgrade_id(lead, 1, "P1") == p1["mql_event_id"]
     assert Counter(a["event_id"] for a in assignments) == {p2["event_id"]: 1, p1["event_id"]: 1}
+
+
+def test_web_activity_overtaking_a_form_gives_the_mqls_of_the_in_order_run(pipeline, kafka_module):
+    """Issue 16: one lead's pages and its form on two topics, published in reversed topic order
+    with event times interleaved (form first in event time, pages first on the wire), give the
+    MQLs - numbers and ids - of the same events published in event-time order."""
+    kafka, topics = kafka_module, pipeline.topics
+    tag = uuid.uuid4().hex[:6]
+    in_order, reversed_ = f"ordered.{tag}@acme-software.com", f"reversed.{tag}@acme-software.com"
+    # A few seconds ahead, so both leads stay live however long the round trips take: the only
+    # difference between them is the interleaving.
+    at = now_ms() + 10_000
+
+    def events(email):
+        form = form_submit(email, occurred_at=at, job_title="Director of Engineering", industry="software",
+                           company_size=500, country="US")  # 20 fit + 20 demo request = 40
+        web = [web_activity(email=email, page_type="pricing", occurred_at=at + 100),  # 55: MQL 1
+               web_activity(email=email, activity_kind="unsubscribe", page_type=None, occurred_at=at + 200),  # 40
+               web_activity(email=email, page_type="pricing", occurred_at=at + 300)]  # 55: MQL 2
+        return form, web
+
+    def publish_and_wait(email, batches):
+        lead, published = lead_id_for_email(email), 0
+        for topic, records in batches:
+            kafka.produce(topic, [as_json(r) for r in records])
+            published += len(records)
+            kafka.consume(topics.lead_scored, timeout=60,
+                          until=pipeline.watch(lambda rs, n=published: len(_for(rs, lead)) >= n))
+
+    form, web = events(in_order)
+    publish_and_wait(in_order, [(topics.form_submits, [form]), (topics.web_activity, web)])
+    form, web = events(reversed_)
+    publish_and_wait(reversed_, [(topics.web_activity, web), (topics.form_submits, [form])])
+
+    ids = {lead_id_for_email(e): e for e in (in_order, reversed_)}
+    mqls = kafka.consume(topics.mqls, timeout=60,
+                         until=pipeline.watch(lambda rs: all(len(_for(rs, lead)) >= 2 for lead in ids)))
+    time.sleep(1)  # a wrongly extra MQL would be right behind
+    mqls = kafka.consume(topics.mqls, until=lambda rs: False, timeout=2)
+    seen = {lead: sorted({(m["mql_number"], m["event_id"]) for m in _for(mqls, lead)}) for lead in ids}
+    ordered_id, reversed_id = lead_id_for_email(in_order), lead_id_for_email(reversed_)
+    assert [n for n, _ in seen[ordered_id]] == [1, 2], pipeline.logs()
+    # Ids derive from lead + mql_number: the reversed run's are the ones the in-order run gives it.
+    assert seen[reversed_id] == [(n, qualified_id(reversed_id, n)) for n, _ in seen[ordered_id]], pipeline.logs()

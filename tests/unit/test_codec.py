@@ -117,6 +117,11 @@ SAMPLES = {
         "source_partition": 2, "source_offset": 12345, "source_timestamp": T0 - 5,
         "source_key": None, "original": b"\x01garbage", "reason_code": "unknown_encoding",
         "reason": "first byte 0x01 is neither the Avro magic byte 0x00 nor '{'",
+        "original_size": 8, "original_sha256": "ab" * 32, "truncated": False,
+    },
+    "lead_erased": {
+        "event_id": "er_1", "lead_id": "ld_" + "0" * 20, "request_event_id": "erasure-1",
+        "requested_at": T0 - 5, "erased_at": T0, "found": True, "visitors_erased": 1, "later_events": "new_lead",
     },
 }
 

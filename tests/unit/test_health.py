@@ -68,7 +68,7 @@ def test_ready_when_every_check_passes(health):
     ok, body = _ready(health).readiness()
     assert ok and body == {
         "ready": True, "failing": [], "partitions": 26, "generation": 3,
-        "checks": {"event_loop": "ok", "consumer_group": "ok", "table_recovery": "ok", "redis": "ok"},
+        "checks": {"event_loop": "ok", "consumer_group": "ok", "table_recovery": "ok", "redis": "ok", "kafka": "ok"},
     }
 
 

@@ -37,6 +37,8 @@ REQUIRED_ALERTS = {
     "LeadflowConsumerLagHigh",
     "LeadflowWorkerDown",
     "LeadflowRedisWaiting",
+    "LeadflowPendingAssignments",
+    "LeadflowDeadLetterDeliveryFailing",
 }
 METRIC_RE = re.compile(r"\bleadflow_[a-z_]+")
 HISTOGRAM_QUANTILE_RE = re.compile(r"histogram_quantile\(\s*[0-9.]+\s*,\s*sum by \(le\b")

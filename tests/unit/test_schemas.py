@@ -60,6 +60,11 @@ CONTRACT_FIELDS = {
     "dead_letter": [
         "event_id", "failed_at", "source_topic", "source_partition", "source_offset",
         "source_timestamp", "source_key", "original", "reason_code", "reason",
+        "original_size", "original_sha256", "truncated",
+    ],
+    "lead_erased": [
+        "event_id", "lead_id", "request_event_id", "requested_at", "erased_at", "found",
+        "visitors_erased", "later_events",
     ],
 }
 TIMESTAMP_FIELDS = {
@@ -73,6 +78,7 @@ TIMESTAMP_FIELDS = {
     "lead_dispositioned": {"occurred_at", "checkpoints"},
     "data_quality_issue": {"occurred_at"},
     "dead_letter": {"failed_at", "source_timestamp"},
+    "lead_erased": {"requested_at", "erased_at"},
 }
 SHARED_TYPES = {"BreakdownItem", "Touch", "HandoffContext", "AuditEntry"}
 FORM_V2_ADDITIONS = ["consent_tracking", "visitor_id", "honeypot", "seconds_to_fill"]

@@ -17,7 +17,8 @@ S = 1_000
 T0 = 1_767_225_600_000
 WIDTH = 2 * S
 CONFIG = parse_sla_config({"version": "t", "escalation": {"P1": {"tiers": [
-    {"after": "20s", "role": "rep"}, {"after": "40s", "role": "manager"}, {"after": "60s", "role": "head_of_sales"}]}}})
+    {"after": "20s", "role": "rep"}, {"after": "40s", "role": "manager"}, {"after": "60s", "role": "head_of_sales"}]}},
+    "contacts": {"head_of_sales": {"default": "hos-hana"}}})
 
 
 class Log:

@@ -1,0 +1,294 @@
+"""MQL crossings in event-time order: a bounded reorder window per lead (issue 16).
+
+Why. A qualification is a crossing along the path of a lead's scores, not a property of its
+final state. After a restart capture re-reads each input topic at its own pace, so a lead's
+form submits, web activity and CRM statuses reach scoring in another interleaving than the
+first time; applied in arrival order, the same events can cross the threshold a different
+number of times (3 MQLs missing and 2 extra over five kill -9 of a 30,000-event run).
+
+What. Next to its state each lead keeps a *settled snapshot* (its state before its recent
+events) and the *tail*: its events of the last ``window_ms`` of event time, sorted by
+(event time, kind, event id), each with the processing time it arrived at. The state is the
+snapshot with the tail applied in that order, so episodes and ``mql_number`` follow event
+time, whatever the arrival order:
+
+- a *live* event (processed at most ``live_ms`` after its event time) that is the lead's
+  newest is applied directly (``rules.apply_event``) and its MQL decided at once: no latency;
+- any other event inside the window (out of order, or catch-up after a restart) rebuilds the
+  path from the snapshot in event-time order. Every decision on that path is the one a live
+  run makes (``rules.apply_event`` at the processing time the event arrived at). An MQL or a
+  priority upgrade on the path is sent now if the event that triggered it arrived live,
+  otherwise it is *deferred* until processing time >= its event time + ``window_ms`` (the
+  review due-index revisits the lead then) or until the lead's newest event is a window
+  later; earlier deferred ones go out first. So the same inputs give the same MQLs
+  (lead, mql_number, id) in any arrival order that stays within the window;
+- an event *later than the window* (older than the snapshot, or more than ``window_ms``
+  before the lead's newest event) is applied as before: in event time, its points added
+  decayed to the lead's clock, sent only if the lead is hot at processing time. It never
+  emits a historical crossing.
+
+An entry leaves the tail for the snapshot once its decisions are final (``window_ms`` of
+processing time has passed, or the lead's newest event is ``window_ms`` later; at most
+``dedup_window`` entries stay). A lead with no event in the last window carries no window.
+``window_ms == 0`` turns all of this off: plain ``rules.apply_event`` / ``rules.review``.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import insort
+from dataclasses import dataclass
+from typing import Any
+
+from agents.disposition.rules import DEFAULT_POLICY, DispositionPolicy
+from agents.domain.events import LeadEvent
+from agents.scoring import rules
+from agents.scoring.evaluation import evaluate
+from agents.scoring.model import ScoringModel
+from agents.scoring.outputs import LEAD_QUALIFIED, LEAD_SCORED, Output, QualifiedOutput, scored_output
+from agents.scoring.state import LeadState
+
+__all__ = ["ReorderWindow", "OFF", "apply_event", "review", "next_review_at_ms"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReorderWindow:
+    """``window_ms``: how far (event time) a lead's events may arrive out of order and still
+    be decided in event-time order; ``live_ms``: the lateness up to which an event is live."""
+
+    window_ms: int = 0
+    live_ms: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("window_ms", "live_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"reorder window: {name} must be a whole number of ms >= 0, got {value!r}")
+        if self.window_ms and self.live_ms >= self.window_ms:
+            raise ValueError(f"reorder window: live_ms ({self.live_ms}) must be below window_ms ({self.window_ms})")
+
+    @classmethod
+    def from_seconds(cls, window_s: float, live_s: float) -> "ReorderWindow":
+        for name, value in (("window", window_s), ("live bound", live_s)):
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"reorder window: the {name} must be a finite number of seconds >= 0, got {value!r}")
+        return cls(round(window_s * 1000), round(live_s * 1000))
+
+
+OFF = ReorderWindow()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    event: LeadEvent
+    seen_ms: int  # processing time it arrived at: the "now" of its decisions
+
+    @property
+    def at(self) -> int:
+        return self.event.occurred_at_ms
+
+    @property
+    def key(self) -> tuple[int, str]:  # same-time events: a fixed order, not the arrival's
+        return (self.event.occurred_at_ms, rules.dedup_key_of(self.event))
+
+    def __lt__(self, other: "_Entry") -> bool:
+        return self.key < other.key
+
+
+@dataclass(slots=True)
+class _Window:
+    snapshot_raw: dict[str, Any] | None  # None: nothing before the tail
+    tail: list[_Entry]
+    pending_until_ms: int | None
+
+    @classmethod
+    def of(cls, state: LeadState | None) -> "_Window | None":
+        raw = state.window if state is not None else None
+        if raw is None:
+            return None
+        tail = [_Entry(LeadEvent.from_dict(event), int(seen)) for event, seen in raw["tail"]]
+        return cls(raw.get("snap"), tail, raw.get("pending"))
+
+    def snapshot(self) -> LeadState | None:
+        return LeadState.from_dict(self.snapshot_raw) if self.snapshot_raw is not None else None
+
+    def horizon_ms(self, window_ms: int) -> int:
+        """Events before this are later than the window: older than the snapshot, or more
+        than the window before the lead's newest event."""
+        snapshot_at = self.snapshot_raw["as_of_ms"] if self.snapshot_raw is not None else -(2**62)
+        return max(snapshot_at, self.tail[-1].at - window_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    model: ScoringModel
+    window: ReorderWindow
+    dedup_window: int
+    dispositions: DispositionPolicy
+
+    def apply(self, state: LeadState | None, event: LeadEvent, now_ms: int) -> tuple[LeadState, list[Output]]:
+        return rules.apply_event(state, event, self.model, now_ms=now_ms, dedup_window=self.dedup_window,
+                                 dispositions=self.dispositions)
+
+
+def apply_event(
+    state: LeadState | None, event: LeadEvent, model: ScoringModel, *, now_ms: int,
+    window: ReorderWindow = OFF, dedup_window: int = rules.DEFAULT_DEDUP_WINDOW,
+    dispositions: DispositionPolicy = DEFAULT_POLICY,
+) -> tuple[LeadState, list[Output]]:
+    """``rules.apply_event`` with MQL crossings decided in event-time order within ``window``.
+    Same contract: a duplicate returns ``(state, [])`` with the very same state object."""
+    ctx = _Ctx(model, window, dedup_window, dispositions)
+    if not window.window_ms:
+        return ctx.apply(state, event, now_ms)
+    if state is not None and rules.dedup_key_of(event) in state.recent_event_ids:
+        return state, []
+    win, entry, t = _Window.of(state), _Entry(event, now_ms), event.occurred_at_ms
+    if win is not None and t < win.horizon_ms(window.window_ms):
+        return _late(ctx, state, win, entry)
+    if win is None and state is not None and t < state.as_of_ms:
+        return ctx.apply(state, event, now_ms)  # the lead's past is settled: later than the window
+    newest = state is None or (t >= state.as_of_ms and (win is None or win.tail[-1] < entry))
+    live = now_ms - t <= window.live_ms
+    if newest and live and (win is None or win.pending_until_ms is None):
+        # The common case, decided at once: the path so far plus this event is the event-time path.
+        new, outputs = ctx.apply(state, event, now_ms)
+        new.window = _after_newest(ctx, state, win, entry, now_ms)
+        return new, outputs
+    return _rebuild(ctx, state, win, entry, now_ms)
+
+
+def review(
+    state: LeadState, model: ScoringModel, *, now_ms: int, window: ReorderWindow = OFF,
+    dedup_window: int = rules.DEFAULT_DEDUP_WINDOW, dispositions: DispositionPolicy = DEFAULT_POLICY,
+) -> tuple[LeadState, list[Output]]:
+    """``rules.review``, after deciding the deferred MQLs that are due and settling the tail."""
+    outputs: list[Output] = []
+    win = _Window.of(state) if window.window_ms else None
+    if win is not None and now_ms - win.tail[0].at >= window.window_ms:
+        ctx = _Ctx(model, window, dedup_window, dispositions)
+        state, outputs = _resolve(ctx, state, win.snapshot(), win.tail, now_ms)
+    reviewed, more = rules.review(state, model, now_ms=now_ms)
+    return reviewed, outputs + more
+
+
+def next_review_at_ms(state: LeadState, model: ScoringModel) -> int | None:
+    """``rules.next_review_at_ms``, or earlier when a deferred MQL decision is due."""
+    due = rules.next_review_at_ms(state, model)
+    pending = state.window.get("pending") if state.window else None
+    if pending is None:
+        return due
+    return pending if due is None else min(due, pending)
+
+
+# --- the three paths ------------------------------------------------------------------------
+
+
+def _late(ctx: _Ctx, state: LeadState, win: _Window, entry: _Entry) -> tuple[LeadState, list[Output]]:
+    """Later than the window: decided as before on the lead's state (never a historical
+    crossing), and folded into the snapshot so that later rebuilds include it."""
+    new, outputs = ctx.apply(state, entry.event, entry.seen_ms)
+    snapshot, _ = ctx.apply(win.snapshot(), entry.event, entry.seen_ms)
+    new.window = _pack(snapshot, win.tail, win.pending_until_ms)
+    return new, outputs
+
+
+def _after_newest(ctx: _Ctx, before: LeadState | None, win: _Window | None, entry: _Entry, now_ms: int):
+    """The window after a live newest event was applied directly: settle what is final."""
+    tail = [*(win.tail if win is not None else ()), entry]
+    cut = _settled(ctx, tail, now_ms)
+    if cut == len(tail):
+        return None
+    if cut == len(tail) - 1:  # everything before the new event is final: the snapshot is the state before it
+        return _pack(_bare(before), tail[cut:], None)
+    snapshot = win.snapshot() if win is not None else None
+    for settled in tail[:cut]:
+        snapshot, _ = ctx.apply(snapshot, settled.event, settled.seen_ms)
+    return _pack(snapshot, tail[cut:], None)
+
+
+def _rebuild(ctx: _Ctx, state: LeadState | None, win: _Window | None, entry: _Entry, now_ms: int):
+    """An event inside the window that is out of order or not live: rebuild the event-time
+    path from the snapshot and decide on it."""
+    entries = list(win.tail) if win is not None else []
+    insort(entries, entry)
+    base = win.snapshot() if win is not None else _bare(state)
+    final, sent = _resolve(ctx, state, base, entries, now_ms)
+    # Dispositions, data-quality issues and visitor links say what they said before: what the
+    # event does to the lead as it stands (a stale CRM status reports the current stage).
+    _, arrival = ctx.apply(state, entry.event, now_ms)
+    event = entry.event
+    scored = scored_output(
+        final, ctx.model, evaluate(final, ctx.model, final.as_of_ms), cause_event_id=event.event_id,
+        cause_kind=rules.MERGE if event.data.get("merged_from_visitor") else event.kind,
+        occurred_at_ms=event.occurred_at_ms, now_ms=now_ms,
+    )
+    return final, [scored, *sent, *(o for o in arrival if o.subject not in (LEAD_SCORED, LEAD_QUALIFIED))]
+
+
+def _resolve(ctx: _Ctx, state: LeadState | None, base: LeadState | None, entries: list[_Entry], now_ms: int):
+    """Apply ``entries`` (event-time order) to ``base`` as a live run would have, each at the
+    processing time it arrived at; send the MQLs and upgrades of that path not sent yet whose
+    decision is due (triggered live, or final), earlier ones first. Returns (state, sent)."""
+    steps: list[tuple[LeadState | None, list[Output]]] = []
+    lead = base
+    for e in entries:
+        lead, outputs = ctx.apply(lead, e.event, e.seen_ms)
+        steps.append((lead, [o for o in outputs if o.subject == LEAD_QUALIFIED]))
+    cut = _settled(ctx, entries, now_ms)
+    mql_sent, sent_priority = (state.mql_sent, state.sent_priority) if state is not None else (0, None)
+    todo = [(i, o) for i, (_, outs) in enumerate(steps) for o in outs if not _sent(o, mql_sent, sent_priority)]
+    due = [k for k, (i, _) in enumerate(todo)
+           if i < cut or entries[i].seen_ms - entries[i].at <= ctx.window.live_ms]
+    go = due[-1] + 1 if due else 0
+    sent = [o for _, o in todo[:go]]
+    for o in sent:
+        mql_sent, sent_priority = o.record["mql_number"], o.record["priority_hint"]
+    snapshot = steps[cut - 1][0] if cut else base
+    window = _pack(snapshot, entries[cut:], min((entries[i].at + ctx.window.window_ms for i, _ in todo[go:]), default=None))
+    final = steps[-1][0].clone()
+    final.mql_sent, final.sent_priority = mql_sent, sent_priority  # the ledger is what was really sent
+    rules._label(final)
+    if state is not None and state.as_of_ms > final.as_of_ms:  # a review had moved the clock on: keep it
+        final, _ = rules.review(final, ctx.model, now_ms=state.as_of_ms)  # state only: it was told then
+    final.window = window
+    return final, sent
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _settled(ctx: _Ctx, entries: list[_Entry], now_ms: int) -> int:
+    """How many leading entries are final: a window of processing time has passed since their
+    event time, or the lead's newest event is a window later (bounded by the dedup window)."""
+    limit = max(entries[-1].at, now_ms) - ctx.window.window_ms
+    cut = 0
+    while cut < len(entries) and entries[cut].at <= limit:
+        cut += 1
+    return max(cut, len(entries) - ctx.dedup_window)
+
+
+def _sent(output: QualifiedOutput, mql_sent: int, sent_priority: str | None) -> bool:
+    """Already sent according to the ledger (MQLs by number, upgrades by number and priority)."""
+    number, priority = output.record["mql_number"], output.record["priority_hint"]
+    if output.record["upgrade_of"] is None:
+        return number <= mql_sent
+    return number < mql_sent or (number == mql_sent and (sent_priority is None or sent_priority <= priority))
+
+
+def _bare(state: LeadState | None) -> LeadState | None:
+    if state is None:
+        return None
+    bare = state.clone()
+    bare.window = None
+    return bare
+
+
+def _pack(snapshot: LeadState | None, tail: list[_Entry], pending_until_ms: int | None) -> dict[str, Any] | None:
+    if not tail:
+        return None
+    return {
+        "snap": snapshot.to_dict() if snapshot is not None else None,
+        "tail": [[e.event.to_dict(), e.seen_ms] for e in tail],
+        "pending": pending_until_ms,
+    }
