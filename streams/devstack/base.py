@@ -382,3 +382,17 @@ class ManagedProcess:
     def _reap(self) -> None:
         if self._popen is not None:
             self._popen.poll()
+
+
+def launch_and_wait(service, timeout: float) -> float:
+    """``service.launch()`` then ``service.wait_ready(timeout)``; stops what it spawned if it
+    never became ready (no half-started process left behind). Returns seconds taken."""
+    started = time.monotonic()
+    spawned = service.launch()
+    try:
+        service.wait_ready(timeout)
+    except BaseException:
+        if spawned:
+            service.stop()
+        raise
+    return time.monotonic() - started

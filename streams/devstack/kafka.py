@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.devstack.base import ManagedProcess, die_with_parent_preexec, port_is_free
+from streams.devstack.base import ManagedProcess, die_with_parent_preexec, launch_and_wait, port_is_free
 from streams.devstack.exceptions import (
     DevStackError,
     JarFetchError,
@@ -306,15 +306,7 @@ class KafkaServer:
 
     def start(self, timeout: float = 90.0) -> float:
         """Start (unless running) and wait until the broker serves metadata; returns seconds."""
-        started = time.monotonic()
-        spawned = self.launch()
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            if spawned:  # do not leave a half-started broker behind
-                self.stop()
-            raise
-        return time.monotonic() - started
+        return launch_and_wait(self, timeout)
 
     def launch(self) -> bool:
         """Prepare config and storage and spawn the JVM without waiting for readiness.

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from streams.devstack.base import ManagedProcess, port_is_free
+from streams.devstack.base import ManagedProcess, launch_and_wait, port_is_free
 from streams.devstack.exceptions import DevStackError, NotReadyError, PortInUseError, ToolMissingError
 from streams.settings import REPO_ROOT
 
@@ -142,16 +142,9 @@ class PrometheusServer:
 
     def start(self, timeout: float = 30.0) -> float:
         """Start (unless running) and wait until ``/-/ready``; returns seconds taken."""
-        started = time.monotonic()
-        spawned = self.launch()
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            if spawned:
-                self.stop()
-            raise
+        taken = launch_and_wait(self, timeout)
         self.started_at = time.time()
-        return time.monotonic() - started
+        return taken
 
     def launch(self) -> bool:
         """Write the config (unless given) and spawn prometheus; False if ours already runs."""

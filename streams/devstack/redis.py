@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from streams.devstack.base import ManagedProcess, port_is_free
+from streams.devstack.base import ManagedProcess, launch_and_wait, port_is_free
 from streams.devstack.exceptions import PortInUseError, ToolMissingError
 
 log = logging.getLogger(__name__)
@@ -133,15 +132,7 @@ class RedisServer:
 
     def start(self, timeout: float = 30.0) -> float:
         """Start (unless running) and wait until PING answers; returns seconds taken."""
-        started = time.monotonic()
-        spawned = self.launch()
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            if spawned:
-                self.stop()
-            raise
-        return time.monotonic() - started
+        return launch_and_wait(self, timeout)
 
     def launch(self) -> bool:
         """Write the config and spawn redis-server; False if ours was already running."""

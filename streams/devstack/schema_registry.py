@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.devstack.base import ManagedProcess, die_with_parent_preexec, port_is_free
+from streams.devstack.base import ManagedProcess, die_with_parent_preexec, launch_and_wait, port_is_free
 from streams.devstack.exceptions import DevStackError, JarFetchError, PortInUseError, ToolMissingError
 from streams.devstack.kafka import find_java
 
@@ -205,15 +205,7 @@ class SchemaRegistryServer:
 
     def start(self, timeout: float = 90.0) -> float:
         """Start (unless running) and wait until the ccompat API answers; returns seconds."""
-        started = time.monotonic()
-        spawned = self.launch()
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            if spawned:  # do not leave a half-started JVM behind
-                self.stop()
-            raise
-        return time.monotonic() - started
+        return launch_and_wait(self, timeout)
 
     def launch(self) -> bool:
         """Write the config and spawn the JVM; False if ours was already running."""
