@@ -15,6 +15,7 @@ from typing import Any
 import faust
 from mode.supervisors import CrashingSupervisor
 
+from streams import faust_flush
 from streams.codec import Codec, RemoteSchemas, SchemaRegistry
 from streams.connections import faust_broker_credentials, redis_async, schema_registry_client
 from streams.deadletter import dead_letter_key, dead_letter_record, deliver, fit_dead_letter
@@ -142,6 +143,7 @@ class Pipeline:
 
 def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES) -> faust.App:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    faust_flush.install()  # offsets are committed only after the changelog records are handed over
     return faust.App(
         settings.app_id,
         broker=settings.broker_url,

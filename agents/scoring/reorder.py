@@ -164,11 +164,20 @@ def review(
 ) -> tuple[LeadState, list[Output]]:
     """``rules.review``, after deciding the deferred MQLs that are due and settling the tail."""
     outputs: list[Output] = []
+    stage_before = state.stage
     win = _Window.of(state) if window.window_ms else None
     if win is not None and now_ms - win.tail[0].at >= window.window_ms:
         ctx = _Ctx(model, window, dedup_window, dispositions)
         state, outputs = _resolve(ctx, state, win.snapshot(), win.tail, now_ms)
     reviewed, more = rules.review(state, model, now_ms=now_ms)
+    if reviewed.stage != stage_before and not any(o.subject == LEAD_SCORED for o in more):
+        # A deferred MQL went out: its lead_scored tells consumers the stage it now has. The id
+        # names the MQL number, so a repeated review re-sends the same record.
+        clock = reviewed.as_of_ms
+        more.append(scored_output(
+            reviewed, model, evaluate(reviewed, model, clock), cause_event_id=f"{rules.SWEEP}:mql_sent:{reviewed.mql_sent}",
+            cause_kind=rules.SWEEP, occurred_at_ms=clock, now_ms=now_ms,
+        ))
     return reviewed, outputs + more
 
 

@@ -196,6 +196,9 @@ def test_a_catch_up_crossing_is_deferred_to_event_time_plus_window_then_sent_onc
     state, out = sweep(state, due)
     assert sent(out) == [(1, qualified_id(form.lead_id, 1), None)]
     assert state.stage == "mql" and state.window is None
+    told = of(out, "lead_scored")
+    assert [(r.record["stage"], r.record["mql"]) for r in told] == [("mql", True)], "consumers learn the new stage"
+    assert told[0].record["event_id"] == sweep(early, due)[1][-1].record["event_id"], "a repeated sweep: same id"
     assert sent(sweep(state, due + W)[1]) == []
 
 

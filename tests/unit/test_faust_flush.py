@@ -1,0 +1,78 @@
+"""The offset commit's producer flush waits for every queued changelog record (streams/faust_flush.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from faust.transport.producer import ProducerBuffer
+
+from streams import faust_flush
+
+
+class _Slow:
+    """Stands in for the topic a changelog record is published to: slower than Faust's 0.1 s."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s, self.published = delay_s, []
+
+    async def publish_message(self, fut, wait=False):
+        await asyncio.sleep(self.delay_s)
+        self.published.append(fut.n)
+
+
+class _Fut:
+    def __init__(self, channel, n):
+        self.n, self.message = n, type("M", (), {"channel": channel})()
+
+
+def _buffer() -> ProducerBuffer:
+    buffer = ProducerBuffer()
+    buffer.app = type("App", (), {"conf": type("Conf", (), {"producer_threaded": False})()})()
+    return buffer
+
+
+async def _flush_with(records: int, delay_s: float) -> tuple[int, int]:
+    buffer = _buffer()
+    await buffer.start()
+    try:
+        channel = _Slow(delay_s)
+        for n in range(records):
+            buffer.pending.put_nowait(_Fut(channel, n))
+        await asyncio.sleep(0)  # the background task takes the first record
+        await buffer.flush()
+        return len(channel.published), buffer.size
+    finally:
+        await buffer.stop()
+
+
+def test_flush_returns_only_when_every_record_was_handed_over():
+    faust_flush.install()
+    published, left = asyncio.run(_flush_with(records=3, delay_s=0.25))
+    assert (published, left) == (3, 0)
+
+
+def test_flush_counts_the_record_between_queue_and_client():
+    faust_flush.install()
+    # One record: the queue is empty as soon as the task took it, yet it is not handed over.
+    published, left = asyncio.run(_flush_with(records=1, delay_s=0.3))
+    assert (published, left) == (1, 0)
+
+
+def test_install_is_idempotent():
+    faust_flush.install()
+    patched = ProducerBuffer.flush
+    faust_flush.install()
+    assert ProducerBuffer.flush is patched
+
+
+def test_a_stopped_buffer_with_records_refuses_to_flush():
+    faust_flush.install()
+
+    async def scenario():
+        buffer = _buffer()  # never started: not running
+        buffer.pending.put_nowait(_Fut(_Slow(0), 0))
+        await buffer.flush()
+
+    with pytest.raises(RuntimeError, match="not Running"):
+        asyncio.run(scenario())
