@@ -46,6 +46,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,31 +65,27 @@ BG_PAGES = ["blog", "docs", "product", "careers", "other"]
 
 
 def run_worker() -> int:
-    """A stock worker (streams.worker) plus the routing agent if create_app lacks it."""
+    """A stock worker (leadflow.worker), or routing alone with BENCH_ROUTING_ONLY set."""
     import logging
 
     import faust
 
-    from agents.routing.agent import AGENT_NAME
+    from leadflow.compose import create_app, load_configs
     from agents.routing.agent import register as register_routing
-    from streams.app import create_app
     from streams.redis_client import wait_for_redis
-    from streams.worker import prepare
+    from leadflow.worker import prepare
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
-    prepare(settings)
-    if os.environ.get("BENCH_ROUTING_ONLY"):
-        pipeline = create_app(settings, capabilities=(register_routing,))
-    else:
-        pipeline = create_app(settings)
-        if AGENT_NAME not in pipeline.app.agents:
-            register_routing(pipeline)
+    limit = prepare(settings)
+    configs = load_configs(settings)
+    only = (partial(register_routing, config=configs.routing),) if os.environ.get("BENCH_ROUTING_ONLY") else None
+    pipeline = create_app(settings, configs=configs, only=only, message_limit=limit)
     pipeline.metrics.set_worker_info(app_id=settings.app_id)
     wait_for_redis(settings.redis_url, pipeline.metrics)
     pipeline.metrics.serve(settings.metrics_port)
     worker = faust.Worker(pipeline.app, loglevel="info", quiet=True)
-    # As streams.worker does: Faust's progress spinner sets the root logger to DEBUG, and every
+    # As leadflow.worker does: Faust's progress spinner sets the root logger to DEBUG, and every
     # aiokafka/faust debug call then builds a record (~20% of the worker's CPU in a profile).
     worker.spinner = None
     worker.execute_from_commandline()
@@ -392,7 +389,7 @@ def main() -> int:
     stack = None
     base: dict[str, object] = {}
     if args.start_stack:
-        from streams.devstack import DevStack
+        from leadflow.devstack import DevStack
 
         base = dict(stack_dir=workdir / "stack", kafka_port=args.kafka_port, kafka_controller_port=args.kafka_port + 1,
                     kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", redis_port=args.redis_port,
@@ -484,7 +481,7 @@ async def load_bench_roster(settings: Settings) -> None:
     from agents.routing.config import load_routing_config, read_yaml
     from agents.routing.exceptions import RosterError
     from agents.routing.roster import parse_roster
-    from streams.roster_store import RosterStore
+    from agents.routing.roster_store import RosterStore
 
     raw = read_yaml(REPO / "config" / "roster.yaml", RosterError)
     for rep in raw["reps"]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams.devstack import RedisServer  # noqa: E402
+from leadflow.devstack import RedisServer  # noqa: E402
 from tests.integration.outage import BrokerOutage  # noqa: E402
 
 

@@ -31,10 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from streams.chaos.compare import compare  # noqa: E402
-from streams.chaos.report import line, markdown_table, results_block, summary_line, update_doc  # noqa: E402
-from streams.chaos.runner import ChaosOptions, ScenarioRun, scenarios  # noqa: E402
-from streams.chaos.workload import build_workload  # noqa: E402
+from leadflow.chaos.compare import compare  # noqa: E402
+from leadflow.chaos.report import line, markdown_table, results_block, summary_line, update_doc  # noqa: E402
+from leadflow.chaos.runner import ChaosOptions, ScenarioRun, scenarios  # noqa: E402
+from leadflow.chaos.workload import build_workload  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # aiokafka logs every reconnect attempt while a broker is away: the scenarios expect that.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    from streams.demo import write_compressed_configs
-    from streams.devstack import DevStack
+    from leadflow.demo import write_compressed_configs
+    from leadflow.devstack import DevStack
     from streams.settings import REPO_ROOT, load_settings
 
     opts = ChaosOptions(kills=args.kills, broker_outage_s=args.broker_outage, long_outage_s=args.long_outage,

@@ -1,14 +1,16 @@
-"""The one wiring point: builds the Faust app, its topics and tables, and registers the agents.
+"""The runtime a capability registers on: the Faust app, typed access to its topics and
+tables, output encoding and the dead-letter policy (:class:`Pipeline`).
 
-`create_app(settings)` reads nothing from the environment; everything arrives as arguments,
-so tests can pass their own settings, model, metrics registry or clock.
+It knows no capability: :mod:`leadflow.compose` (the composition root) builds a pipeline with
+:func:`build_pipeline`, hands it to each capability's ``register`` and calls
+:func:`finish_pipeline`. Nothing is read from the environment; everything arrives as arguments.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +42,6 @@ class Pipeline:
     codec: Codec
     metrics: Metrics
     clock: Callable[[], float]
-    scoring_model: Any = None
     channels: dict[str, faust.TopicT] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)
     redis_factory: Callable[[], Any] | None = None
@@ -83,7 +84,7 @@ class Pipeline:
         return self.channels[name]
 
     def table(self, name: str, help_text: str) -> Any:
-        """A changelog-backed table of bytes -> bytes (values are orjson, see streams.wire)."""
+        """A changelog-backed table of bytes -> bytes (values are orjson, see agents.domain.wire)."""
         if name not in self.tables:
             self.tables[name] = self.app.Table(
                 name,
@@ -170,56 +171,35 @@ def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE
     )
 
 
-def create_app(
+def build_pipeline(
     settings: Settings,
     *,
     codec: Codec | None = None,
     metrics: Metrics | None = None,
-    scoring_model: Any = None,
     clock: Callable[[], float] = time.time,
     redis_factory: Callable[[], Any] | None = None,
-    capabilities: Iterable[Callable[[Pipeline], None]] | None = None,
     message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
 ) -> Pipeline:
-    """``message_limit``: the topics' max.message.bytes as ``streams.worker.prepare`` read it
+    """The runtime a capability registers on (no capability yet): Faust app, topics, codec,
+    metrics, clock. ``message_limit``: the topics' max.message.bytes as the worker read it
     (default: Kafka's own default, the safe choice when the broker was not asked)."""
-    from agents.capture.agent import register as register_capture
-    from agents.scoring.agent import register as register_scoring
-    from agents.routing.agent import register as register_routing
-    from agents.sla.agent import register as register_sla
-    from agents.disposition.agent import register as register_disposition
-    from agents.scoring.model import load_model
-
-    pipeline = Pipeline(
+    return Pipeline(
         settings=settings,
         app=faust_app(settings, message_limit),
         topic_names=TopicNames.from_settings(settings),
         codec=codec or build_codec(settings, register=True),
         metrics=metrics or Metrics.create(),
         clock=clock,
-        scoring_model=scoring_model or load_model(settings.scoring_model_path),
         redis_factory=redis_factory,
         message_limit=message_limit,
     )
-    start_metrics_at_zero(pipeline)
-    for register in capabilities or (
-        register_capture, register_scoring, register_routing, register_sla, register_disposition,
-    ):
-        register(pipeline)
+
+
+def finish_pipeline(pipeline: Pipeline) -> Pipeline:
+    """The runtime's own timers, once every capability is registered."""
     register_lag_gauge(pipeline)
     register_log_summaries(pipeline)
     return pipeline
-
-
-def start_metrics_at_zero(pipeline: Pipeline) -> None:
-    """Every label value the scoring model and SLA file know (dispositions, data-quality issue
-    codes, attribution channels...) starts at 0 on this worker's metrics, so the dashboards'
-    increase() and ratios see the first occurrence (streams.metrics.configured_label_values)."""
-    from agents.sla.config import load_sla_config
-    from streams.metrics import configured_label_values
-
-    sla_config = load_sla_config(pipeline.settings.sla_config_path)
-    pipeline.metrics.start_at_zero(**configured_label_values(pipeline.scoring_model, sla_config))
 
 
 def build_codec(settings: Settings, *, register: bool) -> Codec:
@@ -237,18 +217,6 @@ def build_codec(settings: Settings, *, register: bool) -> Codec:
     if register:
         codec.register_schemas()
     return codec
-
-
-def check_config_files(settings: Settings) -> None:
-    """Read and validate the scoring model, routing and SLA files, so a bad one stops a worker
-    before it connects to anything (the CLI prints the error in one line)."""
-    from agents.routing.config import load_routing_config
-    from agents.scoring.model import load_model
-    from agents.sla.config import load_sla_config
-
-    load_model(settings.scoring_model_path)
-    load_routing_config(settings.routing_config_path)
-    load_sla_config(settings.sla_config_path)
 
 
 def register_log_summaries(pipeline: Pipeline) -> None:

@@ -274,7 +274,7 @@ class HealthService(Service):
 
     async def _watch_redis(self) -> None:
         from streams.connections import describe_redis_error, redis_async
-        from streams.roster_store import roster_keys
+        from agents.routing.roster_store import roster_keys
 
         client = redis_async(self.settings, socket_connect_timeout=2, socket_timeout=2)
         _, doc_key = roster_keys(self.settings.redis_key_prefix)
@@ -315,7 +315,7 @@ def no_roster_message(settings: Any) -> str:
 
 def check_roster_at_start(client: Any, settings: Any, metrics: Any) -> bool:
     """One loud WARNING (and ``leadflow_roster_loaded`` 0) if Redis holds no roster."""
-    from streams.roster_store import roster_keys
+    from agents.routing.roster_store import roster_keys
 
     loaded = bool(client.exists(roster_keys(settings.redis_key_prefix)[1]))
     metrics.roster_loaded.set(1 if loaded else 0)

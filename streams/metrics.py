@@ -278,34 +278,6 @@ def mql_label_pairs(lowest_score: float, fast_track_above: float) -> tuple[tuple
     return tuple(pairs)
 
 
-def configured_label_values(scoring_model: Any, sla_config: Any = None) -> dict[str, tuple]:
-    """The label values the configuration knows, for :meth:`Metrics.start_at_zero`.
-
-    ``scoring_model``: an ``agents.scoring.model.ScoringModel`` (attribution channels, MQL and
-    fast-track thresholds, permanent dispositions); ``sla_config``: an
-    ``agents.sla.config.SlaConfig`` (recycled and recaptured dispositions) or None.
-    """
-    from agents.disposition.rules import ISSUE_CODES, TOUCH_ONLY_STATUSES
-
-    thresholds = scoring_model.thresholds
-    attribution = scoring_model.attribution
-    policy = getattr(sla_config, "dispositions", None)
-    dispositions = [*DISPOSITIONS, *sorted(scoring_model.permanent_dispositions)]
-    if policy is not None:
-        dispositions += [*policy.recycle, *policy.recapture]
-    return {
-        # Touch-only statuses stop SLA clocks but are never counted as dispositions.
-        # erasure_requested publishes lead_erased, never a disposition.
-        "statuses": tuple(s for s in CRM_STATUSES if s not in TOUCH_ONLY_STATUSES and s != "erasure_requested"),
-        "dispositions": tuple(dict.fromkeys(dispositions)),
-        "issue_codes": tuple(ISSUE_CODES),
-        "sources": tuple(dict.fromkeys([*attribution.channels, attribution.unrecognized_channel,
-                                        attribution.missing_channel])),
-        "mql_bands": mql_label_pairs(thresholds.mql, thresholds.fast_track),
-        "duplicate_stages": DUPLICATE_STAGES,
-    }
-
-
 def elapsed_seconds(start_ms: int | float | None, end_ms: int | float) -> float | None:
     """Seconds from ``start_ms`` to ``end_ms`` (epoch ms), clamped at 0 for clock skew;
     None if there is no start."""

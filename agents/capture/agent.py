@@ -8,13 +8,14 @@ import logging
 
 from agents.capture.rules import CaptureLimits, Rejected, to_lead_event
 from agents.domain.events import backfill_requested
-from streams import wire
+from agents.domain import wire
+from streams.app import Pipeline
 from streams.codec.exceptions import DecodeError
 
 log = logging.getLogger(__name__)
 
 
-def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
+def register(pipeline: Pipeline) -> None:
     names = pipeline.topic_names
     subject_for_topic = {
         names.form_submits: "form_submitted",

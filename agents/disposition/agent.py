@@ -38,7 +38,9 @@ from agents.disposition.rules import (
 from agents.domain import erasure
 from agents.domain.events import CRM_STATUS, FORM_SUBMITTED
 from agents.domain.identity import email_domain
-from streams import wire
+from agents.domain import wire
+from agents.scoring.model import ScoringModel
+from streams.app import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,8 @@ return 0
 """
 
 
-def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
-    app, settings, metrics, model = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.scoring_model
+def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
+    app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
     facts = pipeline.table("lead_to_account_facts", "lead id -> {domain, company} for account matching (orjson)")
     by_domain_key = f"{settings.redis_key_prefix}:accounts:by_domain"
     by_company_key = f"{settings.redis_key_prefix}:accounts:by_company"

@@ -1,7 +1,7 @@
 """route: every MQL gets a named, active owner within seconds - never a dead queue.
 
 Thin Faust wiring around the pure ``agents.routing.rules`` and the Redis adapter
-``streams.roster_store``. One agent, ``route_mqls`` (concurrency 1, engineering notes #606),
+``agents.routing.roster_store``. One agent, ``route_mqls`` (concurrency 1, engineering notes #606),
 reads ``<p>.out.mqls`` (Avro LeadQualified, keyed by lead id) and writes
 ``<p>.out.assignments`` (Avro LeadAssigned, same key). Per MQL:
 
@@ -66,13 +66,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_ex
 from agents.routing import pending as parking
 from agents.routing import reassign as reassignment
 from agents.routing import rules, upgrades
-from agents.routing.config import load_routing_config
+from agents.routing.config import RoutingConfig
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
-from streams import wire
+from agents.domain import wire
+from streams.app import Pipeline
 from streams.codec.exceptions import DecodeError
 from streams.connections import redact_url
-from streams.roster_store import RETRYABLE_ERRORS, RosterDataError, RosterStore, StalePlan
+from agents.routing.roster_store import RETRYABLE_ERRORS, RosterDataError, RosterStore, StalePlan
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,8 @@ _MAX_REPLANS = 20
 _WARN_EVERY_S = 30.0
 
 
-def register(pipeline, *, config=None) -> None:  # pipeline: streams.app.Pipeline
+def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
     app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
-    config = config or load_routing_config(settings.routing_config_path)
     # Series start at 0: a counter born at 1 shows increase() == 0, so the first fallback
     # after a restart would never alert.
     for reason in rules.FALLBACK_REASONS:

@@ -23,17 +23,20 @@ from agents.capture.agent import visitor_key
 from agents.domain import erasure
 from agents.scoring import reorder, rules
 from agents.scoring.state import LeadState, VisitorState
-from agents.sla.config import load_sla_config, permanent_conflicts
-from agents.sla.exceptions import SlaConfigError
-from streams import wire
+from agents.disposition.rules import DispositionPolicy
+from agents.scoring.model import ScoringModel
+from agents.domain import wire
+from streams.app import Pipeline
 from streams.due_index import DueIndex, bucket_of
 from streams.metrics import score_band
 
 log = logging.getLogger(__name__)
 
 
-def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
-    app, settings, model, metrics = pipeline.app, pipeline.settings, pipeline.scoring_model, pipeline.metrics
+def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: DispositionPolicy) -> None:
+    """``dispositions``: the recycling policy (sla.yaml), checked against the model's permanent
+    list by the composition root."""
+    app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
     lead_events = pipeline.channel("lead_events")
     visitor_events = pipeline.channel("visitor_events")
     lead_to_state = pipeline.table("lead_to_state", "lead id -> LeadState (orjson)")
@@ -42,13 +45,6 @@ def register(pipeline) -> None:  # pipeline: streams.app.Pipeline
         pipeline.table("review_bucket_to_leads", "partition:bucket -> lead ids due for a decay review"),
         width_ms=settings.sweep_bucket_s * 1000,
     )
-
-    # Recycling policy (checkpoints per rejection reason) from sla.yaml; the permanent list
-    # stays the scoring model's, and the two must not overlap.
-    dispositions = load_sla_config(settings.sla_config_path).dispositions
-    conflicts = permanent_conflicts(dispositions, model.permanent_dispositions)
-    if conflicts:
-        raise SlaConfigError(conflicts, str(settings.sla_config_path))
 
     # Crossings in event-time order within this window (issue 16, agents/scoring/reorder.py).
     window = reorder.ReorderWindow.from_seconds(settings.reorder_window_s, settings.live_event_bound_s)

@@ -53,9 +53,10 @@ import orjson
 from agents.domain.erasure import is_erasure
 from agents.domain.events import CRM_STATUS
 from agents.sla import rules
-from agents.sla.config import PRIORITIES, SlaConfig, load_sla_config
+from agents.sla.config import PRIORITIES, SlaConfig
 from agents.sla.rules import Assigned, LeadClock, Tick, Touched
-from streams import wire
+from agents.domain import wire
+from streams.app import Pipeline
 from streams.codec.exceptions import DecodeError
 from streams.due_index import DueIndex, bucket_key, bucket_of, cursor_key
 
@@ -214,9 +215,8 @@ class ClockStore:
         return len(changed)
 
 
-def register(pipeline, config: SlaConfig | None = None) -> None:  # pipeline: streams.app.Pipeline
+def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
     app, settings, metrics, names = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.topic_names
-    config = config or load_sla_config(settings.sla_config_path)
     # Series start at 0 (increase() of a series born at 1 is 0: first escalations would not alert).
     for priority in PRIORITIES:
         for tier in config.escalation_for(priority).tiers:

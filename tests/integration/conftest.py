@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from streams.devstack import DevStack
-from streams.devstack.kafka import SaslSslListener
-from streams.devstack.base import ManagedProcess
+from leadflow.devstack import DevStack
+from leadflow.devstack.kafka import SaslSslListener
+from leadflow.devstack.base import ManagedProcess
 from streams.settings import REPO_ROOT, Settings, load_settings
 from streams.topics import TopicNames, ensure_topics
 from tests.integration.kafkatools import KafkaTools
-from streams.devstack.pki import TlsFiles, make_tls_files
+from leadflow.devstack.pki import TlsFiles, make_tls_files
 
 TEST_KAFKA_PORT = int(os.environ.get("LEADFLOW_TEST_KAFKA_PORT", "29092"))
 TEST_REDIS_PORT = int(os.environ.get("LEADFLOW_TEST_REDIS_PORT", "26379"))
@@ -135,7 +135,7 @@ class WorkerHarness:
         index = len(self.processes)
         process = ManagedProcess(
             f"worker-{index}",
-            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "leadflow.cli", "worker", "--loglevel", "info"],
             log_file=self.workdir / f"worker-{index}.log",
             pid_file=self.workdir / f"worker-{index}.pid",
             cwd=REPO_ROOT,
@@ -238,7 +238,7 @@ REGISTRY_USER, REGISTRY_PASSWORD = "leadflow-registry", "s3cret-Registry-pw"
 
 @pytest.fixture(scope="module")  # up only while the registry tests run: ~300 MB of JVM
 def schema_registry(tls_files, tmp_path_factory):
-    from streams.devstack.schema_registry import RegistryTls, SchemaRegistryServer
+    from leadflow.devstack.schema_registry import RegistryTls, SchemaRegistryServer
 
     server = SchemaRegistryServer(
         TEST_SCHEMA_REGISTRY_PORT, tmp_path_factory.mktemp("schema-registry"), REPO_ROOT / ".leadflow" / "apicurio",

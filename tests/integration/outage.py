@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agents.domain.identity import lead_id_for_email
-from streams.devstack import KafkaServer
-from streams.devstack.base import process_cpu_seconds, process_group_members
+from leadflow.devstack import KafkaServer
+from leadflow.devstack.base import process_cpu_seconds, process_group_members
 from streams.settings import REPO_ROOT, load_settings
 from tests.integration.conftest import WorkerHarness
 from tests.integration.factories import as_json, form_submit

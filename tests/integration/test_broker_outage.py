@@ -2,7 +2,7 @@
 itself when the broker is back, and stops promptly on SIGTERM while it is away.
 
 The broker is one of the test's own (see tests/integration/outage.py): the session broker is
-shared. The outage lasts LEADFLOW_TEST_OUTAGE_S (15 s here; `scripts/broker_outage.py` runs
+shared. The outage lasts LEADFLOW_TEST_OUTAGE_S (10 s here; `scripts/broker_outage.py` runs
 the full 60 s measurement).
 """
 
@@ -17,9 +17,9 @@ from tests.integration.outage import BrokerOutage
 
 pytestmark = pytest.mark.integration
 
-OUTAGE_S = float(os.environ.get("LEADFLOW_TEST_OUTAGE_S", "15"))
+OUTAGE_S = float(os.environ.get("LEADFLOW_TEST_OUTAGE_S", "10"))
 OUTAGE_KAFKA_PORT = TEST_KAFKA_PORT + 10  # and +11 for its controller; clear of the session stack's ports
-LOG_INTERVAL_S = 5.0  # shorter than the default 10 s, so a short outage shows more than one line
+LOG_INTERVAL_S = 3.0  # shorter than the default 10 s, so a short outage shows more than one line
 
 
 def test_worker_idles_through_a_broker_outage_and_resumes(stack, stack_settings, tmp_path):

@@ -15,7 +15,9 @@ import pytest
 
 from streams.connections import redis_sync
 from streams.settings import REPO_ROOT
-from streams.startup_checks import StartupError, check_routing_owners
+from agents.routing.config import load_routing_config
+from agents.routing.roster_store import check_routing_owners
+from streams.startup_checks import StartupError
 from tests.integration.conftest import WorkerHarness
 from tests.integration.test_routing import load_roster, shared_roster
 from tests.unit.test_config_fail_fast import with_value
@@ -28,7 +30,7 @@ def test_a_topic_the_broker_refuses_stops_the_worker_in_one_line(stack, stack_se
     # A fresh prefix (its topics are missing) and more replicas than the one test broker has.
     fresh = "t" + uuid.uuid4().hex[:10]
     env.update(LEADFLOW_TOPIC_PREFIX=fresh, LEADFLOW_APP_ID=fresh, LEADFLOW_TOPIC_REPLICATION="3")
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "leadflow.cli", "worker"], env=env, cwd=REPO_ROOT,
                             capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     output = result.stderr.decode() + result.stdout.decode()
     assert result.returncode != 0, output
@@ -54,10 +56,10 @@ def test_routing_owners_are_checked_against_the_roster(stack, stack_settings, tm
     try:
         if outcome and "not in the roster" in outcome:
             with pytest.raises(StartupError) as info:
-                check_routing_owners(client, harness.settings)
+                check_routing_owners(client, load_routing_config(harness.settings.routing_config_path), harness.settings)
             assert outcome in str(info.value) and str(routing) in str(info.value)
         else:
-            warnings = check_routing_owners(client, harness.settings)
+            warnings = check_routing_owners(client, load_routing_config(harness.settings.routing_config_path), harness.settings)
             assert (any(outcome in w for w in warnings) if outcome else warnings == []), warnings
     finally:
         client.close()

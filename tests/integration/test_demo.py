@@ -11,7 +11,7 @@ import time
 import pytest
 from rich.console import Console
 
-from streams.demo import DemoOptions, run_demo
+from leadflow.demo import DemoOptions, run_demo
 from streams.settings import load_settings
 from tests.integration.conftest import free_port
 

@@ -17,8 +17,8 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.devstack import DevStack
-from streams.devstack.base import is_alive, port_is_free, process_group_members
+from leadflow.devstack import DevStack
+from leadflow.devstack.base import is_alive, port_is_free, process_group_members
 from streams.settings import REPO_ROOT, Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -105,7 +105,7 @@ def test_killing_the_owner_with_sigkill_takes_the_stack_down(tmp_path):
     owner_script = textwrap.dedent(f"""
         import json, sys, time
         from pathlib import Path
-        from streams.devstack import DevStack
+        from leadflow.devstack import DevStack
         from streams.settings import load_settings
         settings = load_settings(stack_dir=Path({str(tmp_path)!r}), kafka_port={KAFKA_PORT},
                                  kafka_controller_port={KAFKA_CONTROLLER_PORT},

@@ -67,7 +67,7 @@ def _metric(port: int, name: str) -> float | None:
 
 
 def _roster_load_if_empty(harness: WorkerHarness) -> str:
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "roster", "load", "--if-empty"],
+    done = subprocess.run([sys.executable, "-m", "leadflow.cli", "roster", "load", "--if-empty"],
                           env=harness.process_env(0), cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.strip()
@@ -182,7 +182,7 @@ def test_tail_honours_timeout_when_nothing_arrives(stack, stack_settings, tmp_pa
     harness = WorkerHarness(stack_settings, tmp_path)  # creates the topics; no worker
     topic = topic_of(harness.topics)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "tail", topic, "--timeout", "2"],
+    done = subprocess.run([sys.executable, "-m", "leadflow.cli", "tail", topic, "--timeout", "2"],
                           env=harness.process_env(0), cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - started
     assert done.returncode == exit_code, done.stdout + done.stderr

@@ -62,7 +62,7 @@ def _publish_backfill(harness: WorkerHarness, kind: str, records: list[dict[str,
     """Through the real CLI: `leadflow publish KIND - --backfill` (sets the leadflow-backfill header)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update(harness.env_overrides)
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "publish", kind, "-", "--backfill"],
+    done = subprocess.run([sys.executable, "-m", "leadflow.cli", "publish", kind, "-", "--backfill"],
                           input=b"\n".join(as_json(r) for r in records), cwd=REPO_ROOT, env=env,
                           capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()

@@ -1,6 +1,6 @@
 """Dashboards and alerts proven against a real Prometheus scraping two real workers.
 
-Debian's ``prometheus`` (``streams.devstack.prometheus``) scrapes two ``leadflow worker``
+Debian's ``prometheus`` (``leadflow.devstack.prometheus``) scrapes two ``leadflow worker``
 processes of one app (one WorkerHarness, each process with its own metrics port) every
 second and evaluates ``deploy/prometheus/alerts.yml`` every second. The test drives the whole
 pipeline from its inputs - form submits and web activity that make MQLs (one fast-tracked
@@ -60,7 +60,7 @@ import pytest
 import yaml
 
 from agents.domain.identity import lead_id_for_email
-from streams.devstack.prometheus import PrometheusServer, grafana_to_promql, measured_exprs
+from leadflow.devstack.prometheus import PrometheusServer, grafana_to_promql, measured_exprs
 from streams.settings import REPO_ROOT
 from tests.integration.conftest import WorkerHarness, free_port
 from tests.integration.factories import as_avro, as_json, form_submit, now_ms, web_activity
@@ -133,7 +133,7 @@ def load_roster(harness: WorkerHarness, routing_path: Path) -> None:
 
     from agents.routing.config import load_routing_config
     from agents.routing.roster import parse_roster
-    from streams.roster_store import RosterStore
+    from agents.routing.roster_store import RosterStore
 
     roster = parse_roster(yaml.safe_load(ROSTER.read_text()), config=load_routing_config(routing_path),
                           now_ms=now_ms(), source=str(ROSTER))
@@ -524,7 +524,7 @@ def test_every_dashboard_panel_returns_data_after_a_minute_of_demo_traffic(stack
 
     from rich.console import Console
 
-    from streams.demo import DemoOptions, run_demo
+    from leadflow.demo import DemoOptions, run_demo
     from streams.settings import load_settings
 
     metrics_port = free_port()
@@ -581,8 +581,8 @@ def test_prometheus_server_scrapes_reloads_and_stops(tmp_path):
     query named in the error, targets reloaded live, and nothing left after stop()."""
     from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-    from streams.devstack.base import process_group_members
-    from streams.devstack.prometheus import PrometheusQueryError
+    from leadflow.devstack.base import process_group_members
+    from leadflow.devstack.prometheus import PrometheusQueryError
 
     registry = CollectorRegistry()
     counter = Counter("leadflow_events_in", "test", ["kind", "encoding"], registry=registry)

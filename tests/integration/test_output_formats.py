@@ -64,7 +64,7 @@ def test_json_outputs_end_to_end(stack, kafka, stack_settings, tmp_path):
         # `leadflow tail` shows JSON outputs decoded like Avro ones.
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
         env.update(harness.env_overrides)
-        tailed = subprocess.run([sys.executable, "-m", "streams.cli", "tail", "assignments", "--from-beginning",
+        tailed = subprocess.run([sys.executable, "-m", "leadflow.cli", "tail", "assignments", "--from-beginning",
                                  "--max", "1", "--timeout", "20"], env=env, cwd=REPO_ROOT, capture_output=True, timeout=60)
         line = orjson.loads(tailed.stdout.decode().splitlines()[0])
         assert line["subject"] == "lead_assigned" and line["value"]["lead_id"] == lead

@@ -7,9 +7,8 @@ inactive / out-of-office skips, fairness over 100 leads and weighted splits, cap
 exhaustion, no-match fallback, live roster change, duplicate delivery. The Redis outage and
 the restart/redelivery checks get their own workers.
 
-Until ``streams.app.create_app`` registers routing itself, the workers run through this
-module's ``__main__`` (``python -m tests.integration.test_routing``): the stock worker start
-plus ``agents.routing.agent.register`` when the app does not have the agent yet.
+The workers run through this module's ``__main__`` (``python -m tests.integration.test_routing``):
+the stock worker's pipeline without its health server.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import pytest
 from agents.domain.identity import lead_id_for_email
 from agents.routing.config import load_routing_config
 from agents.routing.roster import parse_roster
-from streams.devstack.base import ManagedProcess
+from leadflow.devstack.base import ManagedProcess
 from streams.settings import REPO_ROOT
 from tests.integration.conftest import WorkerHarness
 from tests.integration.factories import as_json, form_submit, web_activity
@@ -84,7 +83,7 @@ class RoutingHarness(WorkerHarness):
 def _redis_call(settings, fn):
     import redis.asyncio as aioredis
 
-    from streams.roster_store import RosterStore
+    from agents.routing.roster_store import RosterStore
 
     async def go():
         client = aioredis.Redis.from_url(settings.redis_url)
@@ -345,7 +344,7 @@ def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent
     import redis.asyncio as aioredis
 
     from agents.routing.rules import plan, select_reference
-    from streams.roster_store import RosterStore, StalePlan
+    from agents.routing.roster_store import RosterStore, StalePlan
 
     roster = parse_roster({
         "territories": [{"id": "emea", "countries": ["GB", "DE"]}],
@@ -393,7 +392,7 @@ def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent
 def test_roster_cli_loads_and_shows_the_live_roster(stack, stack_settings, monkeypatch):
     from click.testing import CliRunner
 
-    from streams.roster_cli import roster
+    from leadflow.roster_cli import roster
 
     monkeypatch.setenv("LEADFLOW_REDIS_URL", stack_settings.redis_url)
     monkeypatch.setenv("LEADFLOW_REDIS_KEY_PREFIX", "t" + uuid.uuid4().hex[:10])
@@ -521,24 +520,19 @@ def _run_worker() -> int:
 
     import faust
 
-    from agents.routing.agent import AGENT_NAME
-    from agents.routing.agent import register as register_routing
-    from streams.app import create_app
+    from leadflow.compose import create_app
     from streams.redis_client import wait_for_redis
     from streams.settings import load_settings
-    from streams.worker import prepare
+    from leadflow.worker import prepare
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
-    prepare(settings)
-    pipeline = create_app(settings)
-    if AGENT_NAME not in pipeline.app.agents:
-        register_routing(pipeline)
+    pipeline = create_app(settings, message_limit=prepare(settings))
     pipeline.metrics.set_worker_info(app_id=settings.app_id)
     wait_for_redis(settings, pipeline.metrics)
     pipeline.metrics.serve(settings.metrics_port)
     worker = faust.Worker(pipeline.app, loglevel="info", quiet=True)
-    worker.spinner = None  # as streams.worker does (the spinner puts the root logger at DEBUG)
+    worker.spinner = None  # as leadflow.worker does (the spinner puts the root logger at DEBUG)
     worker.execute_from_commandline()
     return 0
 

@@ -133,7 +133,7 @@ def test_confluent_serializer_in_leadflow_worker_confluent_deserializer_out(
         # `leadflow tail` decodes them through the registry too.
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
         env.update(harness.env_overrides)
-        tailed = subprocess.run([sys.executable, "-m", "streams.cli", "tail", "assignments", "--from-beginning",
+        tailed = subprocess.run([sys.executable, "-m", "leadflow.cli", "tail", "assignments", "--from-beginning",
                                  "--max", "1", "--timeout", "20"], env=env, cwd=REPO_ROOT, capture_output=True,
                                 timeout=60)
         line = json.loads(tailed.stdout.decode().splitlines()[0])
@@ -158,7 +158,7 @@ def test_incompatible_schema_change_is_refused_at_start(
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update(harness.env_overrides)
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "leadflow.cli", "worker"], env=env, cwd=REPO_ROOT,
                             capture_output=True, timeout=120)
     err = result.stderr.decode()
     assert result.returncode != 0
@@ -201,7 +201,7 @@ def test_unreachable_registry_stops_the_worker_in_one_line(stack, stack_settings
     harness = WorkerHarness(stack_settings, tmp_path, schema_registry_url=url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update(harness.env_overrides)
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "leadflow.cli", "worker"], env=env, cwd=REPO_ROOT,
                             capture_output=True, timeout=120)
     output = result.stderr.decode() + result.stdout.decode()
     assert result.returncode != 0

@@ -13,7 +13,7 @@ import pytest
 
 from agents.domain.identity import lead_id_for_email
 from streams.connections import KafkaUnavailable, RedisUnavailable, check_kafka_sync, kafka_client_kwargs
-from streams.devstack.redis import RedisServer, RedisTls
+from leadflow.devstack.redis import RedisServer, RedisTls
 from streams.redis_client import wait_for_redis
 from streams.settings import REPO_ROOT, load_settings
 from tests.integration.conftest import SASL_PASSWORD, WorkerHarness, free_port
@@ -52,7 +52,7 @@ def secure_redis_overrides(secure_redis, tls_files, tmp_path_factory) -> dict[st
 def cli(args: list[str], env_overrides: dict[str, str], timeout: float = 60, stdin: bytes | None = None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update({k if k.startswith("LEADFLOW_") else f"LEADFLOW_{k.upper()}": str(v) for k, v in env_overrides.items()})
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "leadflow.cli", *args], env=env, cwd=REPO_ROOT,
                           input=stdin, capture_output=True, timeout=timeout)
 
 

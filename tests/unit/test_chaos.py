@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from streams.chaos.compare import RunOutputs, compare
-from streams.chaos.report import BEGIN, END, line, update_doc
-from streams.chaos.runner import ScenarioReport, recovery_time
-from streams.chaos.workload import PacedPublisher, build_workload
+from leadflow.chaos.compare import RunOutputs, compare
+from leadflow.chaos.report import BEGIN, END, line, update_doc
+from leadflow.chaos.runner import ScenarioReport, recovery_time
+from leadflow.chaos.workload import PacedPublisher, build_workload
 
 ORIGIN = 1_800_000_000_000
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from agents.domain.config_errors import yaml_error_line
-from streams.cli import main, tail_topic
+from leadflow.cli import main, tail_topic
 from streams.settings import REPO_ROOT, load_settings
 from streams.topics import TopicNames
 
@@ -42,7 +42,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=_env(**env), cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "leadflow.cli", *args], env=_env(**env), cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 

@@ -34,7 +34,7 @@ def test_unreachable_kafka_is_one_actionable_line(args, tmp_path):
     env.update(LEADFLOW_KAFKA_BOOTSTRAP=bootstrap, LEADFLOW_DATA_DIR=str(tmp_path / "data"),
                LEADFLOW_METRICS_PORT="0")
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "leadflow.cli", *args], env=env, cwd=REPO_ROOT,
                             capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     err = result.stderr.decode()
     assert result.returncode != 0

@@ -232,7 +232,7 @@ def test_roster_init_loads_the_roster_before_the_worker(services: dict[str, Any]
     assert roster.is_relative_to("/app"), roster
     assert (ROOT / roster.relative_to("/app")).is_file(), f"{roster} is not in the image"
     assert "config" not in (ROOT / ".dockerignore").read_text().split()
-    roster_cli = (ROOT / "streams" / "roster_cli.py").read_text()
+    roster_cli = (ROOT / "leadflow" / "roster_cli.py").read_text()
     for flag in command[3:-1]:
         assert f'"{flag}"' in roster_cli, f"leadflow roster load has no {flag} option"
     assert init.get("restart") == "no"

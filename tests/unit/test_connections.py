@@ -13,8 +13,8 @@ from streams.connections import (
     redact_url,
     redis_client_kwargs,
 )
-from streams.devstack.kafka import SaslSslListener, server_properties
-from streams.devstack.redis import RedisTls, render_redis_conf
+from leadflow.devstack.kafka import SaslSslListener, server_properties
+from leadflow.devstack.redis import RedisTls, render_redis_conf
 from streams.settings import SettingsError, load_settings
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.devstack import base, kafka as kafka_mod, redis as redis_mod
-from streams.devstack.base import (
+from leadflow.devstack import base, kafka as kafka_mod, redis as redis_mod
+from leadflow.devstack.base import (
     ManagedProcess,
     PidRecord,
     is_alive,
@@ -28,22 +28,22 @@ from streams.devstack.base import (
     process_start_ticks,
     tail_lines,
 )
-from streams.devstack.exceptions import (
+from leadflow.devstack.exceptions import (
     JarFetchError,
     NotReadyError,
     PortInUseError,
     ProcessExitedError,
     ToolMissingError,
 )
-from streams.devstack.kafka import (
+from leadflow.devstack.kafka import (
     KafkaServer,
     metadata_broker_ids,
     new_cluster_id,
     render_properties,
     server_properties,
 )
-from streams.devstack.redis import RedisServer, render_redis_conf
-from streams.devstack.stack import DevStack
+from leadflow.devstack.redis import RedisServer, render_redis_conf
+from leadflow.devstack.stack import DevStack
 from streams.settings import load_settings
 
 SLEEP = "/bin/sleep" if os.path.exists("/bin/sleep") else "sleep"
@@ -317,7 +317,7 @@ def test_a_later_invocation_finds_and_stops_the_process(tmp_path):
     # Another interpreter starts the process and exits, like `leadflow dev up` would.
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from streams.devstack.base import ManagedProcess
+        from leadflow.devstack.base import ManagedProcess
         p = ManagedProcess("child", [{SLEEP!r}, "60"], log_file=Path({str(tmp_path / 'c.log')!r}),
                            pid_file=Path({str(tmp_path / 'c.pid')!r}))
         print(p.start())
@@ -416,7 +416,7 @@ def test_child_tied_to_parent_dies_when_the_parent_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from streams.devstack.base import ManagedProcess
+        from leadflow.devstack.base import ManagedProcess
         p = ManagedProcess("tied", [{SLEEP!r}, "60"], log_file=Path({str(tmp_path / 't.log')!r}),
                            pid_file=Path({str(tmp_path / 't.pid')!r}), tie_to_parent=True)
         print(p.start(), flush=True)

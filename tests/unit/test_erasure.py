@@ -153,7 +153,7 @@ def test_topics_are_created_with_retention_and_compaction_from_the_settings():
 
 
 def test_table_names_match_the_tables_the_app_creates(tmp_path):
-    from streams.app import create_app
+    from leadflow.compose import create_app
     from streams.codec import Codec
 
     settings = load_settings(store="memory://", data_dir=str(tmp_path))

@@ -517,7 +517,7 @@ def test_roster_job_loads_the_configmap_roster(resources: dict) -> None:
     (mount,) = [m for m in container["volumeMounts"] if PurePosixPath(m["mountPath"]) == roster.parent]
     (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert roster.name in _config_map(resources, volume["configMap"]["name"])
-    roster_cli = (ROOT / "streams" / "roster_cli.py").read_text()
+    roster_cli = (ROOT / "leadflow" / "roster_cli.py").read_text()
     for flag in command[3:-1]:
         assert f'"{flag}"' in roster_cli, f"leadflow roster load has no {flag} option"
     assert pod["restartPolicy"] in ("Never", "OnFailure")

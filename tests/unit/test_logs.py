@@ -97,7 +97,7 @@ def test_unknown_format_is_refused():
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     environ.update(env)
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=environ, cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "leadflow.cli", *args], env=environ, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 

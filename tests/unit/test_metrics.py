@@ -19,7 +19,6 @@ from streams.metrics import (
     SPEED_TO_LEAD_BUCKETS,
     BoundedMetric,
     Metrics,
-    configured_label_values,
     elapsed_seconds,
     mql_label_pairs,
     score_band,
@@ -318,8 +317,12 @@ def configured() -> dict[str, tuple]:
     from agents.sla.config import load_sla_config
     from streams.settings import REPO_ROOT
 
-    return configured_label_values(load_model(REPO_ROOT / "config" / "scoring-model.yaml"),
-                                   load_sla_config(REPO_ROOT / "config" / "sla.yaml"))
+    from agents.routing.config import load_routing_config
+    from leadflow.compose import Configs, configured_label_values
+
+    return configured_label_values(Configs(load_model(REPO_ROOT / "config" / "scoring-model.yaml"),
+                                           load_routing_config(REPO_ROOT / "config" / "routing.yaml"),
+                                           load_sla_config(REPO_ROOT / "config" / "sla.yaml")))
 
 
 def _zeros(m: Metrics, family: str, *labels: str) -> set[tuple[str, ...]]:
@@ -448,7 +451,7 @@ def test_remove_uses_bounded_values(metrics: Metrics) -> None:
 
 def test_a_worker_starts_the_configured_series_at_zero(tmp_path) -> None:
     """create_app (what `leadflow worker` runs) applies the configuration's vocabularies."""
-    from streams.app import create_app
+    from leadflow.compose import create_app
     from streams.settings import load_settings
 
     metrics = Metrics(CollectorRegistry())

@@ -1,4 +1,4 @@
-"""streams.devstack.prometheus without starting Prometheus: the config it writes (checked by
+"""leadflow.devstack.prometheus without starting Prometheus: the config it writes (checked by
 promtool), Grafana variable substitution, what alert conditions measure, clear errors."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.devstack import prometheus as prom_module
-from streams.devstack.exceptions import PortInUseError, ToolMissingError
-from streams.devstack.prometheus import (
+from leadflow.devstack import prometheus as prom_module
+from leadflow.devstack.exceptions import PortInUseError, ToolMissingError
+from leadflow.devstack.prometheus import (
     ALERTS_FILE,
     PrometheusServer,
     grafana_to_promql,

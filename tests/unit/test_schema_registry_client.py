@@ -18,8 +18,8 @@ from streams.codec.avro import DEFAULT_SCHEMA_DIR
 from streams.codec.exceptions import SchemaIncompatible
 from streams.codec.registry_client import Reference, RemoteSchema, display_url
 from streams.codec.remote import _dependency_order, _referenced_names
-from streams.devstack.exceptions import DevStackError
-from streams.devstack.schema_registry import RegistryTls, _runner_jar, render_application_properties
+from leadflow.devstack.exceptions import DevStackError
+from leadflow.devstack.schema_registry import RegistryTls, _runner_jar, render_application_properties
 from streams.settings import SettingsError, load_settings
 from streams.topics import TopicNames
 from tests.unit.test_codec import SAMPLES

@@ -14,9 +14,9 @@ from agents.domain.events import ACTIVITY_KINDS, CRM_STATUSES, DISPOSITIONS, FOR
 from agents.domain.identity import lead_id_for_email
 from streams.codec import Codec, SchemaRegistry
 from streams.codec.exceptions import DecodeError
-from streams.simulator import PERSONAS_BY_NAME, CrmSimulator, TrafficSimulator, parse_mix
-from streams.simulator.crm import rep_habit
-from streams.simulator.sessions import BAD_KINDS
+from leadflow.simulator import PERSONAS_BY_NAME, CrmSimulator, TrafficSimulator, parse_mix
+from leadflow.simulator.crm import rep_habit
+from leadflow.simulator.sessions import BAD_KINDS
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MAX_BYTES = 256 * 1024
@@ -244,8 +244,8 @@ AES = ("ae-ana", "ae-ben", "ae-chloe", "ae-david")
 
 
 def demo_crm(seed: int) -> CrmSimulator:
-    from streams.demo import DemoOptions
-    from streams.simulator.crm import REP_TIMINGS
+    from leadflow.demo import DemoOptions
+    from leadflow.simulator.crm import REP_TIMINGS
 
     opts = DemoOptions()
     assert opts.speed == DEMO_SPEED
@@ -255,7 +255,7 @@ def demo_crm(seed: int) -> CrmSimulator:
 def test_demo_reps_finish_a_touched_lead_within_a_minute_of_its_assignment():
     """Every action on an on-time P1 lead falls within 60 s of wall time at the demo's pace:
     the touch (<= 90% of the 10 s window) plus working, decision, SQL and conversion."""
-    from streams.simulator.crm import DEMO_TIMING
+    from leadflow.simulator.crm import DEMO_TIMING
 
     assert DEMO_TIMING.longest_after_touch() * 60_000 / DEMO_SPEED + 0.9 * DEMO_P1_WINDOW_MS <= 60_000
     crm = demo_crm(21)
@@ -271,7 +271,7 @@ def test_demo_reps_show_every_outcome_in_the_first_minute():
     """A minute of demo traffic (about 40 P1 assignments spread over it, as `leadflow demo` at
     its default rate makes): accepted, SQL, converted and rejected-with-a-reason statuses all
     happen before the minute is over. The realistic pace shows none of them."""
-    from streams.simulator.crm import REALISTIC_TIMING
+    from leadflow.simulator.crm import REALISTIC_TIMING
 
     def first_minute(crm: CrmSimulator, seed: int) -> Counter:
         import random
@@ -302,7 +302,7 @@ def test_demo_reps_show_every_outcome_in_the_first_minute():
 
 
 def test_rep_timing_is_validated_and_scaled_by_speed():
-    from streams.simulator.crm import RepTiming
+    from leadflow.simulator.crm import RepTiming
 
     with pytest.raises(ValueError, match="decision"):
         RepTiming(decision=(10, 5))
@@ -321,7 +321,7 @@ def test_nurture_sequence_touches_early_by_email_and_rep_habits_are_stable():
 
 
 def test_crm_records_pass_capture(codec):
-    from streams.simulator import SimEvent
+    from leadflow.simulator import SimEvent
 
     for i, action in enumerate(a for n in range(200) for a in CrmSimulator(8).react(assignment(n))):
         event = SimEvent(seq=i, at_ms=action.at_ms, subject="crm_status", record=action.record, encoding="json",
@@ -333,7 +333,7 @@ def test_crm_records_pass_capture(codec):
 
 
 def test_demo_compresses_every_sla_duration():
-    from streams.demo import compress_routing_config, compress_sla_config
+    from leadflow.demo import compress_routing_config, compress_sla_config
 
     routing = {"version": "v", "priorities": {"P1": {"first_touch_sla_minutes": 10, "role": "AE"}},
                "segment_sla_overrides": {"enterprise": {"P2": 1440}}}
@@ -352,7 +352,7 @@ def test_demo_compresses_every_sla_duration():
 
 
 def test_demo_configs_from_the_repo_still_validate(tmp_path):
-    from streams.demo import write_compressed_configs
+    from leadflow.demo import write_compressed_configs
     from streams.settings import load_settings
 
     settings = load_settings()

@@ -1,5 +1,5 @@
 """Unusable roster data in Redis never loses an MQL: fallback owner or a durable parked entry
-(agents.routing.pending, roster_error in routing.yaml, streams.roster_store.RosterDataError)."""
+(agents.routing.pending, roster_error in routing.yaml, agents.routing.roster_store.RosterDataError)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from agents.routing.config import RosterErrorPolicy, parse_routing_config
 from agents.routing.exceptions import RoutingConfigError
 from agents.routing.pending import PendingLead, PendingStore, roster_document_problem, should_park
 from agents.routing.rules import FALLBACK_REASONS, assignment_id, assignment_record, fallback_plan
-from streams.roster_store import RosterDataError, RosterStore
+from agents.routing.roster_store import RosterDataError, RosterStore
 from tests.unit.routing.helpers import CONFIG, MINUTE, NOW, mql, rep, roster
 from tests.unit.routing.test_routing_config import with_change
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from streams.roster_cli import roster
+from leadflow.roster_cli import roster
 from tests.unit.routing.helpers import REPO
 
 

@@ -344,7 +344,7 @@ def test_lead_qualified_v2_is_written_and_v1_readers_still_decode_an_upgrade():
 
 
 def test_replay_backfill_sets_the_header_once_and_keeps_the_others():
-    from streams.extra_cli import backfill_headers
+    from leadflow.extra_cli import backfill_headers
 
     headers = backfill_headers([("trace", b"x"), (BACKFILL_HEADER, b"0")])
     assert headers == [("trace", b"x"), (BACKFILL_HEADER, b"1")] and backfill_requested(headers)

@@ -42,8 +42,8 @@ from typing import Any
 import orjson
 
 from agents.domain.identity import lead_id_for_email
-from streams.simulator.crm import DEFAULT_SLA_MS, CrmSimulator, queue_owner_for
-from streams.simulator.personas import (
+from leadflow.simulator.crm import DEFAULT_SLA_MS, CrmSimulator, queue_owner_for
+from leadflow.simulator.personas import (
     CONTENT_TITLES,
     DEFAULT_MIX,
     PERSONAS_BY_NAME,

@@ -4,7 +4,7 @@ Shared by ``leadflow demo`` and ``leadflow bench`` (and usable from tests):
 
 - ``settings_env(settings)``: the ``LEADFLOW_*`` environment that reproduces a Settings
   object in a child process;
-- ``WorkerProcess``: ``python -m streams.cli worker`` as a ``ManagedProcess`` (own process
+- ``WorkerProcess``: ``python -m leadflow.cli worker`` as a ``ManagedProcess`` (own process
   group, tied to this process so it dies with it, log file), with its peak RSS (VmHWM);
 - ``wait_for_group``: until the worker's consumer group is Stable with members (Faust's
   group id is the app id);
@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from streams.connections import redact_url
-from streams.devstack.base import ManagedProcess
+from leadflow.devstack.base import ManagedProcess
 from streams.settings import REPO_ROOT, Settings
 
 
@@ -73,7 +73,7 @@ class WorkerProcess:
     """One ``leadflow worker`` child process configured by ``settings``."""
 
     def __init__(self, settings: Settings, workdir: Path, *, name: str = "worker",
-                 loglevel: str = "info", wrapper: Sequence[str] = (), module: str = "streams.cli",
+                 loglevel: str = "info", wrapper: Sequence[str] = (), module: str = "leadflow.cli",
                  args: Sequence[str] | None = None, extra_env: Mapping[str, str] | None = None) -> None:
         # loglevel: not "warn"/"error"/"crit": at those levels Faust's terminal spinner sets the
         # root logger to DEBUG, and every debug call in Faust and aiokafka builds a LogRecord.
@@ -243,7 +243,7 @@ class StackSession:
                 raise HarnessError("the SASL_SSL comparison needs the local stack: drop --no-stack")
             check_kafka(self.settings, hint="drop --no-stack to let this command start it")
             return self
-        from streams.devstack import DevStack
+        from leadflow.devstack import DevStack
 
         self.stack = DevStack.from_settings(self.settings, secure=self.secure)
         self.report = self.stack.up()
@@ -274,7 +274,7 @@ class StackSession:
 
     def secure_overrides(self) -> dict[str, str]:
         """Client settings for the stack's SASL_SSL listener (``secure=True``)."""
-        from streams.devstack.stack import sasl_ssl_client_overrides
+        from leadflow.devstack.stack import sasl_ssl_client_overrides
 
         if self.stack is None or self.stack.kafka.sasl_ssl is None:
             raise HarnessError("this stack has no SASL_SSL listener")

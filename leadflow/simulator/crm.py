@@ -127,7 +127,7 @@ class CrmSimulator:
         self.never_touch_share = never_touch_share
         self.no_outcome_share = no_outcome_share
         if outcomes is None:
-            from streams.simulator.personas import PERSONAS
+            from leadflow.simulator.personas import PERSONAS
 
             outcomes = {p.name: p.outcomes for p in PERSONAS}
         self.outcomes = outcomes

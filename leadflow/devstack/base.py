@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from streams.devstack.exceptions import NotReadyError, ProcessExitedError
+from leadflow.devstack.exceptions import NotReadyError, ProcessExitedError
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.simulator import CrmSimulator, SimEvent, TrafficSimulator
-from streams.simulator.crm import DEMO_TIMING
+from leadflow.simulator import CrmSimulator, SimEvent, TrafficSimulator
+from leadflow.simulator.crm import DEMO_TIMING
 
 # Business time of the first visitor: a constant, so event ids that embed it are equal in every run.
 BUSINESS_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -78,7 +78,7 @@ class PacedPublisher:
 
     def __init__(self, publisher: Any, workload: Workload, origin_ms: int,
                  clock: Callable[[], float] = time.time) -> None:
-        self.publisher = publisher  # streams.simulator.Publisher, started
+        self.publisher = publisher  # leadflow.simulator.Publisher, started
         self.workload = workload
         self.origin_ms = origin_ms
         self.clock = clock

@@ -1,5 +1,5 @@
 """`leadflow demo | simulate | replay | bench`: click commands added to the main group
-(``streams.cli``: ``main.add_command(demo)`` etc.)."""
+(``leadflow.cli``: ``main.add_command(demo)`` etc.)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from streams.cli_context import settings_from as _settings
+from leadflow.cli_context import settings_from as _settings
 from streams.connections import kafka_client_kwargs
 from streams.settings import Settings, SettingsError
 
@@ -29,8 +29,8 @@ def friendly_errors(fn):
     def wrapper(*args, **kwargs):
         from aiokafka.errors import KafkaConnectionError, KafkaError
 
-        from streams.devstack import DevStackError
-        from streams.simulator.harness import HarnessError
+        from leadflow.devstack import DevStackError
+        from leadflow.simulator.harness import HarnessError
 
         try:
             return fn(*args, **kwargs)
@@ -53,12 +53,12 @@ def _quiet_clients() -> None:
     # aiokafka logs retries of fresh topics' leader elections as warnings: noise here; the
     # commands print their own progress, so the stack's INFO lines would only repeat it.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    for name in ("streams.topics", "streams.devstack"):
+    for name in ("streams.topics", "leadflow.devstack"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _mix(value: str | None) -> dict[str, float] | None:
-    from streams.simulator.personas import parse_mix
+    from leadflow.simulator.personas import parse_mix
 
     try:
         return parse_mix(value) if value else None
@@ -107,7 +107,7 @@ def demo(ctx: click.Context, rate, seed, speed, duration, mix, bad_share, rep_ti
     running."""
     from rich.console import Console
 
-    from streams.demo import DemoOptions, run_demo
+    from leadflow.demo import DemoOptions, run_demo
 
     _quiet_clients()
     settings = _settings(ctx)
@@ -176,7 +176,7 @@ def simulate(ctx: click.Context, rate, count, duration, seed, mix, bad_share, in
     """Publish realistic, reproducible traffic to the input topics: personas (enterprise and SMB
     buyers, students, competitors, bots, gmail researchers, existing customers) browsing,
     filling forms and opening emails; CRM reps touching and dispositioning leads."""
-    from streams.simulator import TrafficSimulator
+    from leadflow.simulator import TrafficSimulator
 
     _quiet_clients()
     if count is None and duration is None and jsonl_dir is None and rate is None:
@@ -189,7 +189,7 @@ def simulate(ctx: click.Context, rate, count, duration, seed, mix, bad_share, in
         _write_jsonl(sim, jsonl_dir, count or 1000)
         return
     settings = _settings(ctx)
-    from streams.simulator.harness import check_kafka
+    from leadflow.simulator.harness import check_kafka
 
     check_kafka(settings)
     stats = asyncio.run(_simulate(settings, sim, rate, count, duration))
@@ -219,7 +219,7 @@ async def _simulate(settings: Settings, sim, rate, count, duration):
     import signal
 
     from streams.app import build_codec
-    from streams.simulator import Publisher
+    from leadflow.simulator import Publisher
     from streams.topics import TopicNames, ensure_topics
 
     await ensure_topics(settings)
@@ -301,7 +301,7 @@ def replay(ctx: click.Context, topic_role, from_offset, from_time, to_role, keep
     target = _topic_for(settings, to_role) if to_role else source
     start_ms = _parse_time(from_time) if from_time else None
     _quiet_clients()
-    from streams.simulator.harness import check_kafka
+    from leadflow.simulator.harness import check_kafka
 
     check_kafka(settings)
     plan = asyncio.run(_replay_plan(kafka_client_kwargs(settings), source, from_offset, start_ms))
@@ -319,7 +319,7 @@ def replay(ctx: click.Context, topic_role, from_offset, from_time, to_role, keep
 async def _replay_plan(kafka: dict, topic: str, from_offset: int | None, start_ms: int | None):
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from streams.simulator.harness import HarnessError
+    from leadflow.simulator.harness import HarnessError
 
     consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, group_id=None)
     await consumer.start()
@@ -406,7 +406,7 @@ async def _replay(kafka: dict, plan, target: str, total: int, keep_timestamps: b
 @click.option("--no-faust-floor", is_flag=True, help="Skip the minimal-Faust-agent measurements.")
 @click.option("--profile", type=click.Choice(["pyinstrument", "cprofile"]), help="Profile the worker; report next to the results.")
 @click.option("--faust", "faust_json", help="Prototype: extra faust.App settings as JSON, e.g. '{\"producer_linger_ms\": 10}'.")
-@click.option("--patch", "patches", multiple=True, help="Prototype: a named code patch (see streams.bench.PATCHES); repeatable.")
+@click.option("--patch", "patches", multiple=True, help="Prototype: a named code patch (see leadflow.bench.PATCHES); repeatable.")
 @click.option("--output", "results_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the JSON results (default .leadflow/bench).")
 @click.option("--no-stack", is_flag=True, help="Do not start Kafka/Redis; use the configured ones.")
@@ -427,7 +427,7 @@ def bench(ctx: click.Context, events, seed, passthrough_runs, latency_seconds, l
     from rich.console import Console
     from rich.table import Table
 
-    from streams.bench import PATCHES, BenchOptions, run_bench, summary_rows
+    from leadflow.bench import PATCHES, BenchOptions, run_bench, summary_rows
 
     unknown = [p for p in patches if p not in PATCHES]
     if unknown:

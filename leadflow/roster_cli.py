@@ -103,7 +103,7 @@ def load_roster(settings: Settings, file: Path | None = None, *, dry_run: bool =
 
 
 async def _load(settings: Settings, parsed, source: str, now_ms: int, *, if_empty: bool = False) -> int | None:
-    from streams.roster_store import RETRYABLE_ERRORS, RosterStore
+    from agents.routing.roster_store import RETRYABLE_ERRORS, RosterStore
 
     client = _client(settings)
     try:
@@ -117,7 +117,7 @@ async def _load(settings: Settings, parsed, source: str, now_ms: int, *, if_empt
 
 async def _current_version(settings: Settings) -> int:
     """Version of the roster in Redis, 0 if there is none (no document)."""
-    from streams.roster_store import RETRYABLE_ERRORS, roster_keys
+    from agents.routing.roster_store import RETRYABLE_ERRORS, roster_keys
 
     version_key, doc_key = roster_keys(settings.redis_key_prefix)
     client = _client(settings)
@@ -164,7 +164,7 @@ def roster_show(as_json: bool) -> None:
 
 async def _show(settings: Settings) -> dict[str, Any]:
     from agents.routing.roster import iso
-    from streams.roster_store import RETRYABLE_ERRORS, RosterStore
+    from agents.routing.roster_store import RETRYABLE_ERRORS, RosterStore
 
     client = _client(settings)
     try:

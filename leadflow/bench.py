@@ -40,7 +40,7 @@ from typing import Any
 
 from streams.connections import kafka_client_kwargs
 from streams.settings import REPO_ROOT, Settings
-from streams.simulator.harness import (
+from leadflow.simulator.harness import (
     CpuMeter,
     HarnessError,
     OutputReader,
@@ -193,7 +193,7 @@ def _r(value: float | None) -> float | None:
 async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_id: str,
                progress: Progress, say: Callable[[str], None]) -> dict[str, Any]:
     from streams.app import build_codec
-    from streams.simulator import Publisher, TrafficSimulator
+    from leadflow.simulator import Publisher, TrafficSimulator
     from streams.topics import TopicNames, ensure_topics
 
     codec = build_codec(settings, register=True)  # the worker's ids (a Schema Registry's, if set)
@@ -278,7 +278,7 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         extra_env["LEADFLOW_BENCH_FAUST"] = json.dumps(opts.faust_overrides)
         extra_env["LEADFLOW_BENCH_PATCHES"] = ",".join(opts.patches)
     worker = WorkerProcess(settings, workdir, wrapper=wrapper, extra_env=extra_env,
-                           module="streams.bench" if proto else "streams.cli")
+                           module="leadflow.bench" if proto else "leadflow.cli")
     internal = [names.lead_events, names.visitor_events]
     input_ends = await end_offsets(kafka, names.inputs())
     meter = CpuMeter()
@@ -371,7 +371,7 @@ async def _faust_floor(settings: Settings, stack: StackSession, source: str, sin
                                  "data_dir": workdir / f"{label}-data"})
     await ensure_topics(floor_settings, [sink])
     args = ["faust-passthrough", source, sink, *(["--table"] if stateful else [])]
-    worker = WorkerProcess(floor_settings, workdir, name=label, module="streams.bench", args=args)
+    worker = WorkerProcess(floor_settings, workdir, name=label, module="leadflow.bench", args=args)
     ends = await end_offsets(kafka_client_kwargs(settings), [source])
     meter = CpuMeter()
     try:
@@ -393,7 +393,7 @@ async def _faust_floor(settings: Settings, stack: StackSession, source: str, sin
 
 async def _latency_phase(settings, names, codec, stream, rate: float, opts: BenchOptions, worker, stack,
                          progress: Progress, say) -> dict[str, Any]:
-    from streams.simulator import Publisher
+    from leadflow.simulator import Publisher
 
     out_topics = [names.lead_scored, names.mqls, names.assignments]
     reader = OutputReader(kafka_client_kwargs(settings), codec, await end_offsets(kafka_client_kwargs(settings), out_topics))
@@ -545,7 +545,7 @@ def run_bench(base: Settings, opts: BenchOptions, *, manage_stack: bool = True, 
             secure_id = f"{run_id}-sasl"
             secure = bench_settings(base, secure_id, **stack.secure_overrides())
             runs.append((secure_id, secure))
-        from streams.demo import load_roster
+        from leadflow.demo import load_roster
 
         all_results = []
         for one_id, one in runs:
@@ -710,28 +710,8 @@ def _big_producer_buffer() -> None:
     ProducerBuffer.max_messages = 2000
 
 
-@_patch("with_routing")
-def _with_routing() -> None:
-    """Register the routing capability too, if streams.app does not yet (for trying it early)."""
-    import streams.app as app_module
-
-    original = app_module.create_app
-
-    def create_app(settings, **kwargs):
-        pipeline = original(settings, **kwargs)
-        from agents.routing.agent import AGENT_NAME
-
-        if not any(AGENT_NAME in name for name in pipeline.app.agents):
-            from agents.routing.agent import register
-
-            register(pipeline)
-        return pipeline
-
-    app_module.create_app = create_app
-
-
 def _proto_worker(argv: list[str]) -> None:
-    """``python -m streams.bench worker ...``: ``leadflow worker`` with
+    """``python -m leadflow.bench worker ...``: ``leadflow worker`` with
     LEADFLOW_BENCH_FAUST (JSON: extra faust.App settings) and LEADFLOW_BENCH_PATCHES (comma-
     separated names from PATCHES) applied. Used by ``leadflow bench --faust/--patch`` to try
     a change before proposing it to the owner of the code."""
@@ -749,13 +729,13 @@ def _proto_worker(argv: list[str]) -> None:
         faust.App = TunedApp
     for name in filter(None, (os.environ.get("LEADFLOW_BENCH_PATCHES") or "").split(",")):
         PATCHES[name.strip()]()
-    from streams.cli import main
+    from leadflow.cli import main
 
     main(argv, prog_name="leadflow")
 
 
 def _faust_passthrough(argv: list[str]) -> None:
-    """``python -m streams.bench faust-passthrough SOURCE SINK [--table]``: the smallest Faust
+    """``python -m leadflow.bench faust-passthrough SOURCE SINK [--table]``: the smallest Faust
     agent - consume SOURCE, (optionally set one table key,) send to SINK - with leadflow's own
     faust.App settings (streams.app.faust_app) and LEADFLOW_* configuration."""
     import faust

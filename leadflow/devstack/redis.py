@@ -14,8 +14,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from streams.devstack.base import ManagedProcess, launch_and_wait, port_is_free
-from streams.devstack.exceptions import PortInUseError, ToolMissingError
+from leadflow.devstack.base import ManagedProcess, launch_and_wait, port_is_free
+from leadflow.devstack.exceptions import PortInUseError, ToolMissingError
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.devstack.base import ManagedProcess, die_with_parent_preexec, launch_and_wait, port_is_free
-from streams.devstack.exceptions import DevStackError, JarFetchError, PortInUseError, ToolMissingError
-from streams.devstack.kafka import find_java
+from leadflow.devstack.base import ManagedProcess, die_with_parent_preexec, launch_and_wait, port_is_free
+from leadflow.devstack.exceptions import DevStackError, JarFetchError, PortInUseError, ToolMissingError
+from leadflow.devstack.kafka import find_java
 
 log = logging.getLogger(__name__)
 

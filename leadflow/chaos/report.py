@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from streams.chaos.runner import ScenarioReport
+from leadflow.chaos.runner import ScenarioReport
 
 BEGIN, END = "<!-- chaos-results:begin -->", "<!-- chaos-results:end -->"
 

@@ -14,7 +14,7 @@ import uuid
 import click
 import orjson
 
-from streams.cli_context import settings_from as _settings
+from leadflow.cli_context import settings_from as _settings
 from streams.connections import kafka_client_kwargs
 
 
@@ -28,7 +28,7 @@ def forget(ctx: click.Context, target: str, requested_by: str | None) -> None:
     `<p>.out.erasures` announces it for downstream tools. What happens to later events for
     the same email is LEADFLOW_ERASURE_MODE (new_lead | suppress)."""
     from agents.domain.erasure import ForgetTargetError, erasure_request, lead_id_of_target
-    from streams.cli import _kafka_settings
+    from leadflow.cli import _kafka_settings
     from streams.topics import TopicNames
 
     settings = _settings(ctx)

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.devstack.base import ManagedProcess, die_with_parent_preexec, launch_and_wait, port_is_free
-from streams.devstack.exceptions import (
+from leadflow.devstack.base import ManagedProcess, die_with_parent_preexec, launch_and_wait, port_is_free
+from leadflow.devstack.exceptions import (
     DevStackError,
     JarFetchError,
     PortInUseError,

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from streams.devstack.kafka import KafkaServer, SaslSslListener
-from streams.devstack.redis import RedisServer
+from leadflow.devstack.kafka import KafkaServer, SaslSslListener
+from leadflow.devstack.redis import RedisServer
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def dev_sasl_ssl_listener(pki_dir: Path, port: int) -> SaslSslListener:
     is kept (0600) beside the certificates."""
     import secrets
 
-    from streams.devstack.pki import ensure_tls_files
+    from leadflow.devstack.pki import ensure_tls_files
 
     files = ensure_tls_files(pki_dir)
     password_file = pki_dir / "kafka-password"

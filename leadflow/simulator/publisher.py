@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.simulator.sessions import SimEvent
+from leadflow.simulator.sessions import SimEvent
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from typing import Any
 
 import yaml
 
-from streams.devstack.base import ManagedProcess, launch_and_wait, port_is_free
-from streams.devstack.exceptions import DevStackError, NotReadyError, PortInUseError, ToolMissingError
+from leadflow.devstack.base import ManagedProcess, launch_and_wait, port_is_free
+from leadflow.devstack.exceptions import DevStackError, NotReadyError, PortInUseError, ToolMissingError
 from streams.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def render_prometheus_config(
             "static_configs": [{"targets": list(scrape_targets)}],
         }],
     }
-    return "# written by streams.devstack.prometheus\n" + yaml.safe_dump(config, sort_keys=False)
+    return "# written by leadflow.devstack.prometheus\n" + yaml.safe_dump(config, sort_keys=False)
 
 
 class PrometheusServer:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from streams.cli_context import LeadflowGroup
-from streams.cli_context import settings_from as _settings
+from leadflow.cli_context import LeadflowGroup
+from leadflow.cli_context import settings_from as _settings
 from streams.connections import KafkaUnavailable, RedisUnavailable, check_kafka, kafka_client_kwargs
 
 INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
@@ -55,8 +55,8 @@ def dev() -> None:
 @click.pass_context
 def dev_up(ctx: click.Context, secure: bool) -> None:
     """Fetch Kafka jars (first time), start Kafka and Redis, wait until both answer."""
-    from streams.devstack import DevStack
-    from streams.devstack.stack import sasl_ssl_client_overrides
+    from leadflow.devstack import DevStack
+    from leadflow.devstack.stack import sasl_ssl_client_overrides
 
     settings = _settings(ctx)
     stack = DevStack.from_settings(settings, secure=secure)
@@ -66,7 +66,7 @@ def dev_up(ctx: click.Context, secure: bool) -> None:
         overrides = sasl_ssl_client_overrides(stack.kafka.sasl_ssl, Path(settings.stack_dir) / "pki")
         click.echo("SASL_SSL listener ready; to use it:\n" + "\n".join(
             f"  export LEADFLOW_{key.upper()}={value}" for key, value in overrides.items()))
-    from streams.worker import prepare
+    from leadflow.worker import prepare
 
     prepare(settings)
     click.echo(f"topics ready (prefix {settings.topic_prefix!r}, {settings.topic_partitions} partitions)")
@@ -76,7 +76,7 @@ def dev_up(ctx: click.Context, secure: bool) -> None:
 @click.pass_context
 def dev_down(ctx: click.Context) -> None:
     """Stop Kafka and Redis started by `dev up`."""
-    from streams.devstack import DevStack
+    from leadflow.devstack import DevStack
 
     DevStack.from_settings(_settings(ctx)).down()
     click.echo("stack stopped")
@@ -86,7 +86,7 @@ def dev_down(ctx: click.Context) -> None:
 @click.pass_context
 def dev_status(ctx: click.Context) -> None:
     """Show whether Kafka and Redis are running."""
-    from streams.devstack import DevStack
+    from leadflow.devstack import DevStack
 
     click.echo(json.dumps(DevStack.from_settings(_settings(ctx)).status(), indent=2, default=str))
 
@@ -102,7 +102,7 @@ def worker(ctx: click.Context, loglevel: str) -> None:
     from streams.codec.exceptions import SchemaRegistryError
     from streams.startup_checks import StartupError
     from streams.topics import TopicError
-    from streams.worker import run_worker
+    from leadflow.worker import run_worker
 
     settings = _settings(ctx)
     try:
@@ -121,7 +121,7 @@ def worker(ctx: click.Context, loglevel: str) -> None:
 @click.pass_context
 def run(ctx: click.Context, keep_stack: bool) -> None:
     """Local pipeline: start the stack, then a worker in the foreground; Ctrl-C stops both."""
-    from streams.devstack import DevStack
+    from leadflow.devstack import DevStack
 
     settings = _settings(ctx)
     # Ctrl-C and a supervisor's SIGTERM both end in the cleanup below. Set explicitly: a shell
@@ -131,14 +131,14 @@ def run(ctx: click.Context, keep_stack: bool) -> None:
     stack = DevStack.from_settings(settings)
     click.echo(stack.up().summary())
     try:  # real routing: the configured roster, unless Redis already holds one
-        from streams.roster_cli import load_roster
+        from leadflow.roster_cli import load_roster
 
         click.echo(load_roster(settings, if_empty=True))
     except click.ClickException:
         if not keep_stack:
             stack.down()
         raise
-    child = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"])
+    child = subprocess.Popen([sys.executable, "-m", "leadflow.cli", "worker"])
     try:
         host = "127.0.0.1" if settings.metrics_host in ("0.0.0.0", "::") else settings.metrics_host
         click.echo(
@@ -361,9 +361,9 @@ def _json_default(value):
 
 
 def _attach_commands() -> None:
-    from streams.extra_cli import bench, demo, replay, simulate
-    from streams.privacy_cli import forget
-    from streams.roster_cli import roster
+    from leadflow.extra_cli import bench, demo, replay, simulate
+    from leadflow.privacy_cli import forget
+    from leadflow.roster_cli import roster
 
     for command in (demo, simulate, replay, bench, roster, forget):
         main.add_command(command)

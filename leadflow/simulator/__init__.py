@@ -11,10 +11,10 @@
 Everything but the publisher is pure (no I/O, no clock, no global random state).
 """
 
-from streams.simulator.crm import CrmAction, CrmSimulator
-from streams.simulator.personas import DEFAULT_MIX, PERSONAS, PERSONAS_BY_NAME, Persona, parse_mix
-from streams.simulator.publisher import Publisher, PublishStats
-from streams.simulator.sessions import SUBJECTS, SimEvent, TrafficSimulator
+from leadflow.simulator.crm import CrmAction, CrmSimulator
+from leadflow.simulator.personas import DEFAULT_MIX, PERSONAS, PERSONAS_BY_NAME, Persona, parse_mix
+from leadflow.simulator.publisher import Publisher, PublishStats
+from leadflow.simulator.sessions import SUBJECTS, SimEvent, TrafficSimulator
 
 __all__ = [
     "CrmAction", "CrmSimulator", "DEFAULT_MIX", "PERSONAS", "PERSONAS_BY_NAME", "Persona",

@@ -35,24 +35,25 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
 
     from mode.utils.logging import level_number
 
-    from streams.app import check_config_files, create_app
+    from leadflow.compose import create_app, load_configs
     from streams.health import Health, HealthService, check_roster_at_start
     from streams.kafka_outage import exit_when_stop_waits_on_kafka, install
     from streams.logs import logging_config
     from streams.redis_client import wait_for_redis
-    from streams.startup_checks import check_data_dir, check_routing_owners
+    from agents.routing.roster_store import check_routing_owners
+    from streams.startup_checks import check_data_dir
 
-    check_config_files(settings)  # before any connection: a bad YAML file is one line, at once
+    configs = load_configs(settings)  # before any connection: a bad YAML file is one line, at once
     check_data_dir(settings)  # likewise an unusable LEADFLOW_DATA_DIR, named with its path
     limit = prepare(settings)
     # Reconnect backoff, outage log line and readiness for every Kafka client Faust makes from here.
     kafka_outage = install(settings)
-    pipeline = create_app(settings, message_limit=limit)
+    pipeline = create_app(settings, configs=configs, message_limit=limit)
     pipeline.metrics.set_worker_info(app_id=settings.app_id)
     redis_client = wait_for_redis(settings, pipeline.metrics)
     try:
         check_roster_at_start(redis_client, settings, pipeline.metrics)
-        check_routing_owners(redis_client, settings)  # StartupError if the roster lacks them
+        check_routing_owners(redis_client, configs.routing, settings)  # StartupError if the roster lacks them
     finally:
         redis_client.close()
     health = Health()

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.chaos.compare import Divergence, RunOutputs
-from streams.chaos.workload import PacedPublisher, Workload
+from leadflow.chaos.compare import Divergence, RunOutputs
+from leadflow.chaos.workload import PacedPublisher, Workload
 from streams.connections import kafka_client_kwargs
-from streams.devstack import DevStack
+from leadflow.devstack import DevStack
 from streams.settings import Settings
-from streams.simulator.harness import (
+from leadflow.simulator.harness import (
     OutputReader, WorkerProcess, end_offsets, forget_redis_keys, percentile, read_cpu_seconds, wait_for_group,
 )
 
@@ -279,8 +279,8 @@ class ScenarioRun:
 
     async def run(self, lag_threshold: int | None) -> ScenarioReport:
         from streams.app import build_codec
-        from streams.demo import load_roster
-        from streams.simulator import Publisher
+        from leadflow.demo import load_roster
+        from leadflow.simulator import Publisher
         from streams.topics import TopicNames, ensure_topics
 
         started = time.time()
@@ -378,7 +378,7 @@ class ScenarioRun:
             await reader.stop()
 
     async def _cleanup(self) -> None:
-        from streams.demo import _delete_run_topics
+        from leadflow.demo import _delete_run_topics
 
         try:
             await asyncio.wait_for(_delete_run_topics(self.settings), 30)

@@ -7,8 +7,8 @@ Redis, as plain child processes (no Docker), each findable via a pid file and st
     stack.down()
 """
 
-from streams.devstack.base import ManagedProcess, ProcessStatus
-from streams.devstack.exceptions import (
+from leadflow.devstack.base import ManagedProcess, ProcessStatus
+from leadflow.devstack.exceptions import (
     DevStackError,
     JarFetchError,
     NotReadyError,
@@ -16,9 +16,9 @@ from streams.devstack.exceptions import (
     ProcessExitedError,
     ToolMissingError,
 )
-from streams.devstack.kafka import KafkaServer
-from streams.devstack.redis import RedisServer
-from streams.devstack.stack import DevStack, StackReport
+from leadflow.devstack.kafka import KafkaServer
+from leadflow.devstack.redis import RedisServer
+from leadflow.devstack.stack import DevStack, StackReport
 
 __all__ = [
     "DevStack",

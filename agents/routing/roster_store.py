@@ -37,15 +37,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.exceptions as redis_errors
 
+from agents.routing.config import RoutingConfig
 from agents.routing.pending import ROSTER_UNREADABLE, roster_document_problem
 from agents.routing.roster import Roster
+from agents.routing.roster_validation import check_config_owners
 from agents.routing.rules import Decision, Plan
+from streams.settings import Settings
+from streams.startup_checks import StartupError
+
+log = logging.getLogger(__name__)
 
 # Connection trouble: retried (with backoff) by the caller, never treated as bad input.
 # Redis full (maxmemory) or a primary being failed over is an outage to wait out too: the
@@ -348,3 +356,34 @@ def decode_decision(raw: bytes | str, *, replay: bool) -> Decision:
         stage=int(d["stage"]), rule=d["rule"], owner_id=d["owner"], assigned_at_ms=int(d["at"]),
         roster_version=int(d["ver"]), evaluated=evaluated, replay=replay,
     )
+
+
+def check_routing_owners(redis_client: Any, config: RoutingConfig, settings: Settings, *,
+                         now_ms: int | None = None) -> list[str]:
+    """At worker start: the routing config's named owners against the roster in Redis (a sync
+    client). The nurture owner must be an active rep of the loaded roster (``roster load``
+    checks the same; a roster loaded before the routing config changed is caught here). No
+    roster yet: a warning, the check runs at ``roster load``.
+
+    Returns the warnings (also logged); raises StartupError naming every owner problem."""
+    raw = redis_client.get(roster_keys(settings.redis_key_prefix)[1])
+    if raw is None:
+        warnings = [f"no roster loaded yet: the routing config's nurture_owner {config.nurture_owner!r} and "
+                    f"fallback.owner_id {config.fallback.owner_id!r} are checked when one is (`leadflow roster load`)"]
+    else:
+        try:
+            reps = Roster.from_dict(orjson.loads(raw)["roster"]).reps
+        except Exception as exc:  # noqa: BLE001 - routing copes with a corrupt document; say so
+            warnings = [f"the roster in Redis cannot be read ({type(exc).__name__}); routing's owners not checked"]
+        else:
+            problems: list[str] = []
+            warnings = []
+            check_config_owners(config, reps, now_ms if now_ms is not None else int(time.time() * 1000),
+                                problems, warnings)
+            if problems:
+                raise StartupError(f"routing config {settings.routing_config_path} does not match the roster in "
+                                   f"Redis: {'; '.join(problems)}; fix LEADFLOW_ROUTING_CONFIG_PATH or load a "
+                                   "roster that has them (`leadflow roster load`)")
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings

@@ -44,7 +44,7 @@ import yaml
 from agents.domain.yamlio import read_yaml
 from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
-from streams.simulator.harness import (
+from leadflow.simulator.harness import (
     HarnessError,
     OutputReader,
     StackSession,
@@ -72,7 +72,7 @@ class DemoOptions:
     # How fast simulated reps move a lead on after the first touch (business minutes, then
     # divided by speed): "demo" - qualified on the first call, SQL and opportunity within the
     # business hour, so a minute of traffic at 60x shows every outcome; "realistic" - hours to
-    # days (streams.simulator.crm.REP_TIMINGS).
+    # days (leadflow.simulator.crm.REP_TIMINGS).
     rep_timing: str = "demo"
     duration: float | None = None  # seconds; None = until Ctrl-C
     mix: dict[str, float] | None = None
@@ -82,9 +82,9 @@ class DemoOptions:
     keep_topics: bool = False
     plain: bool = False  # line-by-line output instead of the live view (auto when not a TTY)
     feed_lines: int = 14
-    # Development: run the worker as another module (e.g. "streams.bench" with LEADFLOW_BENCH_*
+    # Development: run the worker as another module (e.g. "leadflow.bench" with LEADFLOW_BENCH_*
     # in worker_env to try a capability before it is wired into streams.app).
-    worker_module: str = "streams.cli"
+    worker_module: str = "leadflow.cli"
     worker_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -169,7 +169,7 @@ def load_roster(settings: Settings, run_dir: Path) -> str:
     run_dir.mkdir(parents=True, exist_ok=True)
     if not Path(settings.roster_path).exists():
         return f"no roster file at {settings.roster_path}: routing uses its fallback owner"
-    code = ("import sys\nfrom streams.roster_cli import roster\n"
+    code = ("import sys\nfrom leadflow.roster_cli import roster\n"
             "roster.main(['load', sys.argv[1]], prog_name='leadflow roster', standalone_mode=True)")
     try:
         done = subprocess.run([sys.executable, "-c", code, str(settings.roster_path)], env=settings_env(settings),
@@ -179,7 +179,7 @@ def load_roster(settings: Settings, run_dir: Path) -> str:
     (run_dir / "roster-load.log").write_text(done.stdout + done.stderr)
     if done.returncode == 0:
         return f"roster {Path(settings.roster_path).name} loaded"
-    if "No module named 'streams.roster_cli'" in done.stderr:
+    if "No module named 'leadflow.roster_cli'" in done.stderr:
         return "routing capability not installed: no roster loaded"
     last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["?"]
     return f"roster not loaded ({last[0]}); see {run_dir / 'roster-load.log'}"
@@ -278,8 +278,8 @@ def _fmt_min(ms: float | None) -> str:
 class Demo:
     def __init__(self, settings: Settings, opts: DemoOptions, *, run_id: str, run_dir: Path, console=None) -> None:
         from streams.app import build_codec
-        from streams.simulator import CrmSimulator, TrafficSimulator
-        from streams.simulator.crm import REP_TIMINGS
+        from leadflow.simulator import CrmSimulator, TrafficSimulator
+        from leadflow.simulator.crm import REP_TIMINGS
         from streams.topics import TopicNames
 
         self.settings, self.opts, self.run_id, self.run_dir = settings, opts, run_id, run_dir
@@ -393,7 +393,7 @@ class Demo:
         await pub.run(self.sim, rate=self.opts.rate, stop=self.stop, on_sent=on_sent)
 
     async def publish_crm(self, pub) -> None:
-        from streams.simulator import SimEvent
+        from leadflow.simulator import SimEvent
 
         while not self.stop.is_set():
             now_ms = int(time.time() * 1000)
@@ -419,7 +419,7 @@ class Demo:
                 self.stop.set()
 
     async def run(self) -> DemoState:
-        from streams.simulator import Publisher
+        from leadflow.simulator import Publisher
         from streams.topics import ensure_topics
 
         await ensure_topics(self.settings)

@@ -1,0 +1,112 @@
+"""The composition root: the one place that knows every capability.
+
+It loads each configuration file once (scoring model, routing, SLA), checks what spans two of
+them, builds the runtime (:func:`streams.app.build_pipeline`) and hands each capability what it
+needs. Capabilities never load a file of their own and never import one another's agent.
+
+Tests pass their own settings, codec, metrics registry, clock, configs or capability list.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from agents.capture import agent as capture
+from agents.disposition import agent as disposition
+from agents.disposition.rules import ISSUE_CODES, TOUCH_ONLY_STATUSES
+from agents.domain.events import CRM_STATUSES, DISPOSITIONS
+from agents.routing import agent as routing
+from agents.routing.config import RoutingConfig, load_routing_config
+from agents.scoring import agent as scoring
+from agents.scoring.model import ScoringModel, load_model
+from agents.sla import agent as sla
+from agents.sla.config import SlaConfig, load_sla_config, permanent_conflicts
+from agents.sla.exceptions import SlaConfigError
+from streams.app import Pipeline, build_pipeline, finish_pipeline
+from streams.codec import Codec
+from streams.metrics import DUPLICATE_STAGES, Metrics, mql_label_pairs
+from streams.settings import Settings
+from streams.topics import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+
+Capability = Callable[[Pipeline], None]
+
+
+@dataclass(frozen=True)
+class Configs:
+    """Every configuration file, loaded and validated once."""
+
+    scoring: ScoringModel
+    routing: RoutingConfig
+    sla: SlaConfig
+
+
+def load_configs(settings: Settings, *, scoring_model: ScoringModel | None = None) -> Configs:
+    """Read and validate the three files; a bad one raises with the file and key named, before
+    anything connects. The recycling policy (sla.yaml) and the permanent dispositions (the
+    scoring model) must not overlap."""
+    configs = Configs(
+        scoring=scoring_model or load_model(settings.scoring_model_path),
+        routing=load_routing_config(settings.routing_config_path),
+        sla=load_sla_config(settings.sla_config_path),
+    )
+    conflicts = permanent_conflicts(configs.sla.dispositions, configs.scoring.permanent_dispositions)
+    if conflicts:
+        raise SlaConfigError(conflicts, str(settings.sla_config_path))
+    return configs
+
+
+def capabilities(configs: Configs) -> tuple[Capability, ...]:
+    """The pipeline's capabilities, in registration order, each given its configuration."""
+    return (
+        capture.register,
+        partial(scoring.register, model=configs.scoring, dispositions=configs.sla.dispositions),
+        partial(routing.register, config=configs.routing),
+        partial(sla.register, config=configs.sla),
+        partial(disposition.register, model=configs.scoring),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    codec: Codec | None = None,
+    metrics: Metrics | None = None,
+    configs: Configs | None = None,
+    scoring_model: ScoringModel | None = None,
+    clock: Callable[[], float] = time.time,
+    redis_factory: Callable[[], Any] | None = None,
+    only: Iterable[Capability] | None = None,
+    message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+) -> Pipeline:
+    """The worker's pipeline. ``only``: register just these capabilities (a benchmark of one)."""
+    configs = configs or load_configs(settings, scoring_model=scoring_model)
+    pipeline = build_pipeline(settings, codec=codec, metrics=metrics, clock=clock,
+                              redis_factory=redis_factory, message_limit=message_limit)
+    pipeline.metrics.start_at_zero(**configured_label_values(configs))
+    for register in only if only is not None else capabilities(configs):
+        register(pipeline)
+    return finish_pipeline(pipeline)
+
+
+def configured_label_values(configs: Configs) -> dict[str, tuple]:
+    """Every label value the configuration knows (dispositions, data-quality issue codes,
+    attribution channels, MQL score bands), so each series starts at 0 on this worker and the
+    dashboards' increase() and ratios see the first occurrence (``Metrics.start_at_zero``)."""
+    model, policy = configs.scoring, configs.sla.dispositions
+    thresholds, attribution = model.thresholds, model.attribution
+    dispositions = [*DISPOSITIONS, *sorted(model.permanent_dispositions), *policy.recycle, *policy.recapture]
+    return {
+        # Touch-only statuses stop SLA clocks but are never counted as dispositions;
+        # erasure_requested publishes lead_erased, never a disposition.
+        "statuses": tuple(s for s in CRM_STATUSES if s not in TOUCH_ONLY_STATUSES and s != "erasure_requested"),
+        "dispositions": tuple(dict.fromkeys(dispositions)),
+        "issue_codes": tuple(ISSUE_CODES),
+        "sources": tuple(dict.fromkeys([*attribution.channels, attribution.unrecognized_channel,
+                                        attribution.missing_channel])),
+        "mql_bands": mql_label_pairs(thresholds.mql, thresholds.fast_track),
+        "duplicate_stages": DUPLICATE_STAGES,
+    }
