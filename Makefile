@@ -11,7 +11,7 @@ demo: setup
 	.venv/bin/leadflow demo
 
 test: setup
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q --durations=15
 
 unit: setup
 	.venv/bin/python -m pytest -q tests/unit
