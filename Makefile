@@ -1,5 +1,5 @@
 # Each target does its own setup (scripts/bootstrap.sh is idempotent and fast when done).
-.PHONY: setup run demo test unit integration bench bench-scoring bench-sla chaos broker-outage clean
+.PHONY: setup lint run demo test unit integration bench bench-scoring bench-sla chaos broker-outage clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -9,6 +9,11 @@ run: setup
 
 demo: setup
 	.venv/bin/leadflow demo
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 test: setup
 	.venv/bin/python -m pytest -q --durations=15

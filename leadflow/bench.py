@@ -69,7 +69,7 @@ class BenchOptions:
     faust_floor: bool = True  # also measure the smallest Faust agents (Faust's own ceiling)
     profile: str | None = None  # None | "pyinstrument" | "cprofile"
     worker_env: dict[str, str] = field(default_factory=dict)  # extra LEADFLOW_* for the worker
-    # Prototyping (see _proto_worker): extra faust.App settings and named code patches.
+    # Prototyping (see leadflow.bench_worker): extra faust.App settings and named code patches.
     faust_overrides: dict[str, Any] = field(default_factory=dict)
     patches: list[str] = field(default_factory=list)
     keep_topics: bool = False
@@ -278,7 +278,7 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         extra_env["LEADFLOW_BENCH_FAUST"] = json.dumps(opts.faust_overrides)
         extra_env["LEADFLOW_BENCH_PATCHES"] = ",".join(opts.patches)
     worker = WorkerProcess(settings, workdir, wrapper=wrapper, extra_env=extra_env,
-                           module="leadflow.bench" if proto else "leadflow.cli")
+                           module="leadflow.bench_worker" if proto else "leadflow.cli")
     internal = [names.lead_events, names.visitor_events]
     input_ends = await end_offsets(kafka, names.inputs())
     meter = CpuMeter()
@@ -371,7 +371,7 @@ async def _faust_floor(settings: Settings, stack: StackSession, source: str, sin
                                  "data_dir": workdir / f"{label}-data"})
     await ensure_topics(floor_settings, [sink])
     args = ["faust-passthrough", source, sink, *(["--table"] if stateful else [])]
-    worker = WorkerProcess(floor_settings, workdir, name=label, module="leadflow.bench", args=args)
+    worker = WorkerProcess(floor_settings, workdir, name=label, module="leadflow.bench_worker", args=args)
     ends = await end_offsets(kafka_client_kwargs(settings), [source])
     meter = CpuMeter()
     try:
@@ -708,65 +708,3 @@ def _big_producer_buffer() -> None:
     from faust.transport.producer import ProducerBuffer
 
     ProducerBuffer.max_messages = 2000
-
-
-def _proto_worker(argv: list[str]) -> None:
-    """``python -m leadflow.bench worker ...``: ``leadflow worker`` with
-    LEADFLOW_BENCH_FAUST (JSON: extra faust.App settings) and LEADFLOW_BENCH_PATCHES (comma-
-    separated names from PATCHES) applied. Used by ``leadflow bench --faust/--patch`` to try
-    a change before proposing it to the owner of the code."""
-    import faust
-
-    overrides = json.loads(os.environ.get("LEADFLOW_BENCH_FAUST") or "{}")
-    if overrides:
-        base_app = faust.App
-
-        class TunedApp(base_app):  # type: ignore[misc, valid-type]
-            def __init__(self, *args, **kwargs):
-                kwargs.update(overrides)
-                super().__init__(*args, **kwargs)
-
-        faust.App = TunedApp
-    for name in filter(None, (os.environ.get("LEADFLOW_BENCH_PATCHES") or "").split(",")):
-        PATCHES[name.strip()]()
-    from leadflow.cli import main
-
-    main(argv, prog_name="leadflow")
-
-
-def _faust_passthrough(argv: list[str]) -> None:
-    """``python -m leadflow.bench faust-passthrough SOURCE SINK [--table]``: the smallest Faust
-    agent - consume SOURCE, (optionally set one table key,) send to SINK - with leadflow's own
-    faust.App settings (streams.app.faust_app) and LEADFLOW_* configuration."""
-    import faust
-
-    from streams.app import faust_app
-    from streams.settings import load_settings
-
-    source, sink, stateful = argv[0], argv[1], "--table" in argv
-    settings = load_settings()
-    app = faust_app(settings)
-    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    src = app.topic(source, partitions=settings.topic_partitions, **raw)
-    dst = app.topic(sink, partitions=settings.topic_partitions, **raw)
-    table = app.Table("last_value", default=None, partitions=settings.topic_partitions,
-                      key_type=bytes, value_type=bytes) if stateful else None
-
-    @app.agent(src, name="passthrough", concurrency=1)
-    async def passthrough_agent(stream):
-        async for event in stream.events():
-            message = event.message
-            if table is not None:
-                table[message.key or b""] = message.value
-            await dst.send(key=message.key, value=message.value)
-
-    faust.Worker(app, loglevel="info", quiet=True).execute_from_commandline()
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:2] == ["faust-passthrough"]:
-        _faust_passthrough(sys.argv[2:])
-    else:
-        _proto_worker(sys.argv[1:])

@@ -15,13 +15,18 @@ from pathlib import Path
 import click
 
 from leadflow.cli_context import LeadflowGroup
+from leadflow.cli_context import kafka_settings_from as _kafka_settings
 from leadflow.cli_context import settings_from as _settings
-from streams.connections import KafkaUnavailable, RedisUnavailable, check_kafka, kafka_client_kwargs
+from leadflow.extra_cli import bench, demo, replay, simulate
+from leadflow.privacy_cli import forget
+from leadflow.roster_cli import roster
+from streams.connections import KafkaUnavailable, RedisUnavailable, kafka_client_kwargs
 
 INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
 
 
-@click.group(cls=LeadflowGroup)
+# The commands of other modules are listed here; this module's own are added by @main.command().
+@click.group(cls=LeadflowGroup, commands=[bench, demo, forget, replay, roster, simulate])
 @click.version_option(package_name="leadflow", prog_name="leadflow", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
@@ -166,19 +171,6 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 # --- topics, publish, tail ---------------------------------------------------------------
-
-
-def _kafka_settings(ctx: click.Context):
-    """Settings, after one connection proved Kafka usable; otherwise a one-line error."""
-    settings = _settings(ctx)
-    try:
-        asyncio.run(check_kafka(settings))
-    except KafkaUnavailable as exc:
-        raise click.ClickException(
-            f"{exc}. Start the local stack with `leadflow dev up` or check LEADFLOW_KAFKA_BOOTSTRAP "
-            "and the LEADFLOW_KAFKA_SECURITY_* settings."
-        ) from None
-    return settings
 
 
 @main.group()
@@ -359,17 +351,6 @@ def _json_default(value):
         return str(value)
     return str(value)
 
-
-def _attach_commands() -> None:
-    from leadflow.extra_cli import bench, demo, replay, simulate
-    from leadflow.privacy_cli import forget
-    from leadflow.roster_cli import roster
-
-    for command in (demo, simulate, replay, bench, roster, forget):
-        main.add_command(command)
-
-
-_attach_commands()
 
 if __name__ == "__main__":
     main()

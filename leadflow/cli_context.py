@@ -1,11 +1,16 @@
-"""Settings for CLI commands: built once per invocation, bad values as a one-line click error."""
+"""Settings for CLI commands: built once per invocation, bad values as a one-line click error.
+
+Shared by the main group (``leadflow.cli``) and the command modules it lists (``extra_cli``,
+``privacy_cli``, ``roster_cli``), which never import ``leadflow.cli`` back."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import click
 
+from streams.connections import KafkaUnavailable, check_kafka
 from streams.settings import Settings, SettingsError, load_settings
 
 
@@ -16,6 +21,19 @@ def settings_from(ctx: click.Context) -> Settings:
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
     return ctx.obj
+
+
+def kafka_settings_from(ctx: click.Context) -> Settings:
+    """Settings, after one connection proved Kafka usable; otherwise a one-line error."""
+    settings = settings_from(ctx)
+    try:
+        asyncio.run(check_kafka(settings))
+    except KafkaUnavailable as exc:
+        raise click.ClickException(
+            f"{exc}. Start the local stack with `leadflow dev up` or check LEADFLOW_KAFKA_BOOTSTRAP "
+            "and the LEADFLOW_KAFKA_SECURITY_* settings."
+        ) from None
+    return settings
 
 
 # --- configuration files: one line, naming the file and the setting ------------------------------

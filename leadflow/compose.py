@@ -16,23 +16,33 @@ from functools import partial
 from typing import Any
 
 from agents.capture import agent as capture
+from agents.capture.exceptions import REASON_CODES as CAPTURE_REASON_CODES
 from agents.disposition import agent as disposition
 from agents.disposition.rules import ISSUE_CODES, TOUCH_ONLY_STATUSES
-from agents.domain.events import CRM_STATUSES, DISPOSITIONS
+from agents.domain.events import CRM_STATUSES, DISPOSITIONS, EVENT_KINDS, STAGES
 from agents.routing import agent as routing
 from agents.routing.config import RoutingConfig, load_routing_config
+from agents.routing.priority import priority_policy
 from agents.scoring import agent as scoring
 from agents.scoring.model import ScoringModel, load_model
 from agents.sla import agent as sla
 from agents.sla.config import SlaConfig, load_sla_config, permanent_conflicts
 from agents.sla.exceptions import SlaConfigError
 from streams.app import Pipeline, build_pipeline, finish_pipeline
-from streams.codec import Codec
-from streams.metrics import DUPLICATE_STAGES, Metrics, mql_label_pairs
+from streams.codec import DECODE_REASON_CODES, Codec
+from streams.deadletter import RUNTIME_REASON_CODES
+from streams.metrics import DUPLICATE_STAGES, Metrics, Vocabulary, mql_label_pairs
 from streams.settings import Settings
 from streams.topics import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 
 Capability = Callable[[Pipeline], None]
+
+# Every dead-letter reason code (docs/contracts.md, "Dead-letter reason codes"; a test holds
+# them equal): the codec's, capture's rules' and the runtime's own.
+DEAD_LETTER_REASONS = tuple(dict.fromkeys((*DECODE_REASON_CODES, *CAPTURE_REASON_CODES, *RUNTIME_REASON_CODES)))
+# The metrics' closed label sets that the capabilities define.
+METRIC_VOCABULARY = Vocabulary(event_kinds=EVENT_KINDS, stages=STAGES, crm_statuses=CRM_STATUSES,
+                               dispositions=DISPOSITIONS, dead_letter_reasons=DEAD_LETTER_REASONS)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,9 @@ def capabilities(configs: Configs) -> tuple[Capability, ...]:
     """The pipeline's capabilities, in registration order, each given its configuration."""
     return (
         capture.register,
-        partial(scoring.register, model=configs.scoring, dispositions=configs.sla.dispositions),
+        # Priority is routing's alone: scoring applies routing's policy to the MQL's facts.
+        partial(scoring.register, model=configs.scoring, dispositions=configs.sla.dispositions,
+                priority=priority_policy(configs.routing)),
         partial(routing.register, config=configs.routing),
         partial(sla.register, config=configs.sla),
         partial(disposition.register, model=configs.scoring),
@@ -84,8 +96,8 @@ def create_app(
 ) -> Pipeline:
     """The worker's pipeline. ``only``: register just these capabilities (a benchmark of one)."""
     configs = configs or load_configs(settings, scoring_model=scoring_model)
-    pipeline = build_pipeline(settings, codec=codec, metrics=metrics, clock=clock,
-                              redis_factory=redis_factory, message_limit=message_limit)
+    pipeline = build_pipeline(settings, metrics=metrics or Metrics.create(METRIC_VOCABULARY), codec=codec,
+                              clock=clock, redis_factory=redis_factory, message_limit=message_limit)
     pipeline.metrics.start_at_zero(**configured_label_values(configs))
     for register in only if only is not None else capabilities(configs):
         register(pipeline)

@@ -82,7 +82,7 @@ class DemoOptions:
     keep_topics: bool = False
     plain: bool = False  # line-by-line output instead of the live view (auto when not a TTY)
     feed_lines: int = 14
-    # Development: run the worker as another module (e.g. "leadflow.bench" with LEADFLOW_BENCH_*
+    # Development: run the worker as another module (e.g. "leadflow.bench_worker" with LEADFLOW_BENCH_*
     # in worker_env to try a capability before it is wired into streams.app).
     worker_module: str = "leadflow.cli"
     worker_env: dict[str, str] = field(default_factory=dict)

@@ -1,5 +1,5 @@
-"""`leadflow demo | simulate | replay | bench`: click commands added to the main group
-(``leadflow.cli``: ``main.add_command(demo)`` etc.)."""
+"""`leadflow demo | simulate | replay | bench`: click commands listed by the main group
+(``leadflow.cli.main``); this module does not import ``leadflow.cli``."""
 
 from __future__ import annotations
 

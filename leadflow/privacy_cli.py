@@ -14,6 +14,7 @@ import uuid
 import click
 import orjson
 
+from leadflow.cli_context import kafka_settings_from as _kafka_settings
 from leadflow.cli_context import settings_from as _settings
 from streams.connections import kafka_client_kwargs
 
@@ -28,7 +29,6 @@ def forget(ctx: click.Context, target: str, requested_by: str | None) -> None:
     `<p>.out.erasures` announces it for downstream tools. What happens to later events for
     the same email is LEADFLOW_ERASURE_MODE (new_lead | suppress)."""
     from agents.domain.erasure import ForgetTargetError, erasure_request, lead_id_of_target
-    from leadflow.cli import _kafka_settings
     from streams.topics import TopicNames
 
     settings = _settings(ctx)

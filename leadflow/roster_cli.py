@@ -1,6 +1,6 @@
 """``leadflow roster``: load the roster into Redis (validated, live) and show what workers use.
 
-Attach to the main CLI with ``main.add_command(roster)``. Settings come from
+Listed by the main group (``leadflow.cli.main``). Settings come from
 ``streams.settings.load_settings()`` (``LEADFLOW_REDIS_URL``, ``LEADFLOW_REDIS_KEY_PREFIX``,
 ``LEADFLOW_ROUTING_CONFIG_PATH``, ``LEADFLOW_ROSTER_PATH``).
 

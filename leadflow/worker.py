@@ -36,10 +36,11 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     from mode.utils.logging import level_number
 
     from leadflow.compose import create_app, load_configs
-    from streams.health import Health, HealthService, check_roster_at_start
+    from streams.health import Health, HealthService
     from streams.kafka_outage import exit_when_stop_waits_on_kafka, install
     from streams.logs import logging_config
     from streams.redis_client import wait_for_redis
+    from agents.routing.roster_presence_store import RosterWatch, check_roster_at_start
     from agents.routing.roster_store import check_routing_owners
     from streams.startup_checks import check_data_dir
 
@@ -52,7 +53,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     pipeline.metrics.set_worker_info(app_id=settings.app_id)
     redis_client = wait_for_redis(settings, pipeline.metrics)
     try:
-        check_roster_at_start(redis_client, settings, pipeline.metrics)
+        check_roster_at_start(redis_client, settings, pipeline.metrics.roster_loaded)
         check_routing_owners(redis_client, configs.routing, settings)  # StartupError if the roster lacks them
     finally:
         redis_client.close()
@@ -66,8 +67,10 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
 
     worker = Worker(
         pipeline.app,
-        # Starts before the app (whose timers wait for table recovery): heartbeat, Redis PING.
-        HealthService(pipeline.app, health, settings, pipeline.metrics, kafka_outage=kafka_outage),
+        # Starts before the app (whose timers wait for table recovery): heartbeat, Redis PING
+        # (with routing's roster presence in the same round trip).
+        HealthService(pipeline.app, health, settings, pipeline.metrics, kafka_outage=kafka_outage,
+                      redis_probes=[RosterWatch(settings, pipeline.metrics.roster_loaded).probe()]),
         loglevel=loglevel,
         quiet=True,
         # mode's Worker re-runs dictConfig at start: same format and redaction as the CLI.

@@ -171,9 +171,10 @@ def mql_record(rng: random.Random, run: str, n: int) -> dict:
                                     ("content_download", "content_download"), ("newsletter", "newsletter_signup")])
     country, size = rng.choice(["US", "CA", "GB", "DE", "JP", "BR"]), rng.choice([50, 500, 5000])
     ms = now_ms()
+    grade = rng.choice(["A", "B", "C"])
     return {
         "event_id": f"mql_{lead_id}_1", "lead_id": lead_id, "email": email, "occurred_at": ms, "qualified_at": ms,
-        "mql_number": 1, "score": 60.0, "fit_grade": rng.choice(["A", "B", "C"]), "fast_track": False,
+        "mql_number": 1, "score": 60.0, "fit_grade": grade, "fast_track": False,
         "breakdown": [{"signal": signal, "points": 20.0, "detail": None}], "model_version": "bench",
         "handoff": {"trigger": f"{signal} ({form_kind} form)", "problem_hypothesis": "Evaluating",
                     "disqualifiers_checked": [f"icp_company_size: passed ({size} employees)", f"icp_geography: passed ({country})"],
@@ -181,6 +182,9 @@ def mql_record(rng: random.Random, run: str, n: int) -> dict:
                     "recommended_opener": "Hi"},
         "first_touch_source": None, "last_touch_source": None, "account_key": email.rpartition("@")[2],
         "company": "Corp", "job_title": "Director", "priority_hint": None, "cause_received_at": None,
+        # lead_qualified v3: the facts routing reads (it derives the segment from the size itself).
+        "firmographics": {"company_size": size, "industry": None, "country": country, "segment": None, "fit_grade": grade},
+        "signals": [{"signal": signal, "points": 20.0}], "form_kinds": [form_kind], "lead_type": None,
     }
 
 

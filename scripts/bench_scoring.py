@@ -24,6 +24,8 @@ sys.path.insert(0, str(REPO))
 
 from agents.domain.events import LeadEvent  # noqa: E402
 from agents.domain.identity import lead_id_for_email  # noqa: E402
+from agents.routing.config import load_routing_config  # noqa: E402
+from agents.routing.priority import priority_policy  # noqa: E402
 from agents.scoring import LeadState, apply_event, load_model, next_review_at_ms  # noqa: E402
 
 DAY = 86_400_000
@@ -71,14 +73,14 @@ def synthetic_events(n_events: int, n_leads: int, seed: int) -> list[LeadEvent]:
     return events
 
 
-def run_with_table(events: list[LeadEvent], model) -> tuple[float, int, int]:
+def run_with_table(events: list[LeadEvent], model, priority) -> tuple[float, int, int]:
     table: dict[str, bytes] = {}
     mqls = 0
     started = time.perf_counter()
     for event in events:
         raw = table.get(event.lead_id)
         state = LeadState.from_dict(orjson.loads(raw)) if raw else None
-        new_state, outputs = apply_event(state, event, model, now_ms=event.occurred_at_ms)
+        new_state, outputs = apply_event(state, event, model, now_ms=event.occurred_at_ms, priority=priority)
         table[event.lead_id] = orjson.dumps(new_state.to_dict())
         next_review_at_ms(new_state, model)
         mqls += sum(1 for o in outputs if o.subject == "lead_qualified")
@@ -87,11 +89,12 @@ def run_with_table(events: list[LeadEvent], model) -> tuple[float, int, int]:
     return elapsed, mqls, mean_state_bytes
 
 
-def run_rules_only(events: list[LeadEvent], model) -> float:
+def run_rules_only(events: list[LeadEvent], model, priority) -> float:
     states: dict[str, LeadState] = {}
     started = time.perf_counter()
     for event in events:
-        states[event.lead_id], _ = apply_event(states.get(event.lead_id), event, model, now_ms=event.occurred_at_ms)
+        states[event.lead_id], _ = apply_event(states.get(event.lead_id), event, model, now_ms=event.occurred_at_ms,
+                                               priority=priority)
     return time.perf_counter() - started
 
 
@@ -103,11 +106,12 @@ def main() -> None:
     args = parser.parse_args()
 
     model = load_model(REPO / "config" / "scoring-model.yaml")
+    priority = priority_policy(load_routing_config(REPO / "config" / "routing.yaml"))  # as the worker does
     events = synthetic_events(args.events, args.leads, args.seed)
-    run_rules_only(events[:2000], model)  # warm caches (title memo, cached properties)
+    run_rules_only(events[:2000], model, priority)  # warm caches (title memo, cached properties)
 
-    elapsed, mqls, state_bytes = run_with_table(events, model)
-    rules_elapsed = run_rules_only(events, model)
+    elapsed, mqls, state_bytes = run_with_table(events, model, priority)
+    rules_elapsed = run_rules_only(events, model, priority)
     print(f"synthetic stream: {len(events):,} events, {args.leads:,} leads, model {model.version}")
     print(f"apply_event + state orjson round trip + next_review_at_ms: {len(events) / elapsed:,.0f} events/s "
           f"({elapsed * 1e6 / len(events):.1f} us/event)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from mode.supervisors import CrashingSupervisor
 
 from streams import faust_flush
 from streams.codec import Codec, RemoteSchemas, SchemaRegistry
+from streams.consume import Consumer, Decoder, Handler, Meta, Topics, make_consumer
 from streams.connections import faust_broker_credentials, redis_async, schema_registry_client
 from streams.deadletter import dead_letter_key, dead_letter_record, deliver, fit_dead_letter
 from streams.metrics import Metrics
@@ -101,16 +102,53 @@ class Pipeline:
         payload = self.codec.encode_output(subject, record, self.settings.output_format)
         await self.channel(SUBJECT_TOPIC_FIELD[subject]).send(key=key.encode(), value=payload)
 
-    async def dead_letter(self, event: faust.EventT, reason_code: str, reason: str) -> None:
-        message = event.message
-        ts = message.timestamp
+    def consume(self, topics: Topics, *, name: str, capability: str, handle: Handler,
+                decode: Decoder | None = None, rejects: tuple[type[Exception], ...] = ()) -> Consumer:
+        """Register agent ``name`` on ``topics`` (a TopicNames field with ``decode``, or a
+        mapping field -> decoder): each message is decoded once and its typed value handed to
+        ``handle(value, meta)``; rejections and processing errors are dead-lettered
+        (:mod:`streams.consume`). ``capability`` is named in logs and dead letters."""
+        consumer, fields = make_consumer(self.topic_names, topics, name=name, capability=capability,
+                                         handle=handle, decode=decode, rejects=rejects)
+        if len(fields) == 1:
+            source = self.channel(fields[0])
+        else:
+            source = self.app.topic(
+                *(getattr(self.topic_names, f) for f in fields),
+                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            )
+        dead_letter = self.dead_letter
+
+        # concurrency=1: Faust may commit an offset past a message still in flight otherwise
+        # (docs/faust-pitfalls.md item 2, faust-streaming #606), and a lead's events must be
+        # handled in order.
+        @self.app.agent(source, name=name, concurrency=1)
+        async def agent(stream):
+            async for event in stream.events():
+                await consumer.process(Meta.of(event.message), dead_letter)
+
+        return consumer
+
+    def timer(self, interval_s: float, *, name: str) -> Callable[[Callable[[], Awaitable[None]]], Any]:
+        """Decorator: run ``fn()`` every ``interval_s`` on every worker. A timer must not write
+        tables (docs/faust-pitfalls.md item 5): it sends a command the owning agent applies."""
+        return self.app.timer(interval_s, name=name)
+
+    def owned_partitions(self, topic: str) -> set[int]:
+        """Partitions of the TopicNames field ``topic`` this worker owns (active, not standby)."""
+        name = getattr(self.topic_names, topic)
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == name}
+
+    async def dead_letter(self, meta: Meta, reason_code: str, reason: str) -> None:
+        """Park a record on the dead-letter topic (delivery confirmed, retried until the broker
+        accepts it), counted by reason and logged at a bounded rate."""
         record = dead_letter_record(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            timestamp_ms=int(ts * 1000) if ts else None,
-            key=message.key if isinstance(message.key, bytes) else None,
-            value=message.value if isinstance(message.value, bytes) else None,
+            topic=meta.topic,
+            partition=meta.partition,
+            offset=meta.offset,
+            timestamp_ms=meta.timestamp_ms,
+            key=meta.key,
+            value=meta.value,
             reason_code=reason_code,
             reason=reason,
             failed_at_ms=self.now_ms(),
@@ -118,11 +156,11 @@ class Pipeline:
         self.metrics.dead_letters.labels(reason=reason_code).inc()
         self.dead_letter_log.event(
             reason_code, "dead-lettered %s[%d]@%d: %s: %s (further %s dead letters summarised every %gs)",
-            message.topic, message.partition, message.offset, reason_code, reason, reason_code,
+            meta.topic, meta.partition, meta.offset, reason_code, reason, reason_code,
             self.dead_letter_log.interval_s,
         )
         room = self.message_limit - self.settings.dead_letter_margin_bytes
-        key = dead_letter_key(message.key if isinstance(message.key, bytes) else None, room)
+        key = dead_letter_key(meta.key, room)
         record, payload = fit_dead_letter(
             record, lambda r: self.codec.encode_output("dead_letter", r, self.settings.output_format),
             room - len(key),
@@ -133,7 +171,7 @@ class Pipeline:
             self.metrics.dead_letter_delivery_failures.inc()
             # The exception text is the broker's/client's (no payload); the partition waits.
             log.warning("dead letter for %s[%d]@%d not delivered (%s: %s); retrying, partition blocked",
-                        message.topic, message.partition, message.offset, type(exc).__name__, exc)
+                        meta.topic, meta.partition, meta.offset, type(exc).__name__, exc)
 
         await deliver(
             lambda: channel.send(key=key, value=payload), on_failure=on_failure,
@@ -174,21 +212,22 @@ def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE
 def build_pipeline(
     settings: Settings,
     *,
+    metrics: Metrics,
     codec: Codec | None = None,
-    metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
     redis_factory: Callable[[], Any] | None = None,
     message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
 ) -> Pipeline:
     """The runtime a capability registers on (no capability yet): Faust app, topics, codec,
-    metrics, clock. ``message_limit``: the topics' max.message.bytes as the worker read it
+    metrics (built on the application's vocabulary by the composition root), clock.
+    ``message_limit``: the topics' max.message.bytes as the worker read it
     (default: Kafka's own default, the safe choice when the broker was not asked)."""
     return Pipeline(
         settings=settings,
         app=faust_app(settings, message_limit),
         topic_names=TopicNames.from_settings(settings),
         codec=codec or build_codec(settings, register=True),
-        metrics=metrics or Metrics.create(),
+        metrics=metrics,
         clock=clock,
         redis_factory=redis_factory,
         message_limit=message_limit,

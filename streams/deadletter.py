@@ -17,9 +17,14 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
 
-from agents.domain.identity import deterministic_id
-
 log = logging.getLogger(__name__)
+
+# The runtime's own dead-letter reason codes (docs/contracts.md): a capability's code raised
+# an unexpected exception, or a topic carried a record type its consumer does not take. The
+# codec's decode codes are ``streams.codec.DECODE_REASON_CODES``.
+UNKNOWN_KIND = "unknown_kind"
+PROCESSING_ERROR = "processing_error"
+RUNTIME_REASON_CODES = (UNKNOWN_KIND, PROCESSING_ERROR)
 
 # Below this many bytes per record there is no room for a dead letter's fixed fields (topic
 # name, reason text); such a topic limit is a configuration error, reported at start.
@@ -28,6 +33,14 @@ MIN_DEAD_LETTER_BYTES = 1024
 
 class DeadLetterTooLarge(ValueError):
     """Even with original and source_key empty the dead letter exceeds the limit."""
+
+
+def dead_letter_id(topic: str, partition: int, offset: int) -> str:
+    """``dl_`` + BLAKE2b-96 of the source record's coordinates, each followed by 0x1f: the same
+    source record always gets the same id (the scheme of every output id, so the ids of earlier
+    versions are unchanged)."""
+    digest = hashlib.blake2b(f"{topic}\x1f{partition}\x1f{offset}\x1f".encode(), digest_size=12)
+    return "dl_" + digest.hexdigest()
 
 
 def dead_letter_record(
@@ -44,7 +57,7 @@ def dead_letter_record(
 ) -> dict[str, Any]:
     return {
         # Same source record -> same dead-letter id, so redelivery is recognisable downstream.
-        "event_id": deterministic_id(topic, partition, offset, prefix="dl_"),
+        "event_id": dead_letter_id(topic, partition, offset),
         "failed_at": failed_at_ms,
         "source_topic": topic,
         "source_partition": partition,

@@ -1,6 +1,6 @@
 """Windowed timeouts: keys indexed by due time in fixed-width buckets, held in a table.
 
-Faust's ``on_window_close`` is a poor timer (engineering notes item 4), so leadflow follows
+Faust's ``on_window_close`` is a poor timer (docs/faust-pitfalls.md item 4), so leadflow follows
 Kafka Streams' punctuator design: each owner of a partition keeps ``bucket -> [keys]`` entries
 in a changelog-backed table, and a wall-clock timer asks the partition's own agent (through
 a command message on that partition) to close every bucket whose end has passed. Work per

@@ -229,7 +229,19 @@ def make_server(host: str, port: int, app: Callable) -> WSGIServer:
     return _wsgi_make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
 
 
-# --- the worker side: heartbeat, Redis PING, roster presence ------------------------------
+# --- the worker side: heartbeat, Redis PING and what the capabilities watch there -------------
+
+
+@dataclass(frozen=True)
+class RedisProbe:
+    """A capability's own Redis check, sent in the same round trip as each health PING.
+
+    ``queue(pipe)`` adds one command to the pipeline; ``seen(result)`` gets that command's result
+    whenever Redis answered (the composition root wires e.g. routing's roster presence here, so
+    this module knows no capability)."""
+
+    queue: Callable[[Any], Any]
+    seen: Callable[[Any], None]
 
 
 class HealthService(Service):
@@ -237,17 +249,17 @@ class HealthService(Service):
 
     Handed to ``faust.Worker(app, service)`` so it starts *before* the app: Faust's own timers
     and services wait for table recovery, and a long recovery must not look like a dead loop.
-    Also keeps ``leadflow_worker_ready`` and ``leadflow_roster_loaded`` current.
+    Also keeps ``leadflow_worker_ready`` current, and runs the ``redis_probes`` with each PING.
     """
 
     def __init__(self, app: Any, health: Health, settings: Any, metrics: Any, *,
                  beat_interval_s: float = 1.0, redis_interval_s: float = 2.0, kafka_outage: Any = None,
-                 **kwargs: Any) -> None:
+                 redis_probes: Iterable[RedisProbe] = (), **kwargs: Any) -> None:
         self.kafka_outage = kafka_outage  # streams.kafka_outage.KafkaOutage: the kafka check, its log line
         self.app, self.health, self.settings, self.metrics = app, health, settings, metrics
         self.beat_interval_s = beat_interval_s
         self.redis_interval_s = redis_interval_s
-        self.roster_loaded: bool | None = None
+        self.redis_probes = tuple(redis_probes)
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
@@ -274,51 +286,22 @@ class HealthService(Service):
 
     async def _watch_redis(self) -> None:
         from streams.connections import describe_redis_error, redis_async
-        from agents.routing.roster_store import roster_keys
 
         client = redis_async(self.settings, socket_connect_timeout=2, socket_timeout=2)
-        _, doc_key = roster_keys(self.settings.redis_key_prefix)
         try:
             while not self.should_stop:
                 try:
                     async with client.pipeline(transaction=False) as pipe:
                         pipe.ping()
-                        pipe.exists(doc_key)
-                        _, exists = await asyncio.wait_for(pipe.execute(), timeout=3)
+                        for probe in self.redis_probes:
+                            probe.queue(pipe)
+                        _, *results = await asyncio.wait_for(pipe.execute(), timeout=3)
                 except Exception as exc:  # noqa: BLE001 - any failure is "not reachable", named
                     self.health.redis_checked(describe_redis_error(exc, self.settings))
                 else:
                     self.health.redis_checked(None)
-                    self.note_roster(bool(exists))
+                    for probe, result in zip(self.redis_probes, results):
+                        probe.seen(result)
                 await self.sleep(self.redis_interval_s)
         finally:
             await client.aclose()
-
-    def note_roster(self, loaded: bool) -> None:
-        """Gauge, plus one log line when the roster appears or disappears."""
-        self.metrics.roster_loaded.set(1 if loaded else 0)
-        if self.roster_loaded is not None and loaded != self.roster_loaded:
-            if loaded:
-                log.info("a sales roster is now loaded in Redis; routing uses it from the next MQL")
-            else:
-                log.warning(no_roster_message(self.settings))
-        self.roster_loaded = loaded
-
-
-def no_roster_message(settings: Any) -> str:
-    from streams.connections import redact_url
-
-    return (f"no sales roster in Redis at {redact_url(settings.redis_url)} (prefix "
-            f"{settings.redis_key_prefix!r}): every MQL goes to the fallback owner. Load one with "
-            f"`leadflow roster load --if-empty` (file: LEADFLOW_ROSTER_PATH={settings.roster_path}).")
-
-
-def check_roster_at_start(client: Any, settings: Any, metrics: Any) -> bool:
-    """One loud WARNING (and ``leadflow_roster_loaded`` 0) if Redis holds no roster."""
-    from agents.routing.roster_store import roster_keys
-
-    loaded = bool(client.exists(roster_keys(settings.redis_key_prefix)[1]))
-    metrics.roster_loaded.set(1 if loaded else 0)
-    if not loaded:
-        log.warning(no_roster_message(settings))
-    return loaded

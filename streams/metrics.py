@@ -10,6 +10,8 @@ whose ``labels()`` passes each value through a ``LabelGuard``:
 
 * closed vocabularies (event kinds, encodings, dead-letter reason codes, priorities, CRM
   statuses, dispositions, lifecycle stages, score bands) map anything else to ``"other"``;
+  the application's own (:class:`~streams.metric_labels.Vocabulary`: kinds, stages, statuses,
+  dispositions, reason codes) are handed in by the composition root, the runtime knows none;
 * configuration-defined names (attribution source, team, routing rule, fallback reason,
   data-quality issue code, pipeline stage, topic) must look like identifiers (no ``@``, no
   spaces, at most 64 characters) and each label keeps at most a fixed number of distinct
@@ -20,7 +22,8 @@ passes. ``None`` becomes ``"none"``, booleans ``"true"``/``"false"``, integers t
 form. Rejected values are never logged (they may be personal data); the first rejection per
 label is logged once, naming the metric and the label.
 
-Callers use the prometheus_client API they know::
+Label guards and score bands live in :mod:`streams.metric_labels`. Callers use the
+prometheus_client API they know::
 
     metrics.events_in.labels(kind="form_submitted", encoding="avro").inc()
     metrics.event_to_score_seconds.labels(kind=event.kind).observe(elapsed_seconds(t0, t1))
@@ -30,45 +33,34 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    Info,
-    make_wsgi_app,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from agents.domain.events import CRM_STATUSES, DISPOSITIONS, EVENT_KINDS, STAGES
+from streams.metric_labels import (  # re-exported: the metrics' public helpers
+    OTHER, SCORE_BANDS, BoundedMetric, LabelGuard, Vocabulary, closed_guard, elapsed_seconds, ident_guard,
+    mql_label_pairs, number_guard, score_band, score_band_guard,
+)
+
+__all__ = [
+    "BOOLEANS", "DUPLICATE_STAGES", "ENCODINGS", "FORBIDDEN_LABELS", "NAMESPACE", "OTHER", "PRIORITIES",
+    "SCORE_BANDS", "SPEED_TO_LEAD_BUCKETS", "BoundedMetric", "LabelGuard", "Metrics", "Vocabulary",
+    "elapsed_seconds", "mql_label_pairs", "score_band",
+]
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "leadflow"
-OTHER = "other"
-NONE = "none"
 
-# --- Vocabularies (closed label sets) -------------------------------------------------------
+# --- Vocabularies the runtime itself defines (closed label sets) ------------------------------
 ENCODINGS = ("avro", "json")
-# docs/contracts.md, "Dead-letter reason codes".
-DEAD_LETTER_REASONS = (
-    "too_large", "unknown_encoding", "undecodable", "unknown_schema_id", "schema_invalid",
-    "missing_field", "invalid_value", "invalid_email", "unknown_kind",
-    "timestamp_out_of_range", "processing_error",
-)
 PRIORITIES = ("P1", "P2", "P3")
-SCORE_BANDS = ("<50", "50-60", "60-70", "70-80", "80-90", "90+")
 BOOLEANS = ("true", "false")
-# Lower edges of SCORE_BANDS[1:].
-_BAND_EDGES = (50.0, 60.0, 70.0, 80.0, 90.0)
 # The CRM status whose leadflow_dispositions_total series carry a rejection reason.
 REJECTED = "rejected"
 # Where duplicates are skipped (label ``stage``): scoring's dedup window, and routing's
@@ -98,192 +90,6 @@ FORBIDDEN_LABELS = frozenset({
     "account_domain", "company", "name", "reason_text", "detail", "url",
 })
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,63}")
-_DIGITS = re.compile(r"[0-9]{1,4}")
-
-
-# --- Label guards ---------------------------------------------------------------------------
-
-
-def _as_label_text(value: object) -> str:
-    if value is None:
-        return NONE
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-class LabelGuard:
-    """Maps an arbitrary value to a bounded label value.
-
-    ``allowed`` given: a closed vocabulary, anything outside it becomes ``"other"``.
-    Otherwise ``pattern`` must match the whole value and at most ``max_values`` distinct values
-    are admitted (first come, first kept); the rest become ``"other"``.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        allowed: Iterable[str] | None = None,
-        pattern: re.Pattern[str] = _IDENTIFIER,
-        max_values: int = 50,
-        nullable: bool = True,
-        convert: Callable[[object], object] | None = None,
-    ) -> None:
-        self.name = name
-        self.allowed = (
-            (frozenset(allowed) | ({NONE} if nullable else frozenset())) if allowed is not None else None
-        )
-        self.convert = convert
-        self.pattern = pattern
-        self.max_values = max_values
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
-        self._warned = False
-        self.metric_name = "?"  # set by BoundedMetric
-
-    def __call__(self, value: object) -> str:
-        text = _as_label_text(self.convert(value) if self.convert else value)
-        if self.allowed is not None:
-            return text if text in self.allowed else self._reject("not in its vocabulary")
-        if text == NONE or text in self._seen:
-            return text
-        if not self.pattern.fullmatch(text):
-            return self._reject("not an identifier")
-        with self._lock:
-            if text in self._seen:
-                return text
-            if len(self._seen) >= self.max_values:
-                return self._reject(f"more than {self.max_values} distinct values")
-            self._seen.add(text)
-        return text
-
-    def _reject(self, why: str) -> str:
-        if not self._warned:
-            self._warned = True
-            # Never log the value itself: it may be an email or other personal data.
-            log.warning(
-                "metric %s: a value of label %r was %s; recorded as %r (logged once)",
-                self.metric_name, self.name, why, OTHER,
-            )
-        return OTHER
-
-
-def _closed(name: str, allowed: Iterable[str], *, nullable: bool = False) -> LabelGuard:
-    return LabelGuard(name, allowed=allowed, nullable=nullable)
-
-
-def _ident(name: str, *, max_values: int = 50) -> LabelGuard:
-    return LabelGuard(name, max_values=max_values)
-
-
-def _number(name: str, *, max_values: int) -> LabelGuard:
-    return LabelGuard(name, pattern=_DIGITS, max_values=max_values)
-
-
-class BoundedMetric:
-    """A labelled prometheus_client metric whose ``labels()`` bounds every value.
-
-    Anything else (``collect``, ``clear``, ``_name`` ...) is delegated to the wrapped metric,
-    available as ``.metric``.
-    """
-
-    __slots__ = ("metric", "label_names", "_guards")
-
-    def __init__(self, metric: Any, guards: Iterable[LabelGuard]) -> None:
-        self.metric = metric
-        self._guards = {g.name: g for g in guards}
-        self.label_names: tuple[str, ...] = tuple(metric._labelnames)
-        if set(self._guards) != set(self.label_names):
-            raise ValueError(f"guards {sorted(self._guards)} != labels {self.label_names}")
-        for guard in self._guards.values():
-            guard.metric_name = metric._name
-
-    def _bounded(self, values: tuple[object, ...], kwargs: Mapping[str, object]) -> dict[str, str]:
-        if values and kwargs:
-            raise ValueError("pass label values either positionally or by name, not both")
-        if values:
-            if len(values) != len(self.label_names):
-                raise ValueError(f"{self.metric._name}: expected labels {self.label_names}")
-            kwargs = dict(zip(self.label_names, values))
-        if set(kwargs) != set(self.label_names):
-            raise ValueError(
-                f"{self.metric._name}: expected labels {self.label_names}, got {tuple(sorted(kwargs))}"
-            )
-        return {name: self._guards[name](kwargs[name]) for name in self.label_names}
-
-    def bounded_values(self, *values: object, **kwargs: object) -> tuple[str, ...]:
-        """The label values ``labels()`` would record, in label order."""
-        bounded = self._bounded(values, kwargs)
-        return tuple(bounded[n] for n in self.label_names)
-
-    def labels(self, *values: object, **kwargs: object) -> Any:
-        return self.metric.labels(*self.bounded_values(*values, **kwargs))
-
-    def remove(self, *values: object, **kwargs: object) -> None:
-        with contextlib.suppress(KeyError):
-            self.metric.remove(*self.bounded_values(*values, **kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.metric, name)
-
-    def __repr__(self) -> str:
-        return f"BoundedMetric({self.metric!r})"
-
-
-# --- Helpers ----------------------------------------------------------------------------------
-
-
-def score_band(score: float) -> str:
-    """Bucket a score for the ``score_band`` label: ``<50``, ``50-60`` ... ``80-90``, ``90+``.
-
-    Lower edges are inclusive (60 -> ``60-70``). NaN and -inf fall in ``<50``, +inf in ``90+``.
-    """
-    if score is None or (isinstance(score, float) and math.isnan(score)):
-        return SCORE_BANDS[0]
-    band = 0
-    for edge in _BAND_EDGES:
-        if score >= edge:
-            band += 1
-        else:
-            break
-    return SCORE_BANDS[band]
-
-
-def _score_band_label(value: object) -> object:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return score_band(float(value))
-    return value
-
-
-def mql_label_pairs(lowest_score: float, fast_track_above: float) -> tuple[tuple[str, str], ...]:
-    """The (score_band, fast_track) label pairs an MQL can carry when its score at the crossing
-    is above ``lowest_score`` (the MQL threshold) and it is fast-tracked above
-    ``fast_track_above``. Bands are [lower edge, next edge)."""
-    lows = (-math.inf, *_BAND_EDGES)
-    highs = (*_BAND_EDGES, math.inf)
-    pairs: list[tuple[str, str]] = []
-    for band, low, high in zip(SCORE_BANDS, lows, highs):
-        if high <= lowest_score:
-            continue  # every score in the band is at or below the threshold
-        if low <= fast_track_above:
-            pairs.append((band, "false"))
-        if high > fast_track_above:
-            pairs.append((band, "true"))
-    return tuple(pairs)
-
-
-def elapsed_seconds(start_ms: int | float | None, end_ms: int | float) -> float | None:
-    """Seconds from ``start_ms`` to ``end_ms`` (epoch ms), clamped at 0 for clock skew;
-    None if there is no start."""
-    if start_ms is None:
-        return None
-    return max(0.0, (float(end_ms) - float(start_ms)) / 1000.0)
 
 
 def _package_version() -> str:
@@ -301,10 +107,13 @@ def _package_version() -> str:
 class Metrics:
     """All metrics of one worker, registered on ``registry`` (never the global registry)."""
 
-    def __init__(self, registry: CollectorRegistry, *, process_metrics: bool = False) -> None:
+    def __init__(self, registry: CollectorRegistry, vocabulary: Vocabulary, *, process_metrics: bool = False) -> None:
         if registry is None:
             raise ValueError("Metrics needs its own CollectorRegistry (use Metrics.create())")
+        if not isinstance(vocabulary, Vocabulary):
+            raise TypeError("Metrics needs the application's Vocabulary (leadflow.compose.METRIC_VOCABULARY)")
         self.registry = registry
+        self.vocabulary = vocab = vocabulary
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
         self._lag_labels: set[tuple[str, ...]] = set()
@@ -325,17 +134,17 @@ class Metrics:
             )
             return BoundedMetric(metric, guards)
 
-        kinds = lambda: _closed("kind", EVENT_KINDS)  # noqa: E731
-        priorities = lambda: _closed("priority", PRIORITIES)  # noqa: E731
+        kinds = lambda: closed_guard("kind", vocab.event_kinds)  # noqa: E731
+        priorities = lambda: closed_guard("priority", PRIORITIES)  # noqa: E731
 
         # --- Capture ---------------------------------------------------------------------
         self.events_in = counter(
             "events_in_total", "Input events accepted by capture, by kind and wire encoding.",
-            kinds(), _closed("encoding", ENCODINGS),
+            kinds(), closed_guard("encoding", ENCODINGS),
         )
         self.dead_letters = counter(
             "dead_letters_total", "Input records sent to the dead-letter topic, by reason code.",
-            _closed("reason", DEAD_LETTER_REASONS),
+            closed_guard("reason", vocab.dead_letter_reasons),
         )
         self.dead_letter_delivery_failures = Counter(
             "dead_letter_delivery_failures_total",
@@ -346,11 +155,11 @@ class Metrics:
         self.duplicates_skipped = counter(
             "duplicates_skipped_total",
             "Redelivered or duplicate events skipped, by the pipeline stage that skipped them.",
-            _ident("stage", max_values=20),
+            ident_guard("stage", max_values=20),
         )
         self.data_quality_issues = counter(
             "data_quality_issues_total", "Data-quality issues found, by issue code.",
-            _ident("issue_code", max_values=50),
+            ident_guard("issue_code", max_values=50),
         )
 
         # --- Scoring / MQL ---------------------------------------------------------------
@@ -361,13 +170,13 @@ class Metrics:
         )
         self.leads_scored = counter(
             "leads_scored_total", "Scores emitted, by the lead's lifecycle stage after scoring.",
-            _closed("stage", STAGES),
+            closed_guard("stage", vocab.stages),
         )
         # score_band also accepts the numeric score itself.
-        band = LabelGuard("score_band", allowed=SCORE_BANDS, nullable=False, convert=_score_band_label)
+        band = score_band_guard()
         self.mqls = counter(
             "mqls_total", "Leads crossing the MQL threshold, by attribution source and score band.",
-            _ident("source", max_values=30), band, _closed("fast_track", BOOLEANS),
+            ident_guard("source", max_values=30), band, closed_guard("fast_track", BOOLEANS),
         )
 
         # --- Routing ---------------------------------------------------------------------
@@ -378,12 +187,12 @@ class Metrics:
         )
         self.assignments = counter(
             "assignments_total", "Assignments emitted, by routing rule and priority.",
-            _ident("rule", max_values=50), priorities(),
+            ident_guard("rule", max_values=50), priorities(),
         )
         self.fallback_assignments = counter(
             "fallback_assignments_total",
             "Assignments that went to a named fallback owner (no rule matched, owner inactive...).",
-            _ident("reason", max_values=20),
+            ident_guard("reason", max_values=20),
         )
         self.pending_assignments = Gauge(
             "pending_assignments",
@@ -395,12 +204,12 @@ class Metrics:
         # --- SLA / first touch -----------------------------------------------------------
         self.speed_to_lead_seconds = histogram(
             "speed_to_lead_seconds", "Time from assignment to the first sales touch.",
-            SPEED_TO_LEAD_BUCKETS, priorities(), _ident("team", max_values=50),
+            SPEED_TO_LEAD_BUCKETS, priorities(), ident_guard("team", max_values=50),
         )
         self.sla_breaches = counter(
             "sla_breaches_total",
             "SLA breaches; tier 0 = first-touch SLA, 1.. = escalation tiers.",
-            priorities(), _number("tier", max_values=10),
+            priorities(), number_guard("tier", max_values=10),
         )
         self.sla_open_clocks = gauge(
             "sla_open_clocks", "SLA clocks running on this worker's partitions.", priorities(),
@@ -409,7 +218,7 @@ class Metrics:
         # --- Dispositions ----------------------------------------------------------------
         self.dispositions = counter(
             "dispositions_total", "CRM status changes applied, by status and disposition.",
-            _closed("status", CRM_STATUSES), _closed("disposition", DISPOSITIONS, nullable=True),
+            closed_guard("status", vocab.crm_statuses), closed_guard("disposition", vocab.dispositions, nullable=True),
         )
 
         # --- Infrastructure ----------------------------------------------------------------
@@ -423,7 +232,7 @@ class Metrics:
         )
         self.consumer_lag = gauge(
             "consumer_lag", "Records behind the high watermark, per assigned topic partition.",
-            _ident("topic", max_values=64), _number("partition", max_values=1024),
+            ident_guard("topic", max_values=64), number_guard("partition", max_values=1024),
         )
         self.worker_info = Info(
             "worker", "Version and Faust app id of this worker.", namespace=NAMESPACE, registry=r,
@@ -448,14 +257,15 @@ class Metrics:
     def _preinitialise(self) -> None:
         """Create the small closed label sets at zero, so that rate()/increase() see the first
         increment (a series born at 1 has no earlier sample to compare with)."""
-        for kind in EVENT_KINDS:
+        vocab = self.vocabulary
+        for kind in vocab.event_kinds:
             for encoding in ENCODINGS:
                 self.events_in.labels(kind=kind, encoding=encoding)
-        for reason in DEAD_LETTER_REASONS:
+        for reason in vocab.dead_letter_reasons:
             self.dead_letters.labels(reason=reason)
-        for kind in EVENT_KINDS:
+        for kind in vocab.event_kinds:
             self.event_to_score_seconds.labels(kind=kind)
-        for stage in STAGES:
+        for stage in vocab.stages:
             self.leads_scored.labels(stage=stage)
         for priority in PRIORITIES:
             self.sla_breaches.labels(priority=priority, tier=0)
@@ -499,9 +309,9 @@ class Metrics:
             self.duplicates_skipped.labels(stage=stage)
 
     @classmethod
-    def create(cls, *, process_metrics: bool = True) -> "Metrics":
+    def create(cls, vocabulary: Vocabulary, *, process_metrics: bool = True) -> "Metrics":
         """Metrics on a fresh registry (with process/platform/GC collectors by default)."""
-        return cls(CollectorRegistry(auto_describe=True), process_metrics=process_metrics)
+        return cls(CollectorRegistry(auto_describe=True), vocabulary, process_metrics=process_metrics)
 
     # --- Convenience ------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.topic_names import TopicNames
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -119,8 +121,9 @@ class Settings(BaseSettings):
     # --- Event-time order of a lead's events (agents/scoring/reorder.py) -------------
     # A deployment property, not a business rule: how far apart (event time) the input topics
     # can deliver a lead's events after a restart or an outage. MQL crossings follow event time
-    # within it; 0 turns it off (arrival order, as before issue 16).
-    reorder_window_s: float = Field(60.0, ge=0, le=3600)
+    # within it; 0 turns it off (arrival order, as before issue 16). 180 s covers a broker outage
+    # of a minute or a failover plus the catch-up after it (make chaos: 60 s was exceeded by both).
+    reorder_window_s: float = Field(180.0, ge=0, le=3600)
     # Processed at most this long after its event time = live: decided at once. Older events
     # (catch-up) have their MQL decided reorder_window_s after their event time.
     live_event_bound_s: float = Field(2.0, ge=0, le=600)
@@ -221,9 +224,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _topic_names_legal(self) -> "Settings":
-        from streams.topics import TopicNames  # imports this module: only once it is loaded
-
-        longest = max(TopicNames.from_settings(self).all(), key=len)
+        longest = max(TopicNames.for_prefix(self.topic_prefix).all(), key=len)
         if len(longest) > MAX_TOPIC_CHARS:
             raise ValueError(f"LEADFLOW_TOPIC_PREFIX is too long: topic {longest[:80]!r}... would have "
                              f"{len(longest)} characters (Kafka allows {MAX_TOPIC_CHARS})")

@@ -1,25 +1,21 @@
-"""Why an input message is refused: a bounded vocabulary shared by the codec and the capture
-rules, used verbatim as the dead-letter ``reason_code`` and as a metric label."""
+"""Why capture's rules refuse a decoded input: a bounded vocabulary, used verbatim as the
+dead-letter ``reason_code`` and as a metric label.
+
+The codec owns its own decode codes (``streams.codec.exceptions.DECODE_REASON_CODES``) and the
+runtime its ``processing_error``/``unknown_kind`` (``streams.deadletter``); together they are
+the list in docs/contracts.md (``leadflow.compose.DEAD_LETTER_REASONS``, checked by a test).
+These rules stay pure, so they name their codes themselves.
+"""
 
 from __future__ import annotations
 
-TOO_LARGE = "too_large"
-UNKNOWN_ENCODING = "unknown_encoding"
-UNDECODABLE = "undecodable"
-UNKNOWN_SCHEMA_ID = "unknown_schema_id"
-SCHEMA_INVALID = "schema_invalid"
 MISSING_FIELD = "missing_field"
 INVALID_VALUE = "invalid_value"
 INVALID_EMAIL = "invalid_email"
 UNKNOWN_KIND = "unknown_kind"
 TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
-PROCESSING_ERROR = "processing_error"  # unexpected exception in our own code
 
-# Exactly the list at the end of docs/contracts.md; a metric label set must stay bounded.
-REASON_CODES = (
-    TOO_LARGE, UNKNOWN_ENCODING, UNDECODABLE, UNKNOWN_SCHEMA_ID, SCHEMA_INVALID, MISSING_FIELD,
-    INVALID_VALUE, INVALID_EMAIL, UNKNOWN_KIND, TIMESTAMP_OUT_OF_RANGE, PROCESSING_ERROR,
-)
+REASON_CODES = (MISSING_FIELD, INVALID_VALUE, INVALID_EMAIL, UNKNOWN_KIND, TIMESTAMP_OUT_OF_RANGE)
 
 
 def check_reason_code(reason_code: str) -> str:

@@ -16,7 +16,7 @@ same hashes. Replays are safe: resolving the same conversion again finds its own
 ``track_conversions`` reads ``<p>.internal.lead-events`` (keyed by lead) and owns one table,
 ``lead_to_account_facts`` (lead id -> corporate email domain and normalized company from the
 lead's forms), because a CRM conversion may name neither; it is written only when a fact
-changes. Other events are skipped on a byte check without decoding.
+changes. Other events are skipped by the decoder without building them.
 """
 
 from __future__ import annotations
@@ -36,15 +36,14 @@ from agents.disposition.rules import (
     normalize_company,
 )
 from agents.domain import erasure
-from agents.domain.events import CRM_STATUS, FORM_SUBMITTED
+from agents.domain.events import CRM_STATUS, FORM_SUBMITTED, LeadEvent
 from agents.domain.identity import email_domain
 from agents.domain import wire
 from agents.scoring.model import ScoringModel
 from streams.app import Pipeline
+from streams.consume import Meta
 
 log = logging.getLogger(__name__)
-
-_MARKERS = (b'"kind":"form_submitted"', b'"kind":"crm_status"')
 
 # Erasure: drop a registry entry only while it still names the account the erased lead
 # registered (another conversion may have re-pointed it since).
@@ -55,7 +54,7 @@ return 0
 
 
 def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
-    app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
+    settings, metrics = pipeline.settings, pipeline.metrics
     facts = pipeline.table("lead_to_account_facts", "lead id -> {domain, company} for account matching (orjson)")
     by_domain_key = f"{settings.redis_key_prefix}:accounts:by_domain"
     by_company_key = f"{settings.redis_key_prefix}:accounts:by_company"
@@ -169,23 +168,15 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
         await pipeline.emit("lead_dispositioned", lead_id, record)
         metrics.dispositions.labels(status=decision.status, disposition=decision.disposition).inc()
 
-    @app.agent(pipeline.channel("lead_events"), name="track_conversions", concurrency=1)
-    async def track_conversions(stream):
-        async for event in stream.events():
-            raw = event.message.value
-            if not isinstance(raw, bytes) or not any(marker in raw for marker in _MARKERS):
-                continue
-            try:
-                kind, payload = wire.decode(raw)
-                if kind != wire.LEAD_EVENT or payload.lead_id is None:
-                    continue
-                if erasure.is_erasure(payload):
-                    await erase(payload.lead_id)
-                elif payload.kind == FORM_SUBMITTED:
-                    remember_facts(payload)
-                elif payload.kind == CRM_STATUS and payload.data.get("status") in ACCOUNT_MATCHED_STATUSES:
-                    await convert(payload)
-            except Exception as exc:  # a bug must not stop the partition: park the record
-                message = event.message
-                log.exception("disposition failed at %s[%d]@%d", message.topic, message.partition, message.offset)
-                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in disposition")
+    async def track(lead_event: LeadEvent, meta: Meta) -> None:
+        if lead_event.lead_id is None:
+            return
+        if erasure.is_erasure(lead_event):
+            await erase(lead_event.lead_id)
+        elif lead_event.kind == FORM_SUBMITTED:
+            remember_facts(lead_event)
+        elif lead_event.kind == CRM_STATUS and lead_event.data.get("status") in ACCOUNT_MATCHED_STATUSES:
+            await convert(lead_event)
+
+    pipeline.consume("lead_events", decode=wire.reader(LeadEvent, kinds=(FORM_SUBMITTED, CRM_STATUS), skip_others=True),
+                     name="track_conversions", capability="disposition", handle=track)

@@ -8,7 +8,7 @@ lead's state and the published records can never disagree:
 - the disposition agent publishes conversions, because attaching an opportunity to the
   existing account needs every lead's accounts (a cross-lead registry), not one lead's state.
 
-The table (defaults from ../shared/domain.md "Dispositions and recycling"):
+The table (defaults from docs/domain.md "Dispositions and recycling"):
 
 | CRM status | outcome | stage | score reset | published |
 |---|---|---|---|---|

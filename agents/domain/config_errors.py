@@ -73,6 +73,21 @@ def describe_error(
     return f"{key}: {what}, got {echo(err.get('input'))}"
 
 
+def removed_key_problems(raw: object, removed: Mapping[str, str]) -> list[str]:
+    """A configuration key that no longer exists fails the load with what to do instead, not a
+    bare "unknown key": ``removed`` maps dotted key paths (``default_lead_type.use_priority_hint``)
+    to that advice. One problem per removed key present in ``raw`` (the parsed YAML)."""
+    problems = []
+    for dotted, advice in removed.items():
+        *parents, last = dotted.split(".")
+        node = raw
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            problems.append(f"{dotted}: removed, delete it - {advice}")
+    return problems
+
+
 def yaml_error_line(exc: Exception) -> str:
     """A YAML syntax error (``yaml.MarkedYAMLError``) as one line with its position:
     ``not valid YAML at line 3, column 9: mapping values are not allowed here``.

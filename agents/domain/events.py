@@ -18,7 +18,7 @@ WEB_ACTIVITY = "web_activity"
 CRM_STATUS = "crm_status"
 EVENT_KINDS = (FORM_SUBMITTED, WEB_ACTIVITY, CRM_STATUS)
 
-# Vocabulary from ../shared/domain.md ("Input events").
+# Vocabulary from docs/domain.md ("Input events").
 FORM_KINDS = (
     "demo_request", "contact_sales", "pricing_form", "chat", "content_download",
     "webinar_registration", "event_badge_scan", "newsletter",

@@ -53,6 +53,12 @@ def redact_email(email: str) -> str:
     return "***@" + email_domain(email) if "@" in email else "***"
 
 
+def visitor_key(visitor_id: str) -> bytes:
+    """Kafka/table key of an anonymous visitor (``vi_`` + 20 hex digits). Visitor ids come from
+    cookies; hashing keeps key sizes bounded and uniform."""
+    return b"vi_" + hashlib.blake2b(visitor_id.encode(), digest_size=10).hexdigest().encode()
+
+
 def deterministic_id(*parts: object, prefix: str = "") -> str:
     """Stable id for an output derived from its causes (redelivery gives the same id)."""
     h = hashlib.blake2b(digest_size=12)

@@ -6,15 +6,18 @@ Pure modules (no Faust, Kafka, Redis or Prometheus imports; a unit test enforces
 - ``roster`` / ``roster_validation``: reps, territories, territory/attribute rules, account
   owners; YAML validation whose errors name the entry (the roster lives in Redis and is
   editable live);
-- ``facts``: what an MQL record says about the lead, and its priority (``classify``);
+- ``facts``: what an MQL record's typed fields say about the lead (lead_qualified v3 facts;
+  unknown firmographics for older records);
+- ``priority``: the one priority policy (``classify``), also handed to scoring by the
+  composition root (``priority_policy``) so the MQL's ``priority_hint`` is this policy's answer;
 - ``rules``: the routing plan (account owner -> rules -> weighted round robin -> fallback,
   with an audit of every candidate skipped and why), the reference selection algorithm and
   the ``lead_assigned`` record;
 - ``redelivery``: what the agent remembers per lead and which repeated MQLs it skips.
 
-Wiring: ``agent.py`` (Faust agent ``route_mqls``), ``streams/roster_store.py`` (Redis: live
+Wiring: ``agent.py`` (Faust agent ``route_mqls``), ``agents/routing/roster_store.py`` (Redis: live
 roster, atomic Lua selection with open-lead sets, cursors and idempotency keys),
-``streams/roster_cli.py`` (``leadflow roster load FILE`` / ``show``).
+``leadflow/roster_cli.py`` (``leadflow roster load FILE`` / ``show``).
 """
 
 from agents.routing.config import RoutingConfig, load_routing_config, parse_routing_config

@@ -1,7 +1,7 @@
 """route: every MQL gets a named, active owner within seconds - never a dead queue.
 
 Thin Faust wiring around the pure ``agents.routing.rules`` and the Redis adapter
-``agents.routing.roster_store``. One agent, ``route_mqls`` (concurrency 1, engineering notes #606),
+``agents.routing.roster_store``. One agent, ``route_mqls`` (concurrency 1, docs/faust-pitfalls.md item 2, faust #606),
 reads ``<p>.out.mqls`` (Avro LeadQualified, keyed by lead id) and writes
 ``<p>.out.assignments`` (Avro LeadAssigned, same key). Per MQL:
 
@@ -71,8 +71,8 @@ from agents.routing.facts import classify, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
 from agents.domain import wire
 from streams.app import Pipeline
-from streams.codec.exceptions import DecodeError
 from streams.connections import redact_url
+from streams.consume import Meta, record_reader
 from agents.routing.roster_store import RETRYABLE_ERRORS, RosterDataError, RosterStore, StalePlan
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ _WARN_EVERY_S = 30.0
 
 
 def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
-    app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
+    settings, metrics = pipeline.settings, pipeline.metrics
     # Series start at 0: a counter born at 1 shows increase() == 0, so the first fallback
     # after a restart would never alert.
     for reason in rules.FALLBACK_REASONS:
@@ -91,11 +91,6 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
     for reason in reassignment.REDELIVERY_SKIPS:
         metrics.duplicates_skipped.labels(stage=f"reassign_{reason}")
     names = pipeline.topic_names
-    # MQLs and SLA breaches, both keyed by lead id: one agent, so a lead's events are serial.
-    # ... and lead_erased records (same key): an erased lead's routing state goes with it.
-    # ... and re-drive commands for MQLs parked while the roster was unusable (agents.routing.pending).
-    source = app.topic(names.mqls, names.sla_breaches, names.erasures, names.routing_retries,
-                       key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     lead_to_assignment = pipeline.table(
         "lead_to_assignment",
         "lead id -> last assignment (orjson RoutingMemo); pending:* -> parked MQLs (agents.routing.pending)")
@@ -255,19 +250,11 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             decision = parking.local_fallback_decision(plan, now)
         return plan, decision, None
 
-    def owned_partitions() -> set[int]:
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.mqls}
-
     def refresh_gauge() -> None:
-        metrics.pending_assignments.set(parked.count(owned_partitions()))
+        metrics.pending_assignments.set(parked.count(pipeline.owned_partitions("mqls")))
 
-    async def redrive(event) -> None:
+    async def redrive(partition: int) -> None:
         """A command from the timer: route the MQLs parked on one partition again."""
-        kind, command = wire.decode(event.message.value)
-        if kind != parking.REDRIVE:
-            await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
-            return
-        partition = int(command["partition"])
         for lead_id in parked.lead_ids(partition):
             waiting = parked.get(lead_id)
             try:
@@ -279,15 +266,15 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
                 log.exception("re-driving parked lead %s failed", lead_id)
         refresh_gauge()
 
-    @app.timer(settings.routing_redrive_interval_s, name="redrive_parked_mqls")
+    @pipeline.timer(settings.routing_redrive_interval_s, name="redrive_parked_mqls")
     async def redrive_parked_mqls() -> None:
-        # Timers must not write tables (engineering notes #5): ask the agent, per owned partition.
+        # Timers must not write tables (docs/faust-pitfalls.md item 5): ask the agent, per owned partition.
         try:
-            owned = owned_partitions()
+            owned = pipeline.owned_partitions("mqls")
             for partition in sorted(owned):
                 if parked.lead_ids(partition):
                     await retries.send(key=b"routing-redrive", partition=partition,
-                                       value=wire.encode_command(parking.REDRIVE, partition=partition))
+                                       value=wire.encode(wire.RoutingRedrive(partition=partition)))
             metrics.pending_assignments.set(parked.count(owned))
         except Exception:  # a timer that raises stops for good; try again at the next tick
             log.exception("requesting re-drives of parked MQLs failed")
@@ -344,59 +331,9 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
         log.info("lead %s reassigned from %s to %s (%s)", lead_id, breach["owner_id"],
                  assignment.record["owner_id"], why)
 
-    @app.agent(source, name=AGENT_NAME, concurrency=1)
-    async def route_mqls(stream):
-        async for event in stream.events():
-            message = event.message
-            if message.topic == names.sla_breaches:
-                await on_breach(event)
-                continue
-            if message.topic == names.erasures:
-                try:
-                    await on_erasure(event)
-                except Exception as exc:  # noqa: BLE001 - parked (and re-runnable by replay), not lost
-                    log.exception("erasure failed at %s[%d]@%d", message.topic, message.partition, message.offset)
-                    await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing (erasure)")
-                continue
-            if message.topic == names.routing_retries:
-                try:
-                    await redrive(event)
-                except Exception as exc:  # noqa: BLE001 - the leads stay parked; the next tick tries again
-                    log.exception("re-drive failed at %s[%d]@%d", message.topic, message.partition, message.offset)
-                    await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing (re-drive)")
-                continue
-            try:
-                subject, record = pipeline.codec.decode(message.value, "lead_qualified")
-            except DecodeError as exc:  # bad bytes on the topic: park them
-                await pipeline.dead_letter(event, exc.reason_code, exc.detail)
-                continue
-            if subject != "lead_qualified":
-                await pipeline.dead_letter(event, "unknown_kind", f"expected lead_qualified on the mqls topic, got {subject!r}")
-                continue
-            try:
-                await route(record, message.partition)
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition
-                log.exception("routing failed at %s[%d]@%d", message.topic, message.partition, message.offset)
-                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing")
-
-    async def decoded(event, subject: str, topic: str) -> dict[str, Any] | None:
-        """The ``subject`` record of a message on ``topic``; None once anything else was dead-lettered."""
-        try:
-            got, record = pipeline.codec.decode(event.message.value, subject)
-        except DecodeError as exc:
-            await pipeline.dead_letter(event, exc.reason_code, exc.detail)
-            return None
-        if got != subject:
-            await pipeline.dead_letter(event, "unknown_kind", f"expected {subject} on the {topic} topic, got {got!r}")
-            return None
-        return record
-
-    async def on_erasure(event) -> None:
+    async def on_erasure(erased: dict[str, Any]) -> None:
         """``lead_erased``: the lead's Redis keys (owner, open-slot membership, the decisions
         this table knows of), then the table entry's tombstone."""
-        erased = await decoded(event, "lead_erased", "erasures")
-        if erased is None:
-            return
         lead_id = erased["lead_id"]
         key = lead_id.encode()
         raw = lead_to_assignment.get(key)
@@ -415,15 +352,26 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             refresh_gauge()
         log.info("lead %s erased from routing (open slot with %s released)", lead_id, owner or "nobody")
 
-    async def on_breach(event) -> None:
-        message = event.message
-        breach = await decoded(event, "sla_breached", "sla-breaches")
-        if breach is None:
-            return
-        if not reassignment.wants_reassignment(breach):
-            return  # escalations are for people (and the SLA agent), not for routing
-        try:
-            await reassign(breach)
-        except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition
-            log.exception("reassignment failed at %s[%d]@%d", message.topic, message.partition, message.offset)
-            await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in routing (reassignment)")
+    async def on_message(message: dict[str, Any] | wire.RoutingRedrive, meta: Meta) -> None:
+        """MQLs, SLA breaches and lead_erased records, all keyed by lead id (one agent, so a
+        lead's events are serial), and re-drive commands for MQLs parked while the roster was
+        unusable (agents.routing.pending)."""
+        if isinstance(message, wire.RoutingRedrive):
+            await redrive(message.partition)
+        elif meta.topic == names.sla_breaches:
+            if reassignment.wants_reassignment(message):  # escalations are for people (and the SLA agent)
+                await reassign(message)
+        elif meta.topic == names.erasures:
+            await on_erasure(message)
+        else:
+            await route(message, meta.partition)
+
+    pipeline.consume(
+        {
+            "mqls": record_reader(pipeline.codec, "lead_qualified", "mqls"),
+            "sla_breaches": record_reader(pipeline.codec, "sla_breached", "sla-breaches"),
+            "erasures": record_reader(pipeline.codec, "lead_erased", "erasures"),
+            "routing_retries": wire.reader(wire.RoutingRedrive),
+        },
+        name=AGENT_NAME, capability="routing", handle=on_message, rejects=(wire.UnknownMessage,),
+    )

@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error
+from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error, removed_key_problems
 from agents.domain.yamlio import read_yaml
 from agents.routing.exceptions import RoutingConfigError
 
@@ -38,6 +38,11 @@ PRIORITIES = ("P1", "P2", "P3")  # P1 = most urgent
 Priority = Literal["P1", "P2", "P3"]
 MINUTE_MS = 60_000
 DAY_S = 86_400
+# Keys that existed once: a file still setting one fails at load saying what to do instead.
+REMOVED_KEYS = {
+    "default_lead_type.use_priority_hint": "routing alone decides the priority (lead_types, else "
+    "default_lead_type.priority); scoring's hint is derived from this file (lead_qualified v3)",
+}
 
 
 def better(a: str, b: str) -> str:
@@ -77,9 +82,10 @@ class LeadType(_Strict):
 
 
 class DefaultLeadType(_Strict):
+    """The lead type of an MQL no configured type matches, and its priority."""
+
     name: str = Field(min_length=1, max_length=64)
     priority: Priority
-    use_priority_hint: bool = True  # prefer the scoring model's hint when no type matched
 
 
 class FitBump(_Strict):
@@ -217,6 +223,9 @@ def load_routing_config(path: str | Path) -> RoutingConfig:
 def parse_routing_config(raw: object, *, source: str = "routing config") -> RoutingConfig:
     if not isinstance(raw, dict):
         raise RoutingConfigError([f"expected a mapping at the top level, got {type(raw).__name__}"], source)
+    removed = removed_key_problems(raw, REMOVED_KEYS)
+    if removed:
+        raise RoutingConfigError(removed, source)
     try:
         config = RoutingConfig.model_validate(raw)
     except ValidationError as exc:

@@ -33,7 +33,6 @@ from agents.routing.config import RosterErrorPolicy
 from agents.routing.rules import Decision, FALLBACK_RULE, Plan
 
 ROSTER_UNREADABLE, ROSTER_NOT_LOADED = "roster_unreadable", "roster_not_loaded"
-REDRIVE = "routing_redrive"  # command on <p>.internal.routing-retries: re-drive one partition
 _LISTS = ("reps", "territories", "rules")
 
 

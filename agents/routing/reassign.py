@@ -72,16 +72,16 @@ def facts_to_dict(facts: LeadFacts, priority: PriorityDecision) -> dict[str, Any
     return {
         "lead_id": facts.lead_id, "mql_event_id": facts.mql_event_id, "mql_number": facts.mql_number,
         "score": facts.score, "fit_grade": facts.fit_grade, "fast_track": facts.fast_track,
-        "priority_hint": facts.priority_hint, "trigger": facts.trigger, "domain": facts.domain,
-        "country": facts.country, "company_size": facts.company_size, "industry": facts.industry,
-        "form_kinds": sorted(facts.form_kinds), "signals": sorted(facts.signals), "has_form": facts.has_form,
+        "domain": facts.domain, "country": facts.country, "company_size": facts.company_size,
+        "industry": facts.industry, "form_kinds": sorted(facts.form_kinds), "signals": sorted(facts.signals),
+        "facts_known": facts.facts_known,
         "priority": [priority.priority, priority.lead_type, priority.segment, priority.reason],
     }
 
 
 def facts_of(memo: RoutingMemo, config: RoutingConfig) -> tuple[LeadFacts, PriorityDecision]:
     """The facts and priority the MQL was routed with (memos written before they were kept:
-    read back from the assignment's handoff - firmographics, no account domain)."""
+    what the assignment's handoff says - form touches; firmographics and account domain unknown)."""
     d = memo.facts
     if d is None:
         rec = memo.record
@@ -92,9 +92,9 @@ def facts_of(memo: RoutingMemo, config: RoutingConfig) -> tuple[LeadFacts, Prior
     facts = LeadFacts(
         lead_id=d["lead_id"], mql_event_id=d["mql_event_id"], mql_number=int(d["mql_number"]),
         score=float(d["score"]), fit_grade=d["fit_grade"], fast_track=bool(d["fast_track"]),
-        priority_hint=d["priority_hint"], trigger=d["trigger"], domain=d["domain"], country=d["country"],
-        company_size=d["company_size"], industry=d["industry"], form_kinds=frozenset(d["form_kinds"]),
-        signals=frozenset(d["signals"]), has_form=bool(d["has_form"]),
+        domain=d["domain"], country=d["country"], company_size=d["company_size"], industry=d["industry"],
+        form_kinds=frozenset(d["form_kinds"]), signals=frozenset(d["signals"]),
+        facts_known=bool(d.get("facts_known", True)),  # memos before v3 kept firmographics read from the handoff
     )
     return facts, PriorityDecision(*d["priority"])
 

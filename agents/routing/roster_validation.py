@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error
 from agents.routing.config import PRIORITIES
 from agents.routing.exceptions import RosterError
-from agents.routing.roster import Rep, Roster, Rule, Territory, iso, to_epoch_ms
+from agents.routing.roster_model import Rep, Roster, Rule, Territory, iso, to_epoch_ms
 
 if TYPE_CHECKING:
     from agents.routing.config import RoutingConfig

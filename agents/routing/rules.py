@@ -23,8 +23,10 @@ No Faust, Redis or Prometheus here (a unit test enforces it). The split of work:
    Every rule tried is in the audit trail, in this order.
    P3: ``nurture`` (the nurture owner), then ``fallback``.
    No roster loaded: ``fallback`` with reason ``roster_not_loaded``.
+   A record written before lead_qualified v3 has unknown firmographics (``agents.routing.facts``):
+   the audit's first line says so, and the steps that need them do not match.
 
-2. The Redis adapter (``streams.roster_store``) runs the stages atomically in one Lua call:
+2. The Redis adapter (``agents.routing.roster_store``) runs the stages atomically in one Lua call:
    the first ``single`` stage whose candidate has room (open leads < capacity) wins; a
    ``pool`` stage picks by *smooth weighted round robin* where each available rep's weight is
    its remaining capacity (capacity - open leads), so equal reps alternate (counts within
@@ -53,7 +55,7 @@ from typing import Any
 
 from agents.domain.identity import deterministic_id
 from agents.routing.config import RoutingConfig
-from agents.routing.facts import LeadFacts, PriorityDecision, classify, facts_from_mql
+from agents.routing.facts import LEGACY_FACTS_NOTE, LeadFacts, PriorityDecision, classify, facts_from_mql
 from agents.routing.roster import Rep, Roster, Rule
 
 SINGLE, POOL = "single", "pool"
@@ -127,6 +129,8 @@ def plan(
     role = None if rule_of_priority.nurture else rule_of_priority.role
     territory = roster.territory_for(facts.country) if roster else None
     builder = _Builder(roster, now_ms)
+    if not facts.facts_known:  # a record written before lead_qualified v3 (agents.routing.facts)
+        builder.note(audit("firmographics", NOT_APPLICABLE, LEGACY_FACTS_NOTE))
     if roster is None:
         hint = "roster_not_loaded"
         builder.note(audit("roster", SKIPPED, "no roster loaded in Redis (run `leadflow roster load FILE`)"))
@@ -346,7 +350,7 @@ def select_reference(
     p: Plan, open_leads: dict[str, set[str]], cursors: dict[str, dict[str, int]], *,
     lead_id: str, now_ms: int,
 ) -> Decision:
-    """Pick an owner exactly as ``streams.roster_store``'s Lua script does, mutating
+    """Pick an owner exactly as ``agents.routing.roster_store``'s Lua script does, mutating
     ``open_leads`` (rep -> lead ids) and ``cursors`` (pool -> rep -> current weight)."""
     evaluated = []
     for index, stage in enumerate(p.stages):

@@ -12,7 +12,8 @@ Public API:
 
 Module map: model/model_checks (configuration), state, intake (event -> state), fit (ICP
 gate and grade), attribution (source taxonomy), decay (half-life maths), evaluation (score
-and breakdown), handoff (rep context), outputs (Avro records), rules (state machine),
+and breakdown), handoff (rep context), lead_facts (the MQL's structured facts and routing's
+priority on them), outputs (Avro records), rules (state machine),
 visitors (anonymous buffering).
 """
 

@@ -6,7 +6,7 @@ Thin Faust wiring around the pure ``agents.scoring.rules``. Three pieces:
   the visitor identifies, then move to the lead with their original times;
 - ``request_due_reviews`` is a wall-clock timer that only *asks* each partition's agent
   (via a command on that partition) to review the leads whose decay review is due, because
-  tables must be mutated from their stream, not from a timer (engineering notes item 5).
+  tables must be mutated from their stream, not from a timer (docs/faust-pitfalls.md item 5).
 
 Order per event: outputs are sent before the state write, so a crash between the two
 redelivers the event and re-sends the same outputs (deterministic ids) instead of
@@ -19,24 +19,28 @@ import logging
 
 import orjson
 
-from agents.capture.agent import visitor_key
+from agents.domain.identity import visitor_key
 from agents.domain import erasure
 from agents.scoring import reorder, rules
 from agents.scoring.state import LeadState, VisitorState
 from agents.disposition.rules import DispositionPolicy
+from agents.domain.lead_facts import PriorityPolicy
 from agents.scoring.model import ScoringModel
 from agents.domain import wire
+from agents.domain.events import LeadEvent
 from streams.app import Pipeline
+from streams.consume import Meta
 from streams.due_index import DueIndex, bucket_of
 from streams.metrics import score_band
 
 log = logging.getLogger(__name__)
 
 
-def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: DispositionPolicy) -> None:
+def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: DispositionPolicy,
+             priority: PriorityPolicy) -> None:
     """``dispositions``: the recycling policy (sla.yaml), checked against the model's permanent
     list by the composition root."""
-    app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
+    settings, metrics = pipeline.settings, pipeline.metrics
     lead_events = pipeline.channel("lead_events")
     visitor_events = pipeline.channel("visitor_events")
     lead_to_state = pipeline.table("lead_to_state", "lead id -> LeadState (orjson)")
@@ -59,7 +63,7 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
             if out.subject == "visitor_linked":
                 await visitor_events.send(
                     key=visitor_key(out.visitor_id),
-                    value=wire.encode_command(wire.VISITOR_LINKED, visitor_id=out.visitor_id, lead_id=out.lead_id),
+                    value=wire.encode(wire.VisitorLinked(visitor_id=out.visitor_id, lead_id=out.lead_id)),
                 )
                 continue
             await pipeline.emit(out.subject, out.key, out.record)
@@ -99,7 +103,7 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
             return
         new_state, outputs = reorder.apply_event(
             state, lead_event, model, now_ms=now_ms, window=window, dedup_window=settings.dedup_window,
-            dispositions=dispositions,
+            dispositions=dispositions, priority=priority,
         )
         if new_state is state:  # already applied (redelivery): rules return the same object
             metrics.duplicates_skipped.labels(stage="score").inc()
@@ -121,7 +125,8 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
             if due is None or bucket_of(due, reviews.width_ms) > bucket:
                 continue  # rescheduled since this entry was written
             new_state, outputs = reorder.review(state, model, now_ms=now_ms, window=window,
-                                                dedup_window=settings.dedup_window, dispositions=dispositions)
+                                                dedup_window=settings.dedup_window, dispositions=dispositions,
+                                                priority=priority)
             await publish(outputs)
             save_lead(key, lead_id, new_state, partition, now_ms)
 
@@ -136,7 +141,7 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
         for visitor_id in visitors:
             await visitor_events.send(
                 key=visitor_key(visitor_id),
-                value=wire.encode_command(wire.VISITOR_ERASED, visitor_id=visitor_id, lead_id=request.lead_id),
+                value=wire.encode(wire.VisitorErased(visitor_id=visitor_id, lead_id=request.lead_id)),
             )
         await pipeline.emit("lead_erased", request.lead_id, erasure.lead_erased_record(
             request, erased_at_ms=pipeline.now_ms(), found=state is not None, visitors=len(visitors),
@@ -147,61 +152,45 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
             lead_to_state[erasure.suppression_key(request.lead_id, suppression_key)] = b"1"
         log.info("lead %s erased on request %s (%d linked visitors)", request.lead_id, request.event_id, len(visitors))
 
-    # concurrency=1 everywhere: faust may commit past in-flight messages otherwise (#606).
-    @app.agent(lead_events, name="score_lead_events", concurrency=1)
-    async def score_lead_events(stream):
-        async for event in stream.events():
-            partition = event.message.partition
-            try:
-                kind, payload = wire.decode(event.message.value)
-                if kind == wire.LEAD_EVENT and erasure.is_erasure(payload):
-                    await erase_lead(payload)
-                elif kind == wire.LEAD_EVENT:
-                    await apply_lead_event(payload, partition)
-                elif kind == wire.REVIEW_DUE:
-                    await review_bucket(int(payload["partition"]), int(payload["bucket"]))
-                else:
-                    await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
-            except Exception as exc:  # a bug must not stop the partition: park the record
-                log.exception("scoring failed at %s[%d]@%d", event.message.topic, partition, event.message.offset)
-                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in scoring")
+    async def score(message: LeadEvent | wire.ReviewDue, meta: Meta) -> None:
+        if isinstance(message, wire.ReviewDue):
+            await review_bucket(message.partition, message.bucket)
+        elif erasure.is_erasure(message):
+            await erase_lead(message)
+        else:
+            await apply_lead_event(message, meta.partition)
 
-    @app.agent(visitor_events, name="buffer_visitor_events", concurrency=1)
-    async def buffer_visitor_events(stream):
-        async for event in stream.events():
-            key = event.message.key
-            try:
-                kind, payload = wire.decode(event.message.value)
-                raw = visitor_to_activity.get(key)
-                vstate = VisitorState.from_dict(orjson.loads(raw)) if raw else None
-                if kind == wire.LEAD_EVENT:
-                    vstate, forwards = rules.apply_visitor_event(
-                        vstate, payload, model, max_buffered=settings.visitor_buffer_max
-                    )
-                elif kind == wire.VISITOR_LINKED:
-                    vstate, forwards = rules.link_visitor(vstate, payload["lead_id"], visitor_id=payload["visitor_id"])
-                elif kind == wire.VISITOR_ERASED:
-                    # Only if the browser still maps to the erased lead (a shared one may have moved on).
-                    if vstate is not None and vstate.lead_id == payload["lead_id"]:
-                        del visitor_to_activity[key]
-                    continue
-                else:
-                    await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
-                    continue
-                for forward in forwards:
-                    await lead_events.send(key=forward.lead_id.encode(), value=wire.encode_lead_event(forward))
-                visitor_to_activity[key] = orjson.dumps(vstate.to_dict())
-            except Exception as exc:
-                log.exception("visitor buffering failed at %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
-                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in visitor buffer")
+    pipeline.consume("lead_events", decode=wire.reader(LeadEvent, wire.ReviewDue), name="score_lead_events",
+                     capability="scoring", handle=score, rejects=(wire.UnknownMessage,))
+
+    async def buffer_visitor(message: LeadEvent | wire.VisitorLinked | wire.VisitorErased, meta: Meta) -> None:
+        key = meta.key
+        raw = visitor_to_activity.get(key)
+        vstate = VisitorState.from_dict(orjson.loads(raw)) if raw else None
+        if isinstance(message, wire.VisitorErased):
+            # Only if the browser still maps to the erased lead (a shared one may have moved on).
+            if vstate is not None and vstate.lead_id == message.lead_id:
+                del visitor_to_activity[key]
+            return
+        if isinstance(message, wire.VisitorLinked):
+            vstate, forwards = rules.link_visitor(vstate, message.lead_id, visitor_id=message.visitor_id)
+        else:
+            vstate, forwards = rules.apply_visitor_event(vstate, message, model,
+                                                         max_buffered=settings.visitor_buffer_max)
+        for forward in forwards:
+            await lead_events.send(key=forward.lead_id.encode(), value=wire.encode_lead_event(forward))
+        visitor_to_activity[key] = orjson.dumps(vstate.to_dict())
+
+    pipeline.consume("visitor_events", decode=wire.reader(LeadEvent, wire.VisitorLinked, wire.VisitorErased),
+                     name="buffer_visitor_events", capability="visitor buffer", handle=buffer_visitor,
+                     rejects=(wire.UnknownMessage,))
 
     requested_up_to: dict[int, int] = {}  # partition -> last bucket a sweep was requested for
 
-    @app.timer(settings.sweep_interval_s)
+    @pipeline.timer(settings.sweep_interval_s, name="request_due_reviews")
     async def request_due_reviews():
         last_closed = bucket_of(pipeline.now_ms(), reviews.width_ms) - 1
-        topic_name = pipeline.topic_names.lead_events
-        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic_name}
+        owned = pipeline.owned_partitions("lead_events")
         for partition in list(requested_up_to):
             if partition not in owned:
                 del requested_up_to[partition]  # moved to another worker; its cursor moves on there
@@ -214,6 +203,6 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
             for bucket in range(start + 1, last_closed + 1):
                 await lead_events.send(
                     key=b"sweep", partition=partition,
-                    value=wire.encode_command(wire.REVIEW_DUE, partition=partition, bucket=bucket),
+                    value=wire.encode(wire.ReviewDue(partition=partition, bucket=bucket)),
                 )
             requested_up_to[partition] = max(start, last_closed)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from agents.scoring.decay import decay_factor, first_time_at_or_below
 from agents.scoring.fit import FitAssessment, assess_fit
-from agents.scoring.outputs import BreakdownItem
+from agents.scoring.breakdown import BreakdownItem
 
 if TYPE_CHECKING:
     from agents.scoring.model import ScoringModel

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.domain.identity import email_domain
 from agents.scoring.model import GRADES
-from agents.scoring.outputs import BreakdownItem
+from agents.scoring.breakdown import BreakdownItem
 from agents.scoring.text import normalize_token, normalize_words
 
 if TYPE_CHECKING:

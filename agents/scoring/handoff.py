@@ -9,9 +9,8 @@
 - recommended opener: the template for the trigger signal (or ``default``), filled with the
   first name, company and main topic; missing values fall back to neutral words.
 
-The priority hint follows the brief's SLA table: contact/demo/chat -> P1, pricing visit plus
-any form -> P1, webinar/content -> P2, newsletter -> P3; fast track -> P1; a P2 from an
-A-grade fit is bumped to P1 ("fit multiplies intent"). Routing decides the final priority.
+The priority is not decided here: routing's policy decides it on the record's structured facts
+(``agents.scoring.lead_facts``).
 """
 
 from __future__ import annotations
@@ -80,21 +79,6 @@ def recommended_opener(state: LeadState, model: ScoringModel, signal: str, topic
         "topic": topic,
     }
     return template.format_map(values)  # placeholders were validated at model load
-
-
-def priority_hint(state: LeadState, model: ScoringModel, ev: Evaluation) -> str:
-    hints = model.priority_hints
-    if ev.fast_track:
-        return hints.fast_track
-    candidates = [hints.by_signal[s] for s in ev.active_signals if s in hints.by_signal]
-    form_signals = {s for s in model.event_signals.form_kinds.values() if s}
-    pricing_signal = model.event_signals.page_types.get("pricing")
-    if pricing_signal in ev.active_signals and ev.active_signals & form_signals:
-        candidates.append(hints.pricing_with_form)
-    best = min(candidates) if candidates else hints.default  # "P1" < "P2" < "P3"
-    if best == "P2" and ev.fit.grade in hints.bump_to_p1_grades:
-        return "P1"
-    return best
 
 
 def _sentence(text: str) -> str:

@@ -28,7 +28,8 @@ FORM_TOUCH_PREFIX = "form:"
 
 
 def form_kinds(state: LeadState) -> frozenset[str]:
-    return frozenset(t.kind.removeprefix(FORM_TOUCH_PREFIX) for t in state.touches if t.kind.startswith(FORM_TOUCH_PREFIX))
+    return frozenset(t.kind.removeprefix(FORM_TOUCH_PREFIX) for t in state.touches
+                     if t.kind.startswith(FORM_TOUCH_PREFIX))
 
 
 def company_size(state: LeadState) -> int | None:

@@ -9,13 +9,10 @@ from __future__ import annotations
 import math
 import re
 import string
-from typing import TYPE_CHECKING
 
 from agents.domain.events import ACTIVITY_KINDS, DISPOSITIONS, FORM_KINDS, PAGE_TYPES
+from agents.scoring.model_shape import ScoringModel
 from agents.scoring.text import normalize_token
-
-if TYPE_CHECKING:
-    from agents.scoring.model import ScoringModel
 
 _SIGNAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
@@ -112,9 +109,6 @@ def semantic_problems(m: ScoringModel) -> list[str]:  # noqa: C901 - a flat list
             add(f"handoff.openers.{key}: unknown signal (expected a signal name or 'default')")
         problems.extend(_template_problems(f"handoff.openers.{key}", template, OPENER_PLACEHOLDERS))
 
-    for signal in m.priority_hints.by_signal:
-        if signal not in m.signals:
-            add(f"priority_hints.by_signal.{signal}: unknown signal")
     return problems
 
 

@@ -1,9 +1,10 @@
 """What the scoring rules hand back to the wiring: small frozen output records.
 
 ``ScoredOutput`` / ``QualifiedOutput`` carry a ``record`` dict whose keys are exactly the
-Avro fields of ``schemas/lead_scored.v2.avsc`` / ``schemas/lead_qualified.v2.avsc`` (times
-as int epoch ms). ``VisitorLinked`` is an instruction for the visitor agent, not an Avro
-output: it tells the visitor buffer which lead a visitor turned out to be.
+Avro fields of ``schemas/lead_scored.v2.avsc`` / ``schemas/lead_qualified.v3.avsc`` (times
+as int epoch ms; the v3 facts come from ``agents.scoring.lead_facts``). ``VisitorLinked`` is
+an instruction for the visitor agent, not an Avro output: it tells the visitor buffer which
+lead a visitor turned out to be.
 
 Output ids are deterministic (``deterministic_id``) over what makes the output unique, so
 a redelivered or replayed cause produces the same id:
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from agents.domain.identity import deterministic_id
+from agents.scoring.breakdown import BreakdownItem  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from agents.scoring.evaluation import Evaluation
@@ -31,18 +33,6 @@ LEAD_QUALIFIED = "lead_qualified"
 VISITOR_LINKED = "visitor_linked"
 LEAD_DISPOSITIONED = "lead_dispositioned"
 DATA_QUALITY_ISSUE = "data_quality_issue"
-
-
-@dataclass(frozen=True, slots=True)
-class BreakdownItem:
-    """One named contribution to a score (Avro ``BreakdownItem``)."""
-
-    signal: str
-    points: float
-    detail: str | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        return {"signal": self.signal, "points": self.points, "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +155,13 @@ def scored_output(
 
 def qualified_output(
     state: LeadState, model: ScoringModel, ev: Evaluation, *,
-    handoff: dict[str, Any], priority_hint: str | None, occurred_at_ms: int, now_ms: int,
-    cause_received_at_ms: int | None, previous_priority_hint: str | None = None,
+    handoff: dict[str, Any], facts: dict[str, Any], priority_hint: str | None, occurred_at_ms: int,
+    now_ms: int, cause_received_at_ms: int | None, previous_priority_hint: str | None = None,
 ) -> QualifiedOutput:
     """The MQL (``previous_priority_hint`` None) or a priority upgrade of it: same mql_number,
     its own id, ``upgrade_of`` = the MQL's id. ``ev`` is the evaluation the decision used
-    (as of processing time), so score, breakdown and fast_track are the ones decided on."""
+    (as of processing time), so score, breakdown and fast_track are the ones decided on.
+    ``facts``: the v3 fields (firmographics, signals, form_kinds, lead_type)."""
     mql_id = qualified_id(state.lead_id, state.mql_number)
     upgrade = previous_priority_hint is not None
     record = {
@@ -195,6 +186,10 @@ def qualified_output(
         "cause_received_at": cause_received_at_ms,
         "upgrade_of": mql_id if upgrade else None,
         "previous_priority_hint": previous_priority_hint,
+        "firmographics": facts["firmographics"],
+        "signals": facts["signals"],
+        "form_kinds": facts["form_kinds"],
+        "lead_type": facts["lead_type"],
     }
     return QualifiedOutput(key=state.lead_id, record=record)
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from agents.disposition.rules import DEFAULT_POLICY, DispositionPolicy
 from agents.domain.events import LeadEvent
+from agents.domain.lead_facts import PriorityPolicy
 from agents.scoring import rules
 from agents.scoring.evaluation import evaluate
 from agents.scoring.model import ScoringModel
@@ -125,20 +126,21 @@ class _Ctx:
     window: ReorderWindow
     dedup_window: int
     dispositions: DispositionPolicy
+    priority: PriorityPolicy | None = None
 
     def apply(self, state: LeadState | None, event: LeadEvent, now_ms: int) -> tuple[LeadState, list[Output]]:
         return rules.apply_event(state, event, self.model, now_ms=now_ms, dedup_window=self.dedup_window,
-                                 dispositions=self.dispositions)
+                                 dispositions=self.dispositions, priority=self.priority)
 
 
 def apply_event(
     state: LeadState | None, event: LeadEvent, model: ScoringModel, *, now_ms: int,
     window: ReorderWindow = OFF, dedup_window: int = rules.DEFAULT_DEDUP_WINDOW,
-    dispositions: DispositionPolicy = DEFAULT_POLICY,
+    dispositions: DispositionPolicy = DEFAULT_POLICY, priority: PriorityPolicy | None = None,
 ) -> tuple[LeadState, list[Output]]:
     """``rules.apply_event`` with MQL crossings decided in event-time order within ``window``.
     Same contract: a duplicate returns ``(state, [])`` with the very same state object."""
-    ctx = _Ctx(model, window, dedup_window, dispositions)
+    ctx = _Ctx(model, window, dedup_window, dispositions, priority)
     if not window.window_ms:
         return ctx.apply(state, event, now_ms)
     if state is not None and rules.dedup_key_of(event) in state.recent_event_ids:
@@ -161,13 +163,14 @@ def apply_event(
 def review(
     state: LeadState, model: ScoringModel, *, now_ms: int, window: ReorderWindow = OFF,
     dedup_window: int = rules.DEFAULT_DEDUP_WINDOW, dispositions: DispositionPolicy = DEFAULT_POLICY,
+    priority: PriorityPolicy | None = None,
 ) -> tuple[LeadState, list[Output]]:
     """``rules.review``, after deciding the deferred MQLs that are due and settling the tail."""
     outputs: list[Output] = []
     stage_before = state.stage
     win = _Window.of(state) if window.window_ms else None
     if win is not None and now_ms - win.tail[0].at >= window.window_ms:
-        ctx = _Ctx(model, window, dedup_window, dispositions)
+        ctx = _Ctx(model, window, dedup_window, dispositions, priority)
         state, outputs = _resolve(ctx, state, win.snapshot(), win.tail, now_ms)
     reviewed, more = rules.review(state, model, now_ms=now_ms)
     if reviewed.stage != stage_before and not any(o.subject == LEAD_SCORED for o in more):

@@ -23,9 +23,12 @@ Delivery (processing time). Sending is decided on the score as of ``D = max(cloc
 the later of the event time and the processing time: after each *live* event, an open episode
 whose LeadQualified has not been sent yet is sent when, at D, the gate passes and the score
 is > ``thresholds.mql`` (strictly); ``fast_track``, the priority hint, and the record's score
-and breakdown are those as of D. Exactly one LeadQualified per episode: id from lead id +
-mql_number, whichever event sent it. The ledger ``mql_sent`` (highest mql_number sent) and
-``sent_priority`` is the only processing-time part of the state. A crossing whose score has
+and breakdown are those as of D. The priority is not scoring's: ``priority`` (routing's policy,
+handed over by the composition root; ``agents.scoring.lead_facts``) decides it on the facts
+the record carries; without it the record has no hint and is never upgraded. Exactly one
+LeadQualified per episode: id from lead id + mql_number, whichever event sent it. The ledger
+``mql_sent`` (highest mql_number sent) and ``sent_priority`` is the only processing-time part
+of the state. A crossing whose score has
 decayed to <= the threshold by D (a backfill, an offline upload, a replay, a CRM import, a
 publisher's retry queue) is *historical*: counted, never sent. Its lead_scored says what the
 state says: ``stage`` nurture (recycled after a recycling rejection), ``mql`` false, and the
@@ -42,11 +45,11 @@ updates the state exactly like a live one but never sends a LeadQualified (MQL o
 so no assignment or SLA clock follows. Crossings in it are historical episodes as above.
 
 Priority upgrades. While an MQL that was sent is open (stage ``mql``) and still holds at D, a
-live event not older than ``mql_upgrades.max_event_age_days`` at D whose priority hint (as of
-D) is more urgent than ``sent_priority`` re-issues the LeadQualified: same mql_number, the
-new ``priority_hint``, ``previous_priority_hint`` and ``upgrade_of`` (the MQL's id), id from
-lead id + mql_number + the new priority - one per raise, the same id on redelivery. Routing
-re-routes or upgrades it (``config/routing.yaml``, ``priority_upgrade``).
+live event not older than ``mql_upgrades.max_event_age_days`` at D after which its priority
+(routing's policy on the facts as of D) is more urgent than ``sent_priority`` re-issues the
+LeadQualified: same mql_number, the new ``priority_hint``, ``previous_priority_hint`` and
+``upgrade_of`` (the MQL's id), id from lead id + mql_number + the new priority - one per
+raise, the same id on redelivery. Routing re-routes or upgrades it (``config/routing.yaml``, ``priority_upgrade``).
 
 Stages handled here: new -> nurture (gate failed or below threshold) -> mql, and
 disqualified (bot, disposable domain, or a CRM rejection with a permanent disposition) which
@@ -83,11 +86,13 @@ from agents.disposition.rules import (
     issue_record,
 )
 from agents.domain.events import CRM_STATUS, EVENT_KINDS, FORM_SUBMITTED, LeadEvent
+from agents.domain.lead_facts import PriorityPolicy
 from agents.scoring.evaluation import Evaluation, evaluate, inactivity_due_ms, time_score_falls_to
 from agents.scoring.exceptions import ScoringError
 from agents.scoring.fit import assess_fit
-from agents.scoring.handoff import SCORE_THRESHOLD_TRIGGER, build_handoff, priority_hint
+from agents.scoring.handoff import SCORE_THRESHOLD_TRIGGER, build_handoff
 from agents.scoring.intake import absorb, normalize_domain
+from agents.scoring.lead_facts import decide_priority, facts_fields
 from agents.scoring.model import ScoringModel
 from agents.scoring.outputs import (
     DispositionedOutput,
@@ -121,12 +126,13 @@ def dedup_key_of(event: LeadEvent) -> str:
 def apply_event(
     state: LeadState | None, event: LeadEvent, model: ScoringModel, *,
     now_ms: int, dedup_window: int = DEFAULT_DEDUP_WINDOW,
-    dispositions: DispositionPolicy = DEFAULT_POLICY,
+    dispositions: DispositionPolicy = DEFAULT_POLICY, priority: PriorityPolicy | None = None,
 ) -> tuple[LeadState, list[Output]]:
     """Apply one identified event. A duplicate (id in the dedup window) returns ``(state, [])``
     with the very same state object; otherwise ``state`` is left untouched and a new one returned.
 
-    ``dispositions`` is the recycling policy (``config/sla.yaml``, ``dispositions``)."""
+    ``dispositions`` is the recycling policy (``config/sla.yaml``, ``dispositions``);
+    ``priority`` routing's priority policy (``config/routing.yaml``), see the module docstring."""
     _check(state, event, dedup_window)
     dedup_key = dedup_key_of(event)
     if state is not None and dedup_key in state.recent_event_ids:
@@ -158,27 +164,29 @@ def apply_event(
     decided_at = max(lead.as_of_ms, now_ms)
     ev_now = ev if decided_at == lead.as_of_ms else evaluate(lead, model, decided_at, fit)
     live = not event.backfill
-    send_hint, previous_hint = None, None
+    send, previous_hint, ranked = False, None, None
     if live and _undelivered(lead) and ev_now.qualifies:
-        send_hint = priority_hint(lead, model, ev_now)
-        lead.mql_sent, lead.sent_priority = lead.mql_number, send_hint
+        ranked = decide_priority(lead, ev_now, priority)
+        send = True
+        lead.mql_sent, lead.sent_priority = lead.mql_number, ranked and ranked.priority
         _label(lead)
-    elif live and _may_upgrade(lead, model, ev_now, age_ms=decided_at - t):
-        hint = priority_hint(lead, model, ev_now)
-        if hint < lead.sent_priority:  # type: ignore[operator] - "P1" < "P2" < "P3"
-            send_hint, previous_hint = hint, lead.sent_priority
-            lead.sent_priority = hint
+    elif live and priority is not None and _may_upgrade(lead, model, ev_now, age_ms=decided_at - t):
+        ranked = decide_priority(lead, ev_now, priority)
+        if ranked is not None and ranked.priority < lead.sent_priority:  # type: ignore[operator] - "P1" < "P2"
+            send, previous_hint = True, lead.sent_priority
+            lead.sent_priority = ranked.priority
 
     cause_kind = MERGE if event.data.get("merged_from_visitor") else event.kind
     outputs: list[Output] = [scored_output(
         lead, model, ev, cause_event_id=event.event_id, cause_kind=cause_kind,
         occurred_at_ms=t, now_ms=now_ms,
     )]
-    if send_hint is not None:
+    if send:
         trigger = absorbed.trigger if absorbed.signal else SCORE_THRESHOLD_TRIGGER
         outputs.append(qualified_output(
             lead, model, ev_now, handoff=build_handoff(lead, model, ev_now, trigger),
-            priority_hint=send_hint, occurred_at_ms=t, now_ms=now_ms,
+            facts=facts_fields(lead, ev_now, ranked),
+            priority_hint=ranked.priority if ranked is not None else None, occurred_at_ms=t, now_ms=now_ms,
             # A merged anonymous page arrived long ago; its broker time says nothing about latency.
             cause_received_at_ms=None if cause_kind == MERGE else event.received_at_ms,
             previous_priority_hint=previous_hint,

@@ -5,9 +5,9 @@ have the same partition count, so a lead's assignment, its CRM events and the sw
 for its bucket meet on one partition and in one agent:
 - ``<p>.out.assignments`` (Avro ``lead_assigned``): opens (or supersedes) the lead's clock;
 - ``<p>.internal.lead-events``: only ``crm_status`` events matter (a touch stops the clock);
-  the others are skipped on a byte check without decoding. Scoring reads the same topic with
-  its own agent - Faust hands each message to both and commits once both are done;
-- ``<p>.internal.sla-commands``: ``sla_sweep {partition, first, last}`` from the timer.
+  the others are skipped by the decoder without building the event. Scoring reads the same
+  topic with its own agent - Faust hands each message to both and commits once both are done;
+- ``<p>.internal.sla-commands``: ``wire.SlaSweep {partition, first, last}`` from the timer.
 
 It alone mutates its table, ``lead_to_sla_clock`` (tables must be written from the stream that
 owns them; a Faust table writes its changelog to the partition of the event being processed,
@@ -32,7 +32,7 @@ appends to a JSON list would make such a sweep quadratic.
 
 The timer ``request_sla_sweeps`` runs every ``LEADFLOW_SWEEP_INTERVAL_S`` on every worker and,
 for each partition of ``sla-commands`` this worker owns, sends one command covering the
-buckets that ended since the last request (engineering notes item 5: a timer must not touch
+buckets that ended since the last request (docs/faust-pitfalls.md item 5: a timer must not touch
 tables, it asks the owning agent). Work per sweep: one table read per elapsed bucket plus the
 work for each entry that is due - proportional to what is due, never to all open clocks
 (``scripts/bench_sla_sweep.py``). A breach goes out at most one bucket width plus one sweep
@@ -51,19 +51,17 @@ import logging
 import orjson
 
 from agents.domain.erasure import is_erasure
-from agents.domain.events import CRM_STATUS
+from agents.domain.events import CRM_STATUS, LeadEvent
 from agents.sla import rules
 from agents.sla.config import PRIORITIES, SlaConfig
 from agents.sla.rules import Assigned, LeadClock, Tick, Touched
 from agents.domain import wire
 from streams.app import Pipeline
-from streams.codec.exceptions import DecodeError
+from streams.consume import Meta, record_reader
 from streams.due_index import DueIndex, bucket_key, bucket_of, cursor_key
 
 log = logging.getLogger(__name__)
 
-SLA_SWEEP = "sla_sweep"  # command: close buckets [first, last] of one partition
-_CRM_MARKER = b'"kind":"crm_status"'  # orjson of a canonical CRM event always contains this
 
 
 def open_count_key(partition: int, priority: str) -> bytes:
@@ -216,7 +214,7 @@ class ClockStore:
 
 
 def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
-    app, settings, metrics, names = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.topic_names
+    settings, metrics = pipeline.settings, pipeline.metrics
     # Series start at 0 (increase() of a series born at 1 is 0: first escalations would not alert).
     for priority in PRIORITIES:
         for tier in config.escalation_for(priority).tiers:
@@ -228,10 +226,6 @@ def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
         "c:partition -> last closed bucket; n:partition:priority -> open clocks",
     )
     commands = pipeline.channel("sla_commands")
-    source = app.topic(
-        names.assignments, names.lead_events, names.sla_commands,
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-    )
 
     async def publish(outputs) -> None:
         for out in outputs:
@@ -250,54 +244,36 @@ def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
     store = ClockStore(clocks, config, width_ms, publish)
     index = store.index
 
-    async def apply(lead_id: str, event, partition: int) -> None:
-        await store.apply(lead_id, event, partition, pipeline.now_ms())
+    async def track(message: LeadEvent | wire.SlaSweep | dict, meta: Meta) -> None:
+        partition = meta.partition
+        if isinstance(message, wire.SlaSweep):
+            await store.sweep(message.partition, message.first, message.last, pipeline.now_ms)
+        elif isinstance(message, LeadEvent):  # a CRM status (the decoder skips every other kind)
+            if message.lead_id is None:
+                return
+            if is_erasure(message):
+                store.erase(message.lead_id, partition)
+                return
+            data = message.data
+            await store.apply(message.lead_id, Touched(
+                message.lead_id, message.event_id, data.get("status") or "unknown",
+                data.get("rep_id"), message.occurred_at_ms,
+            ), partition, pipeline.now_ms())
+        else:  # a lead_assigned record
+            await store.apply(message["lead_id"], Assigned(message), partition, pipeline.now_ms())
 
-    async def sweep(partition: int, first: int, last: int) -> None:
-        await store.sweep(partition, first, last, pipeline.now_ms)
-
-    # concurrency=1: faust may commit past in-flight messages otherwise (engineering notes #2).
-    @app.agent(source, name="track_sla_clocks", concurrency=1)
-    async def track_sla_clocks(stream):
-        async for event in stream.events():
-            message = event.message
-            partition, topic, raw = message.partition, message.topic, message.value
-            try:
-                if topic == names.lead_events:
-                    if not isinstance(raw, bytes) or _CRM_MARKER not in raw:
-                        continue
-                    kind, payload = wire.decode(raw)
-                    if kind != wire.LEAD_EVENT or payload.kind != CRM_STATUS or payload.lead_id is None:
-                        continue
-                    if is_erasure(payload):
-                        store.erase(payload.lead_id, partition)
-                        continue
-                    data = payload.data
-                    await apply(payload.lead_id, Touched(
-                        payload.lead_id, payload.event_id, data.get("status") or "unknown",
-                        data.get("rep_id"), payload.occurred_at_ms,
-                    ), partition)
-                elif topic == names.assignments:
-                    subject, record = pipeline.codec.decode(raw, "lead_assigned")
-                    if subject != "lead_assigned":
-                        await pipeline.dead_letter(event, "unknown_kind", f"{subject} record on the assignments topic")
-                        continue
-                    await apply(record["lead_id"], Assigned(record), partition)
-                else:
-                    kind, payload = wire.decode(raw)
-                    if kind != SLA_SWEEP:
-                        await pipeline.dead_letter(event, "unknown_kind", f"internal message type {kind!r}")
-                        continue
-                    await sweep(int(payload["partition"]), int(payload["first"]), int(payload["last"]))
-            except DecodeError as exc:
-                await pipeline.dead_letter(event, exc.reason_code, exc.detail)
-            except Exception as exc:  # a bug must not stop the partition: park the record
-                log.exception("sla failed at %s[%d]@%d", topic, partition, message.offset)
-                await pipeline.dead_letter(event, "processing_error", f"{type(exc).__name__} in sla")
+    pipeline.consume(
+        {
+            "assignments": record_reader(pipeline.codec, "lead_assigned", "assignments"),
+            "lead_events": wire.reader(LeadEvent, kinds=(CRM_STATUS,), skip_others=True),
+            "sla_commands": wire.reader(wire.SlaSweep),
+        },
+        name="track_sla_clocks", capability="sla", handle=track, rejects=(wire.UnknownMessage,),
+    )
 
     requested_up_to: dict[int, int] = {}  # partition -> last bucket a sweep was requested for
 
-    @app.timer(settings.sweep_interval_s)
+    @pipeline.timer(settings.sweep_interval_s, name="request_sla_sweeps")
     async def request_sla_sweeps():
         try:
             await _request_sweeps()
@@ -306,7 +282,7 @@ def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
 
     async def _request_sweeps() -> None:
         last_closed = bucket_of(pipeline.now_ms(), width_ms) - 1
-        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.sla_commands}
+        owned = pipeline.owned_partitions("sla_commands")
         for partition in list(requested_up_to):
             if partition not in owned:
                 del requested_up_to[partition]  # moved to another worker; its cursor moves on there
@@ -321,7 +297,7 @@ def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
                 last = min(last_closed, first + config.max_buckets_per_command - 1)
                 await commands.send(
                     key=b"sla-sweep", partition=partition,
-                    value=wire.encode_command(SLA_SWEEP, partition=partition, first=first, last=last),
+                    value=wire.encode(wire.SlaSweep(partition=partition, first=first, last=last)),
                 )
                 first = last + 1
             requested_up_to[partition] = max(start, last_closed)

@@ -308,11 +308,13 @@ class ScenarioRun:
                         await self.scenario.inject(ctx, self.opts)
                     self.report.published = await publishing
                     pgids |= {w.pid for w in workers if w.pid}
-                    self.report.drained_s = await self._drain(origin_ms / 1000 + self.workload.span_s)
-                    # Deadlines of the last assignments pass, and MQLs deferred by the reorder
-                    # window (catch-up events: decided a window after their event time) go out.
-                    await asyncio.sleep(max(self.opts.settle_s, self.settings.reorder_window_s
-                                            + 2 * self.settings.sweep_bucket_s + 5))
+                    last_stamp = origin_ms / 1000 + self.workload.span_s
+                    self.report.drained_s = await self._drain(last_stamp)
+                    # Deadlines of the last assignments pass (settle), and MQLs deferred by the
+                    # reorder window go out: a catch-up event's MQL is decided a window after its
+                    # event time, so by the last stamp + the window + two sweep buckets.
+                    deferred_by = last_stamp + self.settings.reorder_window_s + 2 * self.settings.sweep_bucket_s + 5
+                    await asyncio.sleep(max(self.opts.settle_s, deferred_by - time.time()))
                 finally:
                     sampler.cancel()
                     publishing.cancel()

@@ -15,7 +15,7 @@ With a Confluent-compatible Schema Registry (ids from it, subjects ``<topic>-val
 from streams.codec.avro import DEFAULT_SCHEMA_DIR, RegisteredSchema, SchemaRegistry
 from streams.codec.base import AVRO, JSON, Codec
 from streams.codec.exceptions import (
-    REASON_CODES,
+    DECODE_REASON_CODES,
     CodecError,
     DecodeError,
     EncodeError,
@@ -27,7 +27,7 @@ from streams.codec.registry_client import RegistryClient
 from streams.codec.remote import RemoteSchemas
 
 __all__ = [
-    "AVRO", "JSON", "DEFAULT_SCHEMA_DIR", "REASON_CODES",
+    "AVRO", "JSON", "DEFAULT_SCHEMA_DIR", "DECODE_REASON_CODES",
     "Codec", "CodecError", "DecodeError", "EncodeError", "RegisteredSchema", "RegistryClient",
     "RegistryUnavailable", "RemoteSchemas", "SchemaIncompatible", "SchemaRegistry", "SchemaRegistryError",
 ]

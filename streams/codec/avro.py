@@ -23,8 +23,7 @@ import yaml
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import UnknownType
 
-from agents.capture.exceptions import UNDECODABLE
-from streams.codec.exceptions import DecodeError, SchemaRegistryError
+from streams.codec.exceptions import UNDECODABLE, DecodeError, SchemaRegistryError
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 REGISTRY_FILE = "registry.yaml"

@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from fastavro.validation import validate
 
-from agents.capture.exceptions import TOO_LARGE, UNKNOWN_ENCODING, UNKNOWN_SCHEMA_ID
 from streams.codec.avro import (
     MAGIC_BYTE,
     RegisteredSchema,
@@ -26,7 +25,15 @@ from streams.codec.avro import (
     read_schema_id,
     write_avro,
 )
-from streams.codec.exceptions import DecodeError, EncodeError, RegistryUnavailable, SchemaRegistryError
+from streams.codec.exceptions import (
+    TOO_LARGE,
+    UNKNOWN_ENCODING,
+    UNKNOWN_SCHEMA_ID,
+    DecodeError,
+    EncodeError,
+    RegistryUnavailable,
+    SchemaRegistryError,
+)
 from streams.codec.json import compile_record_coercer, parse_json_object
 from streams.codec.remote import RemoteSchemas
 

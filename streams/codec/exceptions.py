@@ -1,13 +1,23 @@
-"""Codec errors. ``DecodeError`` carries a dead-letter reason code (docs/contracts.md)."""
+"""Codec errors. ``DecodeError`` carries one of the codec's own dead-letter reason codes
+(docs/contracts.md, "Dead-letter reason codes"; the rest of that list belongs to the runtime,
+``streams.deadletter.RUNTIME_REASON_CODES``, and to capture's rules)."""
 
 from __future__ import annotations
 
-from agents.capture.exceptions import REASON_CODES, check_reason_code
-
 __all__ = [
-    "REASON_CODES", "CodecError", "DecodeError", "EncodeError", "RegistryUnavailable", "SchemaIncompatible",
-    "SchemaRegistryError",
+    "DECODE_REASON_CODES", "CodecError", "DecodeError", "EncodeError", "RegistryUnavailable",
+    "SchemaIncompatible", "SchemaRegistryError",
 ]
+
+# Why the codec cannot turn an input message into a record: used verbatim as the dead letter's
+# ``reason_code`` and as a metric label, so the set stays closed.
+TOO_LARGE = "too_large"
+UNKNOWN_ENCODING = "unknown_encoding"
+UNDECODABLE = "undecodable"
+UNKNOWN_SCHEMA_ID = "unknown_schema_id"
+SCHEMA_INVALID = "schema_invalid"
+MISSING_FIELD = "missing_field"
+DECODE_REASON_CODES = (TOO_LARGE, UNKNOWN_ENCODING, UNDECODABLE, UNKNOWN_SCHEMA_ID, SCHEMA_INVALID, MISSING_FIELD)
 
 
 class CodecError(Exception):
@@ -44,7 +54,9 @@ class DecodeError(CodecError):
     """
 
     def __init__(self, reason_code: str, detail: str) -> None:
-        self.reason_code = check_reason_code(reason_code)
+        if reason_code not in DECODE_REASON_CODES:  # a typo would mint a new metric label silently
+            raise ValueError(f"unknown reason code {reason_code!r}; expected one of {DECODE_REASON_CODES}")
+        self.reason_code = reason_code
         self.detail = detail
         super().__init__(f"{reason_code}: {detail}")
 

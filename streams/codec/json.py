@@ -20,8 +20,7 @@ from typing import Any
 
 import orjson
 
-from agents.capture.exceptions import MISSING_FIELD, SCHEMA_INVALID, UNDECODABLE
-from streams.codec.exceptions import DecodeError, SchemaRegistryError
+from streams.codec.exceptions import MISSING_FIELD, SCHEMA_INVALID, UNDECODABLE, DecodeError, SchemaRegistryError
 
 # (value, path of the value for error messages) -> coerced value
 Coercer = Callable[[Any, str], Any]

@@ -21,8 +21,7 @@ import orjson
 import pytest
 import yaml
 
-from agents.capture.agent import visitor_key
-from agents.domain.identity import lead_id_for_email
+from agents.domain.identity import lead_id_for_email, visitor_key
 from streams.settings import REPO_ROOT
 from streams.topics import TABLE_NAMES
 from tests.integration.conftest import WorkerHarness

@@ -122,7 +122,7 @@ _n = iter(range(1, 10**9))
 
 def mql(*, domain: str = "corp.example.com", country: str = "US", form_kind: str = "demo_request",
         fit_grade: str = "C", company_size: int = 500, event_id: str | None = None, email: str | None = None) -> dict[str, Any]:
-    """A LeadQualified record as scoring emits it (firmographics in the handoff's fit checks)."""
+    """A LeadQualified v3 record as scoring emits it (the structured facts routing reads)."""
     email = email or f"lead{next(_n)}.{uuid.uuid4().hex[:6]}@{domain}"
     lead_id = lead_id_for_email(email)
     signal = {"demo_request": "contact_request", "webinar_registration": "webinar_registration"}[form_kind]
@@ -141,6 +141,9 @@ def mql(*, domain: str = "corp.example.com", country: str = "US", form_kind: str
         },
         "first_touch_source": None, "last_touch_source": None, "account_key": domain,
         "company": "Corp", "job_title": "Director", "priority_hint": None,
+        "firmographics": {"company_size": company_size, "industry": None, "country": country,
+                          "segment": CONFIG.segment_for(company_size), "fit_grade": fit_grade},
+        "signals": [{"signal": signal, "points": 20.0}], "form_kinds": [form_kind], "lead_type": None,
     }
     if "cause_received_at" in _MQL_FIELDS:
         record["cause_received_at"] = None

@@ -174,6 +174,14 @@ CASES = [
                   "LEADFLOW_SWEEP_BUCKET_S", "less than or equal to 3600", "allowed: >= 1 and <= 3600"),
     settings_case("buffer-absurd", {"LEADFLOW_STREAM_BUFFER_MAXSIZE": "1000000000"},
                   "LEADFLOW_STREAM_BUFFER_MAXSIZE", "allowed: >= 1 and <= 1000000"),
+    # 10. Keys that were removed (lead_qualified v3: routing is the one owner of priority) are
+    # refused by name with what to do, not silently ignored or reported as a bare unknown key.
+    file_case("scoring-removed-priority-hints", "scoring",
+              with_text("scoring", "priority_hints:\n  default: P2\n"),
+              "priority_hints: removed, delete it", "config/routing.yaml"),
+    file_case("routing-removed-use-priority-hint", "routing",
+              with_value("routing", "default_lead_type", {"name": "other", "priority": "P2", "use_priority_hint": True}),
+              "default_lead_type.use_priority_hint: removed, delete it", "routing alone decides the priority"),
 ]
 
 

@@ -11,8 +11,10 @@ from hypothesis import example, given, settings, strategies as st
 
 from streams.codec import Codec, SchemaRegistry
 from streams.codec.avro import avro_header, read_avro, write_avro
+from agents.domain.identity import deterministic_id
 from streams.deadletter import (
     DeadLetterTooLarge,
+    dead_letter_id,
     dead_letter_key,
     dead_letter_record,
     deliver,
@@ -109,6 +111,17 @@ def test_whatever_the_sizes_the_encoding_fits_and_keeps_a_prefix(value, key, lim
     assert len(payload) <= limit and payload == _encoder(output_format)(record)
     assert value.startswith(record["original"]) and record["original_size"] == len(value)
     assert record["truncated"] is (record["original"] != value or record["source_key"] != key)
+
+
+def test_a_dead_letter_id_is_the_one_earlier_versions_gave_the_same_source_record():
+    assert _record(b"x")["event_id"] == "dl_3f42f444aeb23037efa570a9"  # as published before issue 13
+
+
+@settings(max_examples=200)
+@given(topic=st.text(min_size=1, max_size=60), partition=st.integers(0, 10_000), offset=st.integers(0, 2**63 - 1))
+def test_dead_letter_ids_follow_the_output_id_scheme(topic, partition, offset):
+    """The runtime hashes as ``agents.domain.identity.deterministic_id`` does, without importing it."""
+    assert dead_letter_id(topic, partition, offset) == deterministic_id(topic, partition, offset, prefix="dl_")
 
 
 def test_the_kafka_key_is_hashed_only_when_it_would_crowd_out_the_record():

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streams.health import ConsumerState, Health, consumer_state
+from leadflow.compose import METRIC_VOCABULARY
 from streams.metrics import Metrics
 
 READY_CONSUMER = ConsumerState(rebalances=1, rebalancing=False, in_recovery=False, recovery_completed=True,
@@ -169,7 +170,7 @@ def _get(url: str) -> tuple[int, str]:
 
 
 def test_endpoints_and_404(health, clock, caplog):
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), METRIC_VOCABULARY)
     port = _port()
     caplog.set_level("INFO", "streams.metrics")
     server = metrics.serve(port, health=health)  # default bind: loopback
@@ -197,7 +198,7 @@ def test_endpoints_and_404(health, clock, caplog):
 
 
 def test_without_health_only_metrics_is_served():
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), METRIC_VOCABULARY)
     port = _port()
     metrics.serve(port, addr="127.0.0.1")
     try:
@@ -214,3 +215,75 @@ def test_bind_address_is_a_setting(monkeypatch):
     assert load_settings().metrics_host == "127.0.0.1"
     monkeypatch.setenv("LEADFLOW_METRICS_HOST", "0.0.0.0")
     assert load_settings().metrics_host == "0.0.0.0"
+
+
+# --- the worker side: Redis PING with the capabilities' probes --------------------------------
+
+
+class _FakeRedis:
+    """An async Redis whose pipelines record their commands and answer from ``answers``."""
+
+    def __init__(self, answers):
+        self.answers, self.sent, self.closed = list(answers), [], False
+
+    def pipeline(self, transaction=True):
+        client = self
+
+        class Pipe:
+            def __init__(self):
+                self.commands = []
+
+            async def __aenter__(self):
+                return self
+
+            async def __aexit__(self, *exc):
+                return False
+
+            def ping(self):
+                self.commands.append(("PING",))
+
+            def exists(self, key):
+                self.commands.append(("EXISTS", key))
+
+            async def execute(self):
+                client.sent.append(self.commands)
+                answer = client.answers.pop(0)
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+
+        return Pipe()
+
+    async def aclose(self):
+        self.closed = True
+
+
+def test_each_ping_carries_the_probes_and_hands_them_their_results(monkeypatch, health):
+    import asyncio
+
+    import streams.connections
+    from streams.health import HealthService, RedisProbe
+
+    fake = _FakeRedis([[True, 1], ConnectionError("refused"), [True, 0]])
+    monkeypatch.setattr(streams.connections, "redis_async", lambda settings, **kw: fake)
+    monkeypatch.setattr(streams.connections, "describe_redis_error", lambda exc, settings: f"down: {exc}")
+    seen, checked = [], []
+    health.redis_checked = checked.append  # record what the service reports, in order
+    probe = RedisProbe(queue=lambda pipe: pipe.exists("p:roster:doc"), seen=seen.append)
+
+    async def run():
+        service = HealthService(SimpleNamespace(), health, SimpleNamespace(), SimpleNamespace(),
+                                redis_interval_s=0, redis_probes=[probe])
+
+        async def no_wait(seconds):
+            if not fake.answers:
+                service._stopped.set()
+
+        service.sleep = no_wait
+        await service._watch_redis()
+
+    asyncio.run(run())
+    assert fake.sent == [[("PING",), ("EXISTS", "p:roster:doc")]] * 3  # one round trip each
+    assert checked == [None, "down: refused", None]
+    assert seen == [1, 0]  # only answers Redis gave
+    assert fake.closed

@@ -33,7 +33,7 @@ SERVICEMONITOR_CRD_SHA256 = "1dae27b7189b5ce7b9ab764656c18b4c75a45cde1e6f3af6a5e
 KUBERNETES_VERSIONS = ("1.30", "1.37")
 CONFIG_FILES = ("scoring-model.yaml", "routing.yaml", "sla.yaml", "roster.yaml")
 
-# Measured on this project (README "Status", engineering notes): the sizing comments in
+# Measured on this project (README "Status"): the sizing comments in
 # statefulset.yaml derive the requests from these; the test keeps the requests above them.
 MEASURED_RSS_MAX_MIB = 731  # one worker, 1M leads (626-731 MiB)
 CORES_PER_1000_EVENTS_S = 1.0

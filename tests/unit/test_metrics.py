@@ -11,14 +11,15 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.domain.events import CRM_STATUSES, DISPOSITIONS, EVENT_KINDS, STAGES
+from leadflow.compose import DEAD_LETTER_REASONS, METRIC_VOCABULARY as VOCABULARY
 from streams.metrics import (
-    DEAD_LETTER_REASONS,
     FORBIDDEN_LABELS,
     OTHER,
     SCORE_BANDS,
     SPEED_TO_LEAD_BUCKETS,
     BoundedMetric,
     Metrics,
+    Vocabulary,
     elapsed_seconds,
     mql_label_pairs,
     score_band,
@@ -54,7 +55,7 @@ EXPECTED = {
 
 @pytest.fixture
 def metrics() -> Metrics:
-    return Metrics(CollectorRegistry())
+    return Metrics(CollectorRegistry(), VOCABULARY)
 
 
 def _exercise(m: Metrics) -> None:
@@ -260,11 +261,11 @@ def test_elapsed_seconds() -> None:
 
 
 def test_two_instances_do_not_clash() -> None:
-    a, b = Metrics(CollectorRegistry()), Metrics(CollectorRegistry())
+    a, b = Metrics(CollectorRegistry(), VOCABULARY), Metrics(CollectorRegistry(), VOCABULARY)
     a.events_in.labels(kind="crm_status", encoding="json").inc(5)
     assert a.events_in.labels(kind="crm_status", encoding="json")._value.get() == 5
     assert b.events_in.labels(kind="crm_status", encoding="json")._value.get() == 0
-    c, d = Metrics.create(), Metrics.create()
+    c, d = Metrics.create(VOCABULARY), Metrics.create(VOCABULARY)
     assert c.registry is not d.registry
     c.redis_retries.inc()
     assert d.redis_retries._value.get() == 0
@@ -272,21 +273,50 @@ def test_two_instances_do_not_clash() -> None:
 
 def test_same_registry_twice_is_refused() -> None:
     registry = CollectorRegistry()
-    Metrics(registry)
+    Metrics(registry, VOCABULARY)
     with pytest.raises(ValueError):
-        Metrics(registry)
+        Metrics(registry, VOCABULARY)
 
 
 def test_global_registry_untouched() -> None:
-    Metrics.create()
-    Metrics(CollectorRegistry())
+    Metrics.create(VOCABULARY)
+    Metrics(CollectorRegistry(), VOCABULARY)
     global_names = {f.name for f in REGISTRY.collect()}
     assert not any(n.startswith("leadflow") for n in global_names)
 
 
 def test_create_adds_process_metrics_only_when_asked() -> None:
-    assert "process_cpu_seconds_total" in Metrics.create().sample_names()
-    assert "process_cpu_seconds_total" not in Metrics.create(process_metrics=False).sample_names()
+    assert "process_cpu_seconds_total" in Metrics.create(VOCABULARY).sample_names()
+    assert "process_cpu_seconds_total" not in Metrics.create(VOCABULARY, process_metrics=False).sample_names()
+
+
+def test_the_closed_label_sets_are_the_vocabulary_handed_in() -> None:
+    """The runtime knows no event kind, stage, status or reason code: the composition root's
+    vocabulary decides what is recorded and what is created at zero."""
+    small = Vocabulary(event_kinds=("signup",), stages=("trial",), crm_statuses=("won",), dispositions=("budget",),
+                       dead_letter_reasons=("bad_bytes",))
+    m = Metrics(CollectorRegistry(), small)
+    m.events_in.labels(kind="form_submitted", encoding="json").inc()
+    m.leads_scored.labels(stage="trial").inc()
+    m.dispositions.labels(status="won", disposition="not_now").inc()
+    families = _scrape(m)
+    assert {s.labels["kind"] for s in families["leadflow_events_in"].samples} == {"signup", OTHER}
+    assert {s.labels["reason"] for s in families["leadflow_dead_letters"].samples} == {"bad_bytes"}
+    assert {s.labels["stage"] for s in families["leadflow_leads_scored"].samples} == {"trial"}
+    assert {s.labels["disposition"] for s in families["leadflow_dispositions"].samples} == {OTHER}
+
+
+@pytest.mark.parametrize("field, values", [
+    ("event_kinds", ()), ("stages", ("mql", "mql")), ("crm_statuses", ("has space",)), ("dispositions", (OTHER,)),
+    ("dead_letter_reasons", ("none",)),
+])
+def test_a_vocabulary_is_distinct_identifiers(field, values) -> None:
+    good = {f: getattr(VOCABULARY, f) for f in ("event_kinds", "stages", "crm_statuses", "dispositions",
+                                                "dead_letter_reasons")}
+    with pytest.raises(ValueError, match=f"Vocabulary.{field}"):
+        Vocabulary(**{**good, field: values})
+    with pytest.raises(TypeError, match="Vocabulary"):
+        Metrics(CollectorRegistry(), good)  # type: ignore[arg-type]
 
 
 def test_series_are_precreated_for_rates(metrics: Metrics) -> None:
@@ -424,7 +454,7 @@ def test_serve_exposes_this_registry_only(metrics: Metrics) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    other = Metrics(CollectorRegistry())
+    other = Metrics(CollectorRegistry(), VOCABULARY)
     other.fallback_assignments.labels(reason="only_in_other").inc()
     metrics.events_in.labels(kind="form_submitted", encoding="json").inc()
     server = metrics.serve(port, addr="127.0.0.1")
@@ -454,7 +484,7 @@ def test_a_worker_starts_the_configured_series_at_zero(tmp_path) -> None:
     from leadflow.compose import create_app
     from streams.settings import load_settings
 
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), VOCABULARY)
     create_app(load_settings(data_dir=tmp_path / "data"), metrics=metrics)
     assert ("rejected", "not_now") in _zeros(metrics, "leadflow_dispositions", "status", "disposition")
     assert ("rejection_without_disposition",) in _zeros(metrics, "leadflow_data_quality_issues", "issue_code")

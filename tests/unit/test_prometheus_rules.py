@@ -19,6 +19,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
+from leadflow.compose import METRIC_VOCABULARY
 from streams.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +147,7 @@ def test_worker_down_alert_uses_up(alert_rules: list[dict[str, Any]]) -> None:
 
 @pytest.fixture(scope="module")
 def defined_names() -> frozenset[str]:
-    return Metrics(CollectorRegistry()).sample_names()
+    return Metrics(CollectorRegistry(), METRIC_VOCABULARY).sample_names()
 
 
 def _undefined(expr: str, defined: frozenset[str]) -> set[str]:
@@ -270,7 +271,7 @@ def test_queries_aggregate_across_workers() -> None:
 
 
 def test_bucket_edges_used_in_queries_exist() -> None:
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), METRIC_VOCABULARY)
     bounds = {
         family: {floatToGoString(b) for b in getattr(metrics, family.removeprefix("leadflow_")).metric._upper_bounds}
         for family in (

@@ -39,7 +39,8 @@ CONTRACT_FIELDS = {
         "event_id", "lead_id", "email", "occurred_at", "qualified_at", "mql_number", "score",
         "fit_grade", "fast_track", "breakdown", "model_version", "handoff", "first_touch_source",
         "last_touch_source", "account_key", "company", "job_title", "priority_hint",
-        "cause_received_at", "upgrade_of", "previous_priority_hint",
+        "cause_received_at", "upgrade_of", "previous_priority_hint", "firmographics", "signals",
+        "form_kinds", "lead_type",
     ],
     "lead_assigned": [
         "event_id", "lead_id", "mql_event_id", "owner_id", "owner_name", "owner_role", "team",

@@ -55,7 +55,8 @@ def mql(email: str | None = None, *, form_kind: str | None = "demo_request", sig
         fast_track: bool = False, priority_hint: str | None = None, mql_number: int = 1,
         event_id: str | None = None, account_key: str | None = None, touches: list[str] | None = None,
         **extra: Any) -> dict[str, Any]:
-    """A LeadQualified record as scoring emits it (fit facts inside the handoff's checks)."""
+    """A LeadQualified v3 record as scoring emits it: the structured facts (firmographics,
+    signals, form_kinds) next to the handoff's display text. ``legacy(record)`` makes it a v2 one."""
     email = email or f"lead{next(_n)}@corp{next(_n)}.example.com"
     lead_id = lead_id_for_email(email)
     signal = FORM_SIGNALS.get(form_kind or "")
@@ -96,9 +97,23 @@ def mql(email: str | None = None, *, form_kind: str | None = "demo_request", sig
         "company": "Corp",
         "job_title": "Director",
         "priority_hint": priority_hint,
+        "firmographics": {"company_size": company_size, "industry": industry, "country": country,
+                          "segment": CONFIG.segment_for(company_size), "fit_grade": fit_grade},
+        "signals": [{"signal": s, "points": p} for s, p in signals.items()],
+        "form_kinds": sorted({*([form_kind] if form_kind else []),
+                              *(k.removeprefix("form:") for k in touch_kinds if k.startswith("form:"))}),
+        "lead_type": None,
     }
     record.update(extra)
     return record
+
+
+V3_FIELDS = ("firmographics", "signals", "form_kinds", "lead_type")
+
+
+def legacy(record: dict[str, Any]) -> dict[str, Any]:
+    """The same record as written before lead_qualified v3 (no structured facts)."""
+    return {k: v for k, v in record.items() if k not in V3_FIELDS}
 
 
 def route(record: dict[str, Any], r: Roster | None, *, open_leads=None, cursors=None, now_ms: int = NOW,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.routing.facts import classify, facts_from_mql
-from tests.unit.routing.helpers import CONFIG, mql
+from tests.unit.routing.helpers import CONFIG, legacy, mql
 
 
 def priority_of(record) -> tuple[str, str]:
@@ -77,21 +77,35 @@ def test_fast_track_is_p1():
     assert priority_of(mql(form_kind="newsletter", fast_track=True, fit_grade="C"))[0] == "P1"
 
 
-def test_no_type_uses_the_scoring_hint_then_the_default():
+def test_no_type_uses_the_default_type_whatever_the_record_hints():
+    """Routing is the one owner of priority: the record's priority_hint is scoring's copy of this
+    same policy's answer, never an input to it."""
     base = dict(form_kind=None, signals={"blog_visit": 5}, trigger="blog_visit (blog page)", fit_grade="C", company_size=50)
-    assert priority_of(mql(priority_hint="P3", **base)) == ("P3", "other")
+    assert priority_of(mql(priority_hint="P3", **base)) == ("P2", "other")
     assert priority_of(mql(priority_hint=None, **base)) == ("P2", "other")
 
 
-def test_facts_read_firmographics_from_fit_checks_or_explicit_fields():
+def test_facts_are_read_from_the_v3_fields_never_from_display_text():
     facts = facts_from_mql(mql(country="de", company_size=1200, industry="Financial Services"), CONFIG)
-    assert (facts.country, facts.company_size, facts.industry) == ("DE", 1200, "financial services")
-    record = mql(country=None, company_size=None, industry=None)
-    record["handoff"]["disqualifiers_checked"] += ["icp_geography: failed (RU is not served)", "icp_industry: failed (Retail is excluded)"]
+    assert (facts.country, facts.company_size, facts.industry, facts.facts_known) == ("DE", 1200, "financial services", True)
+    # The handoff's fit-check lines say otherwise: they are for people, and not read.
+    record = mql(country="US", company_size=40, industry="Software")
+    record["handoff"]["disqualifiers_checked"] = ["icp_geography: failed (RU is not served)", "icp_company_size: passed (9000 employees)"]
     facts = facts_from_mql(record, CONFIG)
-    assert (facts.country, facts.company_size, facts.industry) == ("RU", None, "retail")
-    explicit = facts_from_mql(mql(country="US", country_override=None) | {"country": "GB", "company_size": 20}, CONFIG)
-    assert (explicit.country, explicit.company_size) == ("GB", 20)
+    assert (facts.country, facts.company_size, facts.industry) == ("US", 40, "software")
+
+
+def test_a_record_written_before_v3_has_unknown_firmographics_and_typed_evidence_only():
+    record = legacy(mql(form_kind="webinar_registration", country="US", company_size=5000, industry="Software", fit_grade="C"))
+    assert "icp_geography: passed (US)" in record["handoff"]["disqualifiers_checked"]  # display text, not read
+    facts = facts_from_mql(record, CONFIG)
+    assert (facts.country, facts.company_size, facts.industry, facts.facts_known) == (None, None, None, False)
+    # Lead type from typed fields: the breakdown's signals and the handoff's form:<kind> touches.
+    assert (facts.form_kinds, facts.signals) == ({"webinar_registration"}, {"webinar_registration"})
+    decision = classify(facts, CONFIG)
+    assert (decision.priority, decision.lead_type, decision.segment) == ("P2", "webinar", None), "no enterprise bump: size unknown"
+    assert classify(facts_from_mql(mql(form_kind="webinar_registration", company_size=5000, fit_grade="C"), CONFIG),
+                    CONFIG).priority == "P1", "the control: the v3 record's size makes it enterprise"
 
 
 def test_account_domain_prefers_the_account_key_then_the_email():

@@ -36,6 +36,8 @@ def _scenario(config, reps=None, *, now_ms: int = NOW + 60 * MINUTE):
     upgrade = {**first, "event_id": first["event_id"] + "-up-P1", "priority_hint": "P1",
                "upgrade_of": first["event_id"], "previous_priority_hint": "P2",
                "breakdown": first["breakdown"] + [{"signal": "contact_request", "points": 20.0, "detail": None}],
+               "signals": first["signals"] + [{"signal": "contact_request", "points": 20.0}],
+               "form_kinds": sorted({*first["form_kinds"], "demo_request"}),
                "handoff": {**first["handoff"], "trigger": "contact_request (demo_request form)"}}
     facts = facts_from_mql(upgrade, config)
     priority = classify(facts, config)

@@ -9,11 +9,11 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.routing.facts import facts_from_mql
+from agents.routing.facts import LEGACY_FACTS_NOTE, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
 from agents.routing.rules import assignment_id
 from streams.codec import Codec, SchemaRegistry
-from tests.unit.routing.helpers import CONFIG, MINUTE, NOW, mql, rep, roster, route
+from tests.unit.routing.helpers import CONFIG, MINUTE, NOW, legacy, mql, rep, roster, route
 
 CODEC = Codec(SchemaRegistry.load())
 AES = [rep("ae-a"), rep("ae-b"), rep("ae-c")]
@@ -83,6 +83,19 @@ def test_territory_rule_routes_to_the_reps_who_name_the_territory():
     assert (record["rule"], record["owner_id"]) == ("territory:na", "ae-na")
     assert record["audit"][0] == {"candidate": "rule:emea", "decision": "not_matched",
                                   "reason": "territory na not in ['emea']"}
+
+
+def test_a_record_written_before_v3_is_routed_without_firmographics_and_the_audit_says_so():
+    """No regex on the handoff's display text: an MQL without structured facts has no country,
+    so no territory rule or territory pool matches it; the role's round robin takes it."""
+    r = roster(TERRITORY_REPS, rules=[EMEA_RULE])
+    _, _, record, _ = route(legacy(mql(country="GB")), r)
+    assert record["audit"][0] == {"candidate": "firmographics", "decision": "not_applicable", "reason": LEGACY_FACTS_NOTE}
+    assert record["audit"][1] == {"candidate": "rule:emea", "decision": "not_matched",
+                                  "reason": "territory unknown not in ['emea']"}
+    assert record["rule"] == "round_robin:AE" and not record["is_fallback"]
+    _, _, control, _ = route(mql(country="GB"), r)  # the same lead as a v3 record
+    assert control["rule"] == "rule:emea" and "firmographics" not in [a["candidate"] for a in control["audit"]]
 
 
 def test_lead_type_sets_the_priority_and_territory_still_picks_the_owner():
@@ -247,7 +260,8 @@ def test_reassigning_a_lead_moves_its_open_slot():
     record = mql(form_kind="webinar_registration", fit_grade="C")
     assert route(record, r, open_leads=open_leads)[2]["owner_id"] == "sdr-a"
     upgrade = {**record, "event_id": record["event_id"] + "-p1",
-               "breakdown": record["breakdown"] + [{"signal": "contact_request", "points": 20.0, "detail": None}]}
+               "breakdown": record["breakdown"] + [{"signal": "contact_request", "points": 20.0, "detail": None}],
+               "signals": record["signals"] + [{"signal": "contact_request", "points": 20.0}]}
     assert route(upgrade, r, open_leads=open_leads)[2]["owner_id"] == "ae-a"
     assert open_leads == {"sdr-a": set(), "ae-a": {record["lead_id"]}}
 

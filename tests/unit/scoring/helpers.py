@@ -9,11 +9,15 @@ from agents.domain.events import LeadEvent
 from agents.domain.identity import lead_id_for_email
 import yaml
 
+from agents.routing.config import load_routing_config
+from agents.routing.priority import priority_policy
 from agents.scoring import apply_event, load_model, parse_model
 
 REPO = Path(__file__).resolve().parents[3]
 MODEL_PATH = REPO / "config" / "scoring-model.yaml"
 MODEL = load_model(MODEL_PATH)
+# Routing's priority policy, handed to scoring as the composition root does (leadflow.compose).
+PRIORITY = priority_policy(load_routing_config(REPO / "config" / "routing.yaml"))
 
 
 def model_with(**changes):
@@ -92,7 +96,7 @@ def run(events, state=None, *, model=MODEL, now_ms: int | None = None, dedup_win
     outputs = []
     for event in events:
         state, out = apply_event(state, event, model, now_ms=now_ms or event.occurred_at_ms,
-                                 dedup_window=dedup_window)
+                                 dedup_window=dedup_window, priority=PRIORITY)
         outputs.extend(out)
     return state, outputs
 

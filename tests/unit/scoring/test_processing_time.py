@@ -21,7 +21,7 @@ from agents.scoring.decay import decay_factor
 from agents.scoring.outputs import qualified_id, upgrade_id
 from tests.unit.scoring.helpers import (
     model_with,
-    CORP, DAY, HOUR, MODEL, REPO, T0, activity, director_form, form, of, page,
+    CORP, DAY, HOUR, MODEL, PRIORITY, REPO, T0, activity, director_form, form, of, page,
 )
 from tests.unit.scoring.test_scoring_properties import lead_events
 
@@ -43,7 +43,7 @@ def process(events, state=None, *, model=MODEL, delays=None, start_ms: int | Non
     for i, event in enumerate(events):
         clock = max(clock, event.occurred_at_ms)
         now = clock + (delays[i % len(delays)] if delays else 0)
-        state, out = apply_event(state, event, model, now_ms=now)
+        state, out = apply_event(state, event, model, now_ms=now, priority=PRIORITY)
         outputs.extend(out)
         steps.append((state, out, max(state.as_of_ms, now)))
     return state, outputs, steps
@@ -323,7 +323,7 @@ def test_no_upgrade_for_a_lead_that_sales_owns_or_an_mql_that_was_never_sent():
     assert upgrades(process([form(kind="demo_request", at=T0 + HOUR, eid="d")], legacy)[1]) == []
 
 
-def test_lead_qualified_v2_is_written_and_v1_readers_still_decode_an_upgrade():
+def test_lead_qualified_v3_is_written_and_v1_v2_readers_still_decode_an_upgrade():
     from io import BytesIO
 
     import fastavro
@@ -336,10 +336,13 @@ def test_lead_qualified_v2_is_written_and_v1_readers_still_decode_an_upgrade():
     (up,) = upgrades(out)
     raw = codec.encode("lead_qualified", up)
     writer = codec.registry.latest("lead_qualified")
-    assert (writer.version, writer.id) == (2, 1102) and raw[1:5] == (1102).to_bytes(4, "big")
-    v1 = next(s for s in codec.registry.versions("lead_qualified") if s.version == 1)
+    assert (writer.version, writer.id) == (3, 1103) and raw[1:5] == (1103).to_bytes(4, "big")
+    v1, v2 = (next(s for s in codec.registry.versions("lead_qualified") if s.version == n) for n in (1, 2))
     old = fastavro.schemaless_reader(BytesIO(raw[5:]), writer.schema, v1.schema)
     assert "upgrade_of" not in old and old["priority_hint"] == "P1" and old["mql_number"] == 1
+    older = fastavro.schemaless_reader(BytesIO(raw[5:]), writer.schema, v2.schema)
+    assert "firmographics" not in older and older["upgrade_of"] == up["upgrade_of"] and older["priority_hint"] == "P1"
+    assert (up["lead_type"], up["firmographics"]["segment"]) == ("demo_request", "mid_market")
     assert codec.decode(raw) == ("lead_qualified", up)
 
 

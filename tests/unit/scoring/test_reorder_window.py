@@ -15,7 +15,7 @@ from agents.scoring import evaluate, reorder
 from agents.scoring.outputs import qualified_id
 from agents.scoring.reorder import ReorderWindow
 from streams.settings import SettingsError, load_settings
-from tests.unit.scoring.helpers import CORP, MODEL, T0, activity, crm, director_form, of, page
+from tests.unit.scoring.helpers import CORP, MODEL, PRIORITY, T0, activity, crm, director_form, of, page
 from tests.unit.scoring.test_scoring_properties import lead_events
 
 SECOND, MINUTE = 1000, 60_000
@@ -29,14 +29,14 @@ def feed(arrivals, state=None, *, window=WINDOW):
     """Apply ``(event, processing time)`` pairs in this order; returns (state, outputs, steps)."""
     outputs, steps = [], []
     for event, now in arrivals:
-        state, out = reorder.apply_event(state, event, MODEL, now_ms=now, window=window)
+        state, out = reorder.apply_event(state, event, MODEL, now_ms=now, window=window, priority=PRIORITY)
         outputs.extend(out)
         steps.append(state)
     return state, outputs, steps
 
 
 def sweep(state, now, *, window=WINDOW):
-    return reorder.review(state, MODEL, now_ms=now, window=window)
+    return reorder.review(state, MODEL, now_ms=now, window=window, priority=PRIORITY)
 
 
 def sent(outputs):
@@ -225,7 +225,7 @@ def test_the_window_state_is_bounded_and_goes_away_when_the_lead_is_quiet():
 def test_redelivery_inside_the_window_changes_nothing():
     form, web = _form_and_web()
     state, _, _ = feed([(form, T0 + 30 * SECOND)])
-    again, out = reorder.apply_event(state, form, MODEL, now_ms=T0 + 40 * SECOND, window=WINDOW)
+    again, out = reorder.apply_event(state, form, MODEL, now_ms=T0 + 40 * SECOND, window=WINDOW, priority=PRIORITY)
     assert again is state and out == []
 
 
@@ -239,10 +239,10 @@ def test_the_window_is_validated():
             ReorderWindow.from_seconds(window_s, live_s)
     with pytest.raises(ValueError, match="live_ms"):
         ReorderWindow(1000, 1000)
-    assert load_settings().reorder_window_s == 60 and load_settings().live_event_bound_s == 2
+    assert load_settings().reorder_window_s == 180 and load_settings().live_event_bound_s == 2
     for overrides, named in (({"reorder_window_s": "nan"}, "LEADFLOW_REORDER_WINDOW_S"),
                              ({"reorder_window_s": -5}, "LEADFLOW_REORDER_WINDOW_S"),
-                             ({"live_event_bound_s": 90}, "LEADFLOW_LIVE_EVENT_BOUND_S")):
+                             ({"live_event_bound_s": 200}, "LEADFLOW_LIVE_EVENT_BOUND_S")):
         with pytest.raises(SettingsError, match=named):
             load_settings(**overrides)
     assert load_settings(reorder_window_s=0, live_event_bound_s=5).reorder_window_s == 0, "0 = off"

@@ -73,9 +73,17 @@ def test_invalid_values_are_reported_with_key_and_value(mutate, expected):
 def test_all_problems_are_reported_at_once():
     def two_problems(r):
         r["signals"]["blog_visit"]["cap"] = 2
-        r["priority_hints"]["by_signal"]["nope"] = "P1"
+        r["handoff"]["openers"]["nope"] = "Hi"  # (was priority_hints.by_signal, a removed section)
     message = _broken(two_problems)
-    assert "signals.blog_visit.cap" in message and "priority_hints.by_signal.nope: unknown signal" in message
+    assert "signals.blog_visit.cap" in message and "handoff.openers.nope: unknown signal" in message
+
+
+def test_the_removed_priority_hints_section_fails_at_load_naming_it():
+    """The priority is routing's (lead_qualified v3): a model file that still sets scoring's own
+    hints fails at start with what to do, rather than being half-applied."""
+    message = _broken(lambda r: r.update(priority_hints={"default": "P2"}))
+    assert "priority_hints: removed, delete it" in message
+    assert "config/routing.yaml" in message and "lead_types" in message
 
 
 def test_load_model_reports_yaml_problems_with_the_file(tmp_path):
