@@ -88,6 +88,8 @@ def fit_dead_letter(
     if len(payload) <= limit_bytes:
         return record, payload
     record = {**record, "truncated": True}
+    cut = False  # ``truncated`` must not claim a cut that did not happen (in JSON the flag is
+    # shorter than ``false``, so the full fields may fit with it): at least one byte goes.
     for name in ("original", "source_key"):
         data = record[name] or b""
         if not data:
@@ -95,10 +97,11 @@ def fit_dead_letter(
         empty = len(encode({**record, name: b""}))
         if empty > limit_bytes:  # not even without this field: cut the next one too
             record[name] = b""
+            cut = True
             continue
         full = len(encode(record))
         per_byte = (full - empty) / len(data)  # 1 for Avro, ~4/3 for JSON's base64
-        keep = min(len(data), int((limit_bytes - empty) / per_byte))
+        keep = min(len(data) - (0 if cut else 1), int((limit_bytes - empty) / per_byte))
         while True:  # framing (length varints, base64 padding) may cost a few bytes more
             payload = encode({**record, name: data[:keep]})
             excess = len(payload) - limit_bytes

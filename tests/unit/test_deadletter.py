@@ -98,14 +98,21 @@ def test_a_limit_below_the_fixed_fields_is_a_clear_error():
 
 @settings(max_examples=60, deadline=None)
 @example(value=b"", key=None, limit=408, output_format="json")  # once failed: the oracle assumed key b""
+@example(value=b"\x00" * 4, key=None, limit=418, output_format="json")  # "truncated": true fitted, nothing cut
+@example(value=b"\x00" * 10, key=b"", limit=408, output_format="json")  # the oracle's original_size was 0
 @given(value=st.binary(min_size=0, max_size=4000), key=st.one_of(st.none(), st.binary(max_size=300)),
        limit=st.integers(min_value=400, max_value=5000), output_format=st.sampled_from(FORMATS))
 def test_whatever_the_sizes_the_encoding_fits_and_keeps_a_prefix(value, key, limit, output_format):
     try:
         record, payload = fit_dead_letter(_record(value, key=key), _encoder(output_format), limit)
     except DeadLetterTooLarge:
-        # The smallest this record can get: original and key emptied (a missing key stays null).
-        smallest = {**_record(b"", key=None if key is None else b""), "truncated": True}
+        # The smallest honest record: original and key emptied (a missing key stays null) and
+        # flagged truncated - or, with nothing to cut, the record as it is.
+        if value or key:  # size and SHA-256 stay those of the value as received
+            smallest = {**_record(value, key=key), "original": b"", "source_key": None if key is None else b"",
+                        "truncated": True}
+        else:
+            smallest = _record(value, key=key)
         assert len(_encoder(output_format)(smallest)) > limit
         return
     assert len(payload) <= limit and payload == _encoder(output_format)(record)
