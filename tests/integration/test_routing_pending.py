@@ -6,7 +6,7 @@ hot lead - no dead letter, no assignment, ``leadflow_pending_assignments`` 1; th
 survives a worker restart that rebuilds the table from its changelog; once a valid roster is
 loaded the re-drive timer routes it by the normal rules, exactly once. A non-numeric
 round-robin cursor (the assignment script fails) parks and re-drives the same way. The default policy
-(``fallback``) is pinned by the unit tests (tests/unit/routing/test_pending.py).
+(``fallback``) is pinned by the unit tests (tests/unit/agents/routing/test_pending.py).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from agents.sla.exceptions import SlaConfigError
 from streams.settings import REPO_ROOT, Settings, SettingsError, _allowed_range, load_settings, unknown_variables
 from streams.startup_checks import StartupError, check_data_dir
 from streams.topics import creation_errors
-from tests.unit.test_cli_errors import _cli
+from tests.unit.leadflow.test_cli_errors import _cli
 
 CONFIG_DIR = REPO_ROOT / "config"
 FILES = {"scoring": "scoring-model.yaml", "routing": "routing.yaml", "sla": "sla.yaml", "roster": "roster.yaml"}

@@ -14,8 +14,8 @@ import pytest
 from agents.routing.facts import facts_from_mql
 from streams.codec import DEFAULT_SCHEMA_DIR, Codec, SchemaRegistry
 from streams.codec.json import compile_record_coercer
-from tests.unit.routing.helpers import CONFIG
-from tests.unit.scoring.helpers import T0, director_form, of, page, run
+from tests.unit.agents.routing.helpers import CONFIG
+from tests.unit.agents.scoring.helpers import T0, director_form, of, page, run
 
 V3_FIELDS = ["firmographics", "signals", "form_kinds", "lead_type"]
 
