@@ -38,8 +38,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.connections import kafka_client_kwargs
-from streams.settings import REPO_ROOT, Settings
 from leadflow.simulator.harness import (
     CpuMeter,
     HarnessError,
@@ -51,6 +49,8 @@ from leadflow.simulator.harness import (
     percentile,
     wait_for_group,
 )
+from streams.connections import kafka_client_kwargs
+from streams.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +90,21 @@ def _noop(phase: str, done: int, total: int) -> None:
 # --- (a) pass-through ---------------------------------------------------------------------
 
 
-async def passthrough(kafka: dict[str, Any], source: str, sink: str, n: int, *, group: str,
-                      progress: Progress = _noop) -> dict[str, Any]:
+async def passthrough(
+    kafka: dict[str, Any], source: str, sink: str, n: int, *, group: str, progress: Progress = _noop
+) -> dict[str, Any]:
     """Consume ``n`` records of ``source`` and produce them to ``sink``; events/s."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    consumer = AIOKafkaConsumer(source, **kafka, group_id=group,
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_partition_fetch_bytes=1024 * 1024)
-    producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=5,
-                                max_batch_size=256 * 1024)
+    consumer = AIOKafkaConsumer(
+        source,
+        **kafka,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=1024 * 1024,
+    )
+    producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=5, max_batch_size=256 * 1024)
     await consumer.start()
     await producer.start()
     moved, started = 0, None
@@ -124,8 +129,13 @@ async def passthrough(kafka: dict[str, Any], source: str, sink: str, n: int, *, 
         await producer.stop()
         await consumer.stop()
     cpu = time.process_time() - cpu0
-    return {"events": moved, "seconds": round(elapsed, 3), "events_per_s": round(moved / elapsed, 1),
-            "cpu_s": round(cpu, 2), "events_per_cpu_s": round(moved / cpu, 1) if cpu else None}
+    return {
+        "events": moved,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(moved / elapsed, 1),
+        "cpu_s": round(cpu, 2),
+        "events_per_cpu_s": round(moved / cpu, 1) if cpu else None,
+    }
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -179,8 +189,13 @@ async def _read_all(kafka: dict[str, Any], codec, topics: list[str], *, decode: 
 
 
 def _pcts(values: list[float]) -> dict[str, float | int | None]:
-    return {"count": len(values), "p50_ms": _r(percentile(values, 50)), "p95_ms": _r(percentile(values, 95)),
-            "p99_ms": _r(percentile(values, 99)), "max_ms": _r(max(values) if values else None)}
+    return {
+        "count": len(values),
+        "p50_ms": _r(percentile(values, 50)),
+        "p95_ms": _r(percentile(values, 95)),
+        "p99_ms": _r(percentile(values, 99)),
+        "max_ms": _r(max(values) if values else None),
+    }
 
 
 def _r(value: float | None) -> float | None:
@@ -190,40 +205,60 @@ def _r(value: float | None) -> float | None:
 # --- the benchmark -------------------------------------------------------------------------
 
 
-async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_id: str,
-               progress: Progress, say: Callable[[str], None]) -> dict[str, Any]:
-    from streams.app import build_codec
+async def _run(
+    settings: Settings,
+    stack: StackSession,
+    opts: BenchOptions,
+    run_id: str,
+    progress: Progress,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     from leadflow.simulator import Publisher, TrafficSimulator
+    from streams.app import build_codec
     from streams.topics import TopicNames, ensure_topics
 
     codec = build_codec(settings, register=True)  # the worker's ids (a Schema Registry's, if set)
     names = TopicNames.from_settings(settings)
     kafka = kafka_client_kwargs(settings)
-    results: dict[str, Any] = {"run_id": run_id, "events": opts.events, "seed": opts.seed,
-                               "partitions": settings.topic_partitions}
+    results: dict[str, Any] = {
+        "run_id": run_id,
+        "events": opts.events,
+        "seed": opts.seed,
+        "partitions": settings.topic_partitions,
+    }
 
     # The same N events for both measurements: generated once, encoded once.
-    sim = TrafficSimulator(opts.seed, start_ms=int(time.time() * 1000), inline_crm=True, tag=run_id,
-                           lead_id_key=settings.lead_id_key_bytes)
+    sim = TrafficSimulator(
+        opts.seed, start_ms=int(time.time() * 1000), inline_crm=True, tag=run_id, lead_id_key=settings.lead_id_key_bytes
+    )
     stream = iter(sim)
     # Stamped as if published live at 1,000 events/s up to now (not all at one instant: due
     # times of decay reviews and SLA clocks spread over time buckets as they would live).
     now_ms = int(time.time() * 1000) - opts.events
-    topic_of = {"form_submitted": names.form_submits, "web_activity": names.web_activity,
-                "crm_status": names.crm_status}
-    items, by_subject = [], {}
+    topic_of = {
+        "form_submitted": names.form_submits,
+        "web_activity": names.web_activity,
+        "crm_status": names.crm_status,
+    }
+    items: list[tuple[Any, ...]] = []
+    by_subject: dict[str, int] = {}
     for event in (next(stream) for _ in range(opts.events)):
         items.append((topic_of[event.subject], event.key, event.encode(codec, now_ms=now_ms + len(items))))
         by_subject[event.subject] = by_subject.get(event.subject, 0) + 1
     sizes = [len(v) for _, _, v in items]
-    results["messages"] = {"by_subject": by_subject, "mean_bytes": round(statistics.mean(sizes), 1),
-                           "total_bytes": sum(sizes)}
+    results["messages"] = {
+        "by_subject": by_subject,
+        "mean_bytes": round(statistics.mean(sizes), 1),
+        "total_bytes": sum(sizes),
+    }
 
     pt_in, pt_out = f"{settings.topic_prefix}.passthrough.in", f"{settings.topic_prefix}.passthrough.out"
     await ensure_topics(settings, [pt_in, pt_out, *names.all()])
     async with Publisher(kafka, names, codec, linger_ms=20, client_id="leadflow-bench") as pub:
-        say(f"pre-filling {opts.events:,} events ({results['messages']['mean_bytes']:.0f} B mean) "
-            "into the pass-through topic and the 3 input topics")
+        say(
+            f"pre-filling {opts.events:,} events ({results['messages']['mean_bytes']:.0f} B mean) "
+            "into the pass-through topic and the 3 input topics"
+        )
         await _prefill(pub, [(pt_in, k, v) for _, k, v in items], progress, "pre-fill pass-through")
         await _prefill(pub, items, progress, "pre-fill inputs")
 
@@ -238,7 +273,8 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         say(f"pass-through run {i + 1}: {run['events_per_s']:,.0f} events/s")
     best = max(runs, key=lambda r: r["events_per_s"])
     results["passthrough"] = {
-        "runs": runs, "events_per_s_median": round(statistics.median(r["events_per_s"] for r in runs), 1),
+        "runs": runs,
+        "events_per_s_median": round(statistics.median(r["events_per_s"] for r in runs), 1),
         "events_per_s_best": best["events_per_s"],
         "events_per_cpu_s_median": round(statistics.median(r["events_per_cpu_s"] or 0 for r in runs), 1),
     }
@@ -250,10 +286,20 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         for stateful in (False, True):
             label = "faust_table" if stateful else "faust"
             results["faust_passthrough"][label] = await _faust_floor(
-                settings, stack, pt_in, f"{settings.topic_prefix}.{label}.out", opts.events, workdir, label,
-                stateful=stateful, progress=progress)
-            say(f"Faust pass-through{' + table' if stateful else ''}: "
-                f"{results['faust_passthrough'][label]['events_per_s']:,.0f} events/s")
+                settings,
+                stack,
+                pt_in,
+                f"{settings.topic_prefix}.{label}.out",
+                opts.events,
+                workdir,
+                label,
+                stateful=stateful,
+                progress=progress,
+            )
+            say(
+                f"Faust pass-through{' + table' if stateful else ''}: "
+                f"{results['faust_passthrough'][label]['events_per_s']:,.0f} events/s"
+            )
 
     # (b) pipeline throughput on the pre-filled inputs.
     wrapper: list[str] = []
@@ -262,8 +308,10 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         import importlib.util
 
         if importlib.util.find_spec("pyinstrument") is None:
-            raise HarnessError("--profile pyinstrument needs pyinstrument (`pip install pyinstrument`, the "
-                               "'bench' extra); --profile cprofile needs nothing")
+            raise HarnessError(
+                "--profile pyinstrument needs pyinstrument (`pip install pyinstrument`, the "
+                "'bench' extra); --profile cprofile needs nothing"
+            )
         profile_out = opts.results_dir / f"{run_id}.worker.pyisession"
         # 5 ms sampling: a few minutes of worker stay a few MB (the default 1 ms makes ~1 MB/s).
         wrapper = ["-m", "pyinstrument", "-i", "0.005", "-r", "pyisession", "-o", str(profile_out)]
@@ -277,8 +325,13 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
     if proto:
         extra_env["LEADFLOW_BENCH_FAUST"] = json.dumps(opts.faust_overrides)
         extra_env["LEADFLOW_BENCH_PATCHES"] = ",".join(opts.patches)
-    worker = WorkerProcess(settings, workdir, wrapper=wrapper, extra_env=extra_env,
-                           module="leadflow.bench_worker" if proto else "leadflow.cli")
+    worker = WorkerProcess(
+        settings,
+        workdir,
+        wrapper=wrapper,
+        extra_env=extra_env,
+        module="leadflow.bench_worker" if proto else "leadflow.cli",
+    )
     internal = [names.lead_events, names.visitor_events]
     input_ends = await end_offsets(kafka, names.inputs())
     meter = CpuMeter()
@@ -291,7 +344,9 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         deadline = time.monotonic() + opts.drain_timeout_s
         while True:
             if not worker.alive():
-                raise HarnessError(f"the worker died during the benchmark; log {worker.log_file}:\n{worker.log_tail(25)}")
+                raise HarnessError(
+                    f"the worker died during the benchmark; log {worker.log_file}:\n{worker.log_tail(25)}"
+                )
             internal_ends = await end_offsets(kafka, internal)
             input_lag = await _committed_lag(kafka, settings.app_id, input_ends)
             internal_lag = await _committed_lag(kafka, settings.app_id, internal_ends)
@@ -302,7 +357,9 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
             if lag == 0:
                 break
             if time.monotonic() > deadline:
-                raise HarnessError(f"the pipeline did not drain within {opts.drain_timeout_s:.0f}s ({lag} records left)")
+                raise HarnessError(
+                    f"the pipeline did not drain within {opts.drain_timeout_s:.0f}s ({lag} records left)"
+                )
             await asyncio.sleep(0.5)
         load = meter.stop()
         worker.sample()
@@ -317,17 +374,23 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
         seconds = max(1e-3, (last - first) / 1000)
         wcpu = load["cpu_s"].get("worker") or 0.0
         results["pipeline"] = {
-            "events": opts.events, "seconds": round(seconds, 3), "events_per_s": round(opts.events / seconds, 1),
-            "lead_scored_outputs": len(scored), "internal_records": len(written),
-            "worker_cpu_s": wcpu, "events_per_worker_cpu_s": round(opts.events / wcpu, 1) if wcpu else None,
-            "load": load, "worker_peak_rss_mib": round((rss_after_throughput or 0) / 1024, 1),
+            "events": opts.events,
+            "seconds": round(seconds, 3),
+            "events_per_s": round(opts.events / seconds, 1),
+            "lead_scored_outputs": len(scored),
+            "internal_records": len(written),
+            "worker_cpu_s": wcpu,
+            "events_per_worker_cpu_s": round(opts.events / wcpu, 1) if wcpu else None,
+            "load": load,
+            "worker_peak_rss_mib": round((rss_after_throughput or 0) / 1024, 1),
         }
         say(f"pipeline: {results['pipeline']['events_per_s']:,.0f} events/s")
 
         # (c) latency at a steady rate, live.
         rate = opts.latency_rate or max(10.0, round(results["pipeline"]["events_per_s"] * opts.latency_fraction))
-        results["latency"] = await _latency_phase(settings, names, codec, stream, rate, opts, worker, stack,
-                                                  progress, say)
+        results["latency"] = await _latency_phase(
+            settings, names, codec, stream, rate, opts, worker, stack, progress, say
+        )
         worker.sample()
     finally:
         worker.stop(timeout=60)
@@ -346,8 +409,16 @@ async def _run(settings: Settings, stack: StackSession, opts: BenchOptions, run_
     return results
 
 
-async def _drain(settings: Settings, group: str, ends: dict[Any, int], worker: WorkerProcess,
-                 timeout: float, progress: Progress, label: str, total: int) -> None:
+async def _drain(
+    settings: Settings,
+    group: str,
+    ends: dict[Any, int],
+    worker: WorkerProcess,
+    timeout: float,
+    progress: Progress,
+    label: str,
+    total: int,
+) -> None:
     """Until ``group`` has committed every offset in ``ends``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -362,13 +433,22 @@ async def _drain(settings: Settings, group: str, ends: dict[Any, int], worker: W
         await asyncio.sleep(0.5)
 
 
-async def _faust_floor(settings: Settings, stack: StackSession, source: str, sink: str, n: int, workdir: Path,
-                       label: str, *, stateful: bool, progress: Progress) -> dict[str, Any]:
+async def _faust_floor(
+    settings: Settings,
+    stack: StackSession,
+    source: str,
+    sink: str,
+    n: int,
+    workdir: Path,
+    label: str,
+    *,
+    stateful: bool,
+    progress: Progress,
+) -> dict[str, Any]:
     from streams.topics import ensure_topics
 
     app_id = f"{settings.app_id}-{label}"
-    floor_settings = Settings(**{**settings.model_dump(), "app_id": app_id,
-                                 "data_dir": workdir / f"{label}-data"})
+    floor_settings = Settings(**{**settings.model_dump(), "app_id": app_id, "data_dir": workdir / f"{label}-data"})
     await ensure_topics(floor_settings, [sink])
     args = ["faust-passthrough", source, sink, *(["--table"] if stateful else [])]
     worker = WorkerProcess(floor_settings, workdir, name=label, module="leadflow.bench_worker", args=args)
@@ -386,17 +466,26 @@ async def _faust_floor(settings: Settings, stack: StackSession, source: str, sin
     stamps = [r[3] for r in out]
     seconds = max(1e-3, (max(stamps) - min(stamps)) / 1000) if stamps else float("nan")
     wcpu = load["cpu_s"].get("worker") or 0.0
-    return {"events": len(out), "seconds": round(seconds, 3), "events_per_s": round(n / seconds, 1),
-            "worker_cpu_s": wcpu, "events_per_worker_cpu_s": round(n / wcpu, 1) if wcpu else None,
-            "stateful": stateful, "load": load}
+    return {
+        "events": len(out),
+        "seconds": round(seconds, 3),
+        "events_per_s": round(n / seconds, 1),
+        "worker_cpu_s": wcpu,
+        "events_per_worker_cpu_s": round(n / wcpu, 1) if wcpu else None,
+        "stateful": stateful,
+        "load": load,
+    }
 
 
-async def _latency_phase(settings, names, codec, stream, rate: float, opts: BenchOptions, worker, stack,
-                         progress: Progress, say) -> dict[str, Any]:
+async def _latency_phase(
+    settings, names, codec, stream, rate: float, opts: BenchOptions, worker, stack, progress: Progress, say
+) -> dict[str, Any]:
     from leadflow.simulator import Publisher
 
     out_topics = [names.lead_scored, names.mqls, names.assignments]
-    reader = OutputReader(kafka_client_kwargs(settings), codec, await end_offsets(kafka_client_kwargs(settings), out_topics))
+    reader = OutputReader(
+        kafka_client_kwargs(settings), codec, await end_offsets(kafka_client_kwargs(settings), out_topics)
+    )
     await reader.start()
     sent_at: dict[str, int] = {}
     scored_lat: list[float] = []
@@ -442,6 +531,7 @@ async def _latency_phase(settings, names, codec, stream, rate: float, opts: Benc
     reading = asyncio.create_task(read_loop())
     try:
         async with Publisher(kafka_client_kwargs(settings), names, codec, client_id="leadflow-bench-live") as pub:
+
             async def report() -> None:
                 while not stop.is_set():
                     progress("latency", pub.stats.sent, n)
@@ -464,12 +554,18 @@ async def _latency_phase(settings, names, codec, stream, rate: float, opts: Benc
     load = meter.stop()
     progress("latency", n, n)
     return {
-        "rate_events_per_s": rate, "events": stats.sent, "achieved_rate": round(stats.rate, 1),
-        "event_to_scored": _pcts(scored_lat), "event_to_mql": _pcts(mql_lat),
-        "event_to_assignment": _pcts(assign_lat), "load": load,
-        "note": ("input broker timestamp -> output broker timestamp; lead_scored: identified events only "
-                 "(anonymous page views wait for the visitor to identify); assignments only when a routing "
-                 "agent runs"),
+        "rate_events_per_s": rate,
+        "events": stats.sent,
+        "achieved_rate": round(stats.rate, 1),
+        "event_to_scored": _pcts(scored_lat),
+        "event_to_mql": _pcts(mql_lat),
+        "event_to_assignment": _pcts(assign_lat),
+        "load": load,
+        "note": (
+            "input broker timestamp -> output broker timestamp; lead_scored: identified events only "
+            "(anonymous page views wait for the visitor to identify); assignments only when a routing "
+            "agent runs"
+        ),
     }
 
 
@@ -499,8 +595,13 @@ def _render_profile(kind: str | None, path: Path) -> dict[str, Any]:
 def bench_settings(base: Settings, run_id: str, **overrides: Any) -> Settings:
     """The worker's own topic prefix, app id, data dir; metrics off (nothing scrapes them)."""
     data = base.model_dump()
-    data.update(topic_prefix=run_id, app_id=run_id, redis_key_prefix=run_id, metrics_port=0,
-                data_dir=Path(base.stack_dir) / "bench" / run_id / "data")
+    data.update(
+        topic_prefix=run_id,
+        app_id=run_id,
+        redis_key_prefix=run_id,
+        metrics_port=0,
+        data_dir=Path(base.stack_dir) / "bench" / run_id / "data",
+    )
     data.update(overrides)
     return Settings(**data)
 
@@ -509,9 +610,11 @@ def security_comparison(plain: dict[str, Any], secure: dict[str, Any]) -> dict[s
     """PLAINTEXT vs SASL_SSL, same events, same broker, same run."""
 
     def figures(r: dict[str, Any]) -> dict[str, Any]:
-        return {"passthrough_events_per_s": r["passthrough"]["events_per_s_median"],
-                "pipeline_events_per_s": r["pipeline"].get("events_per_s"),
-                "pipeline_events_per_worker_cpu_s": r["pipeline"].get("events_per_worker_cpu_s")}
+        return {
+            "passthrough_events_per_s": r["passthrough"]["events_per_s_median"],
+            "pipeline_events_per_s": r["pipeline"].get("events_per_s"),
+            "pipeline_events_per_worker_cpu_s": r["pipeline"].get("events_per_worker_cpu_s"),
+        }
 
     a, b = figures(plain), figures(secure)
     ratio = {k: (round(b[k] / a[k], 3) if a[k] and b[k] else None) for k in a}
@@ -531,8 +634,15 @@ async def _delete_topics(kafka: dict[str, Any], prefix: str) -> None:
         await admin.close()
 
 
-def run_bench(base: Settings, opts: BenchOptions, *, manage_stack: bool = True, keep_stack: bool = False,
-              progress: Progress = _noop, say: Callable[[str], None] = print) -> dict[str, Any]:
+def run_bench(
+    base: Settings,
+    opts: BenchOptions,
+    *,
+    manage_stack: bool = True,
+    keep_stack: bool = False,
+    progress: Progress = _noop,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Run the benchmark; returns the results dict (also written as JSON)."""
     run_id = time.strftime("bench-%Y%m%d-%H%M%S")
     settings = bench_settings(base, run_id)
@@ -566,11 +676,16 @@ def run_bench(base: Settings, opts: BenchOptions, *, manage_stack: bool = True, 
             results["security_comparison"] = security_comparison(all_results[0], all_results[1])
     results["environment"] = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "duration_s": round(time.time() - started, 1), "cpus": os.cpu_count(),
-        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-        "kafka": settings.kafka_version, "bootstrap": settings.kafka_bootstrap,
-        "worker_env": opts.worker_env, "profile": opts.profile,
-        "faust_overrides": opts.faust_overrides, "patches": opts.patches,
+        "duration_s": round(time.time() - started, 1),
+        "cpus": os.cpu_count(),
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "kafka": settings.kafka_version,
+        "bootstrap": settings.kafka_bootstrap,
+        "worker_env": opts.worker_env,
+        "profile": opts.profile,
+        "faust_overrides": opts.faust_overrides,
+        "patches": opts.patches,
     }
     path = opts.results_dir / f"{run_id}.json"
     path.write_text(json.dumps(results, indent=2, default=str))
@@ -591,15 +706,22 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [
         ("events", f"{results['events']:,}", f"{results['events']:,}"),
         ("events/s", f"{pt['events_per_s_median']:,.0f} (median of {len(pt['runs'])})", f"{pl['events_per_s']:,.0f}"),
-        ("events per CPU-second", f"{pt['events_per_cpu_s_median']:,.0f}", f"{pl.get('events_per_worker_cpu_s') or 0:,.0f}"),
+        (
+            "events per CPU-second",
+            f"{pt['events_per_cpu_s_median']:,.0f}",
+            f"{pl.get('events_per_worker_cpu_s') or 0:,.0f}",
+        ),
         ("ratio pipeline / pass-through", "", f"{ratio:.1%} (goal {GOAL_RATIO:.0%})" if ratio else "n/a"),
         ("event→lead_scored p50/p95/p99", "", ms(lat.get("event_to_scored"))),
         ("event→MQL p50/p95/p99", "", ms(lat.get("event_to_mql"))),
         ("event→assignment p50/p95/p99", "", ms(lat.get("event_to_assignment"))),
         ("latency load", "", f"{lat.get('rate_events_per_s', 0):,.0f} events/s for {lat.get('events', 0):,} events"),
         ("worker peak RSS", "", f"{pl.get('worker_peak_rss_mib_overall', pl.get('worker_peak_rss_mib'))} MiB"),
-        ("machine busy during run", f"{pt['runs'][0]['load']['machine_busy_pct']}%",
-         f"{pl['load']['machine_busy_pct']}% (others {pl['load']['other_processes_cpu_s']} CPU-s)"),
+        (
+            "machine busy during run",
+            f"{pt['runs'][0]['load']['machine_busy_pct']}%",
+            f"{pl['load']['machine_busy_pct']}% (others {pl['load']['other_processes_cpu_s']} CPU-s)",
+        ),
     ]
 
 
@@ -617,6 +739,7 @@ def _patch(name: str):
     def register(fn: Callable[[], None]) -> Callable[[], None]:
         PATCHES[name] = fn
         return fn
+
     return register
 
 
@@ -631,7 +754,7 @@ def _no_spinner() -> None:
         original(self, *args, **kwargs)
         self.spinner = None
 
-    faust.worker.Worker.__init__ = init
+    faust.worker.Worker.__init__ = init  # type: ignore[method-assign]
 
 
 @_patch("fast_event_dict")
@@ -640,66 +763,79 @@ def _fast_event_dict() -> None:
     from agents.domain.events import LeadEvent
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "kind": self.kind, "lead_id": self.lead_id,
-                "visitor_id": self.visitor_id, "occurred_at_ms": self.occurred_at_ms,
-                "received_at_ms": self.received_at_ms, "source": self.source, "data": dict(self.data)}
+        return {
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "lead_id": self.lead_id,
+            "visitor_id": self.visitor_id,
+            "occurred_at_ms": self.occurred_at_ms,
+            "received_at_ms": self.received_at_ms,
+            "source": self.source,
+            "data": dict(self.data),
+        }
 
-    LeadEvent.to_dict = to_dict
+    LeadEvent.to_dict = to_dict  # type: ignore[method-assign]
 
 
 @_patch("chunked_due_index")
 def _chunked_due_index() -> None:
-    """DueIndex buckets as chunks of at most CHUNK keys: scheduling costs O(CHUNK), not O(bucket)."""
+    """DueIndex buckets as chunks of at most 64 keys: an append costs O(64), not O(bucket).
+
+    Patches only the index's storage (``members``/``append``/``drop``), so scoring and SLA keep
+    their sweep logic; buckets written in the one-list format are still read (and dropped)."""
+    import orjson
+
     from streams import due_index as di
 
     chunk_size = 64
 
-    def schedule(self, partition: int, key: str, due_ms: int, now_ms: int) -> int:
-        ckey = di.cursor_key(partition)
-        cursor = self.table.get(ckey)
-        if cursor is None:
-            cursor_bucket = di.bucket_of(now_ms, self.width_ms) - 1
-            self.table[ckey] = str(cursor_bucket).encode()
-        else:
-            cursor_bucket = int(cursor)
-        bucket = max(di.bucket_of(due_ms, self.width_ms), cursor_bucket + 1)
-        bkey = di.bucket_key(partition, bucket)
-        head = self.table.get(bkey)  # number of chunks, as ascii
-        chunks = int(head) if head else 0
-        last_key = b"%s:%d" % (bkey, chunks - 1)
-        last = orjson.loads(self.table.get(last_key) or b"[]") if chunks else None
-        if last is not None and key in last:
-            return bucket
-        if last is None or len(last) >= chunk_size:
-            chunks += 1
-            self.table[bkey] = str(chunks).encode()
-            last_key, last = b"%s:%d" % (bkey, chunks - 1), []
-        last.append(key)
-        self.table[last_key] = orjson.dumps(last)
-        return bucket
+    def chunk_key(bkey: bytes, i: int) -> bytes:
+        return b"%s:%d" % (bkey, i)
 
-    def take(self, partition: int, bucket: int) -> list[str]:
+    def head(table, bkey: bytes) -> tuple[int, list[str]]:
+        """(number of chunks, keys of a bucket stored in the one-list format)."""
+        raw = table.get(bkey)
+        if raw is None:
+            return 0, []
+        value = orjson.loads(raw)
+        return (value, []) if isinstance(value, int) else (0, value)
+
+    def members(self, partition: int, bucket: int) -> list[str]:
         bkey = di.bucket_key(partition, bucket)
-        head = self.table.get(bkey)
-        members: list[str] = []
-        if head is not None:
-            for i in range(int(head)):
-                ck = b"%s:%d" % (bkey, i)
-                raw = self.table.get(ck)
-                if raw is not None:
-                    members.extend(orjson.loads(raw))
-                    del self.table[ck]
+        chunks, keys = head(self.table, bkey)
+        for i in range(chunks):
+            keys.extend(orjson.loads(self.table.get(chunk_key(bkey, i)) or b"[]"))
+        return list(dict.fromkeys(keys))
+
+    def append(self, partition: int, bucket: int, keys) -> None:
+        bkey = di.bucket_key(partition, bucket)
+        chunks, legacy = head(self.table, bkey)
+        if legacy:  # a bucket in the one-list format becomes chunk 0
+            self.table[chunk_key(bkey, 0)] = orjson.dumps(legacy)
+            self.table[bkey] = b"1"
+            chunks = 1
+        last = orjson.loads(self.table.get(chunk_key(bkey, chunks - 1)) or b"[]") if chunks else []
+        added = [k for k in dict.fromkeys(keys) if k not in last]
+        while added:  # a duplicate in an earlier chunk is harmless: members() and the sweep dedupe
+            if not chunks or len(last) >= chunk_size:
+                chunks, last = chunks + 1, []
+                self.table[bkey] = b"%d" % chunks
+            room = chunk_size - len(last)
+            last, added = last + added[:room], added[room:]
+            self.table[chunk_key(bkey, chunks - 1)] = orjson.dumps(last)
+
+    def drop(self, partition: int, bucket: int) -> None:
+        bkey = di.bucket_key(partition, bucket)
+        chunks, _ = head(self.table, bkey)
+        for i in range(chunks):
+            if self.table.get(chunk_key(bkey, i)) is not None:
+                del self.table[chunk_key(bkey, i)]
+        if self.table.get(bkey) is not None:
             del self.table[bkey]
-        ckey = di.cursor_key(partition)
-        cursor = self.table.get(ckey)
-        if cursor is None or int(cursor) < bucket:
-            self.table[ckey] = str(bucket).encode()
-        return list(dict.fromkeys(members))
 
-    import orjson
-
-    di.DueIndex.schedule = schedule
-    di.DueIndex.take = take
+    di.DueIndex.members = members  # type: ignore[method-assign]
+    di.DueIndex.append = append  # type: ignore[method-assign]
+    di.DueIndex.drop = drop  # type: ignore[method-assign]
 
 
 @_patch("big_producer_buffer")

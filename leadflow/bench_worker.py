@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 from leadflow.bench import PATCHES
 
@@ -33,7 +34,7 @@ def _proto_worker(argv: list[str]) -> None:
                 kwargs.update(overrides)
                 super().__init__(*args, **kwargs)
 
-        faust.App = TunedApp
+        faust.App = TunedApp  # type: ignore[misc]  # the patch itself: the worker builds this App
     for name in filter(None, (os.environ.get("LEADFLOW_BENCH_PATCHES") or "").split(",")):
         PATCHES[name.strip()]()
     from leadflow.cli import main  # after the patches, as in a worker that has the change
@@ -53,11 +54,14 @@ def _faust_passthrough(argv: list[str]) -> None:
     source, sink, stateful = argv[0], argv[1], "--table" in argv
     settings = load_settings()
     app = faust_app(settings)
-    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw: dict[str, Any] = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     src = app.topic(source, partitions=settings.topic_partitions, **raw)
     dst = app.topic(sink, partitions=settings.topic_partitions, **raw)
-    table = app.Table("last_value", default=None, partitions=settings.topic_partitions,
-                      key_type=bytes, value_type=bytes) if stateful else None
+    table = (
+        app.Table("last_value", default=None, partitions=settings.topic_partitions, key_type=bytes, value_type=bytes)
+        if stateful
+        else None
+    )
 
     @app.agent(src, name="passthrough", concurrency=1)
     async def passthrough_agent(stream):

@@ -17,12 +17,10 @@ import click
 from leadflow.cli_context import LeadflowGroup
 from leadflow.cli_context import kafka_settings_from as _kafka_settings
 from leadflow.cli_context import settings_from as _settings
-from leadflow.extra_cli import bench, demo, replay, simulate
+from leadflow.extra_cli import INPUT_KINDS, bench, demo, replay, simulate
 from leadflow.privacy_cli import forget
 from leadflow.roster_cli import roster
 from streams.connections import KafkaUnavailable, RedisUnavailable, kafka_client_kwargs
-
-INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
 
 
 # The commands of other modules are listed here; this module's own are added by @main.command().
@@ -54,9 +52,12 @@ def dev() -> None:
 
 
 @dev.command("up")
-@click.option("--secure", is_flag=True,
-              help="Also open a SASL_SSL listener (SCRAM-SHA-512, a local CA) on Kafka port + 2, "
-                   "to try production settings locally; prints the LEADFLOW_* variables to use it.")
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Also open a SASL_SSL listener (SCRAM-SHA-512, a local CA) on Kafka port + 2, "
+    "to try production settings locally; prints the LEADFLOW_* variables to use it.",
+)
 @click.pass_context
 def dev_up(ctx: click.Context, secure: bool) -> None:
     """Fetch Kafka jars (first time), start Kafka and Redis, wait until both answer."""
@@ -67,10 +68,12 @@ def dev_up(ctx: click.Context, secure: bool) -> None:
     stack = DevStack.from_settings(settings, secure=secure)
     report = stack.up()
     click.echo(report.summary())
-    if secure:
+    if secure and stack.kafka.sasl_ssl is not None:  # secure=True configures the listener
         overrides = sasl_ssl_client_overrides(stack.kafka.sasl_ssl, Path(settings.stack_dir) / "pki")
-        click.echo("SASL_SSL listener ready; to use it:\n" + "\n".join(
-            f"  export LEADFLOW_{key.upper()}={value}" for key, value in overrides.items()))
+        click.echo(
+            "SASL_SSL listener ready; to use it:\n"
+            + "\n".join(f"  export LEADFLOW_{key.upper()}={value}" for key, value in overrides.items())
+        )
     from leadflow.worker import prepare
 
     prepare(settings)
@@ -104,10 +107,10 @@ def dev_status(ctx: click.Context) -> None:
 @click.pass_context
 def worker(ctx: click.Context, loglevel: str) -> None:
     """Run a leadflow worker (Faust) against the configured Kafka and Redis."""
+    from leadflow.worker import run_worker
     from streams.codec.exceptions import SchemaRegistryError
     from streams.startup_checks import StartupError
     from streams.topics import TopicError
-    from leadflow.worker import run_worker
 
     settings = _settings(ctx)
     try:
@@ -207,13 +210,20 @@ def topics_list(ctx: click.Context) -> None:
 @main.command()
 @click.argument("kind", type=click.Choice(sorted(INPUT_KINDS)))
 @click.argument("source", type=click.File("rb"), default="-")
-@click.option("--now", "restamp", is_flag=True,
-              help="Shift occurred_at so the last line happens now, keeping the spacing between "
-                   "lines (for example files; events older than LEADFLOW_MAX_EVENT_AGE_DAYS or "
-                   "in the future are dead-lettered).")
-@click.option("--backfill", is_flag=True,
-              help="History (header leadflow-backfill: 1): rebuilds lead state, sends no MQL "
-                   "(CRM imports, offline event-scan uploads).")
+@click.option(
+    "--now",
+    "restamp",
+    is_flag=True,
+    help="Shift occurred_at so the last line happens now, keeping the spacing between "
+    "lines (for example files; events older than LEADFLOW_MAX_EVENT_AGE_DAYS or "
+    "in the future are dead-lettered).",
+)
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="History (header leadflow-backfill: 1): rebuilds lead state, sends no MQL "
+    "(CRM imports, offline event-scan uploads).",
+)
 @click.pass_context
 def publish(ctx: click.Context, kind: str, source, restamp: bool, backfill: bool) -> None:
     """Publish JSON lines (one event per line) from SOURCE (a file or - for stdin) to the
@@ -283,8 +293,17 @@ def tail(ctx: click.Context, topic_role: str, from_beginning: bool, max_messages
     # it waits for a missing topic; _tail reports that case in one line instead.
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
     _kafka_settings(ctx)
-    asyncio.run(_tail(kafka_client_kwargs(settings), topic, codec, from_beginning, max_messages, timeout,
-                      TopicNames.from_settings(settings).output_subject(topic)))
+    asyncio.run(
+        _tail(
+            kafka_client_kwargs(settings),
+            topic,
+            codec,
+            from_beginning,
+            max_messages,
+            timeout,
+            TopicNames.from_settings(settings).output_subject(topic),
+        )
+    )
 
 
 def tail_topic(names, role: str) -> str:
@@ -310,8 +329,11 @@ async def _tail(kafka, topic, codec, from_beginning, max_messages, timeout, subj
     from aiokafka.errors import UnknownTopicOrPartitionError
 
     consumer = AIOKafkaConsumer(
-        topic, **kafka, auto_offset_reset="earliest" if from_beginning else "latest",
-        enable_auto_commit=False, group_id=None,
+        topic,
+        **kafka,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        group_id=None,
     )
     seen, last = 0, time.monotonic()
     try:
@@ -337,8 +359,12 @@ async def _tail(kafka, topic, codec, from_beginning, max_messages, timeout, subj
                         subject, value = codec.decode(record.value, subject_hint)
                     except Exception as exc:  # not Avro (e.g. an input topic): show it raw
                         subject, value = f"undecodable: {exc}", record.value.decode("utf-8", "replace")
-                    click.echo(json.dumps({"subject": subject, "key": (record.key or b"").decode(), "value": value},
-                                          default=_json_default))
+                    click.echo(
+                        json.dumps(
+                            {"subject": subject, "key": (record.key or b"").decode(), "value": value},
+                            default=_json_default,
+                        )
+                    )
                     seen += 1
     finally:
         await consumer.stop()

@@ -44,8 +44,12 @@ def _config_errors() -> dict[type[Exception], str]:
     from agents.scoring.exceptions import ModelError
     from agents.sla.exceptions import SlaConfigError
 
-    return {ModelError: "LEADFLOW_SCORING_MODEL_PATH", RoutingConfigError: "LEADFLOW_ROUTING_CONFIG_PATH",
-            SlaConfigError: "LEADFLOW_SLA_CONFIG_PATH", RosterError: "LEADFLOW_ROSTER_PATH"}
+    return {
+        ModelError: "LEADFLOW_SCORING_MODEL_PATH",
+        RoutingConfigError: "LEADFLOW_ROUTING_CONFIG_PATH",
+        SlaConfigError: "LEADFLOW_SLA_CONFIG_PATH",
+        RosterError: "LEADFLOW_ROSTER_PATH",
+    }
 
 
 def config_error_line(exc: Exception) -> str | None:

@@ -41,8 +41,13 @@ Capability = Callable[[Pipeline], None]
 # them equal): the codec's, capture's rules' and the runtime's own.
 DEAD_LETTER_REASONS = tuple(dict.fromkeys((*DECODE_REASON_CODES, *CAPTURE_REASON_CODES, *RUNTIME_REASON_CODES)))
 # The metrics' closed label sets that the capabilities define.
-METRIC_VOCABULARY = Vocabulary(event_kinds=EVENT_KINDS, stages=STAGES, crm_statuses=CRM_STATUSES,
-                               dispositions=DISPOSITIONS, dead_letter_reasons=DEAD_LETTER_REASONS)
+METRIC_VOCABULARY = Vocabulary(
+    event_kinds=EVENT_KINDS,
+    stages=STAGES,
+    crm_statuses=CRM_STATUSES,
+    dispositions=DISPOSITIONS,
+    dead_letter_reasons=DEAD_LETTER_REASONS,
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,12 @@ def capabilities(configs: Configs) -> tuple[Capability, ...]:
     return (
         capture.register,
         # Priority is routing's alone: scoring applies routing's policy to the MQL's facts.
-        partial(scoring.register, model=configs.scoring, dispositions=configs.sla.dispositions,
-                priority=priority_policy(configs.routing)),
+        partial(
+            scoring.register,
+            model=configs.scoring,
+            dispositions=configs.sla.dispositions,
+            priority=priority_policy(configs.routing),
+        ),
         partial(routing.register, config=configs.routing),
         partial(sla.register, config=configs.sla),
         partial(disposition.register, model=configs.scoring),
@@ -96,8 +105,14 @@ def create_app(
 ) -> Pipeline:
     """The worker's pipeline. ``only``: register just these capabilities (a benchmark of one)."""
     configs = configs or load_configs(settings, scoring_model=scoring_model)
-    pipeline = build_pipeline(settings, metrics=metrics or Metrics.create(METRIC_VOCABULARY), codec=codec,
-                              clock=clock, redis_factory=redis_factory, message_limit=message_limit)
+    pipeline = build_pipeline(
+        settings,
+        metrics=metrics or Metrics.create(METRIC_VOCABULARY),
+        codec=codec,
+        clock=clock,
+        redis_factory=redis_factory,
+        message_limit=message_limit,
+    )
     pipeline.metrics.start_at_zero(**configured_label_values(configs))
     for register in only if only is not None else capabilities(configs):
         register(pipeline)
@@ -117,8 +132,9 @@ def configured_label_values(configs: Configs) -> dict[str, tuple]:
         "statuses": tuple(s for s in CRM_STATUSES if s not in TOUCH_ONLY_STATUSES and s != "erasure_requested"),
         "dispositions": tuple(dict.fromkeys(dispositions)),
         "issue_codes": tuple(ISSUE_CODES),
-        "sources": tuple(dict.fromkeys([*attribution.channels, attribution.unrecognized_channel,
-                                        attribution.missing_channel])),
+        "sources": tuple(
+            dict.fromkeys([*attribution.channels, attribution.unrecognized_channel, attribution.missing_channel])
+        ),
         "mql_bands": mql_label_pairs(thresholds.mql, thresholds.fast_track),
         "duplicate_stages": DUPLICATE_STAGES,
     }

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import re
 import shutil
 import signal
 import subprocess
@@ -41,9 +40,8 @@ from typing import Any
 
 import yaml
 
+from agents.domain.durations import format_seconds, is_duration, parse_duration_ms
 from agents.domain.yamlio import read_yaml
-from streams.connections import kafka_client_kwargs
-from streams.settings import Settings
 from leadflow.simulator.harness import (
     HarnessError,
     OutputReader,
@@ -55,12 +53,12 @@ from leadflow.simulator.harness import (
     settings_env,
     wait_for_group,
 )
+from streams.connections import kafka_client_kwargs
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 OUTPUT_ROLES = ("mqls", "assignments", "sla_breaches", "dispositions", "data_quality", "dead_letters", "lead_scored")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _UNSCALED_KEYS = frozenset({"clock_skew_tolerance"})  # real clock skew, not business time
 
 
@@ -91,13 +89,6 @@ class DemoOptions:
 # --- compressed-time configuration --------------------------------------------------------
 
 
-def _scale_duration(text: str, speed: float) -> str:
-    match = _DURATION.match(text)
-    assert match
-    seconds = float(match.group(1)) * _UNIT_S[match.group(2)] / speed
-    return f"{max(seconds, 0.001):.3f}".rstrip("0").rstrip(".") + "s"
-
-
 def compress_sla_config(raw: Any, speed: float) -> Any:
     """Every duration string ('2h', '30d', ...) divided by ``speed``; sweep buckets of 1 s."""
 
@@ -106,8 +97,8 @@ def compress_sla_config(raw: Any, speed: float) -> Any:
             return {k: walk(v, k) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v, key) for v in node]
-        if isinstance(node, str) and key not in _UNSCALED_KEYS and _DURATION.match(node):
-            return _scale_duration(node, speed)
+        if key not in _UNSCALED_KEYS and is_duration(node):
+            return format_seconds(max(parse_duration_ms(node) / speed, 1))
         return node
 
     out = walk(raw)
@@ -126,7 +117,8 @@ def compress_routing_config(raw: Any, speed: float) -> Any:
     out = dict(raw)
     out["priorities"] = {
         p: {**rule, "first_touch_sla_minutes": round(float(rule["first_touch_sla_minutes"]) / speed, 4)}
-        if isinstance(rule, dict) and "first_touch_sla_minutes" in rule else rule
+        if isinstance(rule, dict) and "first_touch_sla_minutes" in rule
+        else rule
         for p, rule in (raw.get("priorities") or {}).items()
     }
     if isinstance(raw.get("segment_sla_overrides"), dict):
@@ -141,14 +133,20 @@ def compress_routing_config(raw: Any, speed: float) -> Any:
 def write_compressed_configs(base: Settings, run_dir: Path, speed: float) -> dict[str, Path]:
     """Compressed copies of the routing and SLA files that exist; {setting name: path}."""
     written: dict[str, Path] = {}
-    for setting, compress in (("routing_config_path", compress_routing_config),
-                              ("sla_config_path", compress_sla_config)):
+    for setting, compress in (
+        ("routing_config_path", compress_routing_config),
+        ("sla_config_path", compress_sla_config),
+    ):
         source = Path(getattr(base, setting))
         if not source.exists():
             continue
         # The configuration files' own reader: a duplicate key must not vanish in the copy.
-        raw = read_yaml(source, lambda problems, path, key=setting.upper(): HarnessError(
-            f"cannot read {path} (LEADFLOW_{key}): {problems[0]}"))
+        variable = f"LEADFLOW_{setting.upper()}"
+
+        def unreadable(problems: list[str], path: str, variable: str = variable) -> HarnessError:
+            return HarnessError(f"cannot read {path} ({variable}): {problems[0]}")
+
+        raw = read_yaml(source, unreadable)
         target = run_dir / f"{source.stem}.demo-x{speed:g}.yaml"
         header = f"# {source.name} with every SLA duration divided by {speed:g} (leadflow demo)\n"
         target.write_text(header + yaml.safe_dump(compress(raw, speed), sort_keys=False), encoding="utf-8")
@@ -158,8 +156,15 @@ def write_compressed_configs(base: Settings, run_dir: Path, speed: float) -> dic
 
 def demo_settings(base: Settings, run_id: str, run_dir: Path, configs: dict[str, Path]) -> Settings:
     data = base.model_dump()
-    data.update(topic_prefix=run_id, app_id=run_id, redis_key_prefix=run_id, data_dir=run_dir / "data",
-                sweep_bucket_s=1, sweep_interval_s=0.5, **configs)
+    data.update(
+        topic_prefix=run_id,
+        app_id=run_id,
+        redis_key_prefix=run_id,
+        data_dir=run_dir / "data",
+        sweep_bucket_s=1,
+        sweep_interval_s=0.5,
+        **configs,
+    )
     return Settings(**data)
 
 
@@ -169,11 +174,18 @@ def load_roster(settings: Settings, run_dir: Path) -> str:
     run_dir.mkdir(parents=True, exist_ok=True)
     if not Path(settings.roster_path).exists():
         return f"no roster file at {settings.roster_path}: routing uses its fallback owner"
-    code = ("import sys\nfrom leadflow.roster_cli import roster\n"
-            "roster.main(['load', sys.argv[1]], prog_name='leadflow roster', standalone_mode=True)")
+    code = (
+        "import sys\nfrom leadflow.roster_cli import roster\n"
+        "roster.main(['load', sys.argv[1]], prog_name='leadflow roster', standalone_mode=True)"
+    )
     try:
-        done = subprocess.run([sys.executable, "-c", code, str(settings.roster_path)], env=settings_env(settings),
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(settings.roster_path)],
+            env=settings_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"roster not loaded ({exc}); routing uses its fallback owner"
     (run_dir / "roster-load.log").write_text(done.stdout + done.stderr)
@@ -242,15 +254,18 @@ class DemoState:
             return None if v is None else round(v, 1)
 
         return {
-            "seconds": round(time.monotonic() - self.started, 1), "published": self.published,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "published": self.published,
             "crm_events": self.crm_published,
             **{k: v for k, v in sorted(self.counts.items()) if k != "feed_lines"},
             "event_to_mql_ms": {"p50": pct(self.mql_latency_ms, 50), "p95": pct(self.mql_latency_ms, 95)},
             "event_to_assignment_ms": {"p50": pct(self.assign_latency_ms, 50), "p95": pct(self.assign_latency_ms, 95)},
             "speed_to_lead_business_min": {
                 "p50": _minutes(percentile(self.speed_to_lead_ms, 50)),
-                "p95": _minutes(percentile(self.speed_to_lead_ms, 95))},
-            "sla_on_time": on_time, "sla_due": due,
+                "p95": _minutes(percentile(self.speed_to_lead_ms, 95)),
+            },
+            "sla_on_time": on_time,
+            "sla_due": due,
             "by_persona": {k: dict(v) for k, v in sorted(self.by_persona.items())},
         }
 
@@ -277,9 +292,9 @@ def _fmt_min(ms: float | None) -> str:
 
 class Demo:
     def __init__(self, settings: Settings, opts: DemoOptions, *, run_id: str, run_dir: Path, console=None) -> None:
-        from streams.app import build_codec
         from leadflow.simulator import CrmSimulator, TrafficSimulator
         from leadflow.simulator.crm import REP_TIMINGS
+        from streams.app import build_codec
         from streams.topics import TopicNames
 
         self.settings, self.opts, self.run_id, self.run_dir = settings, opts, run_id, run_dir
@@ -288,9 +303,15 @@ class Demo:
         self.codec = build_codec(settings, register=False)
         self.seed = opts.seed if opts.seed is not None else int(time.time()) % 100_000
         self.crm = CrmSimulator(self.seed, speed=opts.speed, timing=REP_TIMINGS[opts.rep_timing])
-        self.sim = TrafficSimulator(self.seed, start_ms=int(time.time() * 1000), mix=opts.mix,
-                                    bad_share=opts.bad_share, crm=self.crm, tag=run_id,
-                                    lead_id_key=settings.lead_id_key_bytes)
+        self.sim = TrafficSimulator(
+            self.seed,
+            start_ms=int(time.time() * 1000),
+            mix=opts.mix,
+            bad_share=opts.bad_share,
+            crm=self.crm,
+            tag=run_id,
+            lead_id_key=settings.lead_id_key_bytes,
+        )
         self.state = DemoState(speed=opts.speed)
         self.console = console
         self.stop = asyncio.Event()
@@ -323,9 +344,12 @@ class Demo:
                 st.counts["scored"] += 1
                 continue
             if subject == "lead_qualified" and value.get("upgrade_of"):  # not a new MQL: a priority raise
-                st.add("UPGRADE", self.who(value["lead_id"], value),
-                       f"{value.get('previous_priority_hint')} -> {value.get('priority_hint')} · "
-                       f"{(value.get('handoff') or {}).get('trigger') or ''}")
+                st.add(
+                    "UPGRADE",
+                    self.who(value["lead_id"], value),
+                    f"{value.get('previous_priority_hint')} -> {value.get('priority_hint')} · "
+                    f"{(value.get('handoff') or {}).get('trigger') or ''}",
+                )
                 if value.get("cause_received_at"):
                     st.mql_cause[value["event_id"]] = value["cause_received_at"]
                 continue
@@ -338,44 +362,65 @@ class Demo:
                     st.mql_latency_ms.append(value["qualified_at"] - value["cause_received_at"])
                 fast = " fast-track" if value.get("fast_track") else ""
                 trigger = (value.get("handoff") or {}).get("trigger") or ""
-                st.add("MQL", self.who(value["lead_id"], value),
-                       f"score {value['score']:.0f} (fit {value.get('fit_grade') or '-'}){fast} · {trigger}"
-                       f"{' · hint ' + value['priority_hint'] if value.get('priority_hint') else ''}")
+                st.add(
+                    "MQL",
+                    self.who(value["lead_id"], value),
+                    f"score {value['score']:.0f} (fit {value.get('fit_grade') or '-'}){fast} · {trigger}"
+                    f"{' · hint ' + value['priority_hint'] if value.get('priority_hint') else ''}",
+                )
             elif subject == "lead_assigned":
                 st.counts["assignments"] += 1
                 cause = st.mql_cause.get(value["mql_event_id"])
                 if cause:
                     st.assign_latency_ms.append(value["assigned_at"] - cause)
                 sla_s = (value["first_touch_due_at"] - value["assigned_at"]) / 1000
-                st.assignments[value["event_id"]] = {"due": value["first_touch_due_at"], "touched": None,
-                                                     "assigned_at": value["assigned_at"]}
+                st.assignments[value["event_id"]] = {
+                    "due": value["first_touch_due_at"],
+                    "touched": None,
+                    "assigned_at": value["assigned_at"],
+                }
                 fallback = " FALLBACK" if value.get("is_fallback") else ""
-                st.add("ASSIGNED", self.who(value["lead_id"]),
-                       f"→ {value['owner_name']} ({value['owner_role']}) {value['priority']}{fallback} · "
-                       f"rule {value['rule']}: {value['reason']} · first touch due in {sla_s:.0f}s "
-                       f"(= {sla_s * self.opts.speed / 60:.0f} min)")
+                st.add(
+                    "ASSIGNED",
+                    self.who(value["lead_id"]),
+                    f"→ {value['owner_name']} ({value['owner_role']}) {value['priority']}{fallback} · "
+                    f"rule {value['rule']}: {value['reason']} · first touch due in {sla_s:.0f}s "
+                    f"(= {sla_s * self.opts.speed / 60:.0f} min)",
+                )
                 self.schedule_crm(value)
             elif subject == "sla_breached":
                 st.counts["sla_breaches"] += 1
                 tier = "first-touch SLA" if value["tier"] == 0 else f"escalation tier {value['tier']}"
                 to = value.get("escalate_to_id") or value["escalate_to_role"]
-                st.add("SLA BREACH", self.who(value["lead_id"]),
-                       f"{value['owner_id']} missed {value['priority']} {tier} by "
-                       f"{value['minutes_late'] * self.opts.speed:.0f} business min → {to}")
+                st.add(
+                    "SLA BREACH",
+                    self.who(value["lead_id"]),
+                    f"{value['owner_id']} missed {value['priority']} {tier} by "
+                    f"{value['minutes_late'] * self.opts.speed:.0f} business min → {to}",
+                )
             elif subject == "lead_dispositioned":
                 st.counts["dispositions"] += 1
                 reason = f" ({value['disposition']})" if value.get("disposition") else ""
-                st.add("DISPOSITION", self.who(value["lead_id"]),
-                       f"{value['status']}{reason} → {value['outcome']}, stage {value['new_stage']}"
-                       f"{' · score reset' if value.get('score_reset') else ''}")
+                st.add(
+                    "DISPOSITION",
+                    self.who(value["lead_id"]),
+                    f"{value['status']}{reason} → {value['outcome']}, stage {value['new_stage']}"
+                    f"{' · score reset' if value.get('score_reset') else ''}",
+                )
             elif subject == "data_quality_issue":
                 st.counts["data_quality"] += 1
-                st.add("DATA QUALITY", self.who(value["lead_id"]) if value.get("lead_id") else "-",
-                       f"{value['issue_code']}: {value['detail']}")
+                st.add(
+                    "DATA QUALITY",
+                    self.who(value["lead_id"]) if value.get("lead_id") else "-",
+                    f"{value['issue_code']}: {value['detail']}",
+                )
             elif subject == "dead_letter":
                 st.counts["dead_letters"] += 1
-                st.add("DEAD LETTER", value["source_topic"].rsplit(".", 1)[-1],
-                       f"{value['reason_code']}: {value['reason']}")
+                st.add(
+                    "DEAD LETTER",
+                    value["source_topic"].rsplit(".", 1)[-1],
+                    f"{value['reason_code']}: {value['reason']}",
+                )
 
     def schedule_crm(self, assignment: dict[str, Any]) -> None:
         persona = self.sim.persona_of(assignment["lead_id"])
@@ -399,8 +444,16 @@ class Demo:
             now_ms = int(time.time() * 1000)
             while self._crm_queue and self._crm_queue[0][0] <= now_ms:
                 _, _, (assignment_id, action) = heapq.heappop(self._crm_queue)
-                event = SimEvent(seq=-1, at_ms=action.at_ms, subject="crm_status", record=action.record,
-                                 encoding="json", key=action.record["lead_id"].encode(), persona="crm", lead_id=None)
+                event = SimEvent(
+                    seq=-1,
+                    at_ms=action.at_ms,
+                    subject="crm_status",
+                    record=action.record,
+                    encoding="json",
+                    key=action.record["lead_id"].encode(),
+                    persona="crm",
+                    lead_id=None,
+                )
                 await pub.send(event, now_ms=now_ms)
                 self.state.crm_published += 1
                 facts = self.state.assignments.get(assignment_id)
@@ -424,18 +477,29 @@ class Demo:
 
         await ensure_topics(self.settings)
         outputs = [getattr(self.names, role) for role in OUTPUT_ROLES]
-        reader = OutputReader(kafka_client_kwargs(self.settings), self.codec,
-                              await end_offsets(kafka_client_kwargs(self.settings), outputs))
+        reader = OutputReader(
+            kafka_client_kwargs(self.settings),
+            self.codec,
+            await end_offsets(kafka_client_kwargs(self.settings), outputs),
+        )
         await reader.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         view = LiveView(self) if not self.opts.plain else PlainView(self)
         try:
-            async with Publisher(kafka_client_kwargs(self.settings), self.names, self.codec,
-                                 client_id="leadflow-demo") as pub:
-                tasks = [asyncio.create_task(coro) for coro in (
-                    self.publish_traffic(pub), self.publish_crm(pub), self.read_outputs(reader), view.run())]
+            async with Publisher(
+                kafka_client_kwargs(self.settings), self.names, self.codec, client_id="leadflow-demo"
+            ) as pub:
+                tasks = [
+                    asyncio.create_task(coro)
+                    for coro in (
+                        self.publish_traffic(pub),
+                        self.publish_crm(pub),
+                        self.read_outputs(reader),
+                        view.run(),
+                    )
+                ]
                 if self.opts.duration:
                     loop.call_later(self.opts.duration, self.stop.set)
                 await self.stop.wait()
@@ -454,8 +518,15 @@ class Demo:
 
 # --- terminal views ------------------------------------------------------------------------
 
-_STYLES = {"MQL": "bold green", "UPGRADE": "green", "ASSIGNED": "bold cyan", "SLA BREACH": "bold red", "DISPOSITION": "magenta",
-           "DATA QUALITY": "yellow", "DEAD LETTER": "dim red"}
+_STYLES = {
+    "MQL": "bold green",
+    "UPGRADE": "green",
+    "ASSIGNED": "bold cyan",
+    "SLA BREACH": "bold red",
+    "DISPOSITION": "magenta",
+    "DATA QUALITY": "yellow",
+    "DEAD LETTER": "dim red",
+}
 
 
 class LiveView:
@@ -475,31 +546,47 @@ class LiveView:
         head = Table.grid(padding=(0, 2))
         head.add_row(
             f"[b]{st.published:,}[/] events ([b]{st.rate():.0f}[/]/s) + {st.crm_published:,} CRM",
-            f"scored [b]{c['scored']:,}[/]", f"[green]MQLs [b]{c['mqls']}[/][/]",
-            f"[cyan]assigned [b]{c['assignments']}[/][/]", f"[red]SLA breaches [b]{c['sla_breaches']}[/][/]",
-            f"[magenta]dispositions [b]{c['dispositions']}[/][/]", f"[yellow]data-quality {c['data_quality']}[/]",
-            f"[dim]dead letters {c['dead_letters']}[/]")
+            f"scored [b]{c['scored']:,}[/]",
+            f"[green]MQLs [b]{c['mqls']}[/][/]",
+            f"[cyan]assigned [b]{c['assignments']}[/][/]",
+            f"[red]SLA breaches [b]{c['sla_breaches']}[/][/]",
+            f"[magenta]dispositions [b]{c['dispositions']}[/][/]",
+            f"[yellow]data-quality {c['data_quality']}[/]",
+            f"[dim]dead letters {c['dead_letters']}[/]",
+        )
         lat = Table.grid(padding=(0, 2))
         lat.add_row(
             f"event→MQL p50 [b]{_fmt_ms(percentile(st.mql_latency_ms, 50))}[/] p95 {_fmt_ms(percentile(st.mql_latency_ms, 95))}",
             f"event→assignment p50 [b]{_fmt_ms(percentile(st.assign_latency_ms, 50))}[/] p95 {_fmt_ms(percentile(st.assign_latency_ms, 95))}",
             f"speed-to-lead p50 [b]{_fmt_min(percentile(st.speed_to_lead_ms, 50))}[/] p95 {_fmt_min(percentile(st.speed_to_lead_ms, 95))} (business time)",
-            f"SLA compliance [b]{(100 * on_time / due) if due else 100:.0f}%[/] ({on_time}/{due} due)" if due else "SLA compliance - (none due yet)",
+            f"SLA compliance [b]{(100 * on_time / due) if due else 100:.0f}%[/] ({on_time}/{due} due)"
+            if due
+            else "SLA compliance - (none due yet)",
         )
-        info = Text.from_markup(
-            f"[dim]metrics[/] http://127.0.0.1:{s.metrics_port}/metrics   [dim]worker pid[/] {st.worker_pid}   "
-            f"[dim]topics[/] {s.topic_prefix}.*   [dim]seed[/] {demo.seed}   [dim]SLAs and reps[/] ×{demo.opts.speed:g} faster   "
-            f"[dim]Ctrl-C to stop[/]") if s.metrics_port else Text("metrics off (LEADFLOW_METRICS_PORT=0)")
+        info = (
+            Text.from_markup(
+                f"[dim]metrics[/] http://127.0.0.1:{s.metrics_port}/metrics   [dim]worker pid[/] {st.worker_pid}   "
+                f"[dim]topics[/] {s.topic_prefix}.*   [dim]seed[/] {demo.seed}   [dim]SLAs and reps[/] ×{demo.opts.speed:g} faster   "
+                f"[dim]Ctrl-C to stop[/]"
+            )
+            if s.metrics_port
+            else Text("metrics off (LEADFLOW_METRICS_PORT=0)")
+        )
         feed = Table(expand=True, box=None, pad_edge=False, show_edge=False)
         feed.add_column("time", style="dim", no_wrap=True, width=8)
         feed.add_column("event", no_wrap=True, width=12)
         feed.add_column("lead", no_wrap=True, overflow="ellipsis", ratio=2)
         feed.add_column("what happened", overflow="ellipsis", no_wrap=True, ratio=3)
-        for line in list(st.feed)[-demo.opts.feed_lines:]:
-            feed.add_row(time.strftime("%H:%M:%S", time.localtime(line.at)),
-                         Text(line.kind, style=_STYLES.get(line.kind, "")), line.lead, line.detail)
-        personas = Table(box=None, show_edge=False, pad_edge=False, title_justify="left",
-                         title="[dim]MQLs / visitors by persona[/]")
+        for line in list(st.feed)[-demo.opts.feed_lines :]:
+            feed.add_row(
+                time.strftime("%H:%M:%S", time.localtime(line.at)),
+                Text(line.kind, style=_STYLES.get(line.kind, "")),
+                line.lead,
+                line.detail,
+            )
+        personas = Table(
+            box=None, show_edge=False, pad_edge=False, title_justify="left", title="[dim]MQLs / visitors by persona[/]"
+        )
         visitors = Counter(i.persona for i in demo.sim.leads.values())
         names = sorted(visitors)
         for name in names:
@@ -507,8 +594,12 @@ class LiveView:
         if names:
             personas.add_row(*[f"{st.by_persona.get(n, Counter())['mqls']} / {visitors[n]}" for n in names])
         notes = Text("\n".join(st.notes), style="red") if st.notes else Text("")
-        return Group(Panel(Group(head, lat, info), title=f"leadflow demo · {demo.run_id}", border_style="blue"),
-                     feed, personas, notes)
+        return Group(
+            Panel(Group(head, lat, info), title=f"leadflow demo · {demo.run_id}", border_style="blue"),
+            feed,
+            personas,
+            notes,
+        )
 
     async def run(self) -> None:
         from rich.live import Live
@@ -538,25 +629,33 @@ class PlainView:
                 await asyncio.sleep(0.5)
                 for line in list(self.demo.state.feed):
                     if line.serial > self._shown:
-                        console.print(f"{time.strftime('%H:%M:%S', time.localtime(line.at))} {line.kind:<12} "
-                                      f"{line.lead} | {line.detail}", markup=False, highlight=False, soft_wrap=True)
+                        console.print(
+                            f"{time.strftime('%H:%M:%S', time.localtime(line.at))} {line.kind:<12} "
+                            f"{line.lead} | {line.detail}",
+                            markup=False,
+                            highlight=False,
+                            soft_wrap=True,
+                        )
                         self._shown = line.serial
                 if time.monotonic() - last_summary > 5:
                     last_summary = time.monotonic()
-                    console.print(f"-- {_one_line(self.demo.state.summary())}", markup=False, highlight=False,
-                                  soft_wrap=True)
+                    console.print(
+                        f"-- {_one_line(self.demo.state.summary())}", markup=False, highlight=False, soft_wrap=True
+                    )
         except asyncio.CancelledError:
             raise
 
 
 def _one_line(summary: dict[str, Any]) -> str:
     mql, asg, stl = summary["event_to_mql_ms"], summary["event_to_assignment_ms"], summary["speed_to_lead_business_min"]
-    return (f"{summary['seconds']:.0f}s published {summary['published']} (+{summary['crm_events']} CRM) "
-            f"scored {summary.get('scored', 0)} MQLs {summary.get('mqls', 0)} assigned {summary.get('assignments', 0)} "
-            f"breaches {summary.get('sla_breaches', 0)} dispositions {summary.get('dispositions', 0)} "
-            f"dead letters {summary.get('dead_letters', 0)} | event->MQL p50 {mql['p50']} p95 {mql['p95']} ms | "
-            f"event->assignment p50 {asg['p50']} p95 {asg['p95']} ms | speed-to-lead p50 {stl['p50']} "
-            f"p95 {stl['p95']} business min | SLA on time {summary['sla_on_time']}/{summary['sla_due']}")
+    return (
+        f"{summary['seconds']:.0f}s published {summary['published']} (+{summary['crm_events']} CRM) "
+        f"scored {summary.get('scored', 0)} MQLs {summary.get('mqls', 0)} assigned {summary.get('assignments', 0)} "
+        f"breaches {summary.get('sla_breaches', 0)} dispositions {summary.get('dispositions', 0)} "
+        f"dead letters {summary.get('dead_letters', 0)} | event->MQL p50 {mql['p50']} p95 {mql['p95']} ms | "
+        f"event->assignment p50 {asg['p50']} p95 {asg['p95']} ms | speed-to-lead p50 {stl['p50']} "
+        f"p95 {stl['p95']} business min | SLA on time {summary['sla_on_time']}/{summary['sla_due']}"
+    )
 
 
 def run_demo(base: Settings, opts: DemoOptions, *, console=None, say=print) -> dict[str, Any]:
@@ -582,13 +681,16 @@ def run_demo(base: Settings, opts: DemoOptions, *, console=None, say=print) -> d
             worker.start()
             say(f"worker pid {worker.pid} starting (log {worker.log_file})")
             with console.status("waiting for the worker to join its consumer group ..."):
-                waited = asyncio.run(wait_for_group(kafka_client_kwargs(settings), settings.app_id, timeout=120,
-                                                    worker=worker))
+                waited = asyncio.run(
+                    wait_for_group(kafka_client_kwargs(settings), settings.app_id, timeout=120, worker=worker)
+                )
             say(f"worker ready after {waited:.1f}s")
             demo = Demo(settings, opts, run_id=run_id, run_dir=run_dir, console=console)
             demo.worker, demo.state.worker_pid = worker, worker.pid
-            say(f"seed {demo.seed}: publishing {opts.rate:g} events/s"
-                + (f" for {opts.duration:g}s" if opts.duration else " - Ctrl-C to stop"))
+            say(
+                f"seed {demo.seed}: publishing {opts.rate:g} events/s"
+                + (f" for {opts.duration:g}s" if opts.duration else " - Ctrl-C to stop")
+            )
             asyncio.run(demo.run())
         finally:
             # Ctrl-C again while cleaning up must not leave the worker or the stack behind.
@@ -608,8 +710,12 @@ def run_demo(base: Settings, opts: DemoOptions, *, console=None, say=print) -> d
             finally:
                 signal.signal(signal.SIGINT, previous)
         if demo is not None:
-            summary.update(demo.state.summary(), seed=demo.seed, notes=demo.state.notes,
-                           worker_peak_rss_mib=round((worker.peak_rss_kib or 0) / 1024, 1))
+            summary.update(
+                demo.state.summary(),
+                seed=demo.seed,
+                notes=demo.state.notes,
+                worker_peak_rss_mib=round((worker.peak_rss_kib or 0) / 1024, 1),
+            )
     summary["topics_kept"] = opts.keep_topics
     summary["worker_left_running"] = worker.alive()
     return summary

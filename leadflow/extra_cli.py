@@ -19,7 +19,9 @@ from leadflow.cli_context import settings_from as _settings
 from streams.connections import kafka_client_kwargs
 from streams.settings import Settings, SettingsError
 
-INPUT_ALIASES = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
+# The short names of the input topics (TopicNames fields): `leadflow publish KIND`, `leadflow replay
+# ROLE`, the file names of `leadflow simulate --jsonl`.
+INPUT_KINDS = {"form": "form_submits", "web": "web_activity", "crm": "crm_status"}
 
 
 def friendly_errors(fn):
@@ -69,34 +71,72 @@ def _mix(value: str | None) -> dict[str, float] | None:
 def _progress(console=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("[bold]{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 # --- demo --------------------------------------------------------------------------------------
 
 
 @click.command(short_help="Stack + worker + simulated traffic, shown live.")
-@click.option("--rate", type=click.FloatRange(min=0.1), default=20.0, show_default=True, help="Input events per second.")
+@click.option(
+    "--rate", type=click.FloatRange(min=0.1), default=20.0, show_default=True, help="Input events per second."
+)
 @click.option("--seed", type=int, help="Traffic seed (default: random, printed so a run can be repeated).")
-@click.option("--speed", type=click.FloatRange(min=1), default=60.0, show_default=True,
-              help="Business time runs this many times faster: SLAs, escalations and reps' delays are divided by it "
-                   "(60: a 10-minute P1 SLA lasts 10 s).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Business time runs this many times faster: SLAs, escalations and reps' delays are divided by it "
+    "(60: a 10-minute P1 SLA lasts 10 s).",
+)
 @click.option("--duration", type=click.FloatRange(min=1), help="Stop after this many seconds (default: Ctrl-C).")
 @click.option("--mix", help="Persona weights, e.g. 'enterprise_buyer=3,bot=1' (others 0). Default: a realistic mix.")
-@click.option("--bad-share", type=click.FloatRange(0, 0.5), default=0.003, show_default=True,
-              help="Share of deliberately bad events (they go to the dead-letter topic).")
-@click.option("--rep-timing", type=click.Choice(["demo", "realistic"]), default="demo", show_default=True,
-              help="Simulated reps after the first touch: 'demo' decides, makes SQLs and converts within the "
-                   "business hour (every outcome in the first minute at 60x); 'realistic' takes hours to days.")
+@click.option(
+    "--bad-share",
+    type=click.FloatRange(0, 0.5),
+    default=0.003,
+    show_default=True,
+    help="Share of deliberately bad events (they go to the dead-letter topic).",
+)
+@click.option(
+    "--rep-timing",
+    type=click.Choice(["demo", "realistic"]),
+    default="demo",
+    show_default=True,
+    help="Simulated reps after the first touch: 'demo' decides, makes SQLs and converts within the "
+    "business hour (every outcome in the first minute at 60x); 'realistic' takes hours to days.",
+)
 @click.option("--no-stack", is_flag=True, help="Do not start Kafka/Redis; use the configured ones.")
 @click.option("--keep-stack", is_flag=True, help="Leave Kafka/Redis running on exit (if the demo started them).")
 @click.option("--keep-topics", is_flag=True, help="Keep this run's topics (demo-HHMMSS.*) for `leadflow tail`.")
-@click.option("--plain", is_flag=True, help="Line-by-line output instead of the live view (automatic without a terminal).")
+@click.option(
+    "--plain", is_flag=True, help="Line-by-line output instead of the live view (automatic without a terminal)."
+)
 @click.pass_context
 @friendly_errors
-def demo(ctx: click.Context, rate, seed, speed, duration, mix, bad_share, rep_timing, no_stack, keep_stack, keep_topics,
-         plain) -> None:
+def demo(
+    ctx: click.Context,
+    rate,
+    seed,
+    speed,
+    duration,
+    mix,
+    bad_share,
+    rep_timing,
+    no_stack,
+    keep_stack,
+    keep_topics,
+    plain,
+) -> None:
     """Start the local stack and a worker, run the traffic simulator, and watch leads flow:
     MQLs, assignments (owner and reason), SLA breaches and dispositions, with live figures
     (events/s, event->MQL and event->assignment latency, speed-to-lead p50/p95, SLA compliance)
@@ -112,9 +152,19 @@ def demo(ctx: click.Context, rate, seed, speed, duration, mix, bad_share, rep_ti
     _quiet_clients()
     settings = _settings(ctx)
     console = Console()
-    opts = DemoOptions(rate=rate, seed=seed, speed=speed, duration=duration, mix=_mix(mix), bad_share=bad_share,
-                       rep_timing=rep_timing, manage_stack=not no_stack, keep_stack=keep_stack, keep_topics=keep_topics,
-                       plain=plain)
+    opts = DemoOptions(
+        rate=rate,
+        seed=seed,
+        speed=speed,
+        duration=duration,
+        mix=_mix(mix),
+        bad_share=bad_share,
+        rep_timing=rep_timing,
+        manage_stack=not no_stack,
+        keep_stack=keep_stack,
+        keep_topics=keep_topics,
+        plain=plain,
+    )
     summary = run_demo(settings, opts, console=console, say=lambda m: console.print(f"[dim]·[/] {m}", highlight=False))
     console.print(_demo_summary_table(summary))
     if summary.get("worker_left_running"):
@@ -132,18 +182,26 @@ def _demo_summary_table(s: dict):
     if "published" not in s:
         table.add_row("result", "the demo did not get to publish (see above)")
         return table
+
     def ms(block: dict) -> str:
         return "-" if block["p50"] is None else f"p50 {block['p50']:.0f} ms, p95 {block['p95']:.0f} ms"
 
     stl = s["speed_to_lead_business_min"]
     rows = [
         ("ran", f"{s['seconds']} s: {s['published']:,} events published, {s.get('crm_events', 0):,} CRM updates"),
-        ("pipeline", f"{s.get('scored', 0):,} scored, {s.get('mqls', 0)} MQLs, {s.get('assignments', 0)} assignments, "
-                     f"{s.get('sla_breaches', 0)} SLA breaches, {s.get('dispositions', 0)} dispositions, "
-                     f"{s.get('data_quality', 0)} data-quality issues, {s.get('dead_letters', 0)} dead letters"),
+        (
+            "pipeline",
+            f"{s.get('scored', 0):,} scored, {s.get('mqls', 0)} MQLs, {s.get('assignments', 0)} assignments, "
+            f"{s.get('sla_breaches', 0)} SLA breaches, {s.get('dispositions', 0)} dispositions, "
+            f"{s.get('data_quality', 0)} data-quality issues, {s.get('dead_letters', 0)} dead letters",
+        ),
         ("event→MQL", ms(s["event_to_mql_ms"])),
-        ("event→assignment", ms(s["event_to_assignment_ms"]) if s["event_to_assignment_ms"]["p50"] is not None
-         else "- (no assignments: is the routing capability running?)"),
+        (
+            "event→assignment",
+            ms(s["event_to_assignment_ms"])
+            if s["event_to_assignment_ms"]["p50"] is not None
+            else "- (no assignments: is the routing capability running?)",
+        ),
         ("speed-to-lead", "-" if stl["p50"] is None else f"p50 {stl['p50']} min, p95 {stl['p95']} min (business time)"),
         ("SLA compliance", f"{s['sla_on_time']}/{s['sla_due']} touched in time" if s["sla_due"] else "none due"),
         ("worker peak RSS", f"{s.get('worker_peak_rss_mib')} MiB"),
@@ -164,12 +222,25 @@ def _demo_summary_table(s: dict):
 @click.option("--duration", type=click.FloatRange(min=0.1), help="Stop after S seconds.")
 @click.option("--seed", type=int, help="Seed (default: random, printed). The same seed gives the same events.")
 @click.option("--mix", help="Persona weights, e.g. 'enterprise_buyer=3,bot=1' (others 0).")
-@click.option("--bad-share", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
-              help="Share of deliberately bad events (dead letters).")
-@click.option("--inline-crm/--no-inline-crm", default=True, show_default=True,
-              help="Add CRM first touches and dispositions for high-intent leads (for use without `leadflow demo`).")
-@click.option("--jsonl", "jsonl_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write form.jsonl / web.jsonl / crm.jsonl there instead of publishing (for `leadflow publish`).")
+@click.option(
+    "--bad-share",
+    type=click.FloatRange(0, 0.5),
+    default=0.0,
+    show_default=True,
+    help="Share of deliberately bad events (dead letters).",
+)
+@click.option(
+    "--inline-crm/--no-inline-crm",
+    default=True,
+    show_default=True,
+    help="Add CRM first touches and dispositions for high-intent leads (for use without `leadflow demo`).",
+)
+@click.option(
+    "--jsonl",
+    "jsonl_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write form.jsonl / web.jsonl / crm.jsonl there instead of publishing (for `leadflow publish`).",
+)
 @click.pass_context
 @friendly_errors
 def simulate(ctx: click.Context, rate, count, duration, seed, mix, bad_share, inline_crm, jsonl_dir) -> None:
@@ -182,8 +253,14 @@ def simulate(ctx: click.Context, rate, count, duration, seed, mix, bad_share, in
     if count is None and duration is None and jsonl_dir is None and rate is None:
         raise click.UsageError("give --events N or --duration S (or --rate R to run until Ctrl-C)")
     seed = seed if seed is not None else random.randrange(1_000_000)
-    sim = TrafficSimulator(seed, start_ms=int(time.time() * 1000), mix=_mix(mix), bad_share=bad_share,
-                           inline_crm=inline_crm, lead_id_key=_settings(ctx).lead_id_key_bytes)
+    sim = TrafficSimulator(
+        seed,
+        start_ms=int(time.time() * 1000),
+        mix=_mix(mix),
+        bad_share=bad_share,
+        inline_crm=inline_crm,
+        lead_id_key=_settings(ctx).lead_id_key_bytes,
+    )
     click.echo(f"seed {seed}", err=True)
     if jsonl_dir is not None:
         _write_jsonl(sim, jsonl_dir, count or 1000)
@@ -193,17 +270,24 @@ def simulate(ctx: click.Context, rate, count, duration, seed, mix, bad_share, in
 
     check_kafka(settings)
     stats = asyncio.run(_simulate(settings, sim, rate, count, duration))
-    click.echo(f"published {stats.sent:,} events ({stats.bytes / 1e6:.1f} MB) in {stats.elapsed_s:.1f}s = "
-               f"{stats.rate:,.0f}/s: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_subject.items()))
-               + (f"; {stats.bad} deliberately bad" if stats.bad else ""))
+    click.echo(
+        f"published {stats.sent:,} events ({stats.bytes / 1e6:.1f} MB) in {stats.elapsed_s:.1f}s = "
+        f"{stats.rate:,.0f}/s: "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_subject.items()))
+        + (f"; {stats.bad} deliberately bad" if stats.bad else "")
+    )
 
 
 def _write_jsonl(sim, directory: Path, count: int) -> None:
     import orjson
 
+    from streams.topic_names import INPUT_TOPIC_FIELD
+
     directory.mkdir(parents=True, exist_ok=True)
-    files = {s: (directory / f"{n}.jsonl").open("wb") for n, s in
-             (("form", "form_submitted"), ("web", "web_activity"), ("crm", "crm_status"))}
+    kind_of = {field: kind for kind, field in INPUT_KINDS.items()}
+    files = {
+        subject: (directory / f"{kind_of[field]}.jsonl").open("wb") for subject, field in INPUT_TOPIC_FIELD.items()
+    }
     try:
         for event in sim.take(count):
             if event.record is not None:
@@ -211,15 +295,18 @@ def _write_jsonl(sim, directory: Path, count: int) -> None:
     finally:
         for fh in files.values():
             fh.close()
-    click.echo(f"wrote {count} events to {directory}/{{form,web,crm}}.jsonl "
-               "(publish with `leadflow publish form FILE --now`)", err=True)
+    click.echo(
+        f"wrote {count} events to {directory}/{{{','.join(INPUT_KINDS)}}}.jsonl "
+        "(publish with `leadflow publish form FILE --now`)",
+        err=True,
+    )
 
 
 async def _simulate(settings: Settings, sim, rate, count, duration):
     import signal
 
-    from streams.app import build_codec
     from leadflow.simulator import Publisher
+    from streams.app import build_codec
     from streams.topics import TopicNames, ensure_topics
 
     await ensure_topics(settings)
@@ -230,8 +317,10 @@ async def _simulate(settings: Settings, sim, rate, count, duration):
         loop.call_later(duration, stop.set)
     with _progress() as progress:
         task = progress.add_task("publishing", total=count, rate="")
-        async with Publisher(kafka_client_kwargs(settings), TopicNames.from_settings(settings),
-                             build_codec(settings, register=True)) as pub:
+        async with Publisher(
+            kafka_client_kwargs(settings), TopicNames.from_settings(settings), build_codec(settings, register=True)
+        ) as pub:
+
             def on_sent(event, stamped_ms):
                 if pub.stats.sent % 200 == 0:
                     progress.update(task, completed=pub.stats.sent, rate=f"{pub.stats.rate:,.0f}/s")
@@ -251,13 +340,14 @@ def _topic_for(settings: Settings, role: str) -> str:
     from streams.topics import TopicNames
 
     names = TopicNames.from_settings(settings)
-    role = INPUT_ALIASES.get(role, role)
+    role = INPUT_KINDS.get(role, role)
     if role in {f.name for f in fields(names)}:
         return getattr(names, role)
     if "." in role:
         return role  # a full topic name
-    raise click.BadParameter(f"unknown topic role {role!r}: use form, web, crm, a name from `leadflow topics list`, "
-                             "or a full topic name")
+    raise click.BadParameter(
+        f"unknown topic role {role!r}: use form, web, crm, a name from `leadflow topics list`, or a full topic name"
+    )
 
 
 def _parse_time(value: str) -> int:
@@ -276,9 +366,12 @@ def _parse_time(value: str) -> int:
 @click.option("--from-time", help="Replay from this time (ISO-8601 with a zone), by broker timestamp.")
 @click.option("--to", "to_role", help="Publish into this topic (role or full name) instead of TOPIC_ROLE itself.")
 @click.option("--keep-timestamps", is_flag=True, help="Keep the original broker timestamps (default: now).")
-@click.option("--backfill", is_flag=True,
-              help="Mark every record as history (header leadflow-backfill: 1): it rebuilds lead state but "
-                   "sends no MQL, so no assignment or SLA clock (e.g. --to a fresh deployment's topic).")
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="Mark every record as history (header leadflow-backfill: 1): it rebuilds lead state but "
+    "sends no MQL, so no assignment or SLA clock (e.g. --to a fresh deployment's topic).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 @friendly_errors
@@ -306,8 +399,10 @@ def replay(ctx: click.Context, topic_role, from_offset, from_time, to_role, keep
     check_kafka(settings)
     plan = asyncio.run(_replay_plan(kafka_client_kwargs(settings), source, from_offset, start_ms))
     total = sum(end - start for start, end in plan.values())
-    click.echo(f"{source} -> {target}: {total:,} records in {len(plan)} partitions "
-               f"({', '.join(f'p{tp.partition}: {s}..{e - 1}' for tp, (s, e) in sorted(plan.items()) if e > s) or 'none'})")
+    click.echo(
+        f"{source} -> {target}: {total:,} records in {len(plan)} partitions "
+        f"({', '.join(f'p{tp.partition}: {s}..{e - 1}' for tp, (s, e) in sorted(plan.items()) if e > s) or 'none'})"
+    )
     if total == 0:
         return
     if not yes and sys.stdin.isatty():
@@ -354,10 +449,10 @@ def backfill_headers(headers) -> list[tuple[str, bytes]]:
 async def _replay(kafka: dict, plan, target: str, total: int, keep_timestamps: bool, backfill: bool = False) -> int:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, group_id=None,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
-    producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=10,
-                                max_request_size=12 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        **kafka, enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=4 * 1024 * 1024
+    )
+    producer = AIOKafkaProducer(**kafka, acks="all", linger_ms=10, max_request_size=12 * 1024 * 1024)
     await consumer.start()
     await producer.start()
     todo = {tp: (start, end) for tp, (start, end) in plan.items() if end > start}
@@ -377,10 +472,15 @@ async def _replay(kafka: dict, plan, target: str, total: int, keep_timestamps: b
                     for r in records:
                         if r.offset >= end:
                             break
-                        futures.append(await producer.send(
-                            target, value=r.value, key=r.key,
-                            headers=backfill_headers(r.headers) if backfill else list(r.headers or ()),
-                            timestamp_ms=r.timestamp if keep_timestamps else None))
+                        futures.append(
+                            await producer.send(
+                                target,
+                                value=r.value,
+                                key=r.key,
+                                headers=backfill_headers(r.headers) if backfill else list(r.headers or ()),
+                                timestamp_ms=r.timestamp if keep_timestamps else None,
+                            )
+                        )
                     if records and (records[-1].offset >= end - 1 or await consumer.position(tp) >= end):
                         todo.pop(tp, None)
                         consumer.pause(tp)
@@ -397,28 +497,66 @@ async def _replay(kafka: dict, plan, target: str, total: int, keep_timestamps: b
 
 
 @click.command(short_help="Pipeline vs raw pass-through: events/s, latency.")
-@click.option("--events", type=click.IntRange(min=1000), default=50_000, show_default=True,
-              help="Messages for each measurement (the same bytes in both).")
+@click.option(
+    "--events",
+    type=click.IntRange(min=1000),
+    default=50_000,
+    show_default=True,
+    help="Messages for each measurement (the same bytes in both).",
+)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--passthrough-runs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--latency-seconds", type=click.FloatRange(min=1), default=15.0, show_default=True)
-@click.option("--latency-rate", type=click.FloatRange(min=1), help="Events/s for the latency phase (default: half the measured throughput).")
+@click.option(
+    "--latency-rate",
+    type=click.FloatRange(min=1),
+    help="Events/s for the latency phase (default: half the measured throughput).",
+)
 @click.option("--no-faust-floor", is_flag=True, help="Skip the minimal-Faust-agent measurements.")
-@click.option("--profile", type=click.Choice(["pyinstrument", "cprofile"]), help="Profile the worker; report next to the results.")
-@click.option("--faust", "faust_json", help="Prototype: extra faust.App settings as JSON, e.g. '{\"producer_linger_ms\": 10}'.")
-@click.option("--patch", "patches", multiple=True, help="Prototype: a named code patch (see leadflow.bench.PATCHES); repeatable.")
-@click.option("--output", "results_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the JSON results (default .leadflow/bench).")
+@click.option(
+    "--profile", type=click.Choice(["pyinstrument", "cprofile"]), help="Profile the worker; report next to the results."
+)
+@click.option(
+    "--faust", "faust_json", help="Prototype: extra faust.App settings as JSON, e.g. '{\"producer_linger_ms\": 10}'."
+)
+@click.option(
+    "--patch", "patches", multiple=True, help="Prototype: a named code patch (see leadflow.bench.PATCHES); repeatable."
+)
+@click.option(
+    "--output",
+    "results_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the JSON results (default .leadflow/bench).",
+)
 @click.option("--no-stack", is_flag=True, help="Do not start Kafka/Redis; use the configured ones.")
 @click.option("--keep-stack", is_flag=True, help="Leave Kafka/Redis running if bench started them.")
 @click.option("--keep-topics", is_flag=True)
-@click.option("--sasl-ssl", "compare_sasl_ssl", is_flag=True,
-              help="Also run everything through the local stack's SASL_SSL listener (SCRAM + TLS): "
-                   "PLAINTEXT vs SASL_SSL in one run.")
+@click.option(
+    "--sasl-ssl",
+    "compare_sasl_ssl",
+    is_flag=True,
+    help="Also run everything through the local stack's SASL_SSL listener (SCRAM + TLS): "
+    "PLAINTEXT vs SASL_SSL in one run.",
+)
 @click.pass_context
 @friendly_errors
-def bench(ctx: click.Context, events, seed, passthrough_runs, latency_seconds, latency_rate, no_faust_floor, profile,
-          faust_json, patches, results_dir, no_stack, keep_stack, keep_topics, compare_sasl_ssl) -> None:
+def bench(
+    ctx: click.Context,
+    events,
+    seed,
+    passthrough_runs,
+    latency_seconds,
+    latency_rate,
+    no_faust_floor,
+    profile,
+    faust_json,
+    patches,
+    results_dir,
+    no_stack,
+    keep_stack,
+    keep_topics,
+    compare_sasl_ssl,
+) -> None:
     """Measure, on the same broker with the same messages: (a) raw aiokafka consume->produce
     pass-through, the ceiling for any Python pipeline here; (a2) the smallest Faust agent,
     Faust's own ceiling; (b) the full leadflow pipeline on simulator traffic (events/s, worker
@@ -439,10 +577,19 @@ def bench(ctx: click.Context, events, seed, passthrough_runs, latency_seconds, l
     _quiet_clients()
     settings = _settings(ctx)
     console = Console()
-    opts = BenchOptions(events=events, seed=seed, passthrough_runs=passthrough_runs, latency_seconds=latency_seconds,
-                        latency_rate=latency_rate, profile=profile, faust_overrides=faust_overrides,
-                        patches=list(patches), keep_topics=keep_topics, faust_floor=not no_faust_floor,
-                        compare_sasl_ssl=compare_sasl_ssl)
+    opts = BenchOptions(
+        events=events,
+        seed=seed,
+        passthrough_runs=passthrough_runs,
+        latency_seconds=latency_seconds,
+        latency_rate=latency_rate,
+        profile=profile,
+        faust_overrides=faust_overrides,
+        patches=list(patches),
+        keep_topics=keep_topics,
+        faust_floor=not no_faust_floor,
+        compare_sasl_ssl=compare_sasl_ssl,
+    )
     if results_dir is not None:
         opts.results_dir = results_dir
     with _progress(console) as progress:
@@ -453,8 +600,14 @@ def bench(ctx: click.Context, events, seed, passthrough_runs, latency_seconds, l
                 tasks[phase] = progress.add_task(phase, total=total, rate="")
             progress.update(tasks[phase], completed=done, total=total)
 
-        results = run_bench(settings, opts, manage_stack=not no_stack, keep_stack=keep_stack, progress=on_progress,
-                            say=lambda m: progress.console.print(f"[dim]·[/] {m}", highlight=False))
+        results = run_bench(
+            settings,
+            opts,
+            manage_stack=not no_stack,
+            keep_stack=keep_stack,
+            progress=on_progress,
+            say=lambda m: progress.console.print(f"[dim]·[/] {m}", highlight=False),
+        )
     table = Table(title="leadflow bench", show_lines=False)
     for column in ("measure", "raw aiokafka pass-through", "leadflow pipeline"):
         table.add_column(column)
@@ -463,17 +616,24 @@ def bench(ctx: click.Context, events, seed, passthrough_runs, latency_seconds, l
     console.print(table)
     floor = results.get("faust_passthrough") or {}
     for block in floor.values():
-        console.print(f"{'Faust minimal agent' + (' + table write' if block['stateful'] else ''):<36} "
-                      f"{block['events_per_s']:>9,.0f} events/s  {block['events_per_worker_cpu_s'] or 0:>9,.0f} per CPU-s")
+        console.print(
+            f"{'Faust minimal agent' + (' + table write' if block['stateful'] else ''):<36} "
+            f"{block['events_per_s']:>9,.0f} events/s  {block['events_per_worker_cpu_s'] or 0:>9,.0f} per CPU-s"
+        )
     if results.get("profile"):
         console.print(f"worker profile: {results['profile']}")
     if results.get("security_comparison"):
         cmp = results["security_comparison"]
-        for key, label in (("passthrough_events_per_s", "raw pass-through events/s"),
-                           ("pipeline_events_per_s", "pipeline events/s")):
+        for key, label in (
+            ("passthrough_events_per_s", "raw pass-through events/s"),
+            ("pipeline_events_per_s", "pipeline events/s"),
+        ):
             a, b, r = cmp["plaintext"][key], cmp["sasl_ssl"][key], cmp["sasl_ssl_over_plaintext"][key]
-            console.print(f"{label:<28} PLAINTEXT {a or 0:>9,.0f}   SASL_SSL {b or 0:>9,.0f}   "
-                          f"({(r or 0):.0%} of PLAINTEXT)")
+            console.print(
+                f"{label:<28} PLAINTEXT {a or 0:>9,.0f}   SASL_SSL {b or 0:>9,.0f}   ({(r or 0):.0%} of PLAINTEXT)"
+            )
     verdict = "meets" if results["meets_goal"] else "is below"
-    console.print(f"pipeline / pass-through = [b]{results['ratio']:.1%}[/]: {verdict} the {results['goal_ratio']:.0%} goal. "
-                  f"Results: {results['results_file']}")
+    console.print(
+        f"pipeline / pass-through = [b]{results['ratio']:.1%}[/]: {verdict} the {results['goal_ratio']:.0%} goal. "
+        f"Results: {results['results_file']}"
+    )

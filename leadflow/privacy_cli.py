@@ -38,11 +38,17 @@ def forget(ctx: click.Context, target: str, requested_by: str | None) -> None:
         raise click.BadParameter(str(exc), param_hint="EMAIL|LEAD_ID") from None
     _kafka_settings(ctx)
     topic = TopicNames.from_settings(settings).crm_status
-    request = erasure_request(lead_id, requested_at_ms=int(time.time() * 1000),
-                              event_id="erasure-" + uuid.uuid4().hex, requested_by=requested_by)
+    request = erasure_request(
+        lead_id,
+        requested_at_ms=int(time.time() * 1000),
+        event_id="erasure-" + uuid.uuid4().hex,
+        requested_by=requested_by,
+    )
     asyncio.run(_send(kafka_client_kwargs(settings), topic, lead_id, orjson.dumps(request)))
-    click.echo(f"erasure of lead {lead_id} requested (event {request['event_id']} on {topic}); "
-               f"`leadflow tail erasures` shows the lead_erased record when the workers are done")
+    click.echo(
+        f"erasure of lead {lead_id} requested (event {request['event_id']} on {topic}); "
+        f"`leadflow tail erasures` shows the lead_erased record when the workers are done"
+    )
 
 
 async def _send(kafka: dict, topic: str, lead_id: str, value: bytes) -> None:

@@ -48,7 +48,9 @@ def validate_roster_file(path: Path, settings: Settings, *, now_ms: int | None =
     try:
         config = load_routing_config(settings.routing_config_path)
     except RoutingConfigError as exc:
-        raise click.ClickException(_bullets(f"routing config {settings.routing_config_path} is invalid", exc.problems)) from None
+        raise click.ClickException(
+            _bullets(f"routing config {settings.routing_config_path} is invalid", exc.problems)
+        ) from None
     try:
         raw = read_yaml(path, RosterError)
         return parse_roster(raw, config=config, now_ms=now_ms or int(time.time() * 1000), source=str(path))
@@ -70,16 +72,18 @@ def roster() -> None:
 @roster.command("load")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate only; do not touch Redis.")
-@click.option("--if-empty", is_flag=True,
-              help="Load only if Redis holds no roster yet (first start of a stack); otherwise do nothing.")
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="Load only if Redis holds no roster yet (first start of a stack); otherwise do nothing.",
+)
 def roster_load(file: Path | None, dry_run: bool, if_empty: bool) -> None:
     """Validate FILE (default: LEADFLOW_ROSTER_PATH) and make it the live roster."""
     settings = _settings()
     click.echo(load_roster(settings, file, dry_run=dry_run, if_empty=if_empty))
 
 
-def load_roster(settings: Settings, file: Path | None = None, *, dry_run: bool = False,
-                if_empty: bool = False) -> str:
+def load_roster(settings: Settings, file: Path | None = None, *, dry_run: bool = False, if_empty: bool = False) -> str:
     """Validate and load the roster file; returns what happened in one line (click errors
     otherwise). Used by `roster load` and `leadflow run`."""
     path = file or settings.roster_path
@@ -92,8 +96,10 @@ def load_roster(settings: Settings, file: Path | None = None, *, dry_run: bool =
     parsed = validate_roster_file(path, settings, now_ms=now_ms)
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
-    summary = f"{len(parsed.reps)} reps, {len(parsed.territories)} territories, {len(parsed.rules)} rules, " \
-              f"{len(parsed.account_owners)} account owners"
+    summary = (
+        f"{len(parsed.reps)} reps, {len(parsed.territories)} territories, {len(parsed.rules)} rules, "
+        f"{len(parsed.account_owners)} account owners"
+    )
     if dry_run:
         return f"{path}: valid ({summary}); not loaded (--dry-run)"
     version = asyncio.run(_load(settings, parsed, str(path), now_ms, if_empty=if_empty))
@@ -108,7 +114,8 @@ async def _load(settings: Settings, parsed, source: str, now_ms: int, *, if_empt
     client = _client(settings)
     try:
         return await RosterStore(client, settings.redis_key_prefix).load(
-            parsed, source=source, loaded_at_ms=now_ms, if_empty=if_empty)
+            parsed, source=source, loaded_at_ms=now_ms, if_empty=if_empty
+        )
     except RETRYABLE_ERRORS as exc:
         raise click.ClickException(describe_redis_error(exc, settings)) from None
     finally:
@@ -140,25 +147,33 @@ def roster_show(as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2, default=str))
         return
     if not info["version"]:
-        click.echo(f"no roster loaded in {redact_url(settings.redis_url)} (prefix {settings.redis_key_prefix!r}); "
-                   "every lead goes to the fallback owner. Load one with `leadflow roster load FILE`.")
+        click.echo(
+            f"no roster loaded in {redact_url(settings.redis_url)} (prefix {settings.redis_key_prefix!r}); "
+            "every lead goes to the fallback owner. Load one with `leadflow roster load FILE`."
+        )
         return
     meta = info["meta"]
-    click.echo(f"roster version {info['version']}: {meta.get('label') or '(no label)'}; "
-               f"loaded from {meta.get('source')} at {info['loaded_at']}")
+    click.echo(
+        f"roster version {info['version']}: {meta.get('label') or '(no label)'}; "
+        f"loaded from {meta.get('source')} at {info['loaded_at']}"
+    )
     for warning in info["warnings"]:
         click.echo(f"warning: {warning}")
     click.echo(f"\n{'rep':18} {'role':14} {'team':18} {'status':36} {'open/cap':>9}  territories")
     for rep in info["reps"]:
         cap = "-" if rep["capacity"] is None else str(rep["capacity"])
-        click.echo(f"{rep['id']:18} {rep['role']:14} {rep['team'] or '-':18} {rep['status']:36} "
-                   f"{str(rep['open']) + '/' + cap:>9}  {','.join(rep['territories']) or '-'}")
+        click.echo(
+            f"{rep['id']:18} {rep['role']:14} {rep['team'] or '-':18} {rep['status']:36} "
+            f"{str(rep['open']) + '/' + cap:>9}  {','.join(rep['territories']) or '-'}"
+        )
     click.echo("\nterritories: " + "; ".join(f"{t['id']} {sorted(t['countries'])}" for t in info["territories"]))
     click.echo("rules (first match wins):")
     for rule in info["rules"]:
         cond = {k: v for k, v in rule.items() if k not in ("name", "default_owner", "members") and v not in ([], None)}
-        click.echo(f"  {rule['name']}: {cond or 'every lead'} -> {rule['members'] or 'reps serving the territory'}"
-                   f" (default {rule['default_owner']})")
+        click.echo(
+            f"  {rule['name']}: {cond or 'every lead'} -> {rule['members'] or 'reps serving the territory'}"
+            f" (default {rule['default_owner']})"
+        )
     click.echo("account owners: " + (", ".join(f"{d} -> {r}" for d, r in info["account_owners"].items()) or "none"))
 
 
@@ -181,11 +196,17 @@ async def _show(settings: Settings) -> dict[str, Any]:
     body = snap.roster.to_dict()
     reps = []
     for rep in snap.roster.reps.values():
-        reps.append({**rep.to_dict(), "open": counts.get(rep.id, 0),
-                     "status": rep.unavailable_reason(now_ms) or "available"})
+        reps.append(
+            {**rep.to_dict(), "open": counts.get(rep.id, 0), "status": rep.unavailable_reason(now_ms) or "available"}
+        )
     loaded = snap.meta.get("loaded_at_ms")
     return {
-        "version": snap.version, "meta": snap.meta, "loaded_at": iso(loaded) if loaded else None,
-        "warnings": body["warnings"], "reps": reps, "territories": body["territories"],
-        "rules": body["rules"], "account_owners": body["account_owners"],
+        "version": snap.version,
+        "meta": snap.meta,
+        "loaded_at": iso(loaded) if loaded else None,
+        "warnings": body["warnings"],
+        "reps": reps,
+        "territories": body["territories"],
+        "rules": body["rules"],
+        "account_owners": body["account_owners"],
     }

@@ -32,20 +32,22 @@ def prepare(settings: Settings) -> int:
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     import faust
-
     from mode.utils.logging import level_number
 
+    from agents.routing.roster_presence_store import RosterWatch, check_roster_at_start
+    from agents.routing.roster_store import check_routing_owners
     from leadflow.compose import create_app, load_configs
+    from streams import local_state
     from streams.health import Health, HealthService
     from streams.kafka_outage import exit_when_stop_waits_on_kafka, install
     from streams.logs import logging_config
     from streams.redis_client import wait_for_redis
-    from agents.routing.roster_presence_store import RosterWatch, check_roster_at_start
-    from agents.routing.roster_store import check_routing_owners
     from streams.startup_checks import check_data_dir
 
     configs = load_configs(settings)  # before any connection: a bad YAML file is one line, at once
     check_data_dir(settings)  # likewise an unusable LEADFLOW_DATA_DIR, named with its path
+    # A store left by a worker that did not stop cleanly may be ahead of Kafka: rebuild it.
+    local_state.claim(settings.data_dir)
     limit = prepare(settings)
     # Reconnect backoff, outage log line and readiness for every Kafka client Faust makes from here.
     kafka_outage = install(settings)
@@ -59,18 +61,31 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
         redis_client.close()
     health = Health()
     pipeline.metrics.serve(settings.metrics_port, settings.metrics_host, health=health)  # logs the bound address
+
     class Worker(faust.Worker):
         def _schedule_shutdown(self, signal) -> None:  # mode's hook for SIGTERM and SIGINT
             if not self._signal_stop_time:  # the first signal
                 exit_when_stop_waits_on_kafka(kafka_outage, settings.kafka_outage_stop_timeout_s)
             super()._schedule_shutdown(signal)
 
+        def stop_and_shutdown(self) -> None:
+            super().stop_and_shutdown()
+            # Stopped by a signal, not crashed: the stores match the changelogs and may be reused.
+            if self._signal_stop_time and not self.crash_reason and not pipeline.app.crash_reason:
+                local_state.release(settings.data_dir)
+
     worker = Worker(
         pipeline.app,
         # Starts before the app (whose timers wait for table recovery): heartbeat, Redis PING
         # (with routing's roster presence in the same round trip).
-        HealthService(pipeline.app, health, settings, pipeline.metrics, kafka_outage=kafka_outage,
-                      redis_probes=[RosterWatch(settings, pipeline.metrics.roster_loaded).probe()]),
+        HealthService(
+            pipeline.app,
+            health,
+            settings,
+            pipeline.metrics,
+            kafka_outage=kafka_outage,
+            redis_probes=[RosterWatch(settings, pipeline.metrics.roster_loaded).probe()],
+        ),
         loglevel=loglevel,
         quiet=True,
         # mode's Worker re-runs dictConfig at start: same format and redaction as the CLI.
@@ -78,5 +93,5 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     )
     # Faust's terminal spinner sets the root logger to DEBUG to animate itself: ~9% of CPU.
     worker.spinner = None
-    worker.execute_from_commandline()  # returns when stopped by a signal
+    worker.execute_from_commandline()  # exits the process when stopped
     return 0

@@ -46,8 +46,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -70,10 +70,10 @@ def run_worker() -> int:
 
     import faust
 
-    from leadflow.compose import create_app, load_configs
     from agents.routing.agent import register as register_routing
-    from streams.redis_client import wait_for_redis
+    from leadflow.compose import create_app, load_configs
     from leadflow.worker import prepare
+    from streams.redis_client import wait_for_redis
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
@@ -96,12 +96,18 @@ def worker_env(settings: Settings, routing_only: bool = False) -> dict[str, str]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "BENCH_"))}
     if routing_only:
         env["BENCH_ROUTING_ONLY"] = "1"
-    env.update({
-        "LEADFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "LEADFLOW_REDIS_URL": settings.redis_url,
-        "LEADFLOW_APP_ID": settings.app_id, "LEADFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "LEADFLOW_TOPIC_PARTITIONS": str(settings.topic_partitions), "LEADFLOW_DATA_DIR": str(settings.data_dir),
-        "LEADFLOW_METRICS_PORT": str(settings.metrics_port), "LEADFLOW_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-    })
+    env.update(
+        {
+            "LEADFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "LEADFLOW_REDIS_URL": settings.redis_url,
+            "LEADFLOW_APP_ID": settings.app_id,
+            "LEADFLOW_TOPIC_PREFIX": settings.topic_prefix,
+            "LEADFLOW_TOPIC_PARTITIONS": str(settings.topic_partitions),
+            "LEADFLOW_DATA_DIR": str(settings.data_dir),
+            "LEADFLOW_METRICS_PORT": str(settings.metrics_port),
+            "LEADFLOW_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        }
+    )
     return env
 
 
@@ -133,32 +139,76 @@ def background_event(rng: random.Random, run: str) -> tuple[str, dict]:
     email = f"bg{rng.randrange(5000)}.{run}@bg{rng.randrange(200)}.example.org"
     roll = rng.random()
     if roll < 0.45:
-        return "web", {"occurred_at": now_ms(), "email": email, "activity_kind": "page_view",
-                       "page_type": rng.choice(BG_PAGES), "url": "https://example.com/p"}
+        return "web", {
+            "occurred_at": now_ms(),
+            "email": email,
+            "activity_kind": "page_view",
+            "page_type": rng.choice(BG_PAGES),
+            "url": "https://example.com/p",
+        }
     if roll < 0.65:
-        return "web", {"occurred_at": now_ms(), "visitor_id": f"v{rng.randrange(5000)}.{run}",
-                       "activity_kind": "page_view", "page_type": rng.choice(BG_PAGES + ["pricing"]),
-                       "url": "https://example.com/p"}
+        return "web", {
+            "occurred_at": now_ms(),
+            "visitor_id": f"v{rng.randrange(5000)}.{run}",
+            "activity_kind": "page_view",
+            "page_type": rng.choice(BG_PAGES + ["pricing"]),
+            "url": "https://example.com/p",
+        }
     if roll < 0.80:
-        return "form", {"occurred_at": now_ms(), "form_id": "nl", "email": email,
-                        "form_kind": rng.choice(["newsletter", "content_download", "webinar_registration"]),
-                        "job_title": "Engineer", "company": "Small Shop", "company_size": 10,
-                        "industry": "retail", "country": "BR", "seconds_to_fill": 20.0, "utm_source": "google",
-                        "utm_medium": "organic"}
+        return "form", {
+            "occurred_at": now_ms(),
+            "form_id": "nl",
+            "email": email,
+            "form_kind": rng.choice(["newsletter", "content_download", "webinar_registration"]),
+            "job_title": "Engineer",
+            "company": "Small Shop",
+            "company_size": 10,
+            "industry": "retail",
+            "country": "BR",
+            "seconds_to_fill": 20.0,
+            "utm_source": "google",
+            "utm_medium": "organic",
+        }
     if roll < 0.95:
-        return "web", {"occurred_at": now_ms(), "email": email,
-                       "activity_kind": rng.choice(["email_open", "email_click"]), "utm_campaign": "nurture"}
+        return "web", {
+            "occurred_at": now_ms(),
+            "email": email,
+            "activity_kind": rng.choice(["email_open", "email_click"]),
+            "utm_campaign": "nurture",
+        }
     return "crm", {"occurred_at": now_ms(), "email": email, "status": "working", "rep_id": "sdr-sam"}
 
 
 def probe_events(email: str) -> list[tuple[str, dict]]:
     return [
-        ("form", {"occurred_at": now_ms(), "form_id": "demo", "form_kind": "demo_request", "email": email,
-                  "first_name": "Dana", "job_title": "Director of Operations", "company": "Probe Corp",
-                  "company_size": 500, "industry": "software", "country": "US", "seconds_to_fill": 25.0,
-                  "utm_source": "google", "utm_medium": "cpc"}),
-        ("web", {"occurred_at": now_ms(), "email": email, "activity_kind": "page_view", "page_type": "pricing",
-                 "url": "https://example.com/pricing"}),
+        (
+            "form",
+            {
+                "occurred_at": now_ms(),
+                "form_id": "demo",
+                "form_kind": "demo_request",
+                "email": email,
+                "first_name": "Dana",
+                "job_title": "Director of Operations",
+                "company": "Probe Corp",
+                "company_size": 500,
+                "industry": "software",
+                "country": "US",
+                "seconds_to_fill": 25.0,
+                "utm_source": "google",
+                "utm_medium": "cpc",
+            },
+        ),
+        (
+            "web",
+            {
+                "occurred_at": now_ms(),
+                "email": email,
+                "activity_kind": "page_view",
+                "page_type": "pricing",
+                "url": "https://example.com/pricing",
+            },
+        ),
     ]
 
 
@@ -167,24 +217,57 @@ def mql_record(rng: random.Random, run: str, n: int) -> dict:
     countries and account domains, so routing walks account owners, rules and round robin."""
     email = f"mql{n}.{run}@{rng.choice(['acme-logistics.com', 'northwind.io', 'globex.de'] + ['corp.example.com'] * 7)}"
     lead_id = lead_id_for_email(email)
-    form_kind, signal = rng.choice([("demo_request", "contact_request"), ("webinar_registration", "webinar_registration"),
-                                    ("content_download", "content_download"), ("newsletter", "newsletter_signup")])
+    form_kind, signal = rng.choice(
+        [
+            ("demo_request", "contact_request"),
+            ("webinar_registration", "webinar_registration"),
+            ("content_download", "content_download"),
+            ("newsletter", "newsletter_signup"),
+        ]
+    )
     country, size = rng.choice(["US", "CA", "GB", "DE", "JP", "BR"]), rng.choice([50, 500, 5000])
     ms = now_ms()
     grade = rng.choice(["A", "B", "C"])
     return {
-        "event_id": f"mql_{lead_id}_1", "lead_id": lead_id, "email": email, "occurred_at": ms, "qualified_at": ms,
-        "mql_number": 1, "score": 60.0, "fit_grade": grade, "fast_track": False,
-        "breakdown": [{"signal": signal, "points": 20.0, "detail": None}], "model_version": "bench",
-        "handoff": {"trigger": f"{signal} ({form_kind} form)", "problem_hypothesis": "Evaluating",
-                    "disqualifiers_checked": [f"icp_company_size: passed ({size} employees)", f"icp_geography: passed ({country})"],
-                    "last_touches": [{"kind": f"form:{form_kind}", "detail": None, "occurred_at": ms}],
-                    "recommended_opener": "Hi"},
-        "first_touch_source": None, "last_touch_source": None, "account_key": email.rpartition("@")[2],
-        "company": "Corp", "job_title": "Director", "priority_hint": None, "cause_received_at": None,
+        "event_id": f"mql_{lead_id}_1",
+        "lead_id": lead_id,
+        "email": email,
+        "occurred_at": ms,
+        "qualified_at": ms,
+        "mql_number": 1,
+        "score": 60.0,
+        "fit_grade": grade,
+        "fast_track": False,
+        "breakdown": [{"signal": signal, "points": 20.0, "detail": None}],
+        "model_version": "bench",
+        "handoff": {
+            "trigger": f"{signal} ({form_kind} form)",
+            "problem_hypothesis": "Evaluating",
+            "disqualifiers_checked": [
+                f"icp_company_size: passed ({size} employees)",
+                f"icp_geography: passed ({country})",
+            ],
+            "last_touches": [{"kind": f"form:{form_kind}", "detail": None, "occurred_at": ms}],
+            "recommended_opener": "Hi",
+        },
+        "first_touch_source": None,
+        "last_touch_source": None,
+        "account_key": email.rpartition("@")[2],
+        "company": "Corp",
+        "job_title": "Director",
+        "priority_hint": None,
+        "cause_received_at": None,
         # lead_qualified v3: the facts routing reads (it derives the segment from the size itself).
-        "firmographics": {"company_size": size, "industry": None, "country": country, "segment": None, "fit_grade": grade},
-        "signals": [{"signal": signal, "points": 20.0}], "form_kinds": [form_kind], "lead_type": None,
+        "firmographics": {
+            "company_size": size,
+            "industry": None,
+            "country": country,
+            "segment": None,
+            "fit_grade": grade,
+        },
+        "signals": [{"signal": signal, "points": 20.0}],
+        "form_kinds": [form_kind],
+        "lead_type": None,
     }
 
 
@@ -211,7 +294,9 @@ async def produce_mqls(settings: Settings, args, probes: dict[str, Probe], run: 
                 probe = Probe(record["lead_id"], time.monotonic(), counted=now - started >= args.warmup)
                 probes[probe.lead_id] = probe
                 future = await producer.send(topic, codec.encode("lead_qualified", record), key=probe.lead_id.encode())
-                future.add_done_callback(lambda f, p=probe: p.input_ts.extend([f.result().timestamp] * 2) if not f.exception() else None)
+                future.add_done_callback(
+                    lambda f, p=probe: p.input_ts.extend([f.result().timestamp] * 2) if not f.exception() else None
+                )
                 n += 1
                 sent += 1
             await asyncio.sleep(0.005)
@@ -274,7 +359,9 @@ async def produce_load(settings: Settings, args, probes: dict[str, Probe], run: 
             if len(futures) > 5000:
                 await asyncio.gather(*futures)
                 futures.clear()
-            await asyncio.sleep(max(0.0, started + (tick * (round((time.monotonic() - started) / tick) + 1)) - time.monotonic()))
+            await asyncio.sleep(
+                max(0.0, started + (tick * (round((time.monotonic() - started) / tick) + 1)) - time.monotonic())
+            )
         for _, kind, body, probe in pending_second:
             track(await producer.send(topics[kind], orjson.dumps(body)), probe)
             sent += 1
@@ -293,9 +380,15 @@ async def consume_outputs(settings: Settings, probes: dict[str, Probe], stop: as
 
     names = TopicNames.from_settings(settings)
     codec = Codec(SchemaRegistry.load())
-    consumer = AIOKafkaConsumer(names.mqls, names.assignments, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-                                fetch_max_wait_ms=50)
+    consumer = AIOKafkaConsumer(
+        names.mqls,
+        names.assignments,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        fetch_max_wait_ms=50,
+    )
     await consumer.start()
     try:
         while not stop.is_set():
@@ -328,8 +421,10 @@ def pct(values: list[float], q: float) -> float:
 def summary(label: str, values_ms: list[float]) -> str:
     if not values_ms:
         return f"{label:34} (no samples)"
-    return (f"{label:34} n={len(values_ms):5d}  p50 {pct(values_ms, 50):7.1f} ms  p95 {pct(values_ms, 95):7.1f} ms  "
-            f"p99 {pct(values_ms, 99):7.1f} ms  max {max(values_ms):7.1f} ms")
+    return (
+        f"{label:34} n={len(values_ms):5d}  p50 {pct(values_ms, 50):7.1f} ms  p95 {pct(values_ms, 95):7.1f} ms  "
+        f"p99 {pct(values_ms, 99):7.1f} ms  max {max(values_ms):7.1f} ms"
+    )
 
 
 def histogram_quantiles(metrics_text: str, name: str) -> dict[str, float]:
@@ -373,17 +468,25 @@ def main() -> int:
     parser.add_argument("--probe-gap", type=float, default=0.05, help="seconds between a probe's form and pricing view")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one consumer group)")
-    parser.add_argument("--routing-only", action="store_true",
-                        help="routing alone: workers run only the routing agent, the load is LeadQualified "
-                             "records published to the mqls topic at --rate/s, each one measured")
+    parser.add_argument(
+        "--routing-only",
+        action="store_true",
+        help="routing alone: workers run only the routing agent, the load is LeadQualified "
+        "records published to the mqls topic at --rate/s, each one measured",
+    )
     parser.add_argument("--drain", type=float, default=60.0, help="max seconds to wait for late assignments")
     parser.add_argument("--start-stack", action="store_true", help="start a private Kafka + Redis (DevStack)")
     parser.add_argument("--kafka-port", type=int, default=39492)
     parser.add_argument("--redis-port", type=int, default=36579)
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--profile", type=Path, help="run the worker under cProfile, writing stats to this file")
-    parser.add_argument("--trace-lag", type=float, default=0.0, metavar="S",
-                        help="print the worker's consumer lag per topic every S seconds")
+    parser.add_argument(
+        "--trace-lag",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="print the worker's consumer lag per topic every S seconds",
+    )
     args = parser.parse_args()
     if args.routing_only:
         os.environ["BENCH_ROUTING_ONLY"] = "1"  # read by _events_in (this process); workers get it via worker_env
@@ -395,15 +498,28 @@ def main() -> int:
     if args.start_stack:
         from leadflow.devstack import DevStack
 
-        base = dict(stack_dir=workdir / "stack", kafka_port=args.kafka_port, kafka_controller_port=args.kafka_port + 1,
-                    kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", redis_port=args.redis_port,
-                    redis_url=f"redis://127.0.0.1:{args.redis_port}/0")
-        stack = DevStack.from_settings(load_settings(**base), tie_to_parent=True,
-                                       jar_cache_dir=REPO / ".leadflow" / "kafka")
+        base = dict(
+            stack_dir=workdir / "stack",
+            kafka_port=args.kafka_port,
+            kafka_controller_port=args.kafka_port + 1,
+            kafka_bootstrap=f"127.0.0.1:{args.kafka_port}",
+            redis_port=args.redis_port,
+            redis_url=f"redis://127.0.0.1:{args.redis_port}/0",
+        )
+        stack = DevStack.from_settings(
+            load_settings(**base), tie_to_parent=True, jar_cache_dir=REPO / ".leadflow" / "kafka"
+        )
         print("starting Kafka + Redis:", stack.up().summary(), flush=True)
     metrics_port = _free_port()
-    settings = load_settings(**base, app_id=f"bench-{run}", topic_prefix=f"bench-{run}", redis_key_prefix=f"bench-{run}",
-                             topic_partitions=args.partitions, data_dir=workdir / "data", metrics_port=metrics_port)
+    settings = load_settings(
+        **base,
+        app_id=f"bench-{run}",
+        topic_prefix=f"bench-{run}",
+        redis_key_prefix=f"bench-{run}",
+        topic_partitions=args.partitions,
+        data_dir=workdir / "data",
+        metrics_port=metrics_port,
+    )
     try:
         return _run(args, settings, run, workdir)
     finally:
@@ -435,10 +551,16 @@ def _run(args, settings: Settings, run: str, workdir: Path) -> int:
     for i, instance in enumerate(instances):
         logs.append(open(workdir / f"worker-{i}.log", "wb"))
         profile = ["-m", "cProfile", "-o", f"{args.profile}.{i}" if i else str(args.profile)] if args.profile else []
-        workers.append(subprocess.Popen(
-            [sys.executable, *profile, str(Path(__file__).resolve()), "--run-worker"], env=worker_env(instance, args.routing_only),
-            cwd=REPO, stdout=logs[-1], stderr=subprocess.STDOUT, start_new_session=True,
-        ))
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, *profile, str(Path(__file__).resolve()), "--run-worker"],
+                env=worker_env(instance, args.routing_only),
+                cwd=REPO,
+                stdout=logs[-1],
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     try:
         asyncio.run(wait_until_routing(settings, run, workers, args.routing_only))
         events0 = sum(_events_in(i) for i in instances)
@@ -494,7 +616,9 @@ async def load_bench_roster(settings: Settings) -> None:
     roster = parse_roster(raw, config=load_routing_config(settings.routing_config_path), now_ms=now_ms())
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
-        await RosterStore(client, settings.redis_key_prefix).load(roster, source="bench (config/roster.yaml x1000 capacity)")
+        await RosterStore(client, settings.redis_key_prefix).load(
+            roster, source="bench (config/roster.yaml x1000 capacity)"
+        )
     finally:
         await client.aclose()
 
@@ -524,8 +648,9 @@ async def wait_until_routing(settings: Settings, run: str, workers: list[subproc
                 fields = set(codec.registry.latest("lead_qualified").field_names)
                 record = {k: v for k, v in mql_record(random.Random(i), f"warmup{run}", i).items() if k in fields}
                 probes[record["lead_id"]] = Probe(record["lead_id"], time.monotonic(), False)
-                await producer.send_and_wait(names.mqls, codec.encode("lead_qualified", record),
-                                             key=record["lead_id"].encode())
+                await producer.send_and_wait(
+                    names.mqls, codec.encode("lead_qualified", record), key=record["lead_id"].encode()
+                )
             else:
                 email = f"warmup{i}.{run}@warmup.example.com"
                 probes[lead_id_for_email(email)] = Probe(lead_id_for_email(email), time.monotonic(), False)
@@ -556,8 +681,11 @@ async def sample_lag(instances: list[Settings], stop: asyncio.Event, every: floa
             if line.startswith("leadflow_consumer_lag{"):
                 topic = line.split('topic="', 1)[1].split('"', 1)[0].split(".", 1)[-1]
                 lag[topic] = lag.get(topic, 0.0) + float(line.rsplit(" ", 1)[1])
-        print(f"  t={time.monotonic() - started:5.0f}s lag " + " ".join(f"{t}={v:.0f}" for t, v in sorted(lag.items()) if v),
-              flush=True)
+        print(
+            f"  t={time.monotonic() - started:5.0f}s lag "
+            + " ".join(f"{t}={v:.0f}" for t, v in sorted(lag.items()) if v),
+            flush=True,
+        )
 
 
 async def load_and_measure(args, instances: list[Settings], run, probes, stats) -> None:
@@ -589,34 +717,50 @@ def report(args, settings, probes: dict[str, Probe], stats: dict, metrics: str, 
     print()
     print("leadflow speed-to-assignment benchmark")
     print(f"machine: {machine()}")
-    print(f"stack:   Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}; {settings.topic_partitions} partitions; "
-          f"{args.workers} worker process(es) ({'routing agent only' if args.routing_only else 'all agents: capture, scoring, routing, ...'}; {settings.store})")
+    print(
+        f"stack:   Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}; {settings.topic_partitions} partitions; "
+        f"{args.workers} worker process(es) ({'routing agent only' if args.routing_only else 'all agents: capture, scoring, routing, ...'}; {settings.store})"
+    )
     if args.routing_only:
-        print(f"load:    routing only: {stats['sent']:,} LeadQualified records published to the mqls topic in "
-              f"{stats['load_seconds']:.1f} s = {achieved:,.0f} MQLs/s (target {args.rate:,.0f}), warm-up {args.warmup:.0f} s, "
-              f"measured {args.duration:.0f} s")
-        print(f"probes:  {len(counted)} MQLs measured, {missing} without an assignment after {stats['drain_seconds']:.0f} s drain")
+        print(
+            f"load:    routing only: {stats['sent']:,} LeadQualified records published to the mqls topic in "
+            f"{stats['load_seconds']:.1f} s = {achieved:,.0f} MQLs/s (target {args.rate:,.0f}), warm-up {args.warmup:.0f} s, "
+            f"measured {args.duration:.0f} s"
+        )
+        print(
+            f"probes:  {len(counted)} MQLs measured, {missing} without an assignment after {stats['drain_seconds']:.0f} s drain"
+        )
     else:
-        print(f"load:    {stats['sent']:,} input events in {stats['load_seconds']:.1f} s = {achieved:,.0f} events/s "
-              f"(target {args.rate:,.0f}; JSON form/web/crm mix), warm-up {args.warmup:.0f} s, measured {args.duration:.0f} s")
-        print(f"probes:  {len(counted)} MQL-producing leads measured ({args.probes:g}/s; demo form + pricing view "
-              f"{args.probe_gap * 1000:.0f} ms apart), {missing} without an assignment after {stats['drain_seconds']:.0f} s drain")
+        print(
+            f"load:    {stats['sent']:,} input events in {stats['load_seconds']:.1f} s = {achieved:,.0f} events/s "
+            f"(target {args.rate:,.0f}; JSON form/web/crm mix), warm-up {args.warmup:.0f} s, measured {args.duration:.0f} s"
+        )
+        print(
+            f"probes:  {len(counted)} MQL-producing leads measured ({args.probes:g}/s; demo form + pricing view "
+            f"{args.probe_gap * 1000:.0f} ms apart), {missing} without an assignment after {stats['drain_seconds']:.0f} s drain"
+        )
     cpu = stats["worker_cpu_s"] / stats["wall_s"]
     per_event_ms = stats["worker_cpu_s"] * 1000 / max(1.0, stats["events_processed"])
-    print(f"workers: {args.workers}, using {cpu * 100:.0f}% of one core on average; "
-          f"{stats['events_processed']:,.0f} {'MQLs' if args.routing_only else 'input events'} processed at "
-          f"{per_event_ms:.2f} ms of worker CPU each "
-          f"(= {1000 / per_event_ms:,.0f} events/s per fully available core)")
-    print(f"machine load average at the end: {Path('/proc/loadavg').read_text().split()[0]} "
-          f"(other processes share these {os.cpu_count()} CPUs)")
+    print(
+        f"workers: {args.workers}, using {cpu * 100:.0f}% of one core on average; "
+        f"{stats['events_processed']:,.0f} {'MQLs' if args.routing_only else 'input events'} processed at "
+        f"{per_event_ms:.2f} ms of worker CPU each "
+        f"(= {1000 / per_event_ms:,.0f} events/s per fully available core)"
+    )
+    print(
+        f"machine load average at the end: {Path('/proc/loadavg').read_text().split()[0]} "
+        f"(other processes share these {os.cpu_count()} CPUs)"
+    )
     print()
     print(summary("input -> assignment (broker ts)", e2e))
     print(summary("input -> assignment seen by consumer", seen))
     print(summary("  input -> MQL (capture + scoring)", to_mql))
     print(summary("  MQL -> assignment (routing)", routing))
     if worker_hist:
-        print(f"worker histogram leadflow_event_to_assignment_seconds (bucket upper bounds): "
-              f"n={worker_hist['count']:.0f} p50<={worker_hist['p50']}s p95<={worker_hist['p95']}s p99<={worker_hist['p99']}s")
+        print(
+            f"worker histogram leadflow_event_to_assignment_seconds (bucket upper bounds): "
+            f"n={worker_hist['count']:.0f} p50<={worker_hist['p50']}s p95<={worker_hist['p95']}s p99<={worker_hist['p99']}s"
+        )
     windows: dict[int, list[float]] = {}
     t0 = min((p.started for p in counted), default=0.0)
     for p in done:
@@ -624,12 +768,25 @@ def report(args, settings, probes: dict[str, Probe], stats: dict, metrics: str, 
     print("p99 per 10 s window (ms): " + ", ".join(f"{pct(v, 99):.0f}" for _, v in sorted(windows.items())))
     print(f"worker logs: {workdir}/worker-*.log")
     if args.json:
-        print(json.dumps({
-            "rate_target": args.rate, "rate_achieved": achieved, "probes": len(counted), "missing": missing,
-            "p50_ms": pct(e2e, 50), "p95_ms": pct(e2e, 95), "p99_ms": pct(e2e, 99), "max_ms": max(e2e, default=None),
-            "routing_p99_ms": pct(routing, 99), "scoring_p99_ms": pct(to_mql, 99), "worker_cpu": cpu,
-            "worker_cpu_ms_per_event": per_event_ms, "workers": args.workers,
-        }))
+        print(
+            json.dumps(
+                {
+                    "rate_target": args.rate,
+                    "rate_achieved": achieved,
+                    "probes": len(counted),
+                    "missing": missing,
+                    "p50_ms": pct(e2e, 50),
+                    "p95_ms": pct(e2e, 95),
+                    "p99_ms": pct(e2e, 99),
+                    "max_ms": max(e2e, default=None),
+                    "routing_p99_ms": pct(routing, 99),
+                    "scoring_p99_ms": pct(to_mql, 99),
+                    "worker_cpu": cpu,
+                    "worker_cpu_ms_per_event": per_event_ms,
+                    "workers": args.workers,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

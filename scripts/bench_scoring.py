@@ -46,29 +46,56 @@ def synthetic_events(n_events: int, n_leads: int, seed: int) -> list[LeadEvent]:
         at = clock - (rng.randint(0, 7 * DAY) if rng.random() < 0.05 else 0)  # 5% late events
         email = rng.choice(emails)
         roll = rng.random()
-        utm = {"utm_source": rng.choice([None, "google", "linkedin", "newsletter"]),
-               "utm_medium": rng.choice([None, "cpc", "email"]), "utm_campaign": None}
+        utm = {
+            "utm_source": rng.choice([None, "google", "linkedin", "newsletter"]),
+            "utm_medium": rng.choice([None, "cpc", "email"]),
+            "utm_campaign": None,
+        }
         if roll < 0.10:
             kind = "form_submitted"
-            data = {"form_id": "f1", "form_kind": rng.choice(["demo_request", "newsletter", "content_download", "contact_sales"]),
-                    "email": email, "first_name": "Sam", "last_name": None, "job_title": rng.choice(TITLES),
-                    "company": "Co", "company_size": rng.choice([10, 150, 2000, None]),
-                    "industry": rng.choice(INDUSTRIES), "country": rng.choice(["US", "DE", "BR"]),
-                    "hidden_lead_source": rng.choice([None, "web", "partner"]), "page_url": None,
-                    "consent_email": True, "consent_tracking": True, "honeypot_filled": False,
-                    "seconds_to_fill": 20.0, "visitor_id": None, **utm}
+            data = {
+                "form_id": "f1",
+                "form_kind": rng.choice(["demo_request", "newsletter", "content_download", "contact_sales"]),
+                "email": email,
+                "first_name": "Sam",
+                "last_name": None,
+                "job_title": rng.choice(TITLES),
+                "company": "Co",
+                "company_size": rng.choice([10, 150, 2000, None]),
+                "industry": rng.choice(INDUSTRIES),
+                "country": rng.choice(["US", "DE", "BR"]),
+                "hidden_lead_source": rng.choice([None, "web", "partner"]),
+                "page_url": None,
+                "consent_email": True,
+                "consent_tracking": True,
+                "honeypot_filled": False,
+                "seconds_to_fill": 20.0,
+                "visitor_id": None,
+                **utm,
+            }
         elif roll < 0.96:
             kind = "web_activity"
-            activity_kind = rng.choices(["page_view", "email_open", "email_click", "content_download", "unsubscribe"],
-                                        weights=[60, 20, 9, 8, 3])[0]
-            data = {"activity_kind": activity_kind,
-                    "page_type": rng.choice(PAGES) if activity_kind == "page_view" else None,
-                    "url": "https://example.com/p?x=1", "content_title": "Guide" if activity_kind == "content_download" else None,
-                    "email": email, **utm}
+            activity_kind = rng.choices(
+                ["page_view", "email_open", "email_click", "content_download", "unsubscribe"], weights=[60, 20, 9, 8, 3]
+            )[0]
+            data = {
+                "activity_kind": activity_kind,
+                "page_type": rng.choice(PAGES) if activity_kind == "page_view" else None,
+                "url": "https://example.com/p?x=1",
+                "content_title": "Guide" if activity_kind == "content_download" else None,
+                "email": email,
+                **utm,
+            }
         else:
             kind = "crm_status"
-            data = {"rep_id": "r1", "status": rng.choice(["first_touch", "working", "meeting_booked"]),
-                    "touch_channel": "call", "disposition": None, "account_id": None, "account_domain": None}
+            data = {
+                "rep_id": "r1",
+                "status": rng.choice(["first_touch", "working", "meeting_booked"]),
+                "touch_channel": "call",
+                "disposition": None,
+                "account_id": None,
+                "account_domain": None,
+            }
         events.append(LeadEvent(f"ev-{i}", kind, lead_id_for_email(email), None, at, at, "json", data))
     return events
 
@@ -93,8 +120,9 @@ def run_rules_only(events: list[LeadEvent], model, priority) -> float:
     states: dict[str, LeadState] = {}
     started = time.perf_counter()
     for event in events:
-        states[event.lead_id], _ = apply_event(states.get(event.lead_id), event, model, now_ms=event.occurred_at_ms,
-                                               priority=priority)
+        states[event.lead_id], _ = apply_event(
+            states.get(event.lead_id), event, model, now_ms=event.occurred_at_ms, priority=priority
+        )
     return time.perf_counter() - started
 
 
@@ -113,8 +141,10 @@ def main() -> None:
     elapsed, mqls, state_bytes = run_with_table(events, model, priority)
     rules_elapsed = run_rules_only(events, model, priority)
     print(f"synthetic stream: {len(events):,} events, {args.leads:,} leads, model {model.version}")
-    print(f"apply_event + state orjson round trip + next_review_at_ms: {len(events) / elapsed:,.0f} events/s "
-          f"({elapsed * 1e6 / len(events):.1f} us/event)")
+    print(
+        f"apply_event + state orjson round trip + next_review_at_ms: {len(events) / elapsed:,.0f} events/s "
+        f"({elapsed * 1e6 / len(events):.1f} us/event)"
+    )
     print(f"apply_event alone (state kept in memory):                 {len(events) / rules_elapsed:,.0f} events/s")
     print(f"MQLs emitted: {mqls:,}; mean serialized state: {state_bytes:,} bytes")
 

@@ -95,10 +95,14 @@ def record(lead_id: str, rng: random.Random, *, due_at: int) -> dict:
     priority = rng.choices(("P1", "P2", "P3"), weights=(20, 50, 30))[0]
     assigned_at = due_at - SLA_MS[priority]
     return {
-        "event_id": f"as_{lead_id}", "lead_id": lead_id, "mql_event_id": f"mql_{lead_id}",
+        "event_id": f"as_{lead_id}",
+        "lead_id": lead_id,
+        "mql_event_id": f"mql_{lead_id}",
         "owner_id": rng.choice(("ae-ana", "ae-ben", "sdr-sam", "sdr-priya", "nurture-sequence")),
-        "team": rng.choice(("na-sales", "emea-sales", "marketing")), "priority": priority,
-        "assigned_at": assigned_at, "first_touch_due_at": due_at,
+        "team": rng.choice(("na-sales", "emea-sales", "marketing")),
+        "priority": priority,
+        "assigned_at": assigned_at,
+        "first_touch_due_at": due_at,
     }
 
 
@@ -155,7 +159,7 @@ def main() -> int:
         total = sum(1 for k in sweeper.table if k.startswith(b"ld_"))  # includes the hot clocks
         for i, count in enumerate(HOT_COUNTS):
             runs = []
-            for bucket in hot_buckets[i * REPEATS:(i + 1) * REPEATS]:
+            for bucket in hot_buckets[i * REPEATS : (i + 1) * REPEATS]:
                 seconds, touched = timed(sweeper.sweep, bucket, bucket, (bucket + 1) * width_ms)
                 assert touched == count, (touched, count)
                 runs.append(seconds)
@@ -163,8 +167,10 @@ def main() -> int:
             results[(total, count)] = seconds
             per = f"{seconds / count * 1e6:13.1f}" if count else f"{'-':>13}"
             print(f"{total:>12,} {count:>7,} {seconds * 1000:9.3f} {per}")
-        print(f"{'':>12} (built {total:,} clocks in {build_s:.1f} s; "
-              f"{sum(1 for k in sweeper.table if k.startswith(b'b:')):,} index buckets)")
+        print(
+            f"{'':>12} (built {total:,} clocks in {build_s:.1f} s; "
+            f"{sum(1 for k in sweeper.table if k.startswith(b'b:')):,} index buckets)"
+        )
         del sweeper
         gc.collect()
 
@@ -179,23 +185,31 @@ def main() -> int:
         dues.append(touched)
         bucket += 1
     ticks_us = sorted(t * 1e6 for t in ticks)
-    print(f"   ordinary tick (1 bucket): {len(ticks)} ticks, {statistics.mean(dues):.2f} due per tick, "
-          f"median {statistics.median(ticks_us):.0f} us, p99 {ticks_us[int(len(ticks_us) * 0.99)]:.0f} us, "
-          f"max {ticks_us[-1]:.0f} us")
+    print(
+        f"   ordinary tick (1 bucket): {len(ticks)} ticks, {statistics.mean(dues):.2f} due per tick, "
+        f"median {statistics.median(ticks_us):.0f} us, p99 {ticks_us[int(len(ticks_us) * 0.99)]:.0f} us, "
+        f"max {ticks_us[-1]:.0f} us"
+    )
     catch_up = 3_600_000 // width_ms
     seconds, touched = timed(sweeper.sweep, bucket, bucket + catch_up - 1, (bucket + catch_up) * width_ms)
-    print(f"   catch-up after 1 h down: {catch_up:,} buckets, {touched:,} due clocks in "
-          f"{seconds * 1000:.1f} ms ({seconds / max(touched, 1) * 1e6:.1f} us per due clock)")
+    print(
+        f"   catch-up after 1 h down: {catch_up:,} buckets, {touched:,} due clocks in "
+        f"{seconds * 1000:.1f} ms ({seconds / max(touched, 1) * 1e6:.1f} us per due clock)"
+    )
     seconds, due = timed(sweeper.naive_sweep, (bucket + catch_up) * width_ms)
-    print(f"\n3. Naive sweep (check every open clock): {big:,} clocks in {seconds:.2f} s "
-          f"per tick, whatever is due ({due:,} due)")
+    print(
+        f"\n3. Naive sweep (check every open clock): {big:,} clocks in {seconds:.2f} s "
+        f"per tick, whatever is due ({due:,} due)"
+    )
 
     totals = sorted({t for t, _ in results})
     if len(totals) > 1:
         small, one = results[(totals[0], 1_000)], results[(totals[-1], 1_000)]
-        print(f"\nSame 1,000 due clocks: {totals[0]:,} open -> {small * 1000:.2f} ms, "
-              f"{totals[-1]:,} open -> {one * 1000:.2f} ms (ratio {one / small:.2f}; "
-              f"open clocks x{totals[-1] / totals[0]:.0f})")
+        print(
+            f"\nSame 1,000 due clocks: {totals[0]:,} open -> {small * 1000:.2f} ms, "
+            f"{totals[-1]:,} open -> {one * 1000:.2f} ms (ratio {one / small:.2f}; "
+            f"open clocks x{totals[-1] / totals[0]:.0f})"
+        )
     print(f"breaches encoded: {sweeper.breaches:,}")
     return 0
 

@@ -8,19 +8,20 @@ It knows no capability: :mod:`leadflow.compose` (the composition root) builds a 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 from mode.supervisors import CrashingSupervisor
 
 from streams import faust_flush
 from streams.codec import Codec, RemoteSchemas, SchemaRegistry
-from streams.consume import Consumer, Decoder, Handler, Meta, Topics, make_consumer
 from streams.connections import faust_broker_credentials, redis_async, schema_registry_client
+from streams.consume import Consumer, Decoder, Handler, Meta, Topics, make_consumer
 from streams.deadletter import dead_letter_key, dead_letter_record, deliver, fit_dead_letter
 from streams.metrics import Metrics
 from streams.ratelimit import LogSummary
@@ -56,10 +57,11 @@ class Pipeline:
         default_factory=lambda: LogSummary(log, "dead-lettered {total:,} events in the last {interval}")
     )
 
-    def redis(self):
+    def redis(self) -> Any:
         """The shared ``redis.asyncio.Redis`` client, created on first use (never at import).
 
-        Tests may pass ``redis_factory``; production connects to ``settings.redis_url``.
+        Tests may pass ``redis_factory``; production connects to ``settings.redis_url``. Typed
+        Any: redis-py types its asyncio commands ``Awaitable[Any] | Any``, so callers gain nothing.
         """
         if self._redis is None:
             if self.redis_factory is not None:
@@ -100,22 +102,38 @@ class Pipeline:
     async def emit(self, subject: str, key: str, record: dict[str, Any]) -> None:
         """Avro-encode an output record and send it, keyed by lead id."""
         payload = self.codec.encode_output(subject, record, self.settings.output_format)
-        await self.channel(SUBJECT_TOPIC_FIELD[subject]).send(key=key.encode(), value=payload)
+        sent = await self.channel(SUBJECT_TOPIC_FIELD[subject]).send(key=key.encode(), value=payload)
+        # send() returns a FutureMessage, an asyncio.Future, typed as an Awaitable.
+        faust_flush.track_output(
+            cast("asyncio.Future[Any]", sent)
+        )  # the state write's changelog record waits for its ack
 
-    def consume(self, topics: Topics, *, name: str, capability: str, handle: Handler,
-                decode: Decoder | None = None, rejects: tuple[type[Exception], ...] = ()) -> Consumer:
+    def consume(
+        self,
+        topics: Topics,
+        *,
+        name: str,
+        capability: str,
+        handle: Handler,
+        decode: Decoder | None = None,
+        rejects: tuple[type[Exception], ...] = (),
+    ) -> Consumer:
         """Register agent ``name`` on ``topics`` (a TopicNames field with ``decode``, or a
         mapping field -> decoder): each message is decoded once and its typed value handed to
         ``handle(value, meta)``; rejections and processing errors are dead-lettered
         (:mod:`streams.consume`). ``capability`` is named in logs and dead letters."""
-        consumer, fields = make_consumer(self.topic_names, topics, name=name, capability=capability,
-                                         handle=handle, decode=decode, rejects=rejects)
+        consumer, fields = make_consumer(
+            self.topic_names, topics, name=name, capability=capability, handle=handle, decode=decode, rejects=rejects
+        )
         if len(fields) == 1:
             source = self.channel(fields[0])
         else:
             source = self.app.topic(
                 *(getattr(self.topic_names, f) for f in fields),
-                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
             )
         dead_letter = self.dead_letter
 
@@ -123,7 +141,7 @@ class Pipeline:
         # (docs/faust-pitfalls.md item 2, faust-streaming #606), and a lead's events must be
         # handled in order.
         @self.app.agent(source, name=name, concurrency=1)
-        async def agent(stream):
+        async def agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
                 await consumer.process(Meta.of(event.message), dead_letter)
 
@@ -132,7 +150,8 @@ class Pipeline:
     def timer(self, interval_s: float, *, name: str) -> Callable[[Callable[[], Awaitable[None]]], Any]:
         """Decorator: run ``fn()`` every ``interval_s`` on every worker. A timer must not write
         tables (docs/faust-pitfalls.md item 5): it sends a command the owning agent applies."""
-        return self.app.timer(interval_s, name=name)
+        decorator: Callable[[Callable[[], Awaitable[None]]], Any] = self.app.timer(interval_s, name=name)
+        return decorator
 
     def owned_partitions(self, topic: str) -> set[int]:
         """Partitions of the TopicNames field ``topic`` this worker owns (active, not standby)."""
@@ -155,14 +174,21 @@ class Pipeline:
         )
         self.metrics.dead_letters.labels(reason=reason_code).inc()
         self.dead_letter_log.event(
-            reason_code, "dead-lettered %s[%d]@%d: %s: %s (further %s dead letters summarised every %gs)",
-            meta.topic, meta.partition, meta.offset, reason_code, reason, reason_code,
+            reason_code,
+            "dead-lettered %s[%d]@%d: %s: %s (further %s dead letters summarised every %gs)",
+            meta.topic,
+            meta.partition,
+            meta.offset,
+            reason_code,
+            reason,
+            reason_code,
             self.dead_letter_log.interval_s,
         )
         room = self.message_limit - self.settings.dead_letter_margin_bytes
         key = dead_letter_key(meta.key, room)
         record, payload = fit_dead_letter(
-            record, lambda r: self.codec.encode_output("dead_letter", r, self.settings.output_format),
+            record,
+            lambda r: self.codec.encode_output("dead_letter", r, self.settings.output_format),
             room - len(key),
         )
         channel = self.channel("dead_letters")
@@ -170,12 +196,20 @@ class Pipeline:
         def on_failure(exc: BaseException) -> None:
             self.metrics.dead_letter_delivery_failures.inc()
             # The exception text is the broker's/client's (no payload); the partition waits.
-            log.warning("dead letter for %s[%d]@%d not delivered (%s: %s); retrying, partition blocked",
-                        meta.topic, meta.partition, meta.offset, type(exc).__name__, exc)
+            log.warning(
+                "dead letter for %s[%d]@%d not delivered (%s: %s); retrying, partition blocked",
+                meta.topic,
+                meta.partition,
+                meta.offset,
+                type(exc).__name__,
+                exc,
+            )
 
         await deliver(
-            lambda: channel.send(key=key, value=payload), on_failure=on_failure,
-            initial_s=self.settings.dead_letter_retry_initial_s, max_s=self.settings.dead_letter_retry_max_s,
+            lambda: channel.send(key=key, value=payload),
+            on_failure=on_failure,
+            initial_s=self.settings.dead_letter_retry_initial_s,
+            max_s=self.settings.dead_letter_retry_max_s,
             ack_timeout_s=self.settings.dead_letter_ack_timeout_s,
         )
 
@@ -262,7 +296,7 @@ def register_log_summaries(pipeline: Pipeline) -> None:
     """Flush rate-limited log summaries on time, even when no further event arrives."""
     summary = pipeline.dead_letter_log
 
-    @pipeline.app.timer(summary.interval_s, name="flush_log_summaries")
+    @pipeline.timer(summary.interval_s, name="flush_log_summaries")
     async def flush_log_summaries() -> None:
         summary.flush()
 
@@ -272,7 +306,7 @@ def register_lag_gauge(pipeline: Pipeline, interval_s: float = 5.0) -> None:
     partitions this worker consumes (changelogs excluded; recovery has its own progress)."""
     app = pipeline.app
 
-    @app.timer(interval_s, name="measure_consumer_lag")
+    @pipeline.timer(interval_s, name="measure_consumer_lag")
     async def measure_consumer_lag() -> None:
         consumer = app.consumer
         lags: dict[tuple[str, int], int] = {}
@@ -283,7 +317,8 @@ def register_lag_gauge(pipeline: Pipeline, interval_s: float = 5.0) -> None:
                 highwater = consumer.highwater(tp)
             except Exception:  # not fetched yet: no figure rather than a wrong one
                 continue
-            committed = consumer._committed_offset.get(tp)  # faust keeps no public accessor
+            # faust keeps no public accessor (ConsumerT does not declare it; its Consumer has it)
+            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
             if highwater is not None and highwater >= 0:
                 lags[(tp.topic, tp.partition)] = max(0, highwater - (committed or 0))
         pipeline.metrics.set_consumer_lag(lags)

@@ -11,10 +11,18 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from streams.settings import Settings
+
+if TYPE_CHECKING:  # the clients are imported on demand, never at import
+    import redis
+    import redis.asyncio
+    from faust.types.auth import CredentialsT
+
+    from streams.codec.registry_client import RegistryClient
 
 
 class KafkaUnavailable(ConnectionError):
@@ -61,13 +69,19 @@ def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
         ca_file=settings.kafka_ssl_ca_file,
         cert_file=settings.kafka_ssl_cert_file,
         key_file=settings.kafka_ssl_key_file,
-        key_password=(settings.kafka_ssl_key_password.get_secret_value()
-                      if settings.kafka_ssl_key_password else None),
+        key_password=(settings.kafka_ssl_key_password.get_secret_value() if settings.kafka_ssl_key_password else None),
         check_hostname=settings.kafka_ssl_check_hostname,
     )
 
 
-def _ssl_context(*, ca_file, cert_file, key_file, key_password, check_hostname: bool) -> ssl.SSLContext:
+def _ssl_context(
+    *,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+    key_password: str | None,
+    check_hostname: bool,
+) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None)
     context.check_hostname = check_hostname
     context.verify_mode = ssl.CERT_REQUIRED
@@ -92,7 +106,7 @@ def kafka_client_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
-def faust_broker_credentials(settings: Settings):
+def faust_broker_credentials(settings: Settings) -> CredentialsT | None:
     """Faust's ``broker_credentials`` for the same settings (None = PLAINTEXT)."""
     import faust
 
@@ -131,8 +145,13 @@ async def check_kafka(settings: Settings, timeout_s: float | None = None) -> Non
         conn = None
         try:
             conn = await asyncio.wait_for(
-                create_conn(host.strip("[]"), int(port), request_timeout_ms=int(remaining * 1000),
-                            client_id="leadflow-check", **kwargs),
+                create_conn(
+                    host.strip("[]"),
+                    int(port),
+                    request_timeout_ms=int(remaining * 1000),
+                    client_id="leadflow-check",
+                    **kwargs,
+                ),
                 timeout=remaining,
             )
             await asyncio.wait_for(conn.send(MetadataRequest([])), timeout=remaining)
@@ -161,14 +180,20 @@ def describe_kafka_error(exc: BaseException, settings: Settings) -> str:
     """A short, credential-free cause for a connection failure."""
     for error in _cause_chain(exc):
         if isinstance(error, ssl.SSLCertVerificationError):
-            return (f"TLS certificate verification failed ({error.verify_message}); "
-                    "check LEADFLOW_KAFKA_SSL_CA_FILE and LEADFLOW_KAFKA_SSL_CHECK_HOSTNAME")
+            return (
+                f"TLS certificate verification failed ({error.verify_message}); "
+                "check LEADFLOW_KAFKA_SSL_CA_FILE and LEADFLOW_KAFKA_SSL_CHECK_HOSTNAME"
+            )
         if isinstance(error, ssl.SSLError):
-            return f"TLS handshake failed ({error.reason or error}); is the listener {settings.kafka_security_protocol}?"
+            return (
+                f"TLS handshake failed ({error.reason or error}); is the listener {settings.kafka_security_protocol}?"
+            )
         name = type(error).__name__
         if "Sasl" in name or "Authentication" in name or "IllegalSaslState" in name:
-            return (f"authentication failed ({name}); check LEADFLOW_KAFKA_SASL_USERNAME, the password "
-                    "and LEADFLOW_KAFKA_SASL_MECHANISM")
+            return (
+                f"authentication failed ({name}); check LEADFLOW_KAFKA_SASL_USERNAME, the password "
+                "and LEADFLOW_KAFKA_SASL_MECHANISM"
+            )
         if isinstance(error, ConnectionRefusedError):
             return "connection refused (is the broker running and the port right?)"
         if isinstance(error, OSError) and error.strerror:
@@ -208,24 +233,25 @@ def redis_client_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
-def redis_sync(settings: Settings, **overrides: Any):
+def redis_sync(settings: Settings, **overrides: Any) -> redis.Redis:
     """A ``redis.Redis`` client (created on demand, never at import)."""
     import redis
 
-    options = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 10}
+    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 10}
     options.update(redis_client_kwargs(settings))
     options.update(overrides)
     return redis.Redis.from_url(settings.redis_url, **options)
 
 
-def redis_async(settings: Settings, **overrides: Any):
+def redis_async(settings: Settings, **overrides: Any) -> redis.asyncio.Redis:
     """A ``redis.asyncio.Redis`` client (created on demand, never at import)."""
     import redis.asyncio as aioredis
 
-    options = {"socket_connect_timeout": 2, "socket_timeout": 5}
+    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5}
     options.update(redis_client_kwargs(settings))
     options.update(overrides)
-    return aioredis.Redis.from_url(settings.redis_url, **options)
+    client: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url, **options)  # from_url is unannotated
+    return client
 
 
 def describe_redis_error(exc: BaseException, settings: Settings) -> str:
@@ -238,8 +264,11 @@ def describe_redis_error(exc: BaseException, settings: Settings) -> str:
             return f"{where}: TLS certificate verification failed ({error.verify_message}); check LEADFLOW_REDIS_SSL_CA_FILE"
         if "NOAUTH" in str(error) or "Authentication required" in str(error):
             return f"{where}: authentication required; set LEADFLOW_REDIS_PASSWORD or LEADFLOW_REDIS_PASSWORD_FILE"
-        if isinstance(error, redis.exceptions.AuthenticationError) or "WRONGPASS" in str(error) \
-                or "invalid password" in str(error):
+        if (
+            isinstance(error, redis.exceptions.AuthenticationError)
+            or "WRONGPASS" in str(error)
+            or "invalid password" in str(error)
+        ):
             return f"{where}: authentication failed; check LEADFLOW_REDIS_USERNAME / LEADFLOW_REDIS_PASSWORD"
         if isinstance(error, redis.exceptions.AuthenticationWrongNumberOfArgsError):
             return f"{where}: this server has no password set but one was given"
@@ -253,7 +282,7 @@ def describe_redis_error(exc: BaseException, settings: Settings) -> str:
 # --- Schema Registry ---------------------------------------------------------------------
 
 
-def schema_registry_client(settings: Settings):
+def schema_registry_client(settings: Settings) -> RegistryClient | None:
     """A client for LEADFLOW_SCHEMA_REGISTRY_URL (basic auth, CA file), or None when unset."""
     if not settings.schema_registry_url:
         return None

@@ -55,14 +55,17 @@ class Meta:
     headers: Any = None
 
     @classmethod
-    def of(cls, message: Any) -> "Meta":
+    def of(cls, message: Any) -> Meta:
         """From a Faust message."""
         ts = message.timestamp
         return cls(
-            topic=message.topic, partition=message.partition, offset=message.offset,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
             key=message.key if isinstance(message.key, bytes) else None,
             value=message.value if isinstance(message.value, bytes) else None,
-            timestamp_ms=int(ts * 1000) if ts else None, headers=message.headers,
+            timestamp_ms=int(ts * 1000) if ts else None,
+            headers=message.headers,
         )
 
 
@@ -117,9 +120,16 @@ class Consumer:
             await dead_letter(meta, PROCESSING_ERROR, f"{type(exc).__name__} in {self.capability}")
 
 
-def make_consumer(topic_names: Any, topics: Topics, *, name: str, capability: str, handle: Handler,
-                  decode: Decoder | None = None,
-                  rejects: tuple[type[Exception], ...] = ()) -> tuple[Consumer, list[str]]:
+def make_consumer(
+    topic_names: Any,
+    topics: Topics,
+    *,
+    name: str,
+    capability: str,
+    handle: Handler,
+    decode: Decoder | None = None,
+    rejects: tuple[type[Exception], ...] = (),
+) -> tuple[Consumer, list[str]]:
     """(consumer, the TopicNames fields it reads). ``topics``: one field with ``decode``, or a
     mapping field -> decoder."""
     if isinstance(topics, str):

@@ -9,7 +9,6 @@ it (``deliver``); meanwhile the input's offset is not committed.
 from __future__ import annotations
 
 import asyncio
-
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -75,7 +74,9 @@ def dead_letter_record(
 
 
 def fit_dead_letter(
-    record: dict[str, Any], encode: Callable[[dict[str, Any]], bytes], limit_bytes: int,
+    record: dict[str, Any],
+    encode: Callable[[dict[str, Any]], bytes],
+    limit_bytes: int,
 ) -> tuple[dict[str, Any], bytes]:
     """(record, encoded) with the encoding at most ``limit_bytes`` long.
 

@@ -22,6 +22,14 @@ between the queue and aiokafka (the count is kept by wrapping ``_send_pending``)
 original's one guard: a producer that is not running raises instead of waiting forever. A slow
 drain is logged once per ``warn_after_s``, not per record. ``wait_until_ebb`` (the back-pressure
 call with a message bound) is left as it is: it does not precede a commit.
+
+It also keeps the changelog from getting ahead of the outputs. An agent sends a record's outputs
+before it writes its state, but the two go to different partitions, which on a cluster are on
+different brokers: without more, a crash can leave the state change durable and its outputs
+not, and the redelivered input is then skipped as already applied. So a changelog record is
+handed to the client only once every output sent before it (:func:`track_output`, called by
+``streams.app.Pipeline.emit``) is acknowledged. The stream does not wait for it; only the
+changelog does (and the commit, which waits for the changelog).
 """
 
 from __future__ import annotations
@@ -29,11 +37,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faust.types.tuples import FutureMessage
 
 log = logging.getLogger(__name__)
 
 _INSTALLED = "_leadflow_full_flush"
 WAIT_STEP_S = 0.5  # how often the drain re-checks when no record was handed over meanwhile
+_unacked_outputs: set[asyncio.Future[Any]] = set()  # outputs sent and not yet acknowledged
+
+
+def track_output(fut: asyncio.Future[Any]) -> None:
+    """An output record handed to the client: changelog records queued after it wait for its ack."""
+    if not fut.done():
+        _unacked_outputs.add(fut)
+        fut.add_done_callback(_unacked_outputs.discard)
+
+
+async def outputs_acknowledged() -> None:
+    """Until every output tracked so far is acknowledged (or failed: the client's own retries
+    are exhausted by then, and waiting longer would block the changelog forever)."""
+    pending = [f for f in _unacked_outputs if not f.done()]
+    if pending:
+        await asyncio.wait(pending)
 
 
 def install(*, warn_after_s: float = 10.0) -> None:
@@ -44,16 +72,18 @@ def install(*, warn_after_s: float = 10.0) -> None:
         return
     original_send_pending = ProducerBuffer._send_pending
 
-    async def _send_pending(self, fut) -> None:
+    # self: Any, not ProducerBuffer - these methods give it an attribute of ours.
+    async def _send_pending(self: Any, fut: FutureMessage) -> None:
         # Counted before the first await: the background task calls this in the same step in
         # which it took the record off the queue, so a flush never sees it in neither place.
         self._leadflow_in_flight = getattr(self, "_leadflow_in_flight", 0) + 1
         try:
+            await outputs_acknowledged()  # the changelog never ahead of the outputs
             await original_send_pending(self, fut)
         finally:
             self._leadflow_in_flight -= 1
 
-    async def flush(self) -> None:
+    async def flush(self: Any) -> None:
         """Return only when every queued changelog record has been handed to the client."""
         started = last_warned = time.monotonic()
         while self.size or getattr(self, "_leadflow_in_flight", 0):
@@ -66,9 +96,12 @@ def install(*, warn_after_s: float = 10.0) -> None:
                 now = time.monotonic()
                 if now - last_warned >= warn_after_s:
                     last_warned = now
-                    log.warning("the offset commit has waited %.0f s for %d changelog records to be "
-                                "handed to Kafka", now - started, self.size + getattr(self, "_leadflow_in_flight", 0))
+                    log.warning(
+                        "the offset commit has waited %.0f s for %d changelog records to be handed to Kafka",
+                        now - started,
+                        self.size + getattr(self, "_leadflow_in_flight", 0),
+                    )
 
-    ProducerBuffer._send_pending = _send_pending
-    ProducerBuffer.flush = flush
+    ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]  # the patch itself
+    ProducerBuffer.flush = flush  # type: ignore[method-assign]
     setattr(ProducerBuffer, _INSTALLED, True)

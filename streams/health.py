@@ -44,9 +44,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.simple_server import make_server as _wsgi_make_server
+
+if TYPE_CHECKING:  # Python 3.11+ (the annotations are not evaluated)
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import orjson
 from mode import Service
@@ -182,18 +185,23 @@ class Health:
                 "kafka": self._kafka,
             }
         failing = [name for name, value in checks.items() if value != OK]
-        body = {"ready": not failing, "failing": failing, "checks": checks,
-                "partitions": consumer.partitions, "generation": consumer.generation}
+        body = {
+            "ready": not failing,
+            "failing": failing,
+            "checks": checks,
+            "partitions": consumer.partitions,
+            "generation": consumer.generation,
+        }
         return not failing, body
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
 
 
-def routes(metrics_app: Callable, health: Health | None) -> Callable:
+def routes(metrics_app: WSGIApplication, health: Health | None) -> WSGIApplication:
     """WSGI app: /metrics -> ``metrics_app``; /livez, /readyz -> ``health``; anything else 404."""
 
-    def app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         if path == "/metrics":
             return metrics_app(environ, start_response)
@@ -206,10 +214,12 @@ def routes(metrics_app: Callable, health: Health | None) -> Callable:
     return app
 
 
-def _json(start_response: Callable, status: str, body: dict[str, Any]) -> list[bytes]:
+def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
     payload = orjson.dumps(body) + b"\n"
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-                            ("Cache-Control", "no-store")])
+    start_response(
+        status,
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), ("Cache-Control", "no-store")],
+    )
     return [payload]
 
 
@@ -222,7 +232,7 @@ class _QuietHandler(WSGIRequestHandler):
         """Probes every few seconds would flood the log."""
 
 
-def make_server(host: str, port: int, app: Callable) -> WSGIServer:
+def make_server(host: str, port: int, app: WSGIApplication) -> WSGIServer:
     """A threading WSGI server on ``host:port`` (IPv6 hosts such as ``::`` work too)."""
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
     server_class = type("HealthServer", (_Server,), {"address_family": family})
@@ -252,9 +262,19 @@ class HealthService(Service):
     Also keeps ``leadflow_worker_ready`` current, and runs the ``redis_probes`` with each PING.
     """
 
-    def __init__(self, app: Any, health: Health, settings: Any, metrics: Any, *,
-                 beat_interval_s: float = 1.0, redis_interval_s: float = 2.0, kafka_outage: Any = None,
-                 redis_probes: Iterable[RedisProbe] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        health: Health,
+        settings: Any,
+        metrics: Any,
+        *,
+        beat_interval_s: float = 1.0,
+        redis_interval_s: float = 2.0,
+        kafka_outage: Any = None,
+        redis_probes: Iterable[RedisProbe] = (),
+        **kwargs: Any,
+    ) -> None:
         self.kafka_outage = kafka_outage  # streams.kafka_outage.KafkaOutage: the kafka check, its log line
         self.app, self.health, self.settings, self.metrics = app, health, settings, metrics
         self.beat_interval_s = beat_interval_s
@@ -279,8 +299,9 @@ class HealthService(Service):
                 if ready:
                     log.info("worker ready")
                 else:
-                    log.warning("worker not ready: %s", "; ".join(
-                        f"{name}: {body['checks'][name]}" for name in body["failing"]))
+                    log.warning(
+                        "worker not ready: %s", "; ".join(f"{name}: {body['checks'][name]}" for name in body["failing"])
+                    )
                 was_ready = ready
             await self.sleep(self.beat_interval_s)
 

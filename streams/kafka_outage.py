@@ -59,10 +59,17 @@ class KafkaOutage:
     while one does, failures to another broker are not an outage (a bootstrap alias or one dead
     broker of three)."""
 
-    def __init__(self, *, base_s: float, cap_s: float, log_interval_s: float,
-                 describe: Callable[[BaseException], str] = lambda exc: str(exc) or type(exc).__name__,
-                 live_connections: Callable[[], bool] = lambda: False,
-                 clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        *,
+        base_s: float,
+        cap_s: float,
+        log_interval_s: float,
+        describe: Callable[[BaseException], str] = lambda exc: str(exc) or type(exc).__name__,
+        live_connections: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         if not 0 < base_s <= cap_s:
             raise ValueError(f"reconnect backoff needs 0 < base <= cap, got base {base_s}s, cap {cap_s}s")
         if log_interval_s <= 0:
@@ -103,17 +110,28 @@ class KafkaOutage:
         if not self._announced and self.unreachable_for is not None:
             self._announced, self._held, self._logged_at = True, 0, now
             self._held_kinds.clear()
-            log.warning("Kafka unreachable: cannot connect to %s:%d (%s); reconnecting with backoff from %gs to "
-                        "%gs, one line every %gs until it is back", *address, self._last_error, self.base_s,
-                        self.cap_s, self.log_interval_s)
+            log.warning(
+                "Kafka unreachable: cannot connect to %s:%d (%s); reconnecting with backoff from %gs to "
+                "%gs, one line every %gs until it is back",
+                *address,
+                self._last_error,
+                self.base_s,
+                self.cap_s,
+                self.log_interval_s,
+            )
 
     def succeeded(self, address: Address) -> None:
         attempts, since = self.attempts, min((f.since for f in self._failing.values()), default=None)
         self._failing.pop(address, None)
         if self._announced and self.unreachable_for is None:
+            assert since is not None  # announced: some address was failing
             self._announced = False
-            log.info("Kafka reachable again after %.0fs, %d reconnect attempts (%d client log lines held back)",
-                     self.clock() - since, attempts, self._held)
+            log.info(
+                "Kafka reachable again after %.0fs, %d reconnect attempts (%d client log lines held back)",
+                self.clock() - since,
+                attempts,
+                self._held,
+            )
 
     def _jittered(self, failures: int) -> float:
         return self.delay_s(failures) * (1 + JITTER * (2 * self.rand() - 1))
@@ -133,7 +151,7 @@ class KafkaOutage:
         return max(0.0, self.clock() - min(f.since for f in self._failing.values()))
 
     def status(self) -> str:
-        """"ok", or one line for /readyz."""
+        """ "ok", or one line for /readyz."""
         down_for = self.unreachable_for
         if down_for is None:
             return "ok"
@@ -149,8 +167,10 @@ class KafkaOutage:
             return None
         self._logged_at = now
         next_in = min(max(0.0, f.next_at - now) for f in self._failing.values())
-        line = (f"Kafka unreachable for {down_for:.0f}s, {self.attempts} reconnect attempts, next in "
-                f"{next_in:.0f}s ({self._last_error}; {self._held} client log lines held back)")
+        line = (
+            f"Kafka unreachable for {down_for:.0f}s, {self.attempts} reconnect attempts, next in "
+            f"{next_in:.0f}s ({self._last_error}; {self._held} client log lines held back)"
+        )
         log.warning("%s", line)
         return line
 
@@ -176,11 +196,13 @@ class KafkaOutageLogFilter(logging.Filter):
 
 
 _state: dict[str, Any] = {"outage": None, "originals": None}
-_clients: weakref.WeakSet = weakref.WeakSet()  # every aiokafka client that asked for a connection
+# every aiokafka client that asked for a connection (aiokafka is untyped: Any)
+_clients: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def current() -> KafkaOutage | None:
-    return _state["outage"]
+    outage: KafkaOutage | None = _state["outage"]
+    return outage
 
 
 def install(settings: Any) -> KafkaOutage:
@@ -188,9 +210,11 @@ def install(settings: Any) -> KafkaOutage:
     from streams.connections import describe_kafka_error
 
     outage = KafkaOutage(
-        base_s=settings.kafka_reconnect_backoff_s, cap_s=settings.kafka_reconnect_backoff_max_s,
+        base_s=settings.kafka_reconnect_backoff_s,
+        cap_s=settings.kafka_reconnect_backoff_max_s,
         log_interval_s=settings.kafka_outage_log_interval_s,
-        describe=lambda exc: describe_kafka_error(exc, settings), live_connections=_any_live_connection,
+        describe=lambda exc: describe_kafka_error(exc, settings),
+        live_connections=_any_live_connection,
     )
     if _state["originals"] is None:
         _patch_aiokafka()
@@ -217,14 +241,19 @@ def _patch_aiokafka() -> None:
     from aiokafka.errors import KafkaError
 
     client_class = client_module.AIOKafkaClient
-    missing = [name for name, where in (("create_conn", client_module), ("_get_conn", client_class))
-               if not callable(getattr(where, name, None))]
+    missing = [
+        name
+        for name, where in (("create_conn", client_module), ("_get_conn", client_class))
+        if not callable(getattr(where, name, None))
+    ]
     if missing:
-        raise RuntimeError(f"aiokafka {getattr(client_module, '__version__', '?')} has no {', '.join(missing)}: "
-                           "streams/kafka_outage.py needs updating for this version")
+        raise RuntimeError(
+            f"aiokafka {getattr(client_module, '__version__', '?')} has no {', '.join(missing)}: "
+            "streams/kafka_outage.py needs updating for this version"
+        )
     original_create_conn, original_get_conn = client_module.create_conn, client_class._get_conn
 
-    async def create_conn(host, port, *args, **kwargs):
+    async def create_conn(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
         outage = current()
         try:
             conn = await original_create_conn(host, port, *args, **kwargs)
@@ -236,12 +265,12 @@ def _patch_aiokafka() -> None:
             outage.succeeded((host, port))
         return conn
 
-    async def _get_conn(self, node_id, **kwargs):
+    async def _get_conn(self: Any, node_id: int, **kwargs: Any) -> Any:
         outage = current()
         _clients.add(self)
         conn = self._conns.get((node_id, kwargs.get("group", client_module.ConnectionGroup.DEFAULT)))
         broker = self.cluster.broker_metadata(node_id) if outage is not None else None
-        if broker is not None and (conn is None or not conn.connected()):
+        if outage is not None and broker is not None and (conn is None or not conn.connected()):
             # Short naps: a success through another caller frees the address within a second.
             while (wait := outage.begin_attempt((broker.host, broker.port))) > 0:
                 await asyncio.sleep(min(wait, 1.0))
@@ -251,8 +280,9 @@ def _patch_aiokafka() -> None:
     _state["originals"] = (original_create_conn, original_get_conn)
 
 
-def exit_when_stop_waits_on_kafka(outage: KafkaOutage, timeout_s: float, *, poll_s: float = 0.2,
-                                  exit_process: Callable[[int], Any] = os._exit) -> threading.Thread:
+def exit_when_stop_waits_on_kafka(
+    outage: KafkaOutage, timeout_s: float, *, poll_s: float = 0.2, exit_process: Callable[[int], Any] = os._exit
+) -> threading.Thread:
     """Call when a stop signal arrives. Faust's stop commits offsets and flushes the producer,
     and both wait for the broker with no time limit: with Kafka unreachable the worker ignored
     SIGTERM until it was killed. This daemon thread ends the process once the stop has taken
@@ -271,9 +301,12 @@ def exit_when_stop_waits_on_kafka(outage: KafkaOutage, timeout_s: float, *, poll
             except RuntimeError:  # the loop changed a dict under us: ask again next time
                 continue
             if down_for is not None:
-                log.warning("stopping: Kafka unreachable for %.0fs, not waiting for it any longer (%.0fs into the "
-                            "stop); uncommitted input is processed again after a restart", down_for,
-                            time.monotonic() - started)
+                log.warning(
+                    "stopping: Kafka unreachable for %.0fs, not waiting for it any longer (%.0fs into the "
+                    "stop); uncommitted input is processed again after a restart",
+                    down_for,
+                    time.monotonic() - started,
+                )
                 for handler in logging.getLogger().handlers:
                     handler.flush()
                 exit_process(STOPPED_WITHOUT_KAFKA)

@@ -19,6 +19,7 @@ import re
 import sys
 import threading
 from datetime import datetime, timezone
+from types import TracebackType
 from typing import Any, Literal
 
 import orjson
@@ -74,7 +75,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            "ts": datetime.fromtimestamp(record.created, timezone.utc)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
@@ -136,15 +138,17 @@ def configure_logging(log_format: LogFormat = "text", level: int | str = logging
     _installed["format"] = log_format
     if log_format == "json":
         sys.excepthook = _log_uncaught
-        threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
+        # typeshed lets a thread's exc_value be None; an exception that ended a thread is never None
+        threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)  # type: ignore[arg-type]
 
 
 def active_format() -> LogFormat:
     """The format last applied by :func:`configure_logging`."""
-    return _installed["format"]
+    log_format: LogFormat = _installed["format"]
+    return log_format
 
 
-def _log_uncaught(exc_type, exc_value, exc_traceback) -> None:
+def _log_uncaught(exc_type: type[BaseException], exc_value: BaseException, exc_traceback: TracebackType | None) -> None:
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc_value, exc_traceback)
         return

@@ -63,9 +63,7 @@ class LabelGuard:
         convert: Callable[[object], object] | None = None,
     ) -> None:
         self.name = name
-        self.allowed = (
-            (frozenset(allowed) | ({NONE} if nullable else frozenset())) if allowed is not None else None
-        )
+        self.allowed = (frozenset(allowed) | ({NONE} if nullable else frozenset())) if allowed is not None else None
         self.convert = convert
         self.pattern = pattern
         self.max_values = max_values
@@ -96,7 +94,10 @@ class LabelGuard:
             # Never log the value itself: it may be an email or other personal data.
             log.warning(
                 "metric %s: a value of label %r was %s; recorded as %r (logged once)",
-                self.metric_name, self.name, why, OTHER,
+                self.metric_name,
+                self.name,
+                why,
+                OTHER,
             )
         return OTHER
 
@@ -139,9 +140,7 @@ class BoundedMetric:
                 raise ValueError(f"{self.metric._name}: expected labels {self.label_names}")
             kwargs = dict(zip(self.label_names, values))
         if set(kwargs) != set(self.label_names):
-            raise ValueError(
-                f"{self.metric._name}: expected labels {self.label_names}, got {tuple(sorted(kwargs))}"
-            )
+            raise ValueError(f"{self.metric._name}: expected labels {self.label_names}, got {tuple(sorted(kwargs))}")
         return {name: self._guards[name](kwargs[name]) for name in self.label_names}
 
     def bounded_values(self, *values: object, **kwargs: object) -> tuple[str, ...]:
@@ -239,6 +238,8 @@ class Vocabulary:
             values = tuple(getattr(self, field.name))
             wrong = [v for v in values if not isinstance(v, str) or not _IDENTIFIER.fullmatch(v) or v in (OTHER, NONE)]
             if not values or wrong or len(set(values)) != len(values):
-                raise ValueError(f"Vocabulary.{field.name} must be distinct identifiers (not {OTHER!r} "
-                                 f"or {NONE!r}), at least one: got {values!r}")
+                raise ValueError(
+                    f"Vocabulary.{field.name} must be distinct identifiers (not {OTHER!r} "
+                    f"or {NONE!r}), at least one: got {values!r}"
+                )
             object.__setattr__(self, field.name, values)

@@ -43,14 +43,37 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from streams.metric_labels import (  # re-exported: the metrics' public helpers
-    OTHER, SCORE_BANDS, BoundedMetric, LabelGuard, Vocabulary, closed_guard, elapsed_seconds, ident_guard,
-    mql_label_pairs, number_guard, score_band, score_band_guard,
+    OTHER,
+    SCORE_BANDS,
+    BoundedMetric,
+    LabelGuard,
+    Vocabulary,
+    closed_guard,
+    elapsed_seconds,
+    ident_guard,
+    mql_label_pairs,
+    number_guard,
+    score_band,
+    score_band_guard,
 )
 
 __all__ = [
-    "BOOLEANS", "DUPLICATE_STAGES", "ENCODINGS", "FORBIDDEN_LABELS", "NAMESPACE", "OTHER", "PRIORITIES",
-    "SCORE_BANDS", "SPEED_TO_LEAD_BUCKETS", "BoundedMetric", "LabelGuard", "Metrics", "Vocabulary",
-    "elapsed_seconds", "mql_label_pairs", "score_band",
+    "BOOLEANS",
+    "DUPLICATE_STAGES",
+    "ENCODINGS",
+    "FORBIDDEN_LABELS",
+    "NAMESPACE",
+    "OTHER",
+    "PRIORITIES",
+    "SCORE_BANDS",
+    "SPEED_TO_LEAD_BUCKETS",
+    "BoundedMetric",
+    "LabelGuard",
+    "Metrics",
+    "Vocabulary",
+    "elapsed_seconds",
+    "mql_label_pairs",
+    "score_band",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,24 +95,63 @@ DUPLICATE_STAGES = ("score", "route", "route_stale", "route_same_mql", "reassign
 EVENT_TO_SCORE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # Input event -> assignment emitted; the business target is "assigned within 2 minutes".
 EVENT_TO_ASSIGNMENT_BUCKETS = (
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
 )
 _MINUTE, _HOUR, _DAY = 60.0, 3600.0, 86400.0
 # Assignment -> first touch, up to 7 days. Edges include the default SLAs (10 min P1, 48 h P2,
 # 5 days P3) and the business targets (1 h hot, 24 h MQL), so the dashboards' "within X" ratios
 # read exact bucket counts.
 SPEED_TO_LEAD_BUCKETS = (
-    30.0, _MINUTE, 2 * _MINUTE, 5 * _MINUTE, 10 * _MINUTE, 15 * _MINUTE, 30 * _MINUTE,
-    _HOUR, 2 * _HOUR, 4 * _HOUR, 8 * _HOUR, 24 * _HOUR, 48 * _HOUR, 72 * _HOUR,
-    5 * _DAY, 7 * _DAY,
+    30.0,
+    _MINUTE,
+    2 * _MINUTE,
+    5 * _MINUTE,
+    10 * _MINUTE,
+    15 * _MINUTE,
+    30 * _MINUTE,
+    _HOUR,
+    2 * _HOUR,
+    4 * _HOUR,
+    8 * _HOUR,
+    24 * _HOUR,
+    48 * _HOUR,
+    72 * _HOUR,
+    5 * _DAY,
+    7 * _DAY,
 )
 
 # Label names that must never appear on any metric (personal data / unbounded ids).
-FORBIDDEN_LABELS = frozenset({
-    "email", "lead_id", "event_id", "visitor_id", "rep_id", "owner_id", "account_id",
-    "account_domain", "company", "name", "reason_text", "detail", "url",
-})
-
+FORBIDDEN_LABELS = frozenset(
+    {
+        "email",
+        "lead_id",
+        "event_id",
+        "visitor_id",
+        "rep_id",
+        "owner_id",
+        "account_id",
+        "account_domain",
+        "company",
+        "name",
+        "reason_text",
+        "detail",
+        "url",
+    }
+)
 
 
 def _package_version() -> str:
@@ -129,28 +191,39 @@ class Metrics:
 
         def histogram(name: str, doc: str, buckets: tuple[float, ...], *guards: LabelGuard) -> BoundedMetric:
             metric = Histogram(
-                name, doc, [g.name for g in guards], namespace=NAMESPACE, registry=r,
+                name,
+                doc,
+                [g.name for g in guards],
+                namespace=NAMESPACE,
+                registry=r,
                 buckets=buckets,
             )
             return BoundedMetric(metric, guards)
 
-        kinds = lambda: closed_guard("kind", vocab.event_kinds)  # noqa: E731
-        priorities = lambda: closed_guard("priority", PRIORITIES)  # noqa: E731
+        def kinds() -> LabelGuard:
+            return closed_guard("kind", vocab.event_kinds)
+
+        def priorities() -> LabelGuard:
+            return closed_guard("priority", PRIORITIES)
 
         # --- Capture ---------------------------------------------------------------------
         self.events_in = counter(
-            "events_in_total", "Input events accepted by capture, by kind and wire encoding.",
-            kinds(), closed_guard("encoding", ENCODINGS),
+            "events_in_total",
+            "Input events accepted by capture, by kind and wire encoding.",
+            kinds(),
+            closed_guard("encoding", ENCODINGS),
         )
         self.dead_letters = counter(
-            "dead_letters_total", "Input records sent to the dead-letter topic, by reason code.",
+            "dead_letters_total",
+            "Input records sent to the dead-letter topic, by reason code.",
             closed_guard("reason", vocab.dead_letter_reasons),
         )
         self.dead_letter_delivery_failures = Counter(
             "dead_letter_delivery_failures_total",
             "Dead-letter sends the broker did not acknowledge; each is retried (input partition blocked, "
             "offset not committed) until delivered.",
-            namespace=NAMESPACE, registry=r,
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.duplicates_skipped = counter(
             "duplicates_skipped_total",
@@ -158,7 +231,8 @@ class Metrics:
             ident_guard("stage", max_values=20),
         )
         self.data_quality_issues = counter(
-            "data_quality_issues_total", "Data-quality issues found, by issue code.",
+            "data_quality_issues_total",
+            "Data-quality issues found, by issue code.",
             ident_guard("issue_code", max_values=50),
         )
 
@@ -166,28 +240,36 @@ class Metrics:
         self.event_to_score_seconds = histogram(
             "event_to_score_seconds",
             "Latency from an input event's broker timestamp to its score being emitted.",
-            EVENT_TO_SCORE_BUCKETS, kinds(),
+            EVENT_TO_SCORE_BUCKETS,
+            kinds(),
         )
         self.leads_scored = counter(
-            "leads_scored_total", "Scores emitted, by the lead's lifecycle stage after scoring.",
+            "leads_scored_total",
+            "Scores emitted, by the lead's lifecycle stage after scoring.",
             closed_guard("stage", vocab.stages),
         )
         # score_band also accepts the numeric score itself.
         band = score_band_guard()
         self.mqls = counter(
-            "mqls_total", "Leads crossing the MQL threshold, by attribution source and score band.",
-            ident_guard("source", max_values=30), band, closed_guard("fast_track", BOOLEANS),
+            "mqls_total",
+            "Leads crossing the MQL threshold, by attribution source and score band.",
+            ident_guard("source", max_values=30),
+            band,
+            closed_guard("fast_track", BOOLEANS),
         )
 
         # --- Routing ---------------------------------------------------------------------
         self.event_to_assignment_seconds = histogram(
             "event_to_assignment_seconds",
             "Latency from the input event that made a lead an MQL to its assignment being emitted.",
-            EVENT_TO_ASSIGNMENT_BUCKETS, priorities(),
+            EVENT_TO_ASSIGNMENT_BUCKETS,
+            priorities(),
         )
         self.assignments = counter(
-            "assignments_total", "Assignments emitted, by routing rule and priority.",
-            ident_guard("rule", max_values=50), priorities(),
+            "assignments_total",
+            "Assignments emitted, by routing rule and priority.",
+            ident_guard("rule", max_values=50),
+            priorities(),
         )
         self.fallback_assignments = counter(
             "fallback_assignments_total",
@@ -198,54 +280,74 @@ class Metrics:
             "pending_assignments",
             "MQLs parked on this worker's partitions because the roster in Redis is unusable "
             "(roster_error: pending in routing.yaml); routed once it is readable again.",
-            namespace=NAMESPACE, registry=r,
+            namespace=NAMESPACE,
+            registry=r,
         )
 
         # --- SLA / first touch -----------------------------------------------------------
         self.speed_to_lead_seconds = histogram(
-            "speed_to_lead_seconds", "Time from assignment to the first sales touch.",
-            SPEED_TO_LEAD_BUCKETS, priorities(), ident_guard("team", max_values=50),
+            "speed_to_lead_seconds",
+            "Time from assignment to the first sales touch.",
+            SPEED_TO_LEAD_BUCKETS,
+            priorities(),
+            ident_guard("team", max_values=50),
         )
         self.sla_breaches = counter(
             "sla_breaches_total",
             "SLA breaches; tier 0 = first-touch SLA, 1.. = escalation tiers.",
-            priorities(), number_guard("tier", max_values=10),
+            priorities(),
+            number_guard("tier", max_values=10),
         )
         self.sla_open_clocks = gauge(
-            "sla_open_clocks", "SLA clocks running on this worker's partitions.", priorities(),
+            "sla_open_clocks",
+            "SLA clocks running on this worker's partitions.",
+            priorities(),
         )
 
         # --- Dispositions ----------------------------------------------------------------
         self.dispositions = counter(
-            "dispositions_total", "CRM status changes applied, by status and disposition.",
-            closed_guard("status", vocab.crm_statuses), closed_guard("disposition", vocab.dispositions, nullable=True),
+            "dispositions_total",
+            "CRM status changes applied, by status and disposition.",
+            closed_guard("status", vocab.crm_statuses),
+            closed_guard("disposition", vocab.dispositions, nullable=True),
         )
 
         # --- Infrastructure ----------------------------------------------------------------
         self.redis_waiting = Gauge(
-            "redis_waiting", "1 while the worker is waiting for Redis to become reachable.",
-            namespace=NAMESPACE, registry=r,
+            "redis_waiting",
+            "1 while the worker is waiting for Redis to become reachable.",
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.redis_retries = Counter(
-            "redis_retries_total", "Redis operations retried after a connection error.",
-            namespace=NAMESPACE, registry=r,
+            "redis_retries_total",
+            "Redis operations retried after a connection error.",
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.consumer_lag = gauge(
-            "consumer_lag", "Records behind the high watermark, per assigned topic partition.",
-            ident_guard("topic", max_values=64), number_guard("partition", max_values=1024),
+            "consumer_lag",
+            "Records behind the high watermark, per assigned topic partition.",
+            ident_guard("topic", max_values=64),
+            number_guard("partition", max_values=1024),
         )
         self.worker_info = Info(
-            "worker", "Version and Faust app id of this worker.", namespace=NAMESPACE, registry=r,
+            "worker",
+            "Version and Faust app id of this worker.",
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.worker_ready = Gauge(
             "worker_ready",
             "1 while /readyz says ready: consumer group joined, table recovery done, Redis reachable.",
-            namespace=NAMESPACE, registry=r,
+            namespace=NAMESPACE,
+            registry=r,
         )
         self.roster_loaded = Gauge(
             "roster_loaded",
             "1 if Redis holds a sales roster; 0: every MQL goes to the fallback owner.",
-            namespace=NAMESPACE, registry=r,
+            namespace=NAMESPACE,
+            registry=r,
         )
 
         self._preinitialise()
@@ -309,7 +411,7 @@ class Metrics:
             self.duplicates_skipped.labels(stage=stage)
 
     @classmethod
-    def create(cls, vocabulary: Vocabulary, *, process_metrics: bool = True) -> "Metrics":
+    def create(cls, vocabulary: Vocabulary, *, process_metrics: bool = True) -> Metrics:
         """Metrics on a fresh registry (with process/platform/GC collectors by default)."""
         return cls(CollectorRegistry(auto_describe=True), vocabulary, process_metrics=process_metrics)
 
@@ -371,18 +473,24 @@ class Metrics:
         if not port:
             return None
         if self._server is not None:
-            raise RuntimeError("metrics endpoint already served on port "
-                               f"{self._server.server_port}")
+            raise RuntimeError(f"metrics endpoint already served on port {self._server.server_port}")
         self._server = make_server(addr, port, routes(make_wsgi_app(self.registry), health))
         self._server_thread = threading.Thread(
-            target=self._server.serve_forever, name="metrics-http", daemon=True,
+            target=self._server.serve_forever,
+            name="metrics-http",
+            daemon=True,
         )
         self._server_thread.start()
         host = self._server.server_address[0]
         shown = f"[{host}]" if ":" in host else host
         paths = "/metrics, /livez, /readyz" if health is not None else "/metrics"
-        log.info("serving %s on http://%s:%d (bound to %s)", paths, shown, self._server.server_port,
-                 "all interfaces" if host in ("0.0.0.0", "::") else host)
+        log.info(
+            "serving %s on http://%s:%d (bound to %s)",
+            paths,
+            shown,
+            self._server.server_port,
+            "all interfaces" if host in ("0.0.0.0", "::") else host,
+        )
         return self._server
 
     def stop(self) -> None:

@@ -11,7 +11,6 @@ import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -139,6 +138,12 @@ class Settings(BaseSettings):
     # An acknowledgement that never comes (no error either) counts as a failure and is re-sent.
     dead_letter_ack_timeout_s: float = Field(60.0, gt=0, le=3600)
 
+    # --- Redis outages (streams.redis_client: the one retry policy of every Redis call) --
+    # While Redis is away (down, loading, failing over, full) a call is retried with exponential
+    # backoff from the first delay up to the cap; the partition waits, nothing is dropped.
+    redis_retry_initial_s: float = Field(0.1, gt=0, le=60)
+    redis_retry_max_s: float = Field(5.0, gt=0, le=300)
+
     # --- Timeouts (decay reviews, SLA clocks): bucket width and sweep period --------
     sweep_bucket_s: int = Field(10, ge=1, le=3600)  # as sla.yaml sweep.bucket_seconds
     sweep_interval_s: float = Field(1.0, gt=0, le=3600)
@@ -223,29 +228,35 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _topic_names_legal(self) -> "Settings":
+    def _topic_names_legal(self) -> Settings:
         longest = max(TopicNames.for_prefix(self.topic_prefix).all(), key=len)
         if len(longest) > MAX_TOPIC_CHARS:
-            raise ValueError(f"LEADFLOW_TOPIC_PREFIX is too long: topic {longest[:80]!r}... would have "
-                             f"{len(longest)} characters (Kafka allows {MAX_TOPIC_CHARS})")
+            raise ValueError(
+                f"LEADFLOW_TOPIC_PREFIX is too long: topic {longest[:80]!r}... would have "
+                f"{len(longest)} characters (Kafka allows {MAX_TOPIC_CHARS})"
+            )
         return self
 
     @model_validator(mode="after")
-    def _live_bound_within_window(self) -> "Settings":
+    def _live_bound_within_window(self) -> Settings:
         if self.reorder_window_s and self.live_event_bound_s >= self.reorder_window_s:
-            raise ValueError(f"LEADFLOW_LIVE_EVENT_BOUND_S ({self.live_event_bound_s:g}) must be below "
-                             f"LEADFLOW_REORDER_WINDOW_S ({self.reorder_window_s:g}): events that late are catch-up")
+            raise ValueError(
+                f"LEADFLOW_LIVE_EVENT_BOUND_S ({self.live_event_bound_s:g}) must be below "
+                f"LEADFLOW_REORDER_WINDOW_S ({self.reorder_window_s:g}): events that late are catch-up"
+            )
         return self
 
     @model_validator(mode="after")
-    def _backoff_base_within_cap(self) -> "Settings":
+    def _backoff_base_within_cap(self) -> Settings:
         if self.kafka_reconnect_backoff_s > self.kafka_reconnect_backoff_max_s:
-            raise ValueError(f"LEADFLOW_KAFKA_RECONNECT_BACKOFF_S ({self.kafka_reconnect_backoff_s:g}) must not "
-                             f"exceed LEADFLOW_KAFKA_RECONNECT_BACKOFF_MAX_S ({self.kafka_reconnect_backoff_max_s:g})")
+            raise ValueError(
+                f"LEADFLOW_KAFKA_RECONNECT_BACKOFF_S ({self.kafka_reconnect_backoff_s:g}) must not "
+                f"exceed LEADFLOW_KAFKA_RECONNECT_BACKOFF_MAX_S ({self.kafka_reconnect_backoff_max_s:g})"
+            )
         return self
 
     @model_validator(mode="after")
-    def _security_consistent(self) -> "Settings":
+    def _security_consistent(self) -> Settings:
         protocol = self.kafka_security_protocol
         if protocol.startswith("SASL_"):
             if not self.kafka_sasl_username:
@@ -254,24 +265,41 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"LEADFLOW_KAFKA_SASL_PASSWORD or LEADFLOW_KAFKA_SASL_PASSWORD_FILE is required with {protocol}"
                 )
-        for key in ("kafka_sasl_password", "redis_password", "schema_registry_password", "lead_id_key",
-                    "suppression_key"):
+        for key in (
+            "kafka_sasl_password",
+            "redis_password",
+            "schema_registry_password",
+            "lead_id_key",
+            "suppression_key",
+        ):
             if getattr(self, key) is not None and getattr(self, f"{key}_file") is not None:
                 raise ValueError(f"set LEADFLOW_{key.upper()} or LEADFLOW_{key.upper()}_FILE, not both")
         if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
             raise ValueError("LEADFLOW_KAFKA_SSL_CERT_FILE and LEADFLOW_KAFKA_SSL_KEY_FILE go together (mTLS)")
         if bool(self.redis_ssl_cert_file) != bool(self.redis_ssl_key_file):
             raise ValueError("LEADFLOW_REDIS_SSL_CERT_FILE and LEADFLOW_REDIS_SSL_KEY_FILE go together (mTLS)")
-        for key in ("kafka_sasl_password_file", "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file",
-                    "redis_password_file", "redis_ssl_ca_file", "redis_ssl_cert_file", "redis_ssl_key_file",
-                    "schema_registry_password_file", "schema_registry_ca_file", "lead_id_key_file",
-                    "suppression_key_file"):
+        for key in (
+            "kafka_sasl_password_file",
+            "kafka_ssl_ca_file",
+            "kafka_ssl_cert_file",
+            "kafka_ssl_key_file",
+            "redis_password_file",
+            "redis_ssl_ca_file",
+            "redis_ssl_cert_file",
+            "redis_ssl_key_file",
+            "schema_registry_password_file",
+            "schema_registry_ca_file",
+            "lead_id_key_file",
+            "suppression_key_file",
+        ):
             path = getattr(self, key)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"LEADFLOW_{key.upper()}: no readable file at {str(path)[:200]!r}")
         if self.erasure_mode == "suppress" and self.suppression_key_bytes is None:
-            raise ValueError("LEADFLOW_ERASURE_MODE=suppress needs a key for the suppression list: set "
-                             "LEADFLOW_SUPPRESSION_KEY(_FILE) or LEADFLOW_LEAD_ID_KEY(_FILE)")
+            raise ValueError(
+                "LEADFLOW_ERASURE_MODE=suppress needs a key for the suppression list: set "
+                "LEADFLOW_SUPPRESSION_KEY(_FILE) or LEADFLOW_LEAD_ID_KEY(_FILE)"
+            )
         return self
 
     @property
@@ -353,8 +381,12 @@ _BOUND_TEXT = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
 def _allowed_range(key: str) -> str | None:
     """A numeric setting's bounds as text (``>= 1 and <= 3600``), None for other settings."""
     field = Settings.model_fields.get(key)
-    bounds = [f"{sign} {getattr(m, attr)}" for m in (field.metadata if field else ())
-              for attr, sign in _BOUND_TEXT if getattr(m, attr, None) is not None]
+    bounds = [
+        f"{sign} {getattr(m, attr)}"
+        for m in (field.metadata if field else ())
+        for attr, sign in _BOUND_TEXT
+        if getattr(m, attr, None) is not None
+    ]
     return " and ".join(bounds) or None
 
 

@@ -29,12 +29,15 @@ def check_data_dir(settings: Settings) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StartupError(f"LEADFLOW_DATA_DIR={shown}: cannot create the data directory "
-                           f"(tables' RocksDB files): {exc.strerror or exc}") from None
+        raise StartupError(
+            f"LEADFLOW_DATA_DIR={shown}: cannot create the data directory "
+            f"(tables' RocksDB files): {exc.strerror or exc}"
+        ) from None
     try:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        raise StartupError(f"LEADFLOW_DATA_DIR={shown}: the data directory is not writable: "
-                           f"{exc.strerror or exc}") from None
+        raise StartupError(
+            f"LEADFLOW_DATA_DIR={shown}: the data directory is not writable: {exc.strerror or exc}"
+        ) from None
     return path

@@ -62,8 +62,7 @@ class ListChannel:
         self.topic = topic
         self.sent: list[Sent] = []
 
-    async def send(self, *, key: bytes | None = None, value: bytes | None = None,
-                   partition: int | None = None) -> None:
+    async def send(self, *, key: bytes | None = None, value: bytes | None = None, partition: int | None = None) -> None:
         self.sent.append(Sent(key, value, partition))
 
 
@@ -84,9 +83,16 @@ class DeadLettered:
 class FakePipeline:
     """Duck-typed :class:`streams.app.Pipeline` (see the module docstring)."""
 
-    def __init__(self, *, metrics: Metrics, settings: Settings | None = None, codec: Codec | None = None,
-                 clock: Callable[[], float] | None = None, redis: Any = None, partitions: tuple[int, ...] = (0,)
-                 ) -> None:
+    def __init__(
+        self,
+        *,
+        metrics: Metrics,
+        settings: Settings | None = None,
+        codec: Codec | None = None,
+        clock: Callable[[], float] | None = None,
+        redis: Any = None,
+        partitions: tuple[int, ...] = (0,),
+    ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.metrics = metrics
         self.codec = codec if codec is not None else Codec(SchemaRegistry.load())
@@ -100,7 +106,7 @@ class FakePipeline:
         self.emitted: list[Emitted] = []
         self.dead_letters: list[DeadLettered] = []
         self._redis = redis
-        self._offsets: dict[tuple[str, int], itertools.count] = defaultdict(itertools.count)
+        self._offsets: dict[tuple[str, int], itertools.count[int]] = defaultdict(itertools.count)
         self._pumped: dict[str, int] = defaultdict(int)  # channel field -> messages already delivered
 
     # --- what a capability uses ---------------------------------------------------------------
@@ -130,10 +136,19 @@ class FakePipeline:
         self.metrics.dead_letters.labels(reason=reason_code).inc()
         self.dead_letters.append(DeadLettered(meta, reason_code, reason))
 
-    def consume(self, topics: Topics, *, name: str, capability: str, handle: Handler,
-                decode: Decoder | None = None, rejects: tuple[type[Exception], ...] = ()) -> Consumer:
-        consumer, fields = make_consumer(self.topic_names, topics, name=name, capability=capability,
-                                         handle=handle, decode=decode, rejects=rejects)
+    def consume(
+        self,
+        topics: Topics,
+        *,
+        name: str,
+        capability: str,
+        handle: Handler,
+        decode: Decoder | None = None,
+        rejects: tuple[type[Exception], ...] = (),
+    ) -> Consumer:
+        consumer, fields = make_consumer(
+            self.topic_names, topics, name=name, capability=capability, handle=handle, decode=decode, rejects=rejects
+        )
         self.consumers[name] = (consumer, fields)
         return consumer
 
@@ -141,6 +156,7 @@ class FakePipeline:
         def register(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
             self.timers[name] = fn
             return fn
+
         return register
 
     def owned_partitions(self, topic: str) -> set[int]:
@@ -151,15 +167,30 @@ class FakePipeline:
     def subjects(self) -> list[str]:
         return [e.subject for e in self.emitted]
 
-    async def deliver(self, topic: str, value: bytes | None, *, key: bytes | None = None, partition: int = 0,
-                      timestamp_ms: int | None = None, headers: Any = None, to: str | None = None) -> Meta:
+    async def deliver(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        partition: int = 0,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+        to: str | None = None,
+    ) -> Meta:
         """One message on the TopicNames field ``topic``, handed to every consumer of it (or only
         to the consumer named ``to``) as Faust would: one after the other, each through the
         runtime's consume path."""
         name = getattr(self.topic_names, topic)
-        meta = Meta(topic=name, partition=partition, offset=next(self._offsets[(name, partition)]), key=key,
-                    value=value, timestamp_ms=self.now_ms() if timestamp_ms is None else timestamp_ms,
-                    headers=headers)
+        meta = Meta(
+            topic=name,
+            partition=partition,
+            offset=next(self._offsets[(name, partition)]),
+            key=key,
+            value=value,
+            timestamp_ms=self.now_ms() if timestamp_ms is None else timestamp_ms,
+            headers=headers,
+        )
         targets = [c for n, (c, fields) in self.consumers.items() if topic in fields and to in (None, n)]
         if not targets:
             raise LookupError(f"no consumer of {topic!r}" + (f" named {to!r}" if to else ""))

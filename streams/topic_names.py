@@ -59,11 +59,11 @@ class TopicNames:
     erasures: str
 
     @classmethod
-    def from_settings(cls, settings: HasTopicPrefix) -> "TopicNames":
+    def from_settings(cls, settings: HasTopicPrefix) -> TopicNames:
         return cls.for_prefix(settings.topic_prefix)
 
     @classmethod
-    def for_prefix(cls, p: str) -> "TopicNames":
+    def for_prefix(cls, p: str) -> TopicNames:
         return cls(
             form_submits=f"{p}.in.form-submits",
             web_activity=f"{p}.in.web-activity",

@@ -11,8 +11,11 @@ from typing import Any
 
 from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
+
 # Re-exported here (importers use streams.topics); their home is below settings, in streams.topic_names.
-from streams.topic_names import INPUT_TOPIC_FIELD, OUTPUT_TOPIC_FIELD, TopicNames  # noqa: F401
+from streams.topic_names import INPUT_TOPIC_FIELD as INPUT_TOPIC_FIELD
+from streams.topic_names import OUTPUT_TOPIC_FIELD as OUTPUT_TOPIC_FIELD
+from streams.topic_names import TopicNames as TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +27,12 @@ KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1048588
 # with create_app. Their changelogs are created here, with leadflow's configuration, before
 # Faust would create them with broker defaults.
 TABLE_NAMES = (
-    "lead_to_state", "visitor_to_activity", "review_bucket_to_leads", "lead_to_sla_clock",
-    "lead_to_assignment", "lead_to_account_facts",
+    "lead_to_state",
+    "visitor_to_activity",
+    "review_bucket_to_leads",
+    "lead_to_sla_clock",
+    "lead_to_assignment",
+    "lead_to_account_facts",
 )
 _HOUR_MS = 3_600_000
 
@@ -88,8 +95,9 @@ async def ensure_topics(settings: Settings, names: list[str] | tuple[str, ...] |
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    wanted = list(names) if names is not None else [*TopicNames.from_settings(settings).all(),
-                                                    *changelog_topics(settings)]
+    wanted = (
+        list(names) if names is not None else [*TopicNames.from_settings(settings).all(), *changelog_topics(settings)]
+    )
     admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=15000)
     await admin.start()
     try:
@@ -97,15 +105,24 @@ async def ensure_topics(settings: Settings, names: list[str] | tuple[str, ...] |
         missing = [t for t in wanted if t not in existing]
         if missing:
             response = await admin.create_topics(
-                [NewTopic(t, settings.topic_partitions, settings.topic_replication,
-                          topic_configs=topic_config(settings, t)) for t in missing]
+                [
+                    NewTopic(
+                        t,
+                        settings.topic_partitions,
+                        settings.topic_replication,
+                        topic_configs=topic_config(settings, t),
+                    )
+                    for t in missing
+                ]
             )
             failed = creation_errors(response)
             if failed:  # a worker without its topics would start and consume nothing
                 more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-                raise TopicError(f"cannot create Kafka topic {failed[0]}{more}; check LEADFLOW_TOPIC_PARTITIONS="
-                                 f"{settings.topic_partitions}, LEADFLOW_TOPIC_REPLICATION="
-                                 f"{settings.topic_replication} and the broker's limits")
+                raise TopicError(
+                    f"cannot create Kafka topic {failed[0]}{more}; check LEADFLOW_TOPIC_PARTITIONS="
+                    f"{settings.topic_partitions}, LEADFLOW_TOPIC_REPLICATION="
+                    f"{settings.topic_replication} and the broker's limits"
+                )
         present = [t for t in wanted if t in existing]
         if present:
             described = await admin.describe_topics(present)
@@ -155,8 +172,10 @@ async def message_limit(settings: Settings, names: list[str] | tuple[str, ...] |
     for response in responses:
         for error_code, error_message, _type, name, entries, *_ in response.resources:
             if error_code:
-                raise RuntimeError(f"cannot read max.message.bytes of topic {name!r}: "
-                                   f"error {error_code} {error_message or ''}".rstrip())
+                raise RuntimeError(
+                    f"cannot read max.message.bytes of topic {name!r}: "
+                    f"error {error_code} {error_message or ''}".rstrip()
+                )
             for entry in entries:
                 if entry[0] == "max.message.bytes":
                     limits[name] = int(entry[1])

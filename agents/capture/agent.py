@@ -3,10 +3,11 @@ dead-letter whatever is wrong. Thin Faust wiring around ``agents.capture.rules``
 
 from __future__ import annotations
 
-from agents.capture.rules import CaptureLimits, Rejected, to_lead_event
+from agents.capture.exceptions import Rejected
+from agents.capture.rules import CaptureLimits, to_lead_event
+from agents.domain import wire
 from agents.domain.events import backfill_requested
 from agents.domain.identity import visitor_key
-from agents.domain import wire
 from streams.app import Pipeline
 from streams.consume import Meta
 
@@ -25,14 +26,19 @@ def register(pipeline: Pipeline) -> None:
             raw = raw or b""
             record, encoding = codec.decode_input(subject, raw, max_bytes=max_bytes)
             return subject, record, encoding, raw
+
         return decode
 
     async def capture(decoded, meta: Meta) -> None:
         subject, record, encoding, raw = decoded
         lead_event = to_lead_event(  # Rejected: dead-lettered with its reason by the consume path
-            subject, record, encoding, raw=raw,
+            subject,
+            record,
+            encoding,
+            raw=raw,
             received_at_ms=meta.timestamp_ms or pipeline.now_ms(),
-            now_ms=pipeline.now_ms(), limits=limits,
+            now_ms=pipeline.now_ms(),
+            limits=limits,
             backfill=backfill_requested(meta.headers),
         )
         metrics.events_in.labels(kind=lead_event.kind, encoding=encoding).inc()
@@ -40,7 +46,13 @@ def register(pipeline: Pipeline) -> None:
         if lead_event.lead_id is not None:
             await lead_events.send(key=lead_event.lead_id.encode(), value=payload)
         else:
+            assert lead_event.visitor_id is not None  # to_lead_event: no lead id means a visitor id
             await visitor_events.send(key=visitor_key(lead_event.visitor_id), value=payload)
 
-    pipeline.consume({field: decoder(subject) for field, subject in SUBJECTS.items()},
-                     name="capture_input_events", capability="capture", handle=capture, rejects=(Rejected,))
+    pipeline.consume(
+        {field: decoder(subject) for field, subject in SUBJECTS.items()},
+        name="capture_input_events",
+        capability="capture",
+        handle=capture,
+        rejects=(Rejected,),
+    )

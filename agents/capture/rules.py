@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from agents.capture.exceptions import (
     INVALID_EMAIL,
@@ -63,7 +63,7 @@ class CaptureLimits:
     lead_id_key: bytes | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "CaptureLimits":
+    def from_settings(cls, settings: Any) -> CaptureLimits:
         """Any object with the four attributes (duck-typed: no settings import here), plus
         ``lead_id_key_bytes`` when it has one."""
         return cls(
@@ -194,8 +194,7 @@ def _disposition(record: Mapping[str, Any]) -> dict[str, str | None]:
     CRM event is real sales activity (it stops the SLA clock) and the missing valid reason is a
     data-quality issue published downstream (``rejection_with_invalid_disposition``)."""
     try:
-        return {"disposition": _kind(record, "disposition", DISPOSITIONS, required=False),
-                "disposition_invalid": None}
+        return {"disposition": _kind(record, "disposition", DISPOSITIONS, required=False), "disposition_invalid": None}
     except Rejected:
         return {"disposition": None, "disposition_invalid": _describe(_text(record, "disposition") or "")}
 
@@ -232,14 +231,12 @@ def _occurred_at(value: Any, now_ms: int, limits: CaptureLimits) -> int:
     if age_ms > limits.max_event_age_days * _MS_PER_DAY:
         raise Rejected(
             TIMESTAMP_OUT_OF_RANGE,
-            f"occurred_at is {age_ms // _MS_PER_DAY} days in the past, "
-            f"the limit is {limits.max_event_age_days} days",
+            f"occurred_at is {age_ms // _MS_PER_DAY} days in the past, the limit is {limits.max_event_age_days} days",
         )
     if -age_ms > limits.max_clock_skew_s * 1000:
         raise Rejected(
             TIMESTAMP_OUT_OF_RANGE,
-            f"occurred_at is {-age_ms // 1000} s in the future, "
-            f"the allowed clock skew is {limits.max_clock_skew_s} s",
+            f"occurred_at is {-age_ms // 1000} s in the future, the allowed clock skew is {limits.max_clock_skew_s} s",
         )
     return value
 
@@ -265,6 +262,10 @@ def _lower_text(record: Mapping[str, Any], name: str) -> str | None:
     return value.lower() if value else None
 
 
+@overload
+def _email(record: Mapping[str, Any], name: str, *, required: Literal[True]) -> str: ...
+@overload
+def _email(record: Mapping[str, Any], name: str, *, required: Literal[False]) -> str | None: ...
 def _email(record: Mapping[str, Any], name: str, *, required: bool) -> str | None:
     value = _text(record, name)
     if value is None:
@@ -283,9 +284,7 @@ def _lead_id(record: Mapping[str, Any]) -> str | None:
         return None
     lead_id = value.lower()
     if not _LEAD_ID.match(lead_id):
-        raise Rejected(
-            INVALID_VALUE, f"lead_id must be 'ld_' and 20 hex digits, got {_describe(value)}"
-        )
+        raise Rejected(INVALID_VALUE, f"lead_id must be 'ld_' and 20 hex digits, got {_describe(value)}")
     return lead_id
 
 
@@ -297,9 +296,7 @@ def _kind(record: Mapping[str, Any], name: str, allowed: tuple[str, ...], *, req
         return None
     kind = value.lower().replace("-", "_").replace(" ", "_")
     if kind not in allowed:
-        raise Rejected(
-            UNKNOWN_KIND, f"{name} {_describe(value)} is not one of: {', '.join(allowed)}"
-        )
+        raise Rejected(UNKNOWN_KIND, f"{name} {_describe(value)} is not one of: {', '.join(allowed)}")
     return kind
 
 

@@ -21,13 +21,11 @@ changes. Other events are skipped by the decoder without building them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import orjson
 
 from agents.disposition.rules import (
-    ACCOUNT_MATCHED_STATUSES,
     account_issue,
     decide,
     disposition_record,
@@ -35,13 +33,13 @@ from agents.disposition.rules import (
     match_account,
     normalize_company,
 )
-from agents.domain import erasure
+from agents.domain import erasure, wire
 from agents.domain.events import CRM_STATUS, FORM_SUBMITTED, LeadEvent
 from agents.domain.identity import email_domain
-from agents.domain import wire
 from agents.scoring.model import ScoringModel
 from streams.app import Pipeline
 from streams.consume import Meta
+from streams.redis_client import RedisRetry
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +59,8 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
     ignored_domains = model.free_email_domains | model.disposable_domains
     suppression_key = settings.suppression_key_bytes if settings.erasure_mode == "suppress" else None
     hdel_if: list = []  # the registered script, created on first use inside the worker's loop
-
-    async def redis_call(fn, *args):
-        """Wait for Redis instead of losing the conversion (the partition pauses meanwhile)."""
-        import redis.exceptions
-
-        delay = 0.2
-        while True:
-            try:
-                result = await fn(*args)
-                metrics.redis_waiting.set(0)
-                return result
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-                metrics.redis_waiting.set(1)
-                metrics.redis_retries.inc()
-                log.warning("redis unavailable for account matching; retrying in %.1fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    # Wait for Redis instead of losing the conversion (the partition pauses meanwhile).
+    with_redis = RedisRetry(settings, metrics, who="account matching", held="conversions are held")
 
     def text(value) -> str | None:
         return value.decode() if isinstance(value, bytes) else value
@@ -86,23 +69,27 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
         """(match, registry entries this call created: {"domain"?, "company"?})."""
         r = pipeline.redis()
         for _ in range(3):  # a concurrent conversion on another worker may register first
-            by_domain = text(await redis_call(r.hget, by_domain_key, domain)) if domain else None
-            by_company = text(await redis_call(r.hget, by_company_key, company)) if company else None
-            match = match_account(proposed, domain=domain, company_key=company,
-                                  by_domain=by_domain, by_company=by_company)
+            by_domain = text(await with_redis(r.hget, by_domain_key, domain)) if domain else None
+            by_company = text(await with_redis(r.hget, by_company_key, company)) if company else None
+            match = match_account(
+                proposed, domain=domain, company_key=company, by_domain=by_domain, by_company=by_company
+            )
             created = {}
             if match.register_domain:
-                if not await redis_call(r.hsetnx, by_domain_key, domain, match.account_id):
+                if not await with_redis(r.hsetnx, by_domain_key, domain, match.account_id):
                     continue  # lost the race: resolve again against the winner
                 created["domain"] = domain
-            if match.register_company and await redis_call(r.hsetnx, by_company_key, company, match.account_id):
+            if match.register_company and await with_redis(r.hsetnx, by_company_key, company, match.account_id):
                 created["company"] = company
             return match, created
         return match, {}
 
     def suppressed(key: bytes, lead_id: str) -> bool:
-        return suppression_key is not None and facts.get(key) is None and \
-            facts.get(erasure.suppression_key(lead_id, suppression_key)) is not None
+        return (
+            suppression_key is not None
+            and facts.get(key) is None
+            and facts.get(erasure.suppression_key(lead_id, suppression_key)) is not None
+        )
 
     async def erase(lead_id: str) -> None:
         """Erasure on request: registry entries this lead created (if still its account's),
@@ -117,8 +104,9 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
                 hdel_if.append(r.register_script(_HDEL_IF_LUA))
             for field, hash_key in (("domain", by_domain_key), ("company", by_company_key)):
                 if registered.get(field):
-                    await redis_call(lambda h=hash_key, f=registered[field]: hdel_if[0](
-                        keys=[h], args=[f, registered["account_id"]]))
+                    await with_redis(
+                        lambda h=hash_key, f=registered[field]: hdel_if[0](keys=[h], args=[f, registered["account_id"]])
+                    )
         if raw is not None:
             del facts[key]
         if suppression_key is not None:
@@ -141,10 +129,8 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
         if updated != current:
             facts[key] = orjson.dumps(updated)
 
-    async def convert(lead_event) -> None:
+    async def convert(lead_event, decision) -> None:
         data, lead_id = lead_event.data, lead_event.lead_id
-        decision = decide(data.get("status") or "unknown", data.get("disposition"),
-                          permanent=model.permanent_dispositions)
         raw = facts.get(lead_id.encode())
         known = orjson.loads(raw) if raw else {}
         domain = data.get("account_domain") or known.get("domain")
@@ -153,17 +139,29 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
         if created and not suppressed(lead_id.encode(), lead_id):  # what erasure must undo
             facts[lead_id.encode()] = orjson.dumps({**known, "registered": {**created, "account_id": match.account_id}})
         record = disposition_record(
-            decision, lead_id=lead_id, crm_event_id=lead_event.event_id,
-            occurred_at_ms=lead_event.occurred_at_ms, new_stage=decision.stage or "opportunity",
-            rep_id=data.get("rep_id"), account_id=match.account_id, account_domain=domain,
+            decision,
+            lead_id=lead_id,
+            crm_event_id=lead_event.event_id,
+            occurred_at_ms=lead_event.occurred_at_ms,
+            new_stage=decision.stage,
+            rep_id=data.get("rep_id"),
+            account_id=match.account_id,
+            account_domain=domain,
         )
         issue = account_issue(match, proposed_id=proposed, domain=domain)
         if issue is not None:
             code, detail = issue
-            await pipeline.emit("data_quality_issue", lead_id, issue_record(
-                code, detail, lead_id=lead_id, source_event_id=lead_event.event_id,
-                occurred_at_ms=lead_event.occurred_at_ms,
-            ))
+            await pipeline.emit(
+                "data_quality_issue",
+                lead_id,
+                issue_record(
+                    code,
+                    detail,
+                    lead_id=lead_id,
+                    source_event_id=lead_event.event_id,
+                    occurred_at_ms=lead_event.occurred_at_ms,
+                ),
+            )
             metrics.data_quality_issues.labels(issue_code=code).inc()
         await pipeline.emit("lead_dispositioned", lead_id, record)
         metrics.dispositions.labels(status=decision.status, disposition=decision.disposition).inc()
@@ -175,8 +173,20 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
             await erase(lead_event.lead_id)
         elif lead_event.kind == FORM_SUBMITTED:
             remember_facts(lead_event)
-        elif lead_event.kind == CRM_STATUS and lead_event.data.get("status") in ACCOUNT_MATCHED_STATUSES:
-            await convert(lead_event)
+        elif lead_event.kind == CRM_STATUS:
+            # The one classification of a CRM status (agents.disposition.rules.decide): this
+            # agent owns the conversions, the scoring agent applies every status to the lead.
+            data = lead_event.data
+            decision = decide(
+                data.get("status") or "unknown", data.get("disposition"), permanent=model.permanent_dispositions
+            )
+            if decision.needs_account:
+                await convert(lead_event, decision)
 
-    pipeline.consume("lead_events", decode=wire.reader(LeadEvent, kinds=(FORM_SUBMITTED, CRM_STATUS), skip_others=True),
-                     name="track_conversions", capability="disposition", handle=track)
+    pipeline.consume(
+        "lead_events",
+        decode=wire.reader(LeadEvent, kinds=(FORM_SUBMITTED, CRM_STATUS), skip_others=True),
+        name="track_conversions",
+        capability="disposition",
+        handle=track,
+    )

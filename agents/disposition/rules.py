@@ -1,12 +1,14 @@
 """Pure disposition rules: a CRM status (and rejection reason) -> what happens to the lead.
 
 No Faust, Redis or Prometheus here (a unit test enforces it). Two callers share them, so the
-lead's state and the published records can never disagree:
+lead's state and the published records can never disagree. ``decide`` is the one place a CRM
+status is classified, including who publishes its record (``Decision.needs_account``):
 - the scoring rules (``agents.scoring.rules``) apply the *effects* to the lead's state - sales
   stage, score reset, permanent exclusion - and publish ``lead_dispositioned`` and the
-  data-quality issues for every status except a conversion;
-- the disposition agent publishes conversions, because attaching an opportunity to the
-  existing account needs every lead's accounts (a cross-lead registry), not one lead's state.
+  data-quality issues for every decision that does not need the account;
+- the disposition agent owns conversions (``needs_account``): it publishes them, because
+  attaching an opportunity to the existing account needs every lead's accounts (a cross-lead
+  registry), not one lead's state (docs/domain.md, "Accounts and duplicates").
 
 The table (defaults from docs/domain.md "Dispositions and recycling"):
 
@@ -54,7 +56,13 @@ DAY_MS = 86_400_000
 
 # Outcomes (docs/contracts.md, lead_dispositioned.outcome).
 ACCEPTED, SQL, RECYCLED, RECAPTURE, DISQUALIFIED, CONVERTED, CLOSED = (
-    "accepted", "sql", "recycled", "recapture", "disqualified", "converted", "closed",
+    "accepted",
+    "sql",
+    "recycled",
+    "recapture",
+    "disqualified",
+    "converted",
+    "closed",
 )
 # Data-quality issue codes (metric label issue_code; bounded).
 REJECTION_WITHOUT_DISPOSITION = "rejection_without_disposition"
@@ -64,12 +72,16 @@ RETURNING_REJECTED_PROSPECT = "returning_rejected_prospect"
 DUPLICATE_ACCOUNT_PREVENTED = "duplicate_account_prevented"
 CONVERSION_WITHOUT_ACCOUNT = "conversion_without_account"
 ISSUE_CODES = (
-    REJECTION_WITHOUT_DISPOSITION, REJECTION_WITH_INVALID_DISPOSITION, BAD_CONTACT_DATA,
-    RETURNING_REJECTED_PROSPECT, DUPLICATE_ACCOUNT_PREVENTED, CONVERSION_WITHOUT_ACCOUNT,
+    REJECTION_WITHOUT_DISPOSITION,
+    REJECTION_WITH_INVALID_DISPOSITION,
+    BAD_CONTACT_DATA,
+    RETURNING_REJECTED_PROSPECT,
+    DUPLICATE_ACCOUNT_PREVENTED,
+    CONVERSION_WITHOUT_ACCOUNT,
 )
 
 TOUCH_ONLY_STATUSES = frozenset({"first_touch", "working", "meeting_booked"})
-# Published by the disposition agent (needs the cross-lead account registry).
+# Owned by the disposition agent (needs the cross-lead account registry): Decision.needs_account.
 ACCOUNT_MATCHED_STATUSES = frozenset({"converted"})
 # Rejection reasons that are a data-quality defect in themselves.
 DATA_QUALITY_DISPOSITIONS = {"bad_data": BAD_CONTACT_DATA}
@@ -93,9 +105,13 @@ class DispositionPolicy:
 
     Defaults are the brief's; ``config/sla.yaml`` (``dispositions``) overrides them."""
 
-    recycle: dict[str, tuple[int, ...]] = field(default_factory=lambda: {
-        "not_now": _days(30, 60, 90), "no_response": _days(30, 60, 90), "bad_data": (),
-    })
+    recycle: dict[str, tuple[int, ...]] = field(
+        default_factory=lambda: {
+            "not_now": _days(30, 60, 90),
+            "no_response": _days(30, 60, 90),
+            "bad_data": (),
+        }
+    )
     recapture: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"competitor": ()})
 
 
@@ -118,10 +134,20 @@ class Decision:
     def publishes_disposition(self) -> bool:
         return self.outcome is not None
 
+    @property
+    def needs_account(self) -> bool:
+        """A conversion: published by the disposition agent once the account is matched; the
+        scoring rules apply its stage and publish nothing for it."""
+        return self.publishes_disposition and self.status in ACCOUNT_MATCHED_STATUSES
+
 
 def decide(
-    status: str, disposition: str | None, *, permanent: frozenset[str],
-    policy: DispositionPolicy = DEFAULT_POLICY, invalid_disposition: str | None = None,
+    status: str,
+    disposition: str | None,
+    *,
+    permanent: frozenset[str],
+    policy: DispositionPolicy = DEFAULT_POLICY,
+    invalid_disposition: str | None = None,
 ) -> Decision:
     """Classify one CRM status. ``invalid_disposition`` describes a reason the CRM sent that is
     not on the fixed list (when capture passes it through instead of dead-lettering)."""
@@ -132,19 +158,32 @@ def decide(
         return Decision(status, disposition)  # touch only
     if disposition is None:
         if invalid_disposition:
-            return Decision(status, None, issues=((
-                REJECTION_WITH_INVALID_DISPOSITION,
-                f"rejected with reason {invalid_disposition}, which is not on the fixed list; "
-                "the rejection was not applied",
-            ),))
-        return Decision(status, None, issues=((
-            REJECTION_WITHOUT_DISPOSITION,
-            "rejected without a disposition; the rejection was not applied (the lead keeps its stage)",
-        ),))
+            return Decision(
+                status,
+                None,
+                issues=(
+                    (
+                        REJECTION_WITH_INVALID_DISPOSITION,
+                        f"rejected with reason {invalid_disposition}, which is not on the fixed list; "
+                        "the rejection was not applied",
+                    ),
+                ),
+            )
+        return Decision(
+            status,
+            None,
+            issues=(
+                (
+                    REJECTION_WITHOUT_DISPOSITION,
+                    "rejected without a disposition; the rejection was not applied (the lead keeps its stage)",
+                ),
+            ),
+        )
     issues: tuple[tuple[str, str], ...] = ()
     if disposition in DATA_QUALITY_DISPOSITIONS:
-        issues = ((DATA_QUALITY_DISPOSITIONS[disposition],
-                   f"rejected as {disposition}: the contact data needs fixing"),)
+        issues = (
+            (DATA_QUALITY_DISPOSITIONS[disposition], f"rejected as {disposition}: the contact data needs fixing"),
+        )
     if disposition in permanent:
         return Decision(status, disposition, DISQUALIFIED, "disqualified", issues=issues)
     if disposition in policy.recapture:
@@ -169,8 +208,15 @@ def issue_id(lead_id: str | None, issue_code: str, source_event_id: str | None) 
 
 
 def disposition_record(
-    decision: Decision, *, lead_id: str, crm_event_id: str, occurred_at_ms: int, new_stage: str,
-    rep_id: str | None, account_id: str | None = None, account_domain: str | None = None,
+    decision: Decision,
+    *,
+    lead_id: str,
+    crm_event_id: str,
+    occurred_at_ms: int,
+    new_stage: str,
+    rep_id: str | None,
+    account_id: str | None = None,
+    account_domain: str | None = None,
 ) -> dict[str, Any]:
     return {
         "event_id": disposition_id(lead_id, crm_event_id),
@@ -189,7 +235,12 @@ def disposition_record(
 
 
 def issue_record(
-    issue_code: str, detail: str, *, lead_id: str | None, source_event_id: str | None, occurred_at_ms: int,
+    issue_code: str,
+    detail: str,
+    *,
+    lead_id: str | None,
+    source_event_id: str | None,
+    occurred_at_ms: int,
 ) -> dict[str, Any]:
     return {
         "event_id": issue_id(lead_id, issue_code, source_event_id),
@@ -203,11 +254,37 @@ def issue_record(
 
 # --- Account matching ---------------------------------------------------------------------------
 
-_LEGAL_SUFFIXES = frozenset({
-    "inc", "incorporated", "llc", "ltd", "limited", "corp", "corporation", "co", "company",
-    "gmbh", "ag", "sa", "sas", "sarl", "bv", "nv", "plc", "pty", "oy", "ab", "as", "srl", "spa",
-    "kk", "kg", "lp", "llp",
-})
+_LEGAL_SUFFIXES = frozenset(
+    {
+        "inc",
+        "incorporated",
+        "llc",
+        "ltd",
+        "limited",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "gmbh",
+        "ag",
+        "sa",
+        "sas",
+        "sarl",
+        "bv",
+        "nv",
+        "plc",
+        "pty",
+        "oy",
+        "ab",
+        "as",
+        "srl",
+        "spa",
+        "kk",
+        "kg",
+        "lp",
+        "llp",
+    }
+)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -234,31 +311,46 @@ class AccountMatch:
 
 
 def match_account(
-    proposed_id: str | None, *, domain: str | None, company_key: str | None,
-    by_domain: str | None, by_company: str | None,
+    proposed_id: str | None,
+    *,
+    domain: str | None,
+    company_key: str | None,
+    by_domain: str | None,
+    by_company: str | None,
 ) -> AccountMatch:
     """Decide which account a conversion attaches to, given the registry's current answers
     for the lead's domain (``by_domain``) and company key (``by_company``)."""
-    existing, matched_by = (by_domain, "domain") if by_domain else ((by_company, "company") if by_company else (None, None))
+    existing, matched_by = (
+        (by_domain, "domain") if by_domain else ((by_company, "company") if by_company else (None, None))
+    )
     if existing is not None:
         return AccountMatch(
-            existing, matched_by, bool(proposed_id) and proposed_id != existing,
+            existing,
+            matched_by,
+            bool(proposed_id) and proposed_id != existing,
             register_domain=bool(domain) and by_domain is None,
             register_company=bool(company_key) and by_company is None,
         )
     return AccountMatch(
-        proposed_id, None, False,
-        register_domain=bool(domain and proposed_id), register_company=bool(company_key and proposed_id),
+        proposed_id,
+        None,
+        False,
+        register_domain=bool(domain and proposed_id),
+        register_company=bool(company_key and proposed_id),
     )
 
 
 def account_issue(match: AccountMatch, *, proposed_id: str | None, domain: str | None) -> tuple[str, str] | None:
     if match.duplicate_prevented:
         where = f"domain {domain}" if match.matched_by == "domain" else "the same company name"
-        return (DUPLICATE_ACCOUNT_PREVENTED,
-                f"conversion proposed account {proposed_id} but {where} already belongs to account "
-                f"{match.account_id}; attached to {match.account_id}")
+        return (
+            DUPLICATE_ACCOUNT_PREVENTED,
+            f"conversion proposed account {proposed_id} but {where} already belongs to account "
+            f"{match.account_id}; attached to {match.account_id}",
+        )
     if match.account_id is None:
-        return (CONVERSION_WITHOUT_ACCOUNT,
-                "converted without an account id and no existing account matches the lead's domain or company")
+        return (
+            CONVERSION_WITHOUT_ACCOUNT,
+            "converted without an account id and no existing account matches the lead's domain or company",
+        )
     return None

@@ -54,11 +54,16 @@ def lead_id_of_target(target: str, key: bytes | None) -> str:
         raise ForgetTargetError("the argument is not a valid email address (nor a lead id)") from None
 
 
-def erasure_request(lead_id: str, *, requested_at_ms: int, event_id: str, requested_by: str | None = None) -> dict[str, Any]:
+def erasure_request(
+    lead_id: str, *, requested_at_ms: int, event_id: str, requested_by: str | None = None
+) -> dict[str, Any]:
     """The crm_status record `leadflow forget` publishes: the lead id only, no email."""
     return {
-        "event_id": event_id, "occurred_at": requested_at_ms, "lead_id": lead_id,
-        "status": ERASURE_REQUESTED, "rep_id": requested_by,
+        "event_id": event_id,
+        "occurred_at": requested_at_ms,
+        "lead_id": lead_id,
+        "status": ERASURE_REQUESTED,
+        "rep_id": requested_by,
     }
 
 

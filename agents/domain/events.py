@@ -20,26 +20,55 @@ EVENT_KINDS = (FORM_SUBMITTED, WEB_ACTIVITY, CRM_STATUS)
 
 # Vocabulary from docs/domain.md ("Input events").
 FORM_KINDS = (
-    "demo_request", "contact_sales", "pricing_form", "chat", "content_download",
-    "webinar_registration", "event_badge_scan", "newsletter",
+    "demo_request",
+    "contact_sales",
+    "pricing_form",
+    "chat",
+    "content_download",
+    "webinar_registration",
+    "event_badge_scan",
+    "newsletter",
 )
 ACTIVITY_KINDS = (
-    "page_view", "email_open", "email_click", "webinar_attended", "content_download",
+    "page_view",
+    "email_open",
+    "email_click",
+    "webinar_attended",
+    "content_download",
     "unsubscribe",
 )
 PAGE_TYPES = (
-    "pricing", "product", "demo", "roi_calculator", "docs", "blog", "careers", "other",
+    "pricing",
+    "product",
+    "demo",
+    "roi_calculator",
+    "docs",
+    "blog",
+    "careers",
+    "other",
 )
 CRM_STATUSES = (
-    "first_touch", "working", "meeting_booked", "accepted", "sql", "rejected",
-    "converted", "closed_won", "closed_lost",
+    "first_touch",
+    "working",
+    "meeting_booked",
+    "accepted",
+    "sql",
+    "rejected",
+    "converted",
+    "closed_won",
+    "closed_lost",
     # Not sales activity: the data subject asked to be erased (GDPR Art. 17 / CCPA); every
     # agent deletes what it holds on the lead (agents.domain.erasure, docs/privacy.md).
     "erasure_requested",
 )
 TOUCH_CHANNELS = ("call", "email", "meeting")
 DISPOSITIONS = (
-    "not_icp", "not_now", "already_customer", "competitor", "bad_data", "no_response",
+    "not_icp",
+    "not_now",
+    "already_customer",
+    "competitor",
+    "bad_data",
+    "no_response",
     "bot_or_test",
 )
 STAGES = ("new", "nurture", "mql", "sal", "sql", "opportunity", "recycled", "disqualified")
@@ -98,16 +127,21 @@ class LeadEvent:
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies `data` recursively (~50x slower on the hot path).
         out = {
-            "event_id": self.event_id, "kind": self.kind, "lead_id": self.lead_id,
-            "visitor_id": self.visitor_id, "occurred_at_ms": self.occurred_at_ms,
-            "received_at_ms": self.received_at_ms, "source": self.source, "data": self.data,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "lead_id": self.lead_id,
+            "visitor_id": self.visitor_id,
+            "occurred_at_ms": self.occurred_at_ms,
+            "received_at_ms": self.received_at_ms,
+            "source": self.source,
+            "data": self.data,
         }
         if self.backfill:  # only when set: live events keep their wire bytes
             out["backfill"] = True
         return out
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "LeadEvent":
+    def from_dict(cls, raw: dict[str, Any]) -> LeadEvent:
         return cls(
             event_id=raw["event_id"],
             kind=raw["kind"],

@@ -71,8 +71,9 @@ class RoutingRedrive:
 
 
 Command = ReviewDue | VisitorLinked | VisitorErased | SlaSweep | RoutingRedrive
-COMMANDS: dict[str, type[Command]] = {c.TYPE: c for c in (ReviewDue, VisitorLinked, VisitorErased, SlaSweep,
-                                                           RoutingRedrive)}
+COMMANDS: dict[str, type[Command]] = {
+    c.TYPE: c for c in (ReviewDue, VisitorLinked, VisitorErased, SlaSweep, RoutingRedrive)
+}
 
 
 class UnknownMessage(Exception):
@@ -94,8 +95,9 @@ def encode(command: Command) -> bytes:
     return orjson.dumps({"type": command.TYPE, **{f.name: getattr(command, f.name) for f in fields(command)}})
 
 
-def reader(*accepts: type, kinds: Collection[str] | None = None,
-           skip_others: bool = False) -> Callable[[bytes | None], Any]:
+def reader(
+    *accepts: type, kinds: Collection[str] | None = None, skip_others: bool = False
+) -> Callable[[bytes | None], Any]:
     """The decoder of one consumer: bytes -> a typed value of one of ``accepts`` (``LeadEvent``
     and/or command classes), or None for a message this consumer skips.
 

@@ -27,8 +27,24 @@ from agents.routing.roster import Rep, Roster, Rule, Territory, parse_roster
 from agents.routing.rules import Decision, Plan, assignment_record, plan, select_reference
 
 __all__ = [
-    "Decision", "LeadFacts", "Plan", "PriorityDecision", "Rep", "Roster", "RosterError",
-    "RoutingConfig", "RoutingConfigError", "RoutingError", "Rule", "Territory", "assignment_record",
-    "classify", "facts_from_mql", "load_routing_config", "parse_roster", "parse_routing_config",
-    "plan", "select_reference",
+    "Decision",
+    "LeadFacts",
+    "Plan",
+    "PriorityDecision",
+    "Rep",
+    "Roster",
+    "RosterError",
+    "RoutingConfig",
+    "RoutingConfigError",
+    "RoutingError",
+    "Rule",
+    "Territory",
+    "assignment_record",
+    "classify",
+    "facts_from_mql",
+    "load_routing_config",
+    "parse_roster",
+    "parse_routing_config",
+    "plan",
+    "select_reference",
 ]

@@ -26,11 +26,13 @@ reads ``<p>.out.mqls`` (Avro LeadQualified, keyed by lead id) and writes
    ``event_to_assignment_seconds{priority}`` from the MQL's ``cause_received_at`` (broker
    time of the input event that caused it; not observed when absent).
 
-Redis outage: every Redis call is retried forever with exponential backoff (0.1 s doubling
-to 5 s); while waiting ``leadflow_redis_waiting`` is 1, ``leadflow_redis_retries_total``
-counts attempts and a warning is logged (first failure, then every 30 s). The MQL is
-held - the agent does not move to the next offset - so nothing is lost or dead-lettered,
-and assignments resume in order once Redis answers.
+Redis outage: every Redis call runs under the runtime's one retry policy
+(``streams.redis_client.RedisRetry``: retried for as long as Redis is away, with exponential
+backoff from ``LEADFLOW_REDIS_RETRY_INITIAL_S`` to ``LEADFLOW_REDIS_RETRY_MAX_S``); while
+waiting ``leadflow_redis_waiting`` is 1, ``leadflow_redis_retries_total`` counts attempts and a
+warning is logged (first failure, then every 30 s). The MQL is held - the agent does not move
+to the next offset - so nothing is lost or dead-lettered, and assignments resume in order
+once Redis answers.
 
 A bug in the rules (an exception while planning) must not lose the lead either: it is
 logged and the lead goes to the fallback owner with reason ``routing_error`` (through the
@@ -57,29 +59,26 @@ breach as cause) is emitted, then the table is written. Other breaches are ignor
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
 
+from agents.domain import wire
 from agents.routing import pending as parking
 from agents.routing import reassign as reassignment
 from agents.routing import rules, upgrades
 from agents.routing.config import RoutingConfig
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
-from agents.domain import wire
+from agents.routing.roster_store import RosterDataError, RosterStore, StalePlan
 from streams.app import Pipeline
-from streams.connections import redact_url
 from streams.consume import Meta, record_reader
-from agents.routing.roster_store import RETRYABLE_ERRORS, RosterDataError, RosterStore, StalePlan
+from streams.redis_client import RedisRetry
 
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "route_mqls"
 _MAX_REPLANS = 20
-_WARN_EVERY_S = 30.0
 
 
 def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
@@ -93,7 +92,8 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
     names = pipeline.topic_names
     lead_to_assignment = pipeline.table(
         "lead_to_assignment",
-        "lead id -> last assignment (orjson RoutingMemo); pending:* -> parked MQLs (agents.routing.pending)")
+        "lead id -> last assignment (orjson RoutingMemo); pending:* -> parked MQLs (agents.routing.pending)",
+    )
     parked = parking.PendingStore(lead_to_assignment)
     retries = pipeline.channel("routing_retries")
     store_box: list[RosterStore] = []
@@ -103,42 +103,14 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             store_box.append(RosterStore(pipeline.redis(), settings.redis_key_prefix))
         return store_box[0]
 
-    waiting = {"since": None, "warned_at": 0.0}
+    with_redis = RedisRetry(settings, metrics, who="routing", held="MQLs are held")
 
-    def before_sleep(retry_state) -> None:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        metrics.redis_retries.inc()
-        metrics.redis_waiting.set(1)
-        now = time.monotonic()
-        if waiting["since"] is None:
-            waiting["since"] = now
-        if now - waiting["warned_at"] >= _WARN_EVERY_S:
-            waiting["warned_at"] = now
-            log.warning(
-                "routing is waiting for Redis at %s (%s: %s); attempt %d, next try in %.1fs - "
-                "MQLs are held, none is dropped",
-                redact_url(settings.redis_url), type(exc).__name__, exc, retry_state.attempt_number,
-                retry_state.next_action.sleep if retry_state.next_action else 0.0,
-            )
-
-    async def with_redis(operation):
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(RETRYABLE_ERRORS),
-            wait=wait_exponential(multiplier=0.1, max=5.0),
-            stop=stop_never,
-            before_sleep=before_sleep,
-            reraise=True,
-        ):
-            with attempt:
-                result = await operation()
-        if waiting["since"] is not None:
-            log.warning("Redis is reachable again after %.1fs; routing resumes", time.monotonic() - waiting["since"])
-            waiting["since"], waiting["warned_at"] = None, 0.0
-            metrics.redis_waiting.set(0)
-        return result
-
-    async def decide(record: dict[str, Any], facts, priority, upgrading: RoutingMemo | None = None,
-                     ) -> tuple[rules.Plan, rules.Decision, Any]:
+    async def decide(
+        record: dict[str, Any],
+        facts,
+        priority,
+        upgrading: RoutingMemo | None = None,
+    ) -> tuple[rules.Plan, rules.Decision, Any]:
         """Plan against the current roster and run it in Redis; re-plan if the roster moved
         meanwhile (after _MAX_REPLANS tries, the last plan is applied without the check).
         ``upgrading``: the memo of the assignment this record raises the priority of
@@ -148,8 +120,9 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             if roster is None and config.roster_error.action == "pending":  # wait for a roster
                 raise RosterDataError("no roster loaded in Redis", parking.ROSTER_NOT_LOADED)
             try:
-                base = rules.plan(record, roster, config, now_ms=now_ms, roster_version=version,
-                                  facts=facts, priority=priority)
+                base = rules.plan(
+                    record, roster, config, now_ms=now_ms, roster_version=version, facts=facts, priority=priority
+                )
                 if upgrading is None:
                     return base
                 return upgrades.plan_upgrade(base, upgrading, roster, config, now_ms=now_ms)
@@ -173,7 +146,8 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
                 return None
             try:
                 decision = await with_redis(
-                    lambda: s.assign(plan, now_ms=now_ms, ttl_s=config.idempotency_ttl_s, key_id=key_id))
+                    s.assign, plan, now_ms=now_ms, ttl_s=config.idempotency_ttl_s, key_id=key_id
+                )
             except StalePlan:
                 continue
             return plan, decision, snap.roster
@@ -204,14 +178,27 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
         assignment = rules.assignment_record(plan, decision, record, roster, config)
         await pipeline.emit("lead_assigned", facts.lead_id, assignment.record)
         if raised_from and not decision.replay:
-            log.info("lead %s: priority %s -> %s on MQL %d; %s -> %s (%s)", facts.lead_id, raised_from,
-                     assignment.priority, facts.mql_number, memo.record.get("owner_id"),  # type: ignore[union-attr]
-                     assignment.record["owner_id"], assignment.rule)
-        lead_to_assignment[key] = orjson.dumps(RoutingMemo(
-            facts.mql_event_id, facts.mql_number, assignment.priority, assignment.record,
-            owners=(assignment.record["owner_id"],), first_assigned_at=assignment.record["assigned_at"],
-            facts=reassignment.facts_to_dict(facts, plan.priority),
-        ).to_dict())
+            log.info(
+                "lead %s: priority %s -> %s on MQL %d; %s -> %s (%s)",
+                facts.lead_id,
+                raised_from,
+                assignment.priority,
+                facts.mql_number,
+                memo.record.get("owner_id"),  # type: ignore[union-attr]
+                assignment.record["owner_id"],
+                assignment.rule,
+            )
+        lead_to_assignment[key] = orjson.dumps(
+            RoutingMemo(
+                facts.mql_event_id,
+                facts.mql_number,
+                assignment.priority,
+                assignment.record,
+                owners=(assignment.record["owner_id"],),
+                first_assigned_at=assignment.record["assigned_at"],
+                facts=reassignment.facts_to_dict(facts, plan.priority),
+            ).to_dict()
+        )
         if parked.resolve(facts.lead_id, facts.mql_number, partition):  # after the memo: see agents.routing.pending
             refresh_gauge()
             log.info("lead %s: parked MQL assigned to %s", facts.lead_id, assignment.record["owner_id"])
@@ -234,15 +221,23 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
         now = pipeline.now_ms()
         if parking.should_park(config.roster_error, waiting.since_ms if waiting else now, now):
             if waiting is None:
-                parked.park(parking.PendingLead(facts.lead_id, facts.mql_event_id, facts.mql_number, partition,
-                                                now, exc.reason, record))
+                parked.park(
+                    parking.PendingLead(
+                        facts.lead_id, facts.mql_event_id, facts.mql_number, partition, now, exc.reason, record
+                    )
+                )
                 refresh_gauge()
-                log.warning("lead %s parked, not routed: %s (roster_error: pending; re-tried every %gs)",
-                            facts.lead_id, exc.detail, settings.routing_redrive_interval_s)
+                log.warning(
+                    "lead %s parked, not routed: %s (roster_error: pending; re-tried every %gs)",
+                    facts.lead_id,
+                    exc.detail,
+                    settings.routing_redrive_interval_s,
+                )
             return None
         log.warning("lead %s cannot be routed: %s; the fallback owner takes it", facts.lead_id, exc.detail)
-        plan = rules.fallback_plan(record, config, reason=exc.reason, roster_version=-1,
-                                   note=f"roster unusable: {exc.detail}")
+        plan = rules.fallback_plan(
+            record, config, reason=exc.reason, roster_version=-1, note=f"roster unusable: {exc.detail}"
+        )
         try:
             decision = await with_redis(lambda: store().assign(plan, now_ms=now, ttl_s=config.idempotency_ttl_s))
         except RosterDataError as again:  # even the fallback's Redis entries: assign without Redis
@@ -273,8 +268,11 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             owned = pipeline.owned_partitions("mqls")
             for partition in sorted(owned):
                 if parked.lead_ids(partition):
-                    await retries.send(key=b"routing-redrive", partition=partition,
-                                       value=wire.encode(wire.RoutingRedrive(partition=partition)))
+                    await retries.send(
+                        key=b"routing-redrive",
+                        partition=partition,
+                        value=wire.encode(wire.RoutingRedrive(partition=partition)),
+                    )
             metrics.pending_assignments.set(parked.count(owned))
         except Exception:  # a timer that raises stops for good; try again at the next tick
             log.exception("requesting re-drives of parked MQLs failed")
@@ -290,30 +288,59 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             metrics.duplicates_skipped.labels(stage=f"reassign_{skip}").inc()
             return
         if skip is not None:
-            log.warning("SLA breach %s asks to reassign lead %s, which routing never assigned; ignored",
-                        breach["event_id"], lead_id)
+            log.warning(
+                "SLA breach %s asks to reassign lead %s, which routing never assigned; ignored",
+                breach["event_id"],
+                lead_id,
+            )
             return
+        assert memo is not None  # reassign_action said "reassign": routing assigned this lead
         facts, priority = reassignment.facts_of(memo, config)
         why = reassignment.breach_reason(breach, memo)
         new_id = reassignment.reassignment_id(lead_id, breach["event_id"])
 
         def make_plan(roster, now_ms: int, version: int):
             try:
-                base = rules.plan({}, roster, config, now_ms=now_ms, roster_version=version,
-                                  facts=facts, priority=priority)
+                base = rules.plan(
+                    {}, roster, config, now_ms=now_ms, roster_version=version, facts=facts, priority=priority
+                )
             except Exception:  # a bug must not strand the lead: the fallback owner, if not the one who missed it
                 log.exception("routing rules failed reassigning lead %s; trying the fallback owner", lead_id)
-                base = rules.Plan(facts, priority, None, None, (rules.Stage(
-                    rules.FALLBACK_RULE, rules.SINGLE, (rules.Candidate(config.fallback.owner_id, None),),
-                    reason="routing failed"),), "routing_error", version)
-            return reassignment.plan_reassignment(base, owner_id=breach["owner_id"], previous=memo.owners,
-                                                  roster=roster, config=config, now_ms=now_ms, why=why)
+                base = rules.Plan(
+                    facts,
+                    priority,
+                    None,
+                    None,
+                    (
+                        rules.Stage(
+                            rules.FALLBACK_RULE,
+                            rules.SINGLE,
+                            (rules.Candidate(config.fallback.owner_id, None),),
+                            reason="routing failed",
+                        ),
+                    ),
+                    "routing_error",
+                    version,
+                )
+            return reassignment.plan_reassignment(
+                base,
+                owner_id=breach["owner_id"],
+                previous=memo.owners,
+                roster=roster,
+                config=config,
+                now_ms=now_ms,
+                why=why,
+            )
 
         try:
             result = await run_plan(make_plan, key_id=new_id)
         except RosterDataError as exc:  # the lead keeps its owner: assigned, never lost
-            log.warning("lead %s: %s, but the roster in Redis is unusable (%s); it stays with its owner",
-                        lead_id, why, exc.detail)
+            log.warning(
+                "lead %s: %s, but the roster in Redis is unusable (%s); it stays with its owner",
+                lead_id,
+                why,
+                exc.detail,
+            )
             return
         if result is None:
             log.warning("lead %s: %s, but nobody else can take it; it stays with its owner", lead_id, why)
@@ -328,8 +355,9 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
         metrics.assignments.labels(rule=assignment.rule, priority=assignment.priority).inc()
         if assignment.fallback_reason is not None:
             metrics.fallback_assignments.labels(reason=assignment.fallback_reason).inc()
-        log.info("lead %s reassigned from %s to %s (%s)", lead_id, breach["owner_id"],
-                 assignment.record["owner_id"], why)
+        log.info(
+            "lead %s reassigned from %s to %s (%s)", lead_id, breach["owner_id"], assignment.record["owner_id"], why
+        )
 
     async def on_erasure(erased: dict[str, Any]) -> None:
         """``lead_erased``: the lead's Redis keys (owner, open-slot membership, the decisions
@@ -373,5 +401,8 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             "erasures": record_reader(pipeline.codec, "lead_erased", "erasures"),
             "routing_retries": wire.reader(wire.RoutingRedrive),
         },
-        name=AGENT_NAME, capability="routing", handle=on_message, rejects=(wire.UnknownMessage,),
+        name=AGENT_NAME,
+        capability="routing",
+        handle=on_message,
+        rejects=(wire.UnknownMessage,),
     )

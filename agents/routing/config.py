@@ -45,7 +45,7 @@ REMOVED_KEYS = {
 }
 
 
-def better(a: str, b: str) -> str:
+def better(a: Priority, b: Priority) -> Priority:
     """The more urgent of two priorities ("P1" < "P2" < "P3")."""
     return min(a, b, key=PRIORITIES.index)
 
@@ -229,7 +229,9 @@ def parse_routing_config(raw: object, *, source: str = "routing config") -> Rout
     try:
         config = RoutingConfig.model_validate(raw)
     except ValidationError as exc:
-        raise RoutingConfigError([describe_error(err, expected=ROUTING_EXPECTED) for err in exc.errors()], source) from None
+        raise RoutingConfigError(
+            [describe_error(err, expected=ROUTING_EXPECTED) for err in exc.errors()], source
+        ) from None
     problems = _semantic_problems(config)
     if problems:
         raise RoutingConfigError(problems, source)
@@ -249,12 +251,14 @@ def _semantic_problems(config: RoutingConfig) -> list[str]:
         if segment.name in seen:
             problems.append(f"segments[{i}] (name {segment.name!r}): duplicate segment name")
         seen.add(segment.name)
-    for segment in config.segment_sla_overrides:
-        if segment not in config.segment_names:
-            problems.append(f"segment_sla_overrides.{segment}: unknown segment (not in segments)")
-        for priority, minutes in config.segment_sla_overrides[segment].items():
+    for segment_name in config.segment_sla_overrides:
+        if segment_name not in config.segment_names:
+            problems.append(f"segment_sla_overrides.{segment_name}: unknown segment (not in segments)")
+        for priority, minutes in config.segment_sla_overrides[segment_name].items():
             if minutes <= 0:
-                problems.append(f"segment_sla_overrides.{segment}.{priority}: must be greater than 0, got {minutes!r}")
+                problems.append(
+                    f"segment_sla_overrides.{segment_name}.{priority}: must be greater than 0, got {minutes!r}"
+                )
     names: set[str] = set()
     for i, lead_type in enumerate(config.lead_types):
         label = f"lead_types[{i}] (name {lead_type.name!r})"
@@ -266,12 +270,12 @@ def _semantic_problems(config: RoutingConfig) -> list[str]:
     if config.fit_bump is not None:
         bump = config.fit_bump
         if PRIORITIES.index(bump.to_priority) >= PRIORITIES.index(bump.from_priority):
-            problems.append(f"fit_bump.to_priority: {bump.to_priority!r} is not more urgent than {bump.from_priority!r}")
-        for segment in bump.segments:
-            if segment not in config.segment_names:
-                problems.append(f"fit_bump.segments: unknown segment {segment!r}")
+            problems.append(
+                f"fit_bump.to_priority: {bump.to_priority!r} is not more urgent than {bump.from_priority!r}"
+            )
+        for segment_name in bump.segments:
+            if segment_name not in config.segment_names:
+                problems.append(f"fit_bump.segments: unknown segment {segment_name!r}")
     if config.nurture_owner == config.fallback.owner_id:
         problems.append("nurture_owner: must differ from fallback.owner_id (P3 leads would look like routing failures)")
     return problems
-
-

@@ -66,16 +66,22 @@ def facts_from_mql(record: dict[str, Any], config: RoutingConfig) -> LeadFacts:
         raise RoutingError(f"lead_qualified record without {exc.args[0]}") from None
     firmographics = record.get("firmographics")
     known = isinstance(firmographics, dict)
-    firm = firmographics if known else {}
+    firm: dict[str, Any] = firmographics if isinstance(firmographics, dict) else {}
     country, industry, size = firm.get("country"), firm.get("industry"), firm.get("company_size")
     return LeadFacts(
-        lead_id=lead_id, mql_event_id=event_id, mql_number=int(record.get("mql_number") or 1),
-        score=float(record.get("score") or 0.0), fit_grade=firm.get("fit_grade") or record.get("fit_grade"),
-        fast_track=bool(record.get("fast_track")), domain=_domain(record),
+        lead_id=lead_id,
+        mql_event_id=event_id,
+        mql_number=int(record.get("mql_number") or 1),
+        score=float(record.get("score") or 0.0),
+        fit_grade=firm.get("fit_grade") or record.get("fit_grade"),
+        fast_track=bool(record.get("fast_track")),
+        domain=_domain(record),
         country=country.strip().upper() or None if country else None,
         company_size=int(size) if size is not None else None,
         industry=industry.strip().lower() or None if industry else None,
-        form_kinds=_form_kinds(record), signals=_signals(record), facts_known=known,
+        form_kinds=_form_kinds(record),
+        signals=_signals(record),
+        facts_known=known,
     )
 
 
@@ -97,7 +103,8 @@ def _form_kinds(record: dict[str, Any]) -> frozenset[str]:
         return frozenset(kinds)
     touches = (record.get("handoff") or {}).get("last_touches") or ()
     return frozenset(
-        kind.removeprefix(FORM_TOUCH_PREFIX) for kind in (t.get("kind") or "" for t in touches)
+        kind.removeprefix(FORM_TOUCH_PREFIX)
+        for kind in (t.get("kind") or "" for t in touches)
         if kind.startswith(FORM_TOUCH_PREFIX)
     )
 

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from agents.routing.config import RosterErrorPolicy
-from agents.routing.rules import Decision, FALLBACK_RULE, Plan
+from agents.routing.rules import FALLBACK_RULE, Decision, Plan
 
 ROSTER_UNREADABLE, ROSTER_NOT_LOADED = "roster_unreadable", "roster_not_loaded"
 _LISTS = ("reps", "territories", "rules")
@@ -79,8 +79,15 @@ class PendingLead:
     @classmethod
     def from_bytes(cls, raw: bytes) -> PendingLead:
         d = orjson.loads(raw)
-        return cls(d["lead_id"], d["mql_event_id"], int(d["mql_number"]), int(d["partition"]),
-                   int(d["since_ms"]), d["reason"], d["record"])
+        return cls(
+            d["lead_id"],
+            d["mql_event_id"],
+            int(d["mql_number"]),
+            int(d["partition"]),
+            int(d["since_ms"]),
+            d["reason"],
+            d["record"],
+        )
 
 
 def merge(existing: PendingLead | None, new: PendingLead) -> PendingLead:
@@ -90,8 +97,15 @@ def merge(existing: PendingLead | None, new: PendingLead) -> PendingLead:
         return new
     if new.mql_number < existing.mql_number:
         return existing
-    return PendingLead(new.lead_id, new.mql_event_id, new.mql_number, new.partition,
-                       min(existing.since_ms, new.since_ms), new.reason, new.record)
+    return PendingLead(
+        new.lead_id,
+        new.mql_event_id,
+        new.mql_number,
+        new.partition,
+        min(existing.since_ms, new.since_ms),
+        new.reason,
+        new.record,
+    )
 
 
 def should_park(policy: RosterErrorPolicy, since_ms: int, now_ms: int) -> bool:
@@ -108,8 +122,14 @@ def local_fallback_decision(plan: Plan, now_ms: int) -> Decision:
     unusable. The fallback owner has no capacity and is described in routing.yaml, so nothing
     in Redis is needed to name them; the assignment id stays deterministic."""
     owner = plan.stages[-1].candidates[0].rep_id
-    return Decision(stage=len(plan.stages) - 1, rule=FALLBACK_RULE, owner_id=owner, assigned_at_ms=now_ms,
-                    roster_version=plan.roster_version, evaluated=((),) * (len(plan.stages) - 1) + (((owner, 0, None),),))
+    return Decision(
+        stage=len(plan.stages) - 1,
+        rule=FALLBACK_RULE,
+        owner_id=owner,
+        assigned_at_ms=now_ms,
+        roster_version=plan.roster_version,
+        evaluated=((),) * (len(plan.stages) - 1) + (((owner, 0, None),),),
+    )
 
 
 def entry_key(lead_id: str) -> bytes:

@@ -33,8 +33,17 @@ from agents.routing.facts import LeadFacts, PriorityDecision, facts_from_mql
 from agents.routing.redelivery import RoutingMemo
 from agents.routing.roster import Roster
 from agents.routing.rules import (
-    FALLBACK_RULE, NOT_APPLICABLE, SINGLE, SKIPPED, Assignment, Candidate, Decision, Plan, Stage,
-    assignment_record, audit,
+    FALLBACK_RULE,
+    NOT_APPLICABLE,
+    SINGLE,
+    SKIPPED,
+    Assignment,
+    Candidate,
+    Decision,
+    Plan,
+    Stage,
+    assignment_record,
+    audit,
 )
 
 REASSIGN = "reassign"  # sla_breached.action
@@ -70,10 +79,18 @@ def reassign_action(memo: RoutingMemo | None, breach: dict[str, Any]) -> str | N
 
 def facts_to_dict(facts: LeadFacts, priority: PriorityDecision) -> dict[str, Any]:
     return {
-        "lead_id": facts.lead_id, "mql_event_id": facts.mql_event_id, "mql_number": facts.mql_number,
-        "score": facts.score, "fit_grade": facts.fit_grade, "fast_track": facts.fast_track,
-        "domain": facts.domain, "country": facts.country, "company_size": facts.company_size,
-        "industry": facts.industry, "form_kinds": sorted(facts.form_kinds), "signals": sorted(facts.signals),
+        "lead_id": facts.lead_id,
+        "mql_event_id": facts.mql_event_id,
+        "mql_number": facts.mql_number,
+        "score": facts.score,
+        "fit_grade": facts.fit_grade,
+        "fast_track": facts.fast_track,
+        "domain": facts.domain,
+        "country": facts.country,
+        "company_size": facts.company_size,
+        "industry": facts.industry,
+        "form_kinds": sorted(facts.form_kinds),
+        "signals": sorted(facts.signals),
         "facts_known": facts.facts_known,
         "priority": [priority.priority, priority.lead_type, priority.segment, priority.reason],
     }
@@ -85,15 +102,34 @@ def facts_of(memo: RoutingMemo, config: RoutingConfig) -> tuple[LeadFacts, Prior
     d = memo.facts
     if d is None:
         rec = memo.record
-        facts = facts_from_mql({"lead_id": rec["lead_id"], "event_id": memo.mql_event_id,
-                                "mql_number": memo.mql_number, "handoff": rec.get("handoff")}, config)
-        return facts, PriorityDecision(memo.priority, "unknown", config.segment_for(facts.company_size),
-                                       f"priority {memo.priority} kept from the first assignment")
+        facts = facts_from_mql(
+            {
+                "lead_id": rec["lead_id"],
+                "event_id": memo.mql_event_id,
+                "mql_number": memo.mql_number,
+                "handoff": rec.get("handoff"),
+            },
+            config,
+        )
+        return facts, PriorityDecision(
+            memo.priority,
+            "unknown",
+            config.segment_for(facts.company_size),
+            f"priority {memo.priority} kept from the first assignment",
+        )
     facts = LeadFacts(
-        lead_id=d["lead_id"], mql_event_id=d["mql_event_id"], mql_number=int(d["mql_number"]),
-        score=float(d["score"]), fit_grade=d["fit_grade"], fast_track=bool(d["fast_track"]),
-        domain=d["domain"], country=d["country"], company_size=d["company_size"], industry=d["industry"],
-        form_kinds=frozenset(d["form_kinds"]), signals=frozenset(d["signals"]),
+        lead_id=d["lead_id"],
+        mql_event_id=d["mql_event_id"],
+        mql_number=int(d["mql_number"]),
+        score=float(d["score"]),
+        fit_grade=d["fit_grade"],
+        fast_track=bool(d["fast_track"]),
+        domain=d["domain"],
+        country=d["country"],
+        company_size=d["company_size"],
+        industry=d["industry"],
+        form_kinds=frozenset(d["form_kinds"]),
+        signals=frozenset(d["signals"]),
         facts_known=bool(d.get("facts_known", True)),  # memos before v3 kept firmographics read from the handoff
     )
     return facts, PriorityDecision(*d["priority"])
@@ -103,8 +139,14 @@ def facts_of(memo: RoutingMemo, config: RoutingConfig) -> tuple[LeadFacts, Prior
 
 
 def plan_reassignment(
-    base: Plan, *, owner_id: str, previous: tuple[str, ...], roster: Roster | None, config: RoutingConfig,
-    now_ms: int, why: str,
+    base: Plan,
+    *,
+    owner_id: str,
+    previous: tuple[str, ...],
+    roster: Roster | None,
+    config: RoutingConfig,
+    now_ms: int,
+    why: str,
 ) -> Plan | None:
     """``base`` (the lead's routing plan now) without ``owner_id`` (who missed the SLA: ``why``)
     and ``previous`` (everyone who had this MQL); None when nobody else can take the lead."""
@@ -138,15 +180,19 @@ def plan_reassignment(
 def _manager_stage(owner_id: str, excluded: set[str], roster: Roster | None, now_ms: int):
     owner = roster.reps.get(owner_id) if roster else None
     manager = roster.reps.get(owner.manager) if owner is not None and owner.manager and roster else None
-    if manager is None:
+    if owner is None or manager is None:  # no owner, no manager
         return None, audit(MANAGER_RULE, NOT_APPLICABLE, f"{owner_id} has no manager in the roster")
     if manager.id in excluded:
         return None, audit(manager.id, SKIPPED, f"{MANAGER_RULE}: already had this lead")
     unavailable = manager.unavailable_reason(now_ms)
     if unavailable is not None:
         return None, audit(manager.id, SKIPPED, f"{MANAGER_RULE}: {unavailable}")
-    stage = Stage(MANAGER_RULE, SINGLE, (Candidate(manager.id, manager.capacity),),
-                  reason=f"{manager.name} manages {owner.name}, who missed the SLA")  # type: ignore[union-attr]
+    stage = Stage(
+        MANAGER_RULE,
+        SINGLE,
+        (Candidate(manager.id, manager.capacity),),
+        reason=f"{manager.name} manages {owner.name}, who missed the SLA",
+    )
     return stage, None
 
 
@@ -178,7 +224,11 @@ def breach_reason(breach: dict[str, Any], memo: RoutingMemo) -> str:
 
 
 def reassignment_record(
-    p: Plan, decision: Decision, memo: RoutingMemo, breach: dict[str, Any], roster: Roster | None,
+    p: Plan,
+    decision: Decision,
+    memo: RoutingMemo,
+    breach: dict[str, Any],
+    roster: Roster | None,
     config: RoutingConfig,
 ) -> Assignment:
     """The ``lead_assigned`` record of a reassignment (see the module docstring)."""

@@ -39,17 +39,30 @@ class RoutingMemo:
     facts: dict[str, Any] | None = None  # LeadFacts + priority (agents.routing.reassign.facts_to_dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mql_event_id": self.mql_event_id, "mql_number": self.mql_number,
-                "priority": self.priority, "record": self.record, "owners": list(self.owners),
-                "first_assigned_at": self.first_assigned_at, "facts": self.facts}
+        return {
+            "mql_event_id": self.mql_event_id,
+            "mql_number": self.mql_number,
+            "priority": self.priority,
+            "record": self.record,
+            "owners": list(self.owners),
+            "first_assigned_at": self.first_assigned_at,
+            "facts": self.facts,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RoutingMemo:
         record = d.get("record") or {}
         owners = tuple(d.get("owners") or ([record["owner_id"]] if record.get("owner_id") else []))
         first = d.get("first_assigned_at", record.get("assigned_at"))
-        return cls(d["mql_event_id"], int(d["mql_number"]), d["priority"], record, owners,
-                   int(first) if first is not None else None, d.get("facts"))
+        return cls(
+            d["mql_event_id"],
+            int(d["mql_number"]),
+            d["priority"],
+            record,
+            owners,
+            int(first) if first is not None else None,
+            d.get("facts"),
+        )
 
 
 def redelivery_action(memo: RoutingMemo | None, facts: LeadFacts, priority: str) -> str | None:

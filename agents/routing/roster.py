@@ -64,7 +64,11 @@ if TYPE_CHECKING:
 
 
 def parse_roster(
-    raw: object, *, config: RoutingConfig | None = None, now_ms: int | None = None, source: str = "roster",
+    raw: object,
+    *,
+    config: RoutingConfig | None = None,
+    now_ms: int | None = None,
+    source: str = "roster",
 ) -> Roster:
     """Validate a roster mapping (what the YAML holds); raises RosterError listing every problem.
 

@@ -45,21 +45,35 @@ class Rep:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "role": self.role, "team": self.team,
-            "manager": self.manager, "active": self.active, "departed_at_ms": self.departed_at_ms,
-            "out_of_office": [list(w) for w in self.out_of_office], "capacity": self.capacity,
-            "territories": sorted(self.territories), "segments": sorted(self.segments),
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "team": self.team,
+            "manager": self.manager,
+            "active": self.active,
+            "departed_at_ms": self.departed_at_ms,
+            "out_of_office": [list(w) for w in self.out_of_office],
+            "capacity": self.capacity,
+            "territories": sorted(self.territories),
+            "segments": sorted(self.segments),
             "round_robin": self.round_robin,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Rep:
         return cls(
-            id=d["id"], name=d["name"], role=d["role"], team=d.get("team"), manager=d.get("manager"),
-            active=bool(d.get("active", True)), departed_at_ms=d.get("departed_at_ms"),
+            id=d["id"],
+            name=d["name"],
+            role=d["role"],
+            team=d.get("team"),
+            manager=d.get("manager"),
+            active=bool(d.get("active", True)),
+            departed_at_ms=d.get("departed_at_ms"),
             out_of_office=tuple((int(a), int(b)) for a, b in d.get("out_of_office") or ()),
-            capacity=d.get("capacity"), territories=frozenset(d.get("territories") or ()),
-            segments=frozenset(d.get("segments") or ()), round_robin=bool(d.get("round_robin", True)),
+            capacity=d.get("capacity"),
+            territories=frozenset(d.get("territories") or ()),
+            segments=frozenset(d.get("segments") or ()),
+            round_robin=bool(d.get("round_robin", True)),
         )
 
 
@@ -77,7 +91,16 @@ class Territory:
         return cls(id=d["id"], name=d.get("name") or d["id"], countries=frozenset(d["countries"]))
 
 
-MATCH_LIST_FIELDS = ("territories", "countries", "segments", "industries", "lead_types", "priorities", "roles", "fit_grades")
+MATCH_LIST_FIELDS = (
+    "territories",
+    "countries",
+    "segments",
+    "industries",
+    "lead_types",
+    "priorities",
+    "roles",
+    "fit_grades",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +125,20 @@ class Rule:
         d: dict[str, Any] = {"name": self.name, "default_owner": self.default_owner, "members": list(self.members)}
         for name in MATCH_LIST_FIELDS:
             d[name] = sorted(getattr(self, name))
-        d.update(min_company_size=self.min_company_size, max_company_size=self.max_company_size,
-                 min_score=self.min_score)
+        d.update(
+            min_company_size=self.min_company_size, max_company_size=self.max_company_size, min_score=self.min_score
+        )
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Rule:
         return cls(
-            name=d["name"], default_owner=d["default_owner"], members=tuple(d.get("members") or ()),
+            name=d["name"],
+            default_owner=d["default_owner"],
+            members=tuple(d.get("members") or ()),
             **{name: frozenset(d.get(name) or ()) for name in MATCH_LIST_FIELDS},
-            min_company_size=d.get("min_company_size"), max_company_size=d.get("max_company_size"),
+            min_company_size=d.get("min_company_size"),
+            max_company_size=d.get("max_company_size"),
             min_score=d.get("min_score"),
         )
 

@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def no_roster_message(settings: Any) -> str:
-    return (f"no sales roster in Redis at {redact_url(settings.redis_url)} (prefix "
-            f"{settings.redis_key_prefix!r}): every MQL goes to the fallback owner. Load one with "
-            f"`leadflow roster load --if-empty` (file: LEADFLOW_ROSTER_PATH={settings.roster_path}).")
+    return (
+        f"no sales roster in Redis at {redact_url(settings.redis_url)} (prefix "
+        f"{settings.redis_key_prefix!r}): every MQL goes to the fallback owner. Load one with "
+        f"`leadflow roster load --if-empty` (file: LEADFLOW_ROSTER_PATH={settings.roster_path})."
+    )
 
 
 def check_roster_at_start(client: Any, settings: Any, gauge: Any) -> bool:

@@ -35,7 +35,6 @@ roster costs one small GET.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -50,25 +49,14 @@ from agents.routing.pending import ROSTER_UNREADABLE, roster_document_problem
 from agents.routing.roster import Roster
 from agents.routing.roster_validation import check_config_owners
 from agents.routing.rules import Decision, Plan
+from streams.redis_client import RETRYABLE_ERRORS
 from streams.settings import Settings
 from streams.startup_checks import StartupError
 
 log = logging.getLogger(__name__)
 
-# Connection trouble: retried (with backoff) by the caller, never treated as bad input.
-# Redis full (maxmemory) or a primary being failed over is an outage to wait out too: the
-# lead waits for Redis rather than being dead-lettered.
-RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
-    redis_errors.ConnectionError,  # includes BusyLoadingError (Redis loading its AOF after a restart)
-    redis_errors.TimeoutError,
-    redis_errors.TryAgainError,
-    redis_errors.ReadOnlyError,  # a replica after failover
-    redis_errors.MasterDownError,
-    redis_errors.OutOfMemoryError,
-    OSError,
-    asyncio.TimeoutError,
-)
-
+# Redis being away (down, loading, failing over, full) is an outage the caller waits out
+# (streams.redis_client, the one retry policy), never bad input: re-raised as is.
 _SNAPSHOT_LUA = """
 local v = redis.call('GET', KEYS[1])
 if not v then return {'0', false} end
@@ -207,8 +195,9 @@ class RosterStore:
 
     # --- roster -------------------------------------------------------------------------
 
-    async def load(self, roster: Roster, *, source: str | None = None, loaded_at_ms: int | None = None,
-                   if_empty: bool = False) -> int | None:
+    async def load(
+        self, roster: Roster, *, source: str | None = None, loaded_at_ms: int | None = None, if_empty: bool = False
+    ) -> int | None:
         """Replace the roster (document + version bump in one transaction); returns the version.
 
         ``if_empty``: only if no roster document exists, checked in the same transaction
@@ -239,7 +228,9 @@ class RosterStore:
         doc = {
             "roster": body,
             "meta": {
-                "source": source, "loaded_at_ms": loaded_at_ms, "label": roster.label,
+                "source": source,
+                "loaded_at_ms": loaded_at_ms,
+                "label": roster.label,
                 "sha256": hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest(),
             },
         }
@@ -293,16 +284,25 @@ class RosterStore:
         owner who missed the SLA to the new one in this same call)."""
         facts = plan.facts
         request = {
-            "p": self.prefix, "lead": facts.lead_id, "ver": plan.roster_version, "now": now_ms, "ttl": ttl_s,
+            "p": self.prefix,
+            "lead": facts.lead_id,
+            "ver": plan.roster_version,
+            "now": now_ms,
+            "ttl": ttl_s,
             "stages": [
-                {"r": s.rule, "k": s.kind, "pool": s.pool or s.rule,
-                 "c": [[c.rep_id, -1 if c.capacity is None else c.capacity] for c in s.candidates]}
+                {
+                    "r": s.rule,
+                    "k": s.kind,
+                    "pool": s.pool or s.rule,
+                    "c": [[c.rep_id, -1 if c.capacity is None else c.capacity] for c in s.candidates],
+                }
                 for s in plan.stages
             ],
         }
         try:
             status, payload = await self._assign_script(
-                keys=[self.idempotency_key(key_id or facts.mql_event_id), self.version_key], args=[orjson.dumps(request)]
+                keys=[self.idempotency_key(key_id or facts.mql_event_id), self.version_key],
+                args=[orjson.dumps(request)],
             )
         except RETRYABLE_ERRORS:
             raise
@@ -315,8 +315,10 @@ class RosterStore:
         try:
             return decode_decision(payload, replay=int(status) == 1)
         except (ValueError, KeyError, TypeError) as exc:  # a corrupt stored decision
-            raise RosterDataError(f"the stored decision {self.idempotency_key(key_id or facts.mql_event_id)} "
-                                  f"is unreadable ({type(exc).__name__})") from None
+            raise RosterDataError(
+                f"the stored decision {self.idempotency_key(key_id or facts.mql_event_id)} "
+                f"is unreadable ({type(exc).__name__})"
+            ) from None
 
     async def release(self, lead_id: str) -> str | None:
         """Close a lead's open slot (accepted, rejected, recycled...); returns the rep it was
@@ -353,13 +355,19 @@ def decode_decision(raw: bytes | str, *, replay: bool) -> Decision:
         if isinstance(stage, list)
     )
     return Decision(
-        stage=int(d["stage"]), rule=d["rule"], owner_id=d["owner"], assigned_at_ms=int(d["at"]),
-        roster_version=int(d["ver"]), evaluated=evaluated, replay=replay,
+        stage=int(d["stage"]),
+        rule=d["rule"],
+        owner_id=d["owner"],
+        assigned_at_ms=int(d["at"]),
+        roster_version=int(d["ver"]),
+        evaluated=evaluated,
+        replay=replay,
     )
 
 
-def check_routing_owners(redis_client: Any, config: RoutingConfig, settings: Settings, *,
-                         now_ms: int | None = None) -> list[str]:
+def check_routing_owners(
+    redis_client: Any, config: RoutingConfig, settings: Settings, *, now_ms: int | None = None
+) -> list[str]:
     """At worker start: the routing config's named owners against the roster in Redis (a sync
     client). The nurture owner must be an active rep of the loaded roster (``roster load``
     checks the same; a roster loaded before the routing config changed is caught here). No
@@ -368,8 +376,10 @@ def check_routing_owners(redis_client: Any, config: RoutingConfig, settings: Set
     Returns the warnings (also logged); raises StartupError naming every owner problem."""
     raw = redis_client.get(roster_keys(settings.redis_key_prefix)[1])
     if raw is None:
-        warnings = [f"no roster loaded yet: the routing config's nurture_owner {config.nurture_owner!r} and "
-                    f"fallback.owner_id {config.fallback.owner_id!r} are checked when one is (`leadflow roster load`)"]
+        warnings = [
+            f"no roster loaded yet: the routing config's nurture_owner {config.nurture_owner!r} and "
+            f"fallback.owner_id {config.fallback.owner_id!r} are checked when one is (`leadflow roster load`)"
+        ]
     else:
         try:
             reps = Roster.from_dict(orjson.loads(raw)["roster"]).reps
@@ -378,12 +388,15 @@ def check_routing_owners(redis_client: Any, config: RoutingConfig, settings: Set
         else:
             problems: list[str] = []
             warnings = []
-            check_config_owners(config, reps, now_ms if now_ms is not None else int(time.time() * 1000),
-                                problems, warnings)
+            check_config_owners(
+                config, reps, now_ms if now_ms is not None else int(time.time() * 1000), problems, warnings
+            )
             if problems:
-                raise StartupError(f"routing config {settings.routing_config_path} does not match the roster in "
-                                   f"Redis: {'; '.join(problems)}; fix LEADFLOW_ROUTING_CONFIG_PATH or load a "
-                                   "roster that has them (`leadflow roster load`)")
+                raise StartupError(
+                    f"routing config {settings.routing_config_path} does not match the roster in "
+                    f"Redis: {'; '.join(problems)}; fix LEADFLOW_ROUTING_CONFIG_PATH or load a "
+                    "roster that has them (`leadflow roster load`)"
+                )
     for warning in warnings:
         log.warning("%s", warning)
     return warnings

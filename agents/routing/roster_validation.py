@@ -91,7 +91,11 @@ class RosterIn(_Strict):
 
 
 def validate_roster(
-    raw: object, *, config: RoutingConfig | None = None, now_ms: int | None = None, source: str = "roster",
+    raw: object,
+    *,
+    config: RoutingConfig | None = None,
+    now_ms: int | None = None,
+    source: str = "roster",
 ) -> Roster:
     if not isinstance(raw, dict):
         raise RosterError([f"expected a mapping at the top level, got {type(raw).__name__}"], source)
@@ -99,7 +103,9 @@ def validate_roster(
         shape = RosterIn.model_validate(raw)
     except ValidationError as exc:
         label = _labeller(raw)
-        raise RosterError([describe_error(err, label, {**EXPECTED, **ALLOWED_VALUES}) for err in exc.errors()], source) from None
+        raise RosterError(
+            [describe_error(err, label, {**EXPECTED, **ALLOWED_VALUES}) for err in exc.errors()], source
+        ) from None
     problems: list[str] = []
     warnings: list[str] = []
     roster = _build(shape, problems)
@@ -107,8 +113,12 @@ def validate_roster(
     if problems:
         raise RosterError(problems, source)
     return Roster(
-        reps=roster.reps, territories=roster.territories, rules=roster.rules,
-        account_owners=roster.account_owners, label=roster.label, warnings=tuple(warnings),
+        reps=roster.reps,
+        territories=roster.territories,
+        rules=roster.rules,
+        account_owners=roster.account_owners,
+        label=roster.label,
+        warnings=tuple(warnings),
     )
 
 
@@ -161,7 +171,9 @@ def _build(shape: RosterIn, problems: list[str]) -> Roster:
                 problems.append(f"{label}.out_of_office[{j}]: {exc}")
                 continue
             if start >= end:
-                problems.append(f"{label}.out_of_office[{j}]: 'from' ({iso(start)}) must be before 'until' ({iso(end)})")
+                problems.append(
+                    f"{label}.out_of_office[{j}]: 'from' ({iso(start)}) must be before 'until' ({iso(end)})"
+                )
                 continue
             windows.append((start, end))
         departed = None
@@ -171,9 +183,18 @@ def _build(shape: RosterIn, problems: list[str]) -> Roster:
             except ValueError as exc:
                 problems.append(f"{label}.departed_at: {exc}")
         reps[r.id] = Rep(
-            id=r.id, name=r.name, role=r.role, team=r.team, manager=r.manager, active=r.active,
-            departed_at_ms=departed, out_of_office=tuple(sorted(windows)), capacity=r.capacity,
-            territories=frozenset(r.territories), segments=frozenset(r.segments), round_robin=r.round_robin,
+            id=r.id,
+            name=r.name,
+            role=r.role,
+            team=r.team,
+            manager=r.manager,
+            active=r.active,
+            departed_at_ms=departed,
+            out_of_office=tuple(sorted(windows)),
+            capacity=r.capacity,
+            territories=frozenset(r.territories),
+            segments=frozenset(r.segments),
+            round_robin=r.round_robin,
         )
     territories = tuple(
         Territory(id=t.id, name=t.name or t.id, countries=frozenset(c.upper() for c in t.countries))
@@ -181,14 +202,19 @@ def _build(shape: RosterIn, problems: list[str]) -> Roster:
     )
     rules = tuple(
         Rule(
-            name=r.name, default_owner=r.default_owner, members=tuple(r.members),
+            name=r.name,
+            default_owner=r.default_owner,
+            members=tuple(r.members),
             territories=frozenset(r.match.territories),
             countries=frozenset(c.upper() for c in r.match.countries),
             segments=frozenset(r.match.segments),
             industries=frozenset(i.strip().lower() for i in r.match.industries),
-            lead_types=frozenset(r.match.lead_types), priorities=frozenset(r.match.priorities),
-            roles=frozenset(r.match.roles), fit_grades=frozenset(g.upper() for g in r.match.fit_grades),
-            min_company_size=r.match.min_company_size, max_company_size=r.match.max_company_size,
+            lead_types=frozenset(r.match.lead_types),
+            priorities=frozenset(r.match.priorities),
+            roles=frozenset(r.match.roles),
+            fit_grades=frozenset(g.upper() for g in r.match.fit_grades),
+            min_company_size=r.match.min_company_size,
+            max_company_size=r.match.max_company_size,
             min_score=r.match.min_score,
         )
         for r in shape.rules
@@ -198,8 +224,12 @@ def _build(shape: RosterIn, problems: list[str]) -> Roster:
 
 
 def _check(
-    roster: Roster, shape: RosterIn, config: RoutingConfig | None, now_ms: int | None,
-    problems: list[str], warnings: list[str],
+    roster: Roster,
+    shape: RosterIn,
+    config: RoutingConfig | None,
+    now_ms: int | None,
+    problems: list[str],
+    warnings: list[str],
 ) -> None:
     reps = roster.reps
     territory_ids: dict[str, int] = {}
@@ -224,7 +254,9 @@ def _check(
                 problems.append(f"{label}.territories: unknown territory {territory!r}")
         for segment in r.segments:
             if segments is not None and segment not in segments:
-                problems.append(f"{label}.segments: unknown segment {segment!r} (routing config has {sorted(segments)})")
+                problems.append(
+                    f"{label}.segments: unknown segment {segment!r} (routing config has {sorted(segments)})"
+                )
         if r.manager is not None and r.manager not in reps:
             problems.append(f"{label}.manager: unknown rep {r.manager!r}")
         if r.manager == r.id:
@@ -235,32 +267,38 @@ def _check(
             problems.append(f"{label}.capacity: required for role {r.role!r} (max open leads, > 0)")
     lead_types = {t.name for t in config.lead_types} | {config.default_lead_type.name} if config else None
     names: dict[str, int] = {}
-    for i, r in enumerate(shape.rules):
-        label = _rule_label(i, r)
-        if r.name in names:
-            problems.append(f"{label}: duplicate name (first at rules[{names[r.name]}])")
-        names.setdefault(r.name, i)
-        for territory in r.match.territories:
+    for i, rule in enumerate(shape.rules):
+        label = _rule_label(i, rule)
+        if rule.name in names:
+            problems.append(f"{label}: duplicate name (first at rules[{names[rule.name]}])")
+        names.setdefault(rule.name, i)
+        for territory in rule.match.territories:
             if territory not in territory_ids:
                 problems.append(f"{label}.match.territories: unknown territory {territory!r}")
-        for segment in r.match.segments:
+        for segment in rule.match.segments:
             if segments is not None and segment not in segments:
                 problems.append(f"{label}.match.segments: unknown segment {segment!r}")
-        for lead_type in r.match.lead_types:
+        for lead_type in rule.match.lead_types:
             if lead_types is not None and lead_type not in lead_types:
                 problems.append(f"{label}.match.lead_types: unknown lead type {lead_type!r}")
-        for priority in r.match.priorities:
+        for priority in rule.match.priorities:
             if priority not in PRIORITIES:
                 problems.append(f"{label}.match.priorities: unknown priority {priority!r}")
-        m = r.match
-        if m.min_company_size is not None and m.max_company_size is not None and m.min_company_size > m.max_company_size:
-            problems.append(f"{label}.match: min_company_size {m.min_company_size} > max_company_size {m.max_company_size}")
-        for member in r.members:
+        m = rule.match
+        if (
+            m.min_company_size is not None
+            and m.max_company_size is not None
+            and m.min_company_size > m.max_company_size
+        ):
+            problems.append(
+                f"{label}.match: min_company_size {m.min_company_size} > max_company_size {m.max_company_size}"
+            )
+        for member in rule.members:
             if member not in reps:
                 problems.append(f"{label}.members: unknown rep {member!r}")
-        owner = reps.get(r.default_owner)
+        owner = reps.get(rule.default_owner)
         if owner is None:
-            problems.append(f"{label}.default_owner: unknown rep {r.default_owner!r}")
+            problems.append(f"{label}.default_owner: unknown rep {rule.default_owner!r}")
         else:
             _require_active(f"{label}.default_owner", owner, now_ms, problems, warnings)
     for domain, rep_id in roster.account_owners.items():
@@ -280,7 +318,11 @@ def _check(
 
 
 def check_config_owners(
-    config: RoutingConfig, reps: dict[str, Rep], now_ms: int | None, problems: list[str], warnings: list[str],
+    config: RoutingConfig,
+    reps: dict[str, Rep],
+    now_ms: int | None,
+    problems: list[str],
+    warnings: list[str],
 ) -> None:
     """The routing config's named owners against a roster: at `roster load` and at worker start.
 
@@ -293,8 +335,10 @@ def check_config_owners(
         _require_active(f"nurture owner {config.nurture_owner!r}", nurture, now_ms, problems, warnings)
     fallback = reps.get(config.fallback.owner_id)
     if fallback is None:
-        warnings.append(f"fallback owner {config.fallback.owner_id!r} is not in the roster; "
-                        f"the routing config's name {config.fallback.owner_name!r} is used")
+        warnings.append(
+            f"fallback owner {config.fallback.owner_id!r} is not in the roster; "
+            f"the routing config's name {config.fallback.owner_name!r} is used"
+        )
     elif not fallback.active:
         problems.append(f"fallback owner {config.fallback.owner_id!r} (routing config fallback.owner_id): is inactive")
 

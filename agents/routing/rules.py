@@ -56,14 +56,21 @@ from typing import Any
 from agents.domain.identity import deterministic_id
 from agents.routing.config import RoutingConfig
 from agents.routing.facts import LEGACY_FACTS_NOTE, LeadFacts, PriorityDecision, classify, facts_from_mql
+from agents.routing.matching import describe_match, owner_of, rule_mismatch, serves
 from agents.routing.roster import Rep, Roster, Rule
 
 SINGLE, POOL = "single", "pool"
-CHOSEN, SKIPPED, ELIGIBLE, NOT_MATCHED, NOT_APPLICABLE = "chosen", "skipped", "eligible", "not_matched", "not_applicable"
+CHOSEN, SKIPPED, ELIGIBLE = "chosen", "skipped", "eligible"
+NOT_MATCHED, NOT_APPLICABLE = "not_matched", "not_applicable"
 FALLBACK_RULE, NURTURE_RULE, ACCOUNT_OWNER_RULE = "fallback", "nurture", "account_owner"
 FALLBACK_REASONS = (
-    "roster_not_loaded", "nurture_owner_unavailable", "capacity_exhausted", "no_available_owner",
-    "no_candidates", "routing_error", "roster_unreadable",
+    "roster_not_loaded",
+    "nurture_owner_unavailable",
+    "capacity_exhausted",
+    "no_available_owner",
+    "no_candidates",
+    "routing_error",
+    "roster_unreadable",
 )
 
 
@@ -120,8 +127,14 @@ def assignment_id(lead_id: str, mql_event_id: str) -> str:
 
 
 def plan(
-    record: dict[str, Any], roster: Roster | None, config: RoutingConfig, *, now_ms: int,
-    roster_version: int = 0, facts: LeadFacts | None = None, priority: PriorityDecision | None = None,
+    record: dict[str, Any],
+    roster: Roster | None,
+    config: RoutingConfig,
+    *,
+    now_ms: int,
+    roster_version: int = 0,
+    facts: LeadFacts | None = None,
+    priority: PriorityDecision | None = None,
 ) -> Plan:
     facts = facts or facts_from_mql(record, config)
     priority = priority or classify(facts, config)
@@ -139,28 +152,50 @@ def plan(
     else:
         hint = _plan_rep(builder, roster, config, facts, priority, role, territory.id if territory else None)
     builder.stage(
-        FALLBACK_RULE, SINGLE, [Candidate(config.fallback.owner_id, None)],
+        FALLBACK_RULE,
+        SINGLE,
+        [Candidate(config.fallback.owner_id, None)],
         reason="no rule or rep could take the lead",
     )
     return Plan(
-        facts=facts, priority=priority, role=role, territory=territory.id if territory else None,
-        stages=tuple(builder.stages), fallback_hint=hint, roster_version=roster_version,
+        facts=facts,
+        priority=priority,
+        role=role,
+        territory=territory.id if territory else None,
+        stages=tuple(builder.stages),
+        fallback_hint=hint,
+        roster_version=roster_version,
     )
 
 
-def fallback_plan(record: dict[str, Any], config: RoutingConfig, *, reason: str, roster_version: int = 0,
-                  note: str | None = None) -> Plan:
+def fallback_plan(
+    record: dict[str, Any], config: RoutingConfig, *, reason: str, roster_version: int = 0, note: str | None = None
+) -> Plan:
     """A plan that goes straight to the fallback owner (used when planning itself failed, or
     when the roster in Redis is unusable: ``note`` says what was wrong, for the audit)."""
     facts = facts_from_mql(record, config)
     try:
         priority = classify(facts, config)
     except Exception:  # noqa: BLE001 - last resort: never leave the lead unassigned
-        priority = PriorityDecision(config.default_lead_type.priority, config.default_lead_type.name, None, "unclassified")
-    stage = Stage(FALLBACK_RULE, SINGLE, (Candidate(config.fallback.owner_id, None),), reason="routing failed",
-                  audit_before=(audit("routing", SKIPPED, note or f"routing rules failed ({reason})"),))
-    return Plan(facts=facts, priority=priority, role=None, territory=None, stages=(stage,),
-                fallback_hint=reason, roster_version=roster_version)
+        priority = PriorityDecision(
+            config.default_lead_type.priority, config.default_lead_type.name, None, "unclassified"
+        )
+    stage = Stage(
+        FALLBACK_RULE,
+        SINGLE,
+        (Candidate(config.fallback.owner_id, None),),
+        reason="routing failed",
+        audit_before=(audit("routing", SKIPPED, note or f"routing rules failed ({reason})"),),
+    )
+    return Plan(
+        facts=facts,
+        priority=priority,
+        role=None,
+        territory=None,
+        stages=(stage,),
+        fallback_hint=reason,
+        roster_version=roster_version,
+    )
 
 
 class _Builder:
@@ -202,8 +237,13 @@ def _plan_nurture(b: _Builder, roster: Roster, config: RoutingConfig) -> str:
 
 
 def _plan_rep(
-    b: _Builder, roster: Roster, config: RoutingConfig, facts: LeadFacts, priority: PriorityDecision,
-    role: str, territory: str | None,
+    b: _Builder,
+    roster: Roster,
+    config: RoutingConfig,
+    facts: LeadFacts,
+    priority: PriorityDecision,
+    role: str,
+    territory: str | None,
 ) -> str:
     # a. account owner
     owner_id = roster.account_owners.get(facts.domain or "") if config.account_owner.enabled else None
@@ -211,8 +251,12 @@ def _plan_rep(
         rep = roster.reps[owner_id]
         if b.available(rep, f"account owner of {facts.domain}"):
             capacity = None if config.account_owner.ignore_capacity else rep.capacity
-            b.stage(ACCOUNT_OWNER_RULE, SINGLE, [Candidate(rep.id, capacity)],
-                    reason=f"{rep.name} owns the account {facts.domain}")
+            b.stage(
+                ACCOUNT_OWNER_RULE,
+                SINGLE,
+                [Candidate(rep.id, capacity)],
+                reason=f"{rep.name} owns the account {facts.domain}",
+            )
     # b. territory / attribute rules: the first one that matches and serves the role
     for rule in roster.rules:
         mismatch = rule_mismatch(rule, facts, priority, role, territory)
@@ -233,8 +277,13 @@ def _plan_rep(
             if b.available(rep, f"round robin {role}"):
                 pool.append(Candidate(rep.id, rep.capacity))
         if pool:
-            b.stage(f"round_robin:{role}", POOL, pool, pool=f"round_robin:{role}",
-                    reason=f"weighted round robin among available {role}s")
+            b.stage(
+                f"round_robin:{role}",
+                POOL,
+                pool,
+                pool=f"round_robin:{role}",
+                reason=f"weighted round robin among available {role}s",
+            )
     if not roster.reps_with_role(role) and owner_id is None:
         return "no_candidates"
     return "no_available_owner" if b.unavailable else "no_candidates"
@@ -249,15 +298,25 @@ def _plan_territory(b: _Builder, roster: Roster, role: str, territory: str) -> N
         if b.available(rep, name):
             pool.append(Candidate(rep.id, rep.capacity))
     if pool:
-        b.stage(name, POOL, pool, pool=f"{name}:{role}",
-                reason=f"weighted round robin among available {role}s serving territory {territory}")
+        b.stage(
+            name,
+            POOL,
+            pool,
+            pool=f"{name}:{role}",
+            reason=f"weighted round robin among available {role}s serving territory {territory}",
+        )
     else:
         b.note(audit(name, NOT_APPLICABLE, f"no other available {role} serves territory {territory}"))
 
 
 def _plan_rule(
-    b: _Builder, roster: Roster, rule: Rule, facts: LeadFacts, priority: PriorityDecision,
-    role: str, territory: str | None,
+    b: _Builder,
+    roster: Roster,
+    rule: Rule,
+    facts: LeadFacts,
+    priority: PriorityDecision,
+    role: str,
+    territory: str | None,
 ) -> bool:
     """Stages for a matching rule; False if it has nobody of the needed role (try the next)."""
     name = f"rule:{rule.name}"
@@ -280,75 +339,25 @@ def _plan_rule(
         b.stage(name, POOL, pool, pool=f"{name}:{role}", reason=f"matched rule {rule.name} ({why})")
     owner = roster.reps.get(rule.default_owner)
     if owner is not None and owner.id not in b.considered and b.available(owner, f"{name} default owner"):
-        b.stage(f"{name}:default_owner", SINGLE, [Candidate(owner.id, owner.capacity)],
-                reason=f"matched rule {rule.name} ({why}); its members could not take the lead, default owner")
+        b.stage(
+            f"{name}:default_owner",
+            SINGLE,
+            [Candidate(owner.id, owner.capacity)],
+            reason=f"matched rule {rule.name} ({why}); its members could not take the lead, default owner",
+        )
     return True
-
-
-def serves(rep: Rep, rule: Rule, territory: str | None, segment: str | None) -> bool:
-    """A rule without ``members`` uses the reps of the role who serve the lead: a rep who lists
-    territories (segments) serves those; one who lists none serves any - except for a rule
-    about territory (segment), which needs reps who name it."""
-    by_territory = bool(rule.territories or rule.countries)
-    territory_ok = territory in rep.territories if rep.territories else not by_territory
-    segment_ok = segment in rep.segments if rep.segments else not rule.segments
-    return territory_ok and segment_ok
-
-
-def rule_mismatch(rule: Rule, facts: LeadFacts, priority: PriorityDecision, role: str, territory: str | None) -> str | None:
-    """Why ``rule`` does not match this lead (None = it matches)."""
-    checks = (
-        ("territory", rule.territories, territory),
-        ("country", rule.countries, facts.country),
-        ("segment", rule.segments, priority.segment),
-        ("industry", rule.industries, facts.industry),
-        ("lead type", rule.lead_types, priority.lead_type),
-        ("priority", rule.priorities, priority.priority),
-        ("role", rule.roles, role),
-        ("fit grade", rule.fit_grades, facts.fit_grade),
-    )
-    for label, allowed, value in checks:
-        if allowed and value not in allowed:
-            return f"{label} {value or 'unknown'} not in {sorted(allowed)}"
-    size = facts.company_size
-    if rule.min_company_size is not None and (size is None or size < rule.min_company_size):
-        return f"company size {size if size is not None else 'unknown'} < {rule.min_company_size}"
-    if rule.max_company_size is not None and (size is None or size > rule.max_company_size):
-        return f"company size {size if size is not None else 'unknown'} > {rule.max_company_size}"
-    if rule.min_score is not None and facts.score < rule.min_score:
-        return f"score {facts.score:g} < {rule.min_score:g}"
-    return None
-
-
-def describe_match(rule: Rule, facts: LeadFacts, priority: PriorityDecision, territory: str | None) -> str:
-    parts = []
-    if rule.territories:
-        parts.append(f"territory {territory}")
-    if rule.countries:
-        parts.append(f"country {facts.country}")
-    if rule.segments:
-        parts.append(f"segment {priority.segment}")
-    if rule.industries:
-        parts.append(f"industry {facts.industry}")
-    if rule.lead_types:
-        parts.append(f"lead type {priority.lead_type}")
-    if rule.priorities:
-        parts.append(f"priority {priority.priority}")
-    if rule.fit_grades:
-        parts.append(f"fit grade {facts.fit_grade}")
-    if rule.min_company_size is not None or rule.max_company_size is not None:
-        parts.append(f"company size {facts.company_size}")
-    if rule.min_score is not None:
-        parts.append(f"score {facts.score:g}")
-    return ", ".join(parts) or "matches every lead"
 
 
 # --- 2. selection (reference implementation of the Lua script) ----------------------------
 
 
 def select_reference(
-    p: Plan, open_leads: dict[str, set[str]], cursors: dict[str, dict[str, int]], *,
-    lead_id: str, now_ms: int,
+    p: Plan,
+    open_leads: dict[str, set[str]],
+    cursors: dict[str, dict[str, int]],
+    *,
+    lead_id: str,
+    now_ms: int,
 ) -> Decision:
     """Pick an owner exactly as ``agents.routing.roster_store``'s Lua script does, mutating
     ``open_leads`` (rep -> lead ids) and ``cursors`` (pool -> rep -> current weight)."""
@@ -378,6 +387,7 @@ def select_reference(
                     state[rep_id] = state.get(rep_id, 0) + weight
                     if best_value is None or state[rep_id] > best_value:
                         best, best_value = rep_id, state[rep_id]
+                assert best is not None  # weights is not empty
                 state[best] -= total
                 chosen = best
         evaluated.append(tuple(seen))
@@ -393,24 +403,6 @@ def select_reference(
 
 
 @dataclass(frozen=True, slots=True)
-class Owner:
-    id: str
-    name: str
-    role: str
-    team: str | None
-
-
-def owner_of(owner_id: str, roster: Roster | None, config: RoutingConfig) -> Owner:
-    rep = roster.reps.get(owner_id) if roster else None
-    if rep is not None:
-        return Owner(rep.id, rep.name, rep.role, rep.team)
-    fb = config.fallback
-    if owner_id == fb.owner_id:
-        return Owner(fb.owner_id, fb.owner_name, fb.owner_role, fb.team)
-    return Owner(owner_id, owner_id, "unknown", None)  # replay of a rep since removed from the roster
-
-
-@dataclass(frozen=True, slots=True)
 class Assignment:
     record: dict[str, Any]  # Avro lead_assigned fields
     fallback_reason: str | None
@@ -419,25 +411,37 @@ class Assignment:
 
 
 def assignment_record(
-    p: Plan, decision: Decision, record: dict[str, Any], roster: Roster | None, config: RoutingConfig,
+    p: Plan,
+    decision: Decision,
+    record: dict[str, Any],
+    roster: Roster | None,
+    config: RoutingConfig,
 ) -> Assignment:
     facts, priority = p.facts, p.priority
     owner = owner_of(decision.owner_id, roster, config)
     consistent = (
-        decision.stage < len(p.stages) and p.stages[decision.stage].rule == decision.rule
+        decision.stage < len(p.stages)
+        and p.stages[decision.stage].rule == decision.rule
         and (decision.roster_version == p.roster_version or p.roster_version < 0)
     )
     if consistent:
         trail, capacity_skips = _audit_trail(p, decision)
         stage_reason = p.stages[decision.stage].reason
     else:  # a replayed decision made with another roster version: keep what was decided
-        trail = [audit(owner.id, CHOSEN, f"{decision.rule}: decided earlier with roster version {decision.roster_version}")]
+        trail = [
+            audit(owner.id, CHOSEN, f"{decision.rule}: decided earlier with roster version {decision.roster_version}")
+        ]
         capacity_skips, stage_reason = 0, decision.rule
     is_fallback = decision.rule == FALLBACK_RULE
     fallback_reason = None
     if is_fallback:
-        fallback_reason = "capacity_exhausted" if capacity_skips and p.fallback_hint not in (
-            "roster_not_loaded", "nurture_owner_unavailable", "routing_error", "roster_unreadable") else p.fallback_hint
+        fallback_reason = (
+            "capacity_exhausted"
+            if capacity_skips
+            and p.fallback_hint
+            not in ("roster_not_loaded", "nurture_owner_unavailable", "routing_error", "roster_unreadable")
+            else p.fallback_hint
+        )
         stage_reason = f"no rule or rep could take the lead ({fallback_reason}); assigned to the fallback {owner.name}"
     due = decision.assigned_at_ms + config.first_touch_sla_ms(priority.priority, priority.segment)
     out = {

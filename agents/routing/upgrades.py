@@ -56,15 +56,22 @@ def plan_upgrade(plan: Plan, memo: RoutingMemo, roster: Roster | None, config: R
     policy = config.priority_upgrade.policy
     why_not = _why_not_keep(rep, owner_id, plan.role, policy, config, now_ms)
     if why_not is None:
-        stage = Stage(KEEP_OWNER_RULE, SINGLE, (Candidate(rep.id, None),),  # type: ignore[union-attr]
-                      reason=f"{raised}; {rep.name} keeps the lead (priority_upgrade: {policy})")  # type: ignore[union-attr]
+        assert rep is not None  # _why_not_keep: a rep no longer in the roster does not keep the lead
+        stage = Stage(
+            KEEP_OWNER_RULE,
+            SINGLE,
+            (Candidate(rep.id, None),),
+            reason=f"{raised}; {rep.name} keeps the lead (priority_upgrade: {policy})",
+        )
         return replace(plan, stages=(stage, *plan.stages))
     first, *rest = plan.stages
     note = audit(owner_id or "owner", SKIPPED, f"priority_upgrade ({policy}): {why_not}")
     return replace(plan, stages=(replace(first, audit_before=(note, *first.audit_before)), *rest))
 
 
-def _why_not_keep(rep, owner_id: str | None, role: str | None, policy: str, config: RoutingConfig, now_ms: int) -> str | None:
+def _why_not_keep(
+    rep, owner_id: str | None, role: str | None, policy: str, config: RoutingConfig, now_ms: int
+) -> str | None:
     """None = the current owner keeps the lead; else why it is routed again."""
     if owner_id is None or owner_id == config.fallback.owner_id:
         return "the lead was with the fallback owner"

@@ -4,9 +4,11 @@ Thin Faust wiring around the pure ``agents.scoring.rules``. Three pieces:
 - ``score_lead_events`` owns ``lead_to_state`` (and the review due-index) per partition;
 - ``buffer_visitor_events`` owns ``visitor_to_activity``: anonymous pages wait there until
   the visitor identifies, then move to the lead with their original times;
-- ``request_due_reviews`` is a wall-clock timer that only *asks* each partition's agent
-  (via a command on that partition) to review the leads whose decay review is due, because
+- ``request_due_reviews`` is the wall-clock timer of the one sweeper (``streams.due_index``):
+  it only *asks* each partition's agent (a ``ReviewDue`` command per ended bucket, on that
+  partition of the lead-events topic) to review the leads whose decay review is due, because
   tables must be mutated from their stream, not from a timer (docs/faust-pitfalls.md item 5).
+  Scoring supplies only what a due review does (``review_due``).
 
 Order per event: outputs are sent before the state write, so a crash between the two
 redelivers the event and re-sends the same outputs (deterministic ids) instead of
@@ -19,25 +21,25 @@ import logging
 
 import orjson
 
-from agents.domain.identity import visitor_key
-from agents.domain import erasure
-from agents.scoring import reorder, rules
-from agents.scoring.state import LeadState, VisitorState
 from agents.disposition.rules import DispositionPolicy
-from agents.domain.lead_facts import PriorityPolicy
-from agents.scoring.model import ScoringModel
-from agents.domain import wire
+from agents.domain import erasure, wire
 from agents.domain.events import LeadEvent
+from agents.domain.identity import visitor_key
+from agents.domain.lead_facts import PriorityPolicy
+from agents.scoring import reorder, rules
+from agents.scoring.model import ScoringModel
+from agents.scoring.state import LeadState, VisitorState
 from streams.app import Pipeline
 from streams.consume import Meta
-from streams.due_index import DueIndex, bucket_of
+from streams.due_index import DueIndex, Sweeper
 from streams.metrics import score_band
 
 log = logging.getLogger(__name__)
 
 
-def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: DispositionPolicy,
-             priority: PriorityPolicy) -> None:
+def register(
+    pipeline: Pipeline, *, model: ScoringModel, dispositions: DispositionPolicy, priority: PriorityPolicy
+) -> None:
     """``dispositions``: the recycling policy (sla.yaml), checked against the model's permanent
     list by the composition root."""
     settings, metrics = pipeline.settings, pipeline.metrics
@@ -72,8 +74,13 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
             elif out.subject == "lead_qualified":
                 record = out.record
                 if record.get("upgrade_of"):  # a priority upgrade of an MQL already counted
-                    log.info("lead %s: MQL %s re-issued with priority %s (was %s)", record["lead_id"],
-                             record["upgrade_of"], record["priority_hint"], record["previous_priority_hint"])
+                    log.info(
+                        "lead %s: MQL %s re-issued with priority %s (was %s)",
+                        record["lead_id"],
+                        record["upgrade_of"],
+                        record["priority_hint"],
+                        record["previous_priority_hint"],
+                    )
                     continue
                 metrics.mqls.labels(
                     source=record.get("first_touch_source") or "unknown",
@@ -87,23 +94,34 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
                 if out.status is not None:  # a CRM status that was not applied (no valid reason)
                     metrics.dispositions.labels(status=out.status, disposition=None).inc()
 
-    def save_lead(key: bytes, lead_id: str, state: LeadState, partition: int, now_ms: int) -> None:
+    def save_lead(
+        key: bytes, lead_id: str, state: LeadState, partition: int, now_ms: int, *, min_bucket: int = 0
+    ) -> None:
         lead_to_state[key] = orjson.dumps(state.to_dict())
         due = reorder.next_review_at_ms(state, model)
         if due is not None:
-            reviews.schedule(partition, lead_id, due, now_ms)
+            reviews.schedule(partition, lead_id, due, now_ms, min_bucket=min_bucket)
 
     async def apply_lead_event(lead_event, partition: int) -> None:
         key = lead_event.lead_id.encode()
         now_ms = pipeline.now_ms()
         state = load_lead(key)
-        if state is None and suppression_key is not None and \
-                lead_to_state.get(erasure.suppression_key(lead_event.lead_id, suppression_key)):
+        if (
+            state is None
+            and suppression_key is not None
+            and lead_to_state.get(erasure.suppression_key(lead_event.lead_id, suppression_key))
+        ):
             metrics.duplicates_skipped.labels(stage="erased").inc()  # erased, and later events suppressed
             return
         new_state, outputs = reorder.apply_event(
-            state, lead_event, model, now_ms=now_ms, window=window, dedup_window=settings.dedup_window,
-            dispositions=dispositions, priority=priority,
+            state,
+            lead_event,
+            model,
+            now_ms=now_ms,
+            window=window,
+            dedup_window=settings.dedup_window,
+            dispositions=dispositions,
+            priority=priority,
         )
         if new_state is state:  # already applied (redelivery): rules return the same object
             metrics.duplicates_skipped.labels(stage="score").inc()
@@ -114,21 +132,32 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
             max(0.0, (pipeline.now_ms() - lead_event.received_at_ms) / 1000)
         )
 
-    async def review_bucket(partition: int, bucket: int) -> None:
+    async def review_due(partition: int, bucket: int, lead_ids: list[str]) -> int:
+        """The sweeper's ``on_due``: review the leads of an ended bucket (outputs, then state;
+        the next review goes to a later bucket)."""
         now_ms = pipeline.now_ms()
-        for lead_id in reviews.take(partition, bucket):
+        reviewed = 0
+        for lead_id in lead_ids:
             key = lead_id.encode()
             state = load_lead(key)
             if state is None:
                 continue
             due = reorder.next_review_at_ms(state, model)
-            if due is None or bucket_of(due, reviews.width_ms) > bucket:
+            if due is None or reviews.bucket_of(due) > bucket:
                 continue  # rescheduled since this entry was written
-            new_state, outputs = reorder.review(state, model, now_ms=now_ms, window=window,
-                                                dedup_window=settings.dedup_window, dispositions=dispositions,
-                                                priority=priority)
+            new_state, outputs = reorder.review(
+                state,
+                model,
+                now_ms=now_ms,
+                window=window,
+                dedup_window=settings.dedup_window,
+                dispositions=dispositions,
+                priority=priority,
+            )
             await publish(outputs)
-            save_lead(key, lead_id, new_state, partition, now_ms)
+            save_lead(key, lead_id, new_state, partition, now_ms, min_bucket=bucket + 1)
+            reviewed += 1
+        return reviewed
 
     async def erase_lead(request) -> None:
         """Erasure on request: tombstone the lead's state (``del`` writes the changelog
@@ -143,9 +172,17 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
                 key=visitor_key(visitor_id),
                 value=wire.encode(wire.VisitorErased(visitor_id=visitor_id, lead_id=request.lead_id)),
             )
-        await pipeline.emit("lead_erased", request.lead_id, erasure.lead_erased_record(
-            request, erased_at_ms=pipeline.now_ms(), found=state is not None, visitors=len(visitors),
-            mode=settings.erasure_mode))
+        await pipeline.emit(
+            "lead_erased",
+            request.lead_id,
+            erasure.lead_erased_record(
+                request,
+                erased_at_ms=pipeline.now_ms(),
+                found=state is not None,
+                visitors=len(visitors),
+                mode=settings.erasure_mode,
+            ),
+        )
         if state is not None:
             del lead_to_state[key]
         if suppression_key is not None:
@@ -154,14 +191,20 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
 
     async def score(message: LeadEvent | wire.ReviewDue, meta: Meta) -> None:
         if isinstance(message, wire.ReviewDue):
-            await review_bucket(message.partition, message.bucket)
+            await reviews.sweep(message.partition, message.bucket, message.bucket, review_due)
         elif erasure.is_erasure(message):
             await erase_lead(message)
         else:
             await apply_lead_event(message, meta.partition)
 
-    pipeline.consume("lead_events", decode=wire.reader(LeadEvent, wire.ReviewDue), name="score_lead_events",
-                     capability="scoring", handle=score, rejects=(wire.UnknownMessage,))
+    pipeline.consume(
+        "lead_events",
+        decode=wire.reader(LeadEvent, wire.ReviewDue),
+        name="score_lead_events",
+        capability="scoring",
+        handle=score,
+        rejects=(wire.UnknownMessage,),
+    )
 
     async def buffer_visitor(message: LeadEvent | wire.VisitorLinked | wire.VisitorErased, meta: Meta) -> None:
         key = meta.key
@@ -175,34 +218,30 @@ def register(pipeline: Pipeline, *, model: ScoringModel, dispositions: Dispositi
         if isinstance(message, wire.VisitorLinked):
             vstate, forwards = rules.link_visitor(vstate, message.lead_id, visitor_id=message.visitor_id)
         else:
-            vstate, forwards = rules.apply_visitor_event(vstate, message, model,
-                                                         max_buffered=settings.visitor_buffer_max)
+            vstate, forwards = rules.apply_visitor_event(
+                vstate, message, model, max_buffered=settings.visitor_buffer_max
+            )
         for forward in forwards:
+            assert forward.lead_id is not None  # forwarded because the visitor is linked to a lead
             await lead_events.send(key=forward.lead_id.encode(), value=wire.encode_lead_event(forward))
         visitor_to_activity[key] = orjson.dumps(vstate.to_dict())
 
-    pipeline.consume("visitor_events", decode=wire.reader(LeadEvent, wire.VisitorLinked, wire.VisitorErased),
-                     name="buffer_visitor_events", capability="visitor buffer", handle=buffer_visitor,
-                     rejects=(wire.UnknownMessage,))
+    pipeline.consume(
+        "visitor_events",
+        decode=wire.reader(LeadEvent, wire.VisitorLinked, wire.VisitorErased),
+        name="buffer_visitor_events",
+        capability="visitor buffer",
+        handle=buffer_visitor,
+        rejects=(wire.UnknownMessage,),
+    )
 
-    requested_up_to: dict[int, int] = {}  # partition -> last bucket a sweep was requested for
-
-    @pipeline.timer(settings.sweep_interval_s, name="request_due_reviews")
-    async def request_due_reviews():
-        last_closed = bucket_of(pipeline.now_ms(), reviews.width_ms) - 1
-        owned = pipeline.owned_partitions("lead_events")
-        for partition in list(requested_up_to):
-            if partition not in owned:
-                del requested_up_to[partition]  # moved to another worker; its cursor moves on there
-        for partition in owned:
-            start = requested_up_to.get(partition)
-            if start is None:
-                start = reviews.cursor(partition)
-            if start is None:
-                continue  # nothing ever scheduled on this partition
-            for bucket in range(start + 1, last_closed + 1):
-                await lead_events.send(
-                    key=b"sweep", partition=partition,
-                    value=wire.encode(wire.ReviewDue(partition=partition, bucket=bucket)),
-                )
-            requested_up_to[partition] = max(start, last_closed)
+    # ReviewDue carries one bucket (its wire format predates range commands): one command per bucket.
+    Sweeper(
+        pipeline,
+        reviews,
+        timer="request_due_reviews",
+        channel="lead_events",
+        key=b"sweep",
+        command=lambda partition, first, last: wire.encode(wire.ReviewDue(partition=partition, bucket=first)),
+        max_buckets_per_command=1,
+    )

@@ -36,7 +36,9 @@ def resolve_channel(model: ScoringModel, source: object, medium: object = None) 
     return model.source_channels.get(src, model.attribution.unrecognized_channel)
 
 
-def attribute(model: ScoringModel, data: dict[str, Any], *, is_capture: bool) -> tuple[str, str | None, str | None] | None:
+def attribute(
+    model: ScoringModel, data: dict[str, Any], *, is_capture: bool
+) -> tuple[str, str | None, str | None] | None:
     """(channel, raw source, raw medium) for an event's data, UTM first, then the hidden field.
 
     A capture (form submit) always yields a channel (``missing_channel`` if nothing usable);

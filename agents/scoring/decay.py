@@ -31,16 +31,21 @@ def decay_factor(elapsed_ms: float, half_life_ms: float) -> float:
     return 0.5 ** (elapsed_ms / half_life_ms)
 
 
-def add_units(units: float, units_at_ms: int, *, event_ms: int, clock_ms: int,
-              award: float, cap_units: float, half_life_ms: float) -> float:
+def add_units(
+    units: float, units_at_ms: int, *, event_ms: int, clock_ms: int, award: float, cap_units: float, half_life_ms: float
+) -> float:
     """Decayed units at ``clock_ms`` after adding ``award`` occurrences that happened at ``event_ms``."""
     current = units * decay_factor(clock_ms - units_at_ms, half_life_ms)
     return min(cap_units, current + award * decay_factor(clock_ms - event_ms, half_life_ms))
 
 
 def first_time_at_or_below(
-    *, t0: float, half_life_ms: float, constant: float,
-    terms: Iterable[tuple[float, float, float]], steps: Iterable[tuple[float, float]],
+    *,
+    t0: float,
+    half_life_ms: float,
+    constant: float,
+    terms: Iterable[tuple[float, float, float]],
+    steps: Iterable[tuple[float, float]],
     level: float,
 ) -> float | None:
     """Earliest t >= t0 where ``score(t) <= level``, or None if it never gets there.

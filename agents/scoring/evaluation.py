@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from agents.scoring.breakdown import BreakdownItem
 from agents.scoring.decay import decay_factor, first_time_at_or_below
 from agents.scoring.fit import FitAssessment, assess_fit
-from agents.scoring.breakdown import BreakdownItem
 
 if TYPE_CHECKING:
     from agents.scoring.model import ScoringModel
@@ -99,14 +99,22 @@ def evaluate(state: LeadState, model: ScoringModel, at_ms: int, fit: FitAssessme
     if due is not None and at_ms >= due and model.inactivity.points:
         engagement += model.inactivity.points
         since = due - model.inactivity_ms
-        items.append(BreakdownItem(
-            INACTIVITY_SIGNAL, model.inactivity.points,
-            f"no activity for {model.inactivity.after_days:g}+ days (last {_date(since)})",
-        ))
+        items.append(
+            BreakdownItem(
+                INACTIVITY_SIGNAL,
+                model.inactivity.points,
+                f"no activity for {model.inactivity.after_days:g}+ days (last {_date(since)})",
+            )
+        )
     return Evaluation(
-        at_ms=at_ms, fit=fit, engagement_items=tuple(items), engagement_score=engagement,
-        active_signals=frozenset(active), mql_threshold=model.thresholds.mql,
-        rearm_at=model.rearm_at, fast_track_threshold=model.thresholds.fast_track,
+        at_ms=at_ms,
+        fit=fit,
+        engagement_items=tuple(items),
+        engagement_score=engagement,
+        active_signals=frozenset(active),
+        mql_threshold=model.thresholds.mql,
+        rearm_at=model.rearm_at,
+        fast_track_threshold=model.thresholds.fast_track,
     )
 
 

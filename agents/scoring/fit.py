@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agents.domain.identity import email_domain
-from agents.scoring.model import GRADES
 from agents.scoring.breakdown import BreakdownItem
+from agents.scoring.model import GRADES
 from agents.scoring.text import normalize_token, normalize_words
 
 if TYPE_CHECKING:
@@ -51,8 +51,16 @@ class FitCheck:
 
 # Closed vocabulary of gate failure codes (Avro GateFailure.code, metric label).
 GATE_REASONS = (
-    "no_email", "free_email", "competitor_domain", "disposable_domain", "bot_signal",
-    "excluded_industry", "excluded_country", "fit_grade_below_minimum", "fit_unknown", "crm_rejected",
+    "no_email",
+    "free_email",
+    "competitor_domain",
+    "disposable_domain",
+    "bot_signal",
+    "excluded_industry",
+    "excluded_country",
+    "fit_grade_below_minimum",
+    "fit_unknown",
+    "crm_rejected",
 )
 
 
@@ -106,9 +114,16 @@ def assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
     """The lead's fit now; memoized per model on exactly the inputs it reads (leads' fit
     inputs rarely change between events, and the assessment is immutable)."""
     profile = state.profile
-    key = (state.email, profile.get("job_title"), profile.get("company_size"), profile.get("industry"),
-           profile.get("country"), tuple(state.bot_signals), tuple(state.disqualifications),
-           tuple(sorted((k, tuple(v)) for k, v in state.bot_evidence.items())))
+    key = (
+        state.email,
+        profile.get("job_title"),
+        profile.get("company_size"),
+        profile.get("industry"),
+        profile.get("country"),
+        tuple(state.bot_signals),
+        tuple(state.disqualifications),
+        tuple(sorted((k, tuple(v)) for k, v in state.bot_evidence.items())),
+    )
     memo = model.fit_memo
     found = memo.get(key)
     if found is None:
@@ -143,8 +158,9 @@ def _assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
     checks.append(FitCheck("disposable_domain", FAILED if is_disposable else PASSED))
     if state.bot_signals:
         blocked.append("bot_signal")
-    checks.append(FitCheck("bot_signals", FAILED if state.bot_signals else PASSED,
-                           ", ".join(state.bot_signals) or None))
+    checks.append(
+        FitCheck("bot_signals", FAILED if state.bot_signals else PASSED, ", ".join(state.bot_signals) or None)
+    )
 
     # ICP criteria.
     criteria: list[FitCheck] = []
@@ -156,7 +172,9 @@ def _assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
         in_range = (size_rule.min is None or size >= size_rule.min) and (size_rule.max is None or size <= size_rule.max)
         criteria.append(FitCheck("icp_company_size", PASSED if in_range else FAILED, f"{size} employees"))
         if size > fp.company_size.above:
-            items.append(BreakdownItem("company_size", fp.company_size.points, f"{size} employees > {fp.company_size.above}"))
+            items.append(
+                BreakdownItem("company_size", fp.company_size.points, f"{size} employees > {fp.company_size.above}")
+            )
 
     industry = normalize_token(profile.get("industry"))
     if industry is None:
@@ -194,8 +212,13 @@ def _assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
     grade = _grade(criteria, blocked, model)
     grade_ok = grade is not None and GRADES.index(grade) <= GRADES.index(model.fit_gate.min_grade)
     checks.extend(criteria)
-    checks.append(FitCheck("icp_grade", PASSED if grade_ok else (UNKNOWN if grade is None else FAILED),
-                           f"{grade or 'none'}, minimum {model.fit_gate.min_grade}"))
+    checks.append(
+        FitCheck(
+            "icp_grade",
+            PASSED if grade_ok else (UNKNOWN if grade is None else FAILED),
+            f"{grade or 'none'}, minimum {model.fit_gate.min_grade}",
+        )
+    )
     if state.disqualified:
         checks.append(FitCheck("disqualified", FAILED, ", ".join(state.disqualifications)))
     passed = (
@@ -206,16 +229,35 @@ def _assess_fit(state: LeadState, model: ScoringModel) -> FitAssessment:
     )
     items = [item for item in items if item.points != 0]  # a signal set to 0 is switched off
     rejection = "disposable_domain" if is_disposable else ("bot_signal" if state.bot_signals else None)
-    failures = () if passed else _gate_failures(state, model, domain, grade, blocked, criteria,
-                                                 free_fails=is_free and model.fit_gate.free_email_fails_gate)
+    failures = (
+        ()
+        if passed
+        else _gate_failures(
+            state, model, domain, grade, blocked, criteria, free_fails=is_free and model.fit_gate.free_email_fails_gate
+        )
+    )
     return FitAssessment(
-        grade=grade, passed=passed, points=sum(item.points for item in items), items=tuple(items),
-        checks=tuple(checks), email_domain=domain, rejection=rejection, gate_failures=failures,
+        grade=grade,
+        passed=passed,
+        points=sum(item.points for item in items),
+        items=tuple(items),
+        checks=tuple(checks),
+        email_domain=domain,
+        rejection=rejection,
+        gate_failures=failures,
     )
 
 
-def _gate_failures(state: LeadState, model: ScoringModel, domain: str | None, grade: str | None,
-                   blocked: list[str], criteria: list[FitCheck], *, free_fails: bool) -> tuple[GateFailure, ...]:
+def _gate_failures(
+    state: LeadState,
+    model: ScoringModel,
+    domain: str | None,
+    grade: str | None,
+    blocked: list[str],
+    criteria: list[FitCheck],
+    *,
+    free_fails: bool,
+) -> tuple[GateFailure, ...]:
     """Every reason the gate fails, most decisive first (a bot before a weak grade)."""
     out: list[GateFailure] = []
     if state.email is None:
@@ -231,7 +273,9 @@ def _gate_failures(state: LeadState, model: ScoringModel, domain: str | None, gr
         out.append(GateFailure("free_email", domain, f"{domain} is a free email provider (work email required)"))
     by_name = {c.name: c for c in criteria}
     if "excluded_industry" in blocked:
-        out.append(GateFailure("excluded_industry", state.profile.get("industry"), by_name["icp_industry"].detail or ""))
+        out.append(
+            GateFailure("excluded_industry", state.profile.get("industry"), by_name["icp_industry"].detail or "")
+        )
     if "excluded_country" in blocked:
         country = (state.profile.get("country") or "").upper()
         out.append(GateFailure("excluded_country", country, by_name["icp_geography"].detail or ""))
@@ -245,8 +289,13 @@ def _gate_failures(state: LeadState, model: ScoringModel, domain: str | None, gr
             out.append(GateFailure("fit_unknown", None, "not enough firmographics to grade the fit yet"))
         elif GRADES.index(grade) > GRADES.index(minimum):
             failed = ", ".join(c.name.removeprefix("icp_") for c in criteria if c.status == FAILED) or "none passed"
-            out.append(GateFailure("fit_grade_below_minimum", grade,
-                                   f"fit grade {grade} is below the minimum {minimum} (failed: {failed})"))
+            out.append(
+                GateFailure(
+                    "fit_grade_below_minimum",
+                    grade,
+                    f"fit grade {grade} is below the minimum {minimum} (failed: {failed})",
+                )
+            )
     return tuple(out)
 
 

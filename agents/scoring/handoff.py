@@ -33,7 +33,9 @@ def build_handoff(state: LeadState, model: ScoringModel, ev: Evaluation, trigger
     newest_first = sorted(state.touches, key=lambda t: t.order, reverse=True)
     return {
         "trigger": trigger,
-        "problem_hypothesis": _sentence("; ".join(topics)) if topics else _sentence(model.handoff.problem_hypotheses.default),
+        "problem_hypothesis": _sentence("; ".join(topics))
+        if topics
+        else _sentence(model.handoff.problem_hypotheses.default),
         "disqualifiers_checked": [check.describe() for check in ev.fit.checks],
         "last_touches": [
             {"kind": t.kind, "detail": t.detail, "occurred_at": t.occurred_at_ms}
@@ -55,7 +57,9 @@ def problem_topics(state: LeadState, model: ScoringModel) -> list[str]:
     for page_type in viewed[:_MAX_HYPOTHESIS_PAGES]:
         count = state.page_views[page_type]
         label = page_type.replace("_", " ")
-        topics.append(f"{phrases[page_type]} ({label} page x{count})" if count > 1 else f"{phrases[page_type]} ({label} page)")
+        topics.append(
+            f"{phrases[page_type]} ({label} page x{count})" if count > 1 else f"{phrases[page_type]} ({label} page)"
+        )
     titles: list[str] = []
     for _, _, title in reversed(state.content):  # newest first, distinct titles
         if title not in titles:

@@ -69,9 +69,13 @@ def add_signal(state: LeadState, model: ScoringModel, name: str, event_ms: int) 
     total = state.signals.get(name)
     count = (total.count if total else 0) + 1
     units = add_units(
-        total.units if total else 0.0, total.at_ms if total else clock,
-        event_ms=event_ms, clock_ms=clock, award=1.0 if count % rule.every == 0 else 0.0,
-        cap_units=model.cap_units[name], half_life_ms=model.half_life_ms,
+        total.units if total else 0.0,
+        total.at_ms if total else clock,
+        event_ms=event_ms,
+        clock_ms=clock,
+        award=1.0 if count % rule.every == 0 else 0.0,
+        cap_units=model.cap_units[name],
+        half_life_ms=model.half_life_ms,
     )
     last = max(total.last_ms, event_ms) if total else event_ms
     state.signals[name] = SignalTotal(units=units, at_ms=clock, count=count, last_ms=last)
@@ -91,17 +95,19 @@ def _absorb_form(state: LeadState, event: LeadEvent, model: ScoringModel) -> Abs
         bot["honeypot_filled"] = f"honeypot field filled ({kind_of(data)} form)"
     seconds = data.get("seconds_to_fill")
     if seconds is not None and seconds < model.fit_gate.min_seconds_to_fill:
-        bot["filled_too_fast"] = (f"{kind_of(data)} form filled in {seconds:g} s "
-                                  f"(a person needs at least {model.fit_gate.min_seconds_to_fill:g} s)")
+        bot["filled_too_fast"] = (
+            f"{kind_of(data)} form filled in {seconds:g} s "
+            f"(a person needs at least {model.fit_gate.min_seconds_to_fill:g} s)"
+        )
     if bot:
         state.bot_signals = sorted(set(state.bot_signals) | set(bot))
         # The earliest evidence of each signal (event time, then event id) stays, whatever the
         # arrival order: the gate's reason is a function of the events, not of their order.
         evidence = dict(state.bot_evidence)
-        for signal, text in bot.items():
+        for bot_signal, text in bot.items():
             seen = [event.occurred_at_ms, event.event_id, text]
-            if signal not in evidence or seen < list(evidence[signal]):
-                evidence[signal] = seen
+            if bot_signal not in evidence or seen < list(evidence[bot_signal]):
+                evidence[bot_signal] = seen
         state.bot_evidence = evidence
     _attribute(state, model, event, is_capture=True)
     kind = data.get("form_kind") or "unknown"
@@ -116,7 +122,8 @@ def _absorb_activity(state: LeadState, event: LeadEvent, model: ScoringModel) ->
     kind = data.get("activity_kind") or "unknown"
     title = _clip(data.get("content_title"))
     if kind == "page_view":
-        page_type = data.get("page_type") if data.get("page_type") in PAGE_TYPES else "other"
+        given = data.get("page_type")
+        page_type = given if given in PAGE_TYPES else "other"
         state.page_views[page_type] = state.page_views.get(page_type, 0) + 1
         signal = model.event_signals.page_types.get(page_type)
         touch = Touch(f"page_view:{page_type}", _url_path(data.get("url")), event.occurred_at_ms, event.event_id)
@@ -196,8 +203,9 @@ def _attribute(state: LeadState, model: ScoringModel, event: LeadEvent, *, is_ca
     if channel == model.attribution.missing_channel:
         state.unattributed_capture = True  # visible as "unknown", never overrides a known touch
         return
-    touch = SourceTouch(channel, source, medium, _clip(event.data.get("utm_campaign")),
-                        event.occurred_at_ms, event.event_id)
+    touch = SourceTouch(
+        channel, source, medium, _clip(event.data.get("utm_campaign")), event.occurred_at_ms, event.event_id
+    )
     if state.first_touch is None or touch.order < state.first_touch.order:
         state.first_touch = touch
     if state.last_touch is None or touch.order > state.last_touch.order:

@@ -28,8 +28,9 @@ FORM_TOUCH_PREFIX = "form:"
 
 
 def form_kinds(state: LeadState) -> frozenset[str]:
-    return frozenset(t.kind.removeprefix(FORM_TOUCH_PREFIX) for t in state.touches
-                     if t.kind.startswith(FORM_TOUCH_PREFIX))
+    return frozenset(
+        t.kind.removeprefix(FORM_TOUCH_PREFIX) for t in state.touches if t.kind.startswith(FORM_TOUCH_PREFIX)
+    )
 
 
 def company_size(state: LeadState) -> int | None:
@@ -40,8 +41,11 @@ def company_size(state: LeadState) -> int | None:
 def intent_facts(state: LeadState, ev: Evaluation) -> IntentFacts:
     """What the priority is decided on: the same facts the record carries."""
     return IntentFacts(
-        form_kinds=form_kinds(state), signals=ev.active_signals, fit_grade=ev.fit.grade,
-        company_size=company_size(state), fast_track=ev.fast_track,
+        form_kinds=form_kinds(state),
+        signals=ev.active_signals,
+        fit_grade=ev.fit.grade,
+        company_size=company_size(state),
+        fast_track=ev.fast_track,
     )
 
 
@@ -60,8 +64,11 @@ def facts_fields(state: LeadState, ev: Evaluation, decision: PriorityDecision | 
             "segment": decision.segment if decision is not None else None,
             "fit_grade": ev.fit.grade,
         },
-        "signals": [{"signal": item.signal, "points": item.points}
-                    for item in ev.engagement_items if item.signal != INACTIVITY_SIGNAL],
+        "signals": [
+            {"signal": item.signal, "points": item.points}
+            for item in ev.engagement_items
+            if item.signal != INACTIVITY_SIGNAL
+        ],
         "form_kinds": sorted(form_kinds(state)),
         "lead_type": decision.lead_type if decision is not None else None,
     }

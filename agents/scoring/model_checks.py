@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import string
+from typing import Literal
 
 from agents.domain.events import ACTIVITY_KINDS, DISPOSITIONS, FORM_KINDS, PAGE_TYPES
 from agents.scoring.model_shape import ScoringModel
@@ -34,14 +35,18 @@ def semantic_problems(m: ScoringModel) -> list[str]:  # noqa: C901 - a flat list
         if not math.isfinite(rule.points) or rule.points == 0:
             add(f"signals.{name}.points: expected a non-zero finite number, got {rule.points!r}")
         elif not math.isfinite(rule.cap) or rule.cap * rule.points <= 0 or abs(rule.cap) < abs(rule.points):
-            add(f"signals.{name}.cap: expected the sign of points ({rule.points:g}) and at least "
-                f"its size, got {rule.cap!r}")
+            add(
+                f"signals.{name}.cap: expected the sign of points ({rule.points:g}) and at least "
+                f"its size, got {rule.cap!r}"
+            )
 
     vocab = {"form_kinds": FORM_KINDS, "activity_kinds": ACTIVITY_KINDS, "page_types": PAGE_TYPES}
     for group, known in vocab.items():
         for kind, signal in getattr(m.event_signals, group).items():
             if kind not in known:
-                add(f"event_signals.{group}.{kind}: unknown {group[:-1].replace('_', ' ')}, expected one of {', '.join(known)}")
+                add(
+                    f"event_signals.{group}.{kind}: unknown {group[:-1].replace('_', ' ')}, expected one of {', '.join(known)}"
+                )
             if signal is not None and signal not in m.signals:
                 add(f"event_signals.{group}.{kind}: unknown signal {signal!r}")
     if "page_view" in m.event_signals.activity_kinds:
@@ -50,8 +55,9 @@ def semantic_problems(m: ScoringModel) -> list[str]:  # noqa: C901 - a flat list
     size = m.icp.company_size
     if size.min is not None and size.max is not None and size.min > size.max:
         add(f"icp.company_size.max: expected >= min ({size.min}), got {size.max!r}")
-    floors = [m.icp.grades.get(g) for g in "ABCD"]
-    if None in floors:
+    graded: tuple[Literal["A", "B", "C", "D"], ...] = ("A", "B", "C", "D")
+    floors = [m.icp.grades[g] for g in graded if g in m.icp.grades]
+    if len(floors) < len(graded):
         add(f"icp.grades: expected floors for A, B, C and D, got {dict(m.icp.grades)!r}")
     elif floors != sorted(floors, reverse=True) or floors[-1] < 1 or floors[0] > 4:
         add(f"icp.grades: expected 4 >= A >= B >= C >= D >= 1 criteria, got {dict(m.icp.grades)!r}")
@@ -76,9 +82,9 @@ def semantic_problems(m: ScoringModel) -> list[str]:  # noqa: C901 - a flat list
     for key in ("unrecognized_channel", "missing_channel"):
         if getattr(a, key) not in channels:
             add(f"attribution.{key}: not in attribution.channels, got {getattr(a, key)!r}")
-    for i, rule in enumerate(a.medium_rules):
-        if rule.channel not in channels:
-            add(f"attribution.medium_rules[{i}].channel: not in attribution.channels, got {rule.channel!r}")
+    for i, medium_rule in enumerate(a.medium_rules):
+        if medium_rule.channel not in channels:
+            add(f"attribution.medium_rules[{i}].channel: not in attribution.channels, got {medium_rule.channel!r}")
     owner: dict[str, str] = {}
     not_sources = set(filter(None, map(normalize_token, a.not_sources)))
     for channel, raws in a.source_aliases.items():

@@ -18,7 +18,7 @@ a redelivered or replayed cause produces the same id:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from agents.domain.identity import deterministic_id
 from agents.scoring.breakdown import BreakdownItem  # noqa: F401 - re-exported
@@ -87,7 +87,7 @@ class IssueOutput:
     subject: str = DATA_QUALITY_ISSUE
 
 
-Output = Union[ScoredOutput, QualifiedOutput, VisitorLinked, DispositionedOutput, IssueOutput]
+Output = ScoredOutput | QualifiedOutput | VisitorLinked | DispositionedOutput | IssueOutput
 
 
 def scored_id(lead_id: str, cause_event_id: str) -> str:
@@ -121,8 +121,14 @@ def account_key(state: LeadState, model: ScoringModel, email_domain: str | None)
 
 
 def scored_output(
-    state: LeadState, model: ScoringModel, ev: Evaluation, *,
-    cause_event_id: str, cause_kind: str, occurred_at_ms: int, now_ms: int,
+    state: LeadState,
+    model: ScoringModel,
+    ev: Evaluation,
+    *,
+    cause_event_id: str,
+    cause_kind: str,
+    occurred_at_ms: int,
+    now_ms: int,
 ) -> ScoredOutput:
     record = {
         "event_id": scored_id(state.lead_id, cause_event_id),
@@ -145,8 +151,8 @@ def scored_output(
         "breakdown": [item.to_record() for item in ev.breakdown],
         "model_version": model.version,
         "event_count": state.event_count,
-        "first_touch_source": source_of(state.first_touch and state.first_touch.channel, state, model),
-        "last_touch_source": source_of(state.last_touch and state.last_touch.channel, state, model),
+        "first_touch_source": source_of(state.first_touch.channel if state.first_touch else None, state, model),
+        "last_touch_source": source_of(state.last_touch.channel if state.last_touch else None, state, model),
         "account_key": account_key(state, model, ev.fit.email_domain),
         "mql": state.mql_delivered,  # an MQL sales was sent; a suppressed historical crossing is not
     }
@@ -154,9 +160,17 @@ def scored_output(
 
 
 def qualified_output(
-    state: LeadState, model: ScoringModel, ev: Evaluation, *,
-    handoff: dict[str, Any], facts: dict[str, Any], priority_hint: str | None, occurred_at_ms: int,
-    now_ms: int, cause_received_at_ms: int | None, previous_priority_hint: str | None = None,
+    state: LeadState,
+    model: ScoringModel,
+    ev: Evaluation,
+    *,
+    handoff: dict[str, Any],
+    facts: dict[str, Any],
+    priority_hint: str | None,
+    occurred_at_ms: int,
+    now_ms: int,
+    cause_received_at_ms: int | None,
+    previous_priority_hint: str | None = None,
 ) -> QualifiedOutput:
     """The MQL (``previous_priority_hint`` None) or a priority upgrade of it: same mql_number,
     its own id, ``upgrade_of`` = the MQL's id. ``ev`` is the evaluation the decision used
@@ -177,8 +191,8 @@ def qualified_output(
         "breakdown": [item.to_record() for item in ev.breakdown],
         "model_version": model.version,
         "handoff": handoff,
-        "first_touch_source": source_of(state.first_touch and state.first_touch.channel, state, model),
-        "last_touch_source": source_of(state.last_touch and state.last_touch.channel, state, model),
+        "first_touch_source": source_of(state.first_touch.channel if state.first_touch else None, state, model),
+        "last_touch_source": source_of(state.last_touch.channel if state.last_touch else None, state, model),
         "account_key": account_key(state, model, ev.fit.email_domain),
         "company": state.profile.get("company"),
         "job_title": state.profile.get("job_title"),

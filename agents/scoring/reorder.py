@@ -69,7 +69,7 @@ class ReorderWindow:
             raise ValueError(f"reorder window: live_ms ({self.live_ms}) must be below window_ms ({self.window_ms})")
 
     @classmethod
-    def from_seconds(cls, window_s: float, live_s: float) -> "ReorderWindow":
+    def from_seconds(cls, window_s: float, live_s: float) -> ReorderWindow:
         for name, value in (("window", window_s), ("live bound", live_s)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"reorder window: the {name} must be a finite number of seconds >= 0, got {value!r}")
@@ -92,7 +92,7 @@ class _Entry:
     def key(self) -> tuple[int, str]:  # same-time events: a fixed order, not the arrival's
         return (self.event.occurred_at_ms, rules.dedup_key_of(self.event))
 
-    def __lt__(self, other: "_Entry") -> bool:
+    def __lt__(self, other: _Entry) -> bool:
         return self.key < other.key
 
 
@@ -103,7 +103,7 @@ class _Window:
     pending_until_ms: int | None
 
     @classmethod
-    def of(cls, state: LeadState | None) -> "_Window | None":
+    def of(cls, state: LeadState | None) -> _Window | None:
         raw = state.window if state is not None else None
         if raw is None:
             return None
@@ -129,14 +129,27 @@ class _Ctx:
     priority: PriorityPolicy | None = None
 
     def apply(self, state: LeadState | None, event: LeadEvent, now_ms: int) -> tuple[LeadState, list[Output]]:
-        return rules.apply_event(state, event, self.model, now_ms=now_ms, dedup_window=self.dedup_window,
-                                 dispositions=self.dispositions, priority=self.priority)
+        return rules.apply_event(
+            state,
+            event,
+            self.model,
+            now_ms=now_ms,
+            dedup_window=self.dedup_window,
+            dispositions=self.dispositions,
+            priority=self.priority,
+        )
 
 
 def apply_event(
-    state: LeadState | None, event: LeadEvent, model: ScoringModel, *, now_ms: int,
-    window: ReorderWindow = OFF, dedup_window: int = rules.DEFAULT_DEDUP_WINDOW,
-    dispositions: DispositionPolicy = DEFAULT_POLICY, priority: PriorityPolicy | None = None,
+    state: LeadState | None,
+    event: LeadEvent,
+    model: ScoringModel,
+    *,
+    now_ms: int,
+    window: ReorderWindow = OFF,
+    dedup_window: int = rules.DEFAULT_DEDUP_WINDOW,
+    dispositions: DispositionPolicy = DEFAULT_POLICY,
+    priority: PriorityPolicy | None = None,
 ) -> tuple[LeadState, list[Output]]:
     """``rules.apply_event`` with MQL crossings decided in event-time order within ``window``.
     Same contract: a duplicate returns ``(state, [])`` with the very same state object."""
@@ -146,7 +159,7 @@ def apply_event(
     if state is not None and rules.dedup_key_of(event) in state.recent_event_ids:
         return state, []
     win, entry, t = _Window.of(state), _Entry(event, now_ms), event.occurred_at_ms
-    if win is not None and t < win.horizon_ms(window.window_ms):
+    if win is not None and state is not None and t < win.horizon_ms(window.window_ms):  # a window has a state
         return _late(ctx, state, win, entry)
     if win is None and state is not None and t < state.as_of_ms:
         return ctx.apply(state, event, now_ms)  # the lead's past is settled: later than the window
@@ -161,8 +174,13 @@ def apply_event(
 
 
 def review(
-    state: LeadState, model: ScoringModel, *, now_ms: int, window: ReorderWindow = OFF,
-    dedup_window: int = rules.DEFAULT_DEDUP_WINDOW, dispositions: DispositionPolicy = DEFAULT_POLICY,
+    state: LeadState,
+    model: ScoringModel,
+    *,
+    now_ms: int,
+    window: ReorderWindow = OFF,
+    dedup_window: int = rules.DEFAULT_DEDUP_WINDOW,
+    dispositions: DispositionPolicy = DEFAULT_POLICY,
     priority: PriorityPolicy | None = None,
 ) -> tuple[LeadState, list[Output]]:
     """``rules.review``, after deciding the deferred MQLs that are due and settling the tail."""
@@ -177,10 +195,17 @@ def review(
         # A deferred MQL went out: its lead_scored tells consumers the stage it now has. The id
         # names the MQL number, so a repeated review re-sends the same record.
         clock = reviewed.as_of_ms
-        more.append(scored_output(
-            reviewed, model, evaluate(reviewed, model, clock), cause_event_id=f"{rules.SWEEP}:mql_sent:{reviewed.mql_sent}",
-            cause_kind=rules.SWEEP, occurred_at_ms=clock, now_ms=now_ms,
-        ))
+        more.append(
+            scored_output(
+                reviewed,
+                model,
+                evaluate(reviewed, model, clock),
+                cause_event_id=f"{rules.SWEEP}:mql_sent:{reviewed.mql_sent}",
+                cause_kind=rules.SWEEP,
+                occurred_at_ms=clock,
+                now_ms=now_ms,
+            )
+        )
     return reviewed, outputs + more
 
 
@@ -231,9 +256,13 @@ def _rebuild(ctx: _Ctx, state: LeadState | None, win: _Window | None, entry: _En
     _, arrival = ctx.apply(state, entry.event, now_ms)
     event = entry.event
     scored = scored_output(
-        final, ctx.model, evaluate(final, ctx.model, final.as_of_ms), cause_event_id=event.event_id,
+        final,
+        ctx.model,
+        evaluate(final, ctx.model, final.as_of_ms),
+        cause_event_id=event.event_id,
         cause_kind=rules.MERGE if event.data.get("merged_from_visitor") else event.kind,
-        occurred_at_ms=event.occurred_at_ms, now_ms=now_ms,
+        occurred_at_ms=event.occurred_at_ms,
+        now_ms=now_ms,
     )
     return final, [scored, *sent, *(o for o in arrival if o.subject not in (LEAD_SCORED, LEAD_QUALIFIED))]
 
@@ -242,22 +271,23 @@ def _resolve(ctx: _Ctx, state: LeadState | None, base: LeadState | None, entries
     """Apply ``entries`` (event-time order) to ``base`` as a live run would have, each at the
     processing time it arrived at; send the MQLs and upgrades of that path not sent yet whose
     decision is due (triggered live, or final), earlier ones first. Returns (state, sent)."""
-    steps: list[tuple[LeadState | None, list[Output]]] = []
+    steps: list[tuple[LeadState, list[QualifiedOutput]]] = []
     lead = base
     for e in entries:
         lead, outputs = ctx.apply(lead, e.event, e.seen_ms)
-        steps.append((lead, [o for o in outputs if o.subject == LEAD_QUALIFIED]))
+        steps.append((lead, [o for o in outputs if isinstance(o, QualifiedOutput)]))  # subject LEAD_QUALIFIED
     cut = _settled(ctx, entries, now_ms)
     mql_sent, sent_priority = (state.mql_sent, state.sent_priority) if state is not None else (0, None)
     todo = [(i, o) for i, (_, outs) in enumerate(steps) for o in outs if not _sent(o, mql_sent, sent_priority)]
-    due = [k for k, (i, _) in enumerate(todo)
-           if i < cut or entries[i].seen_ms - entries[i].at <= ctx.window.live_ms]
+    due = [k for k, (i, _) in enumerate(todo) if i < cut or entries[i].seen_ms - entries[i].at <= ctx.window.live_ms]
     go = due[-1] + 1 if due else 0
     sent = [o for _, o in todo[:go]]
     for o in sent:
         mql_sent, sent_priority = o.record["mql_number"], o.record["priority_hint"]
     snapshot = steps[cut - 1][0] if cut else base
-    window = _pack(snapshot, entries[cut:], min((entries[i].at + ctx.window.window_ms for i, _ in todo[go:]), default=None))
+    window = _pack(
+        snapshot, entries[cut:], min((entries[i].at + ctx.window.window_ms for i, _ in todo[go:]), default=None)
+    )
     final = steps[-1][0].clone()
     final.mql_sent, final.sent_priority = mql_sent, sent_priority  # the ledger is what was really sent
     rules._label(final)

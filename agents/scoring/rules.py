@@ -74,7 +74,6 @@ a negative signal decayed is not buyer intent); the next event will.
 from __future__ import annotations
 
 from agents.disposition.rules import (
-    ACCOUNT_MATCHED_STATUSES,
     DEFAULT_POLICY,
     REJECTION_WITH_INVALID_DISPOSITION,
     REJECTION_WITHOUT_DISPOSITION,
@@ -106,8 +105,13 @@ from agents.scoring.state import LeadState
 from agents.scoring.visitors import apply_visitor_event, link_visitor
 
 __all__ = [
-    "apply_event", "review", "next_review_at_ms", "reset_score",
-    "apply_visitor_event", "link_visitor", "DEFAULT_DEDUP_WINDOW",
+    "apply_event",
+    "review",
+    "next_review_at_ms",
+    "reset_score",
+    "apply_visitor_event",
+    "link_visitor",
+    "DEFAULT_DEDUP_WINDOW",
 ]
 
 DEFAULT_DEDUP_WINDOW = 512
@@ -124,21 +128,26 @@ def dedup_key_of(event: LeadEvent) -> str:
 
 
 def apply_event(
-    state: LeadState | None, event: LeadEvent, model: ScoringModel, *,
-    now_ms: int, dedup_window: int = DEFAULT_DEDUP_WINDOW,
-    dispositions: DispositionPolicy = DEFAULT_POLICY, priority: PriorityPolicy | None = None,
+    state: LeadState | None,
+    event: LeadEvent,
+    model: ScoringModel,
+    *,
+    now_ms: int,
+    dedup_window: int = DEFAULT_DEDUP_WINDOW,
+    dispositions: DispositionPolicy = DEFAULT_POLICY,
+    priority: PriorityPolicy | None = None,
 ) -> tuple[LeadState, list[Output]]:
     """Apply one identified event. A duplicate (id in the dedup window) returns ``(state, [])``
     with the very same state object; otherwise ``state`` is left untouched and a new one returned.
 
     ``dispositions`` is the recycling policy (``config/sla.yaml``, ``dispositions``);
     ``priority`` routing's priority policy (``config/routing.yaml``), see the module docstring."""
-    _check(state, event, dedup_window)
+    lead_id = _check(state, event, dedup_window)
     dedup_key = dedup_key_of(event)
     if state is not None and dedup_key in state.recent_event_ids:
         return state, []
     t = event.occurred_at_ms
-    lead = state.clone() if state is not None else LeadState(lead_id=event.lead_id, as_of_ms=t)
+    lead = state.clone() if state is not None else LeadState(lead_id=lead_id, as_of_ms=t)
     lead.recent_event_ids = [*lead.recent_event_ids, dedup_key][-dedup_window:]
     lead.event_count += 1
     lead.created_at_ms = t if lead.created_at_ms is None else min(lead.created_at_ms, t)
@@ -147,8 +156,9 @@ def apply_event(
         if lead.mql:  # end an MQL that decayed away before this event (review may have lagged)
             _transition(lead, evaluate(lead, model, t), may_qualify=False)
 
-    returning = (event.kind == FORM_SUBMITTED and lead.excluded_at_ms is not None
-                 and t > lead.excluded_at_ms)  # strictly after: same-ms events are order-free
+    returning = (
+        event.kind == FORM_SUBMITTED and lead.excluded_at_ms is not None and t > lead.excluded_at_ms
+    )  # strictly after: same-ms events are order-free
     absorbed = absorb(lead, event, model)
     decision = _apply_crm(lead, event, model, dispositions) if event.kind == CRM_STATUS else None
     fit = assess_fit(lead, model)
@@ -168,29 +178,44 @@ def apply_event(
     if live and _undelivered(lead) and ev_now.qualifies:
         ranked = decide_priority(lead, ev_now, priority)
         send = True
-        lead.mql_sent, lead.sent_priority = lead.mql_number, ranked and ranked.priority
+        lead.mql_sent, lead.sent_priority = lead.mql_number, ranked.priority if ranked is not None else None
         _label(lead)
     elif live and priority is not None and _may_upgrade(lead, model, ev_now, age_ms=decided_at - t):
         ranked = decide_priority(lead, ev_now, priority)
-        if ranked is not None and ranked.priority < lead.sent_priority:  # type: ignore[operator] - "P1" < "P2"
+        sent = lead.sent_priority  # not None: _may_upgrade
+        if ranked is not None and sent is not None and ranked.priority < sent:  # "P1" < "P2"
             send, previous_hint = True, lead.sent_priority
             lead.sent_priority = ranked.priority
 
     cause_kind = MERGE if event.data.get("merged_from_visitor") else event.kind
-    outputs: list[Output] = [scored_output(
-        lead, model, ev, cause_event_id=event.event_id, cause_kind=cause_kind,
-        occurred_at_ms=t, now_ms=now_ms,
-    )]
+    outputs: list[Output] = [
+        scored_output(
+            lead,
+            model,
+            ev,
+            cause_event_id=event.event_id,
+            cause_kind=cause_kind,
+            occurred_at_ms=t,
+            now_ms=now_ms,
+        )
+    ]
     if send:
         trigger = absorbed.trigger if absorbed.signal else SCORE_THRESHOLD_TRIGGER
-        outputs.append(qualified_output(
-            lead, model, ev_now, handoff=build_handoff(lead, model, ev_now, trigger),
-            facts=facts_fields(lead, ev_now, ranked),
-            priority_hint=ranked.priority if ranked is not None else None, occurred_at_ms=t, now_ms=now_ms,
-            # A merged anonymous page arrived long ago; its broker time says nothing about latency.
-            cause_received_at_ms=None if cause_kind == MERGE else event.received_at_ms,
-            previous_priority_hint=previous_hint,
-        ))
+        outputs.append(
+            qualified_output(
+                lead,
+                model,
+                ev_now,
+                handoff=build_handoff(lead, model, ev_now, trigger),
+                facts=facts_fields(lead, ev_now, ranked),
+                priority_hint=ranked.priority if ranked is not None else None,
+                occurred_at_ms=t,
+                now_ms=now_ms,
+                # A merged anonymous page arrived long ago; its broker time says nothing about latency.
+                cause_received_at_ms=None if cause_kind == MERGE else event.received_at_ms,
+                previous_priority_hint=previous_hint,
+            )
+        )
     visitor = absorbed.visitor_id
     if visitor and visitor not in lead.linked_visitor_ids:
         lead.linked_visitor_ids = sorted([*lead.linked_visitor_ids, visitor])[-MAX_LINKED_VISITORS:]
@@ -222,8 +247,9 @@ def review(state: LeadState, model: ScoringModel, *, now_ms: int) -> tuple[LeadS
     lead.model_version = model.version
     # The cause id names what became due (not when the sweep ran): a repeated sweep has the same id.
     cause = f"{SWEEP}:" + "+".join(reasons)
-    return lead, [scored_output(lead, model, ev, cause_event_id=cause, cause_kind=SWEEP,
-                                occurred_at_ms=now_ms, now_ms=now_ms)]
+    return lead, [
+        scored_output(lead, model, ev, cause_event_id=cause, cause_kind=SWEEP, occurred_at_ms=now_ms, now_ms=now_ms)
+    ]
 
 
 def next_review_at_ms(state: LeadState, model: ScoringModel) -> int | None:
@@ -279,8 +305,11 @@ def _apply_crm(lead: LeadState, event: LeadEvent, model: ScoringModel, policy: D
     by intake (``crm_rejected:<reason>``) and enforced by ``_transition``."""
     data = event.data
     decision = decide(
-        data.get("status") or "unknown", data.get("disposition"), permanent=model.permanent_dispositions,
-        policy=policy, invalid_disposition=data.get("disposition_invalid"),
+        data.get("status") or "unknown",
+        data.get("disposition"),
+        permanent=model.permanent_dispositions,
+        policy=policy,
+        invalid_disposition=data.get("disposition_invalid"),
     )
     if decision.score_reset:
         _reset_in_place(lead, event.occurred_at_ms)
@@ -293,31 +322,63 @@ def _apply_crm(lead: LeadState, event: LeadEvent, model: ScoringModel, policy: D
 
 
 def _lifecycle_outputs(
-    lead: LeadState, event: LeadEvent, decision: Decision | None, *, returning: bool,
+    lead: LeadState,
+    event: LeadEvent,
+    decision: Decision | None,
+    *,
+    returning: bool,
 ) -> list[Output]:
     """lead_dispositioned / data_quality_issue records, built after the stage is final."""
-    t, data, outputs = event.occurred_at_ms, event.data, []
+    t, data = event.occurred_at_ms, event.data
+    outputs: list[Output] = []
     if decision is not None:
-        if decision.publishes_disposition and decision.status not in ACCOUNT_MATCHED_STATUSES:
-            outputs.append(DispositionedOutput(lead.lead_id, disposition_record(
-                decision, lead_id=lead.lead_id, crm_event_id=event.event_id, occurred_at_ms=t,
-                new_stage=lead.stage, rep_id=data.get("rep_id"), account_id=data.get("account_id"),
-                account_domain=normalize_domain(data.get("account_domain")),
-            )))
+        if decision.publishes_disposition and not decision.needs_account:  # conversions: the disposition agent
+            outputs.append(
+                DispositionedOutput(
+                    lead.lead_id,
+                    disposition_record(
+                        decision,
+                        lead_id=lead.lead_id,
+                        crm_event_id=event.event_id,
+                        occurred_at_ms=t,
+                        new_stage=lead.stage,
+                        rep_id=data.get("rep_id"),
+                        account_id=data.get("account_id"),
+                        account_domain=normalize_domain(data.get("account_domain")),
+                    ),
+                )
+            )
         unapplied = (REJECTION_WITHOUT_DISPOSITION, REJECTION_WITH_INVALID_DISPOSITION)
         for code, detail in decision.issues:
-            outputs.append(IssueOutput(lead.lead_id, issue_record(
-                code, detail, lead_id=lead.lead_id, source_event_id=event.event_id, occurred_at_ms=t,
-            ), status=decision.status if code in unapplied else None))
+            outputs.append(
+                IssueOutput(
+                    lead.lead_id,
+                    issue_record(
+                        code,
+                        detail,
+                        lead_id=lead.lead_id,
+                        source_event_id=event.event_id,
+                        occurred_at_ms=t,
+                    ),
+                    status=decision.status if code in unapplied else None,
+                )
+            )
     if returning:
         reasons = ", ".join(d.split(":", 1)[1] for d in lead.disqualifications if d.startswith("crm_rejected:"))
         kind = data.get("form_kind") or "unknown"
-        outputs.append(IssueOutput(lead.lead_id, issue_record(
-            RETURNING_REJECTED_PROSPECT,
-            f"{kind} form from a prospect sales excluded for good ({reasons}); no MQL created, "
-            f"stage stays {lead.stage}",
-            lead_id=lead.lead_id, source_event_id=event.event_id, occurred_at_ms=t,
-        )))
+        outputs.append(
+            IssueOutput(
+                lead.lead_id,
+                issue_record(
+                    RETURNING_REJECTED_PROSPECT,
+                    f"{kind} form from a prospect sales excluded for good ({reasons}); no MQL created, "
+                    f"stage stays {lead.stage}",
+                    lead_id=lead.lead_id,
+                    source_event_id=event.event_id,
+                    occurred_at_ms=t,
+                ),
+            )
+        )
     return outputs
 
 
@@ -351,15 +412,19 @@ def _label(lead: LeadState) -> None:
 
 def _undelivered(lead: LeadState) -> bool:
     """An open MQL episode whose LeadQualified has not been sent (a marketing-owned lead)."""
-    return (lead.mql and lead.mql_sent < lead.mql_number and not lead.disqualified
-            and lead.stage in MQL_ELIGIBLE_STAGES)
+    return lead.mql and lead.mql_sent < lead.mql_number and not lead.disqualified and lead.stage in MQL_ELIGIBLE_STAGES
 
 
 def _may_upgrade(lead: LeadState, model: ScoringModel, ev_now: Evaluation, *, age_ms: int) -> bool:
     """A sent, open MQL that still holds at processing time, and an event recent enough to
     re-prioritise it (``mql_upgrades``)."""
-    return (model.mql_upgrades.enabled and lead.stage == "mql" and lead.sent_priority is not None
-            and age_ms <= model.upgrade_max_event_age_ms and ev_now.holds_mql)
+    return (
+        model.mql_upgrades.enabled
+        and lead.stage == "mql"
+        and lead.sent_priority is not None
+        and age_ms <= model.upgrade_max_event_age_ms
+        and ev_now.holds_mql
+    )
 
 
 def _resting_stage(lead: LeadState) -> str:
@@ -369,7 +434,8 @@ def _resting_stage(lead: LeadState) -> str:
     return "recycled" if rejected else "nurture"
 
 
-def _check(state: LeadState | None, event: LeadEvent, dedup_window: int) -> None:
+def _check(state: LeadState | None, event: LeadEvent, dedup_window: int) -> str:
+    """The event's lead id, once the event is known to apply to ``state``."""
     if event.lead_id is None:
         raise ScoringError(f"event {event.event_id}: anonymous events go through apply_visitor_event")
     if event.kind not in EVENT_KINDS:
@@ -378,3 +444,4 @@ def _check(state: LeadState | None, event: LeadEvent, dedup_window: int) -> None
         raise ScoringError(f"event {event.event_id} for {event.lead_id} applied to state of {state.lead_id}")
     if dedup_window < 1:
         raise ValueError("dedup_window must be >= 1")
+    return event.lead_id

@@ -25,7 +25,13 @@ STATE_LAYOUT_VERSION = 1
 
 # Profile fields taken from form submits (latest non-empty value by event time wins).
 PROFILE_FIELDS = (
-    "first_name", "last_name", "job_title", "company", "company_size", "industry", "country",
+    "first_name",
+    "last_name",
+    "job_title",
+    "company",
+    "company_size",
+    "industry",
+    "country",
 )
 
 
@@ -40,7 +46,7 @@ class SignalTotal:
         return [self.units, self.at_ms, self.count, self.last_ms]
 
     @classmethod
-    def from_list(cls, raw: list[Any]) -> "SignalTotal":
+    def from_list(cls, raw: list[Any]) -> SignalTotal:
         return cls(float(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]))
 
 
@@ -61,7 +67,7 @@ class Touch:
         return [self.kind, self.detail, self.occurred_at_ms, self.event_id]
 
     @classmethod
-    def from_list(cls, raw: list[Any]) -> "Touch":
+    def from_list(cls, raw: list[Any]) -> Touch:
         return cls(raw[0], raw[1], int(raw[2]), raw[3])
 
 
@@ -84,7 +90,7 @@ class SourceTouch:
         return [self.channel, self.source, self.medium, self.campaign, self.occurred_at_ms, self.event_id]
 
     @classmethod
-    def from_list(cls, raw: list[Any] | None) -> "SourceTouch | None":
+    def from_list(cls, raw: list[Any] | None) -> SourceTouch | None:
         if raw is None:
             return None
         return cls(raw[0], raw[1], raw[2], raw[3], int(raw[4]), raw[5])
@@ -147,26 +153,42 @@ class LeadState:
         everyone outside scoring (``lead_scored.mql``, stage ``mql``)."""
         return self.mql and self.mql_sent >= self.mql_number
 
-    def clone(self) -> "LeadState":
+    def clone(self) -> LeadState:
         """A copy the rules may modify (inner records are immutable, so containers suffice)."""
         return LeadState(
-            lead_id=self.lead_id, email=self.email, profile=dict(self.profile),
-            profile_order=dict(self.profile_order), stage=self.stage,
-            disqualifications=list(self.disqualifications), bot_signals=list(self.bot_signals),
+            lead_id=self.lead_id,
+            email=self.email,
+            profile=dict(self.profile),
+            profile_order=dict(self.profile_order),
+            stage=self.stage,
+            disqualifications=list(self.disqualifications),
+            bot_signals=list(self.bot_signals),
             bot_evidence=dict(self.bot_evidence),
-            as_of_ms=self.as_of_ms, created_at_ms=self.created_at_ms,
-            last_engaged_ms=self.last_engaged_ms, score_reset_at_ms=self.score_reset_at_ms,
-            signals=dict(self.signals), page_views=dict(self.page_views), content=list(self.content),
-            first_touch=self.first_touch, last_touch=self.last_touch,
-            unattributed_capture=self.unattributed_capture, touches=list(self.touches),
-            mql=self.mql, mql_number=self.mql_number, qualified_at_ms=self.qualified_at_ms,
-            mql_sent=self.mql_sent, sent_priority=self.sent_priority,
-            crm_account_id=self.crm_account_id, crm_account_domain=self.crm_account_domain,
+            as_of_ms=self.as_of_ms,
+            created_at_ms=self.created_at_ms,
+            last_engaged_ms=self.last_engaged_ms,
+            score_reset_at_ms=self.score_reset_at_ms,
+            signals=dict(self.signals),
+            page_views=dict(self.page_views),
+            content=list(self.content),
+            first_touch=self.first_touch,
+            last_touch=self.last_touch,
+            unattributed_capture=self.unattributed_capture,
+            touches=list(self.touches),
+            mql=self.mql,
+            mql_number=self.mql_number,
+            qualified_at_ms=self.qualified_at_ms,
+            mql_sent=self.mql_sent,
+            sent_priority=self.sent_priority,
+            crm_account_id=self.crm_account_id,
+            crm_account_domain=self.crm_account_domain,
             crm_status=list(self.crm_status) if self.crm_status is not None else None,
             excluded_at_ms=self.excluded_at_ms,
             linked_visitor_ids=list(self.linked_visitor_ids),
-            recent_event_ids=list(self.recent_event_ids), event_count=self.event_count,
-            model_version=self.model_version, window=self.window,
+            recent_event_ids=list(self.recent_event_ids),
+            event_count=self.event_count,
+            model_version=self.model_version,
+            window=self.window,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,7 +229,7 @@ class LeadState:
         } | ({"window": self.window} if self.window is not None else {})
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "LeadState":
+    def from_dict(cls, raw: dict[str, Any]) -> LeadState:
         version = raw.get("v", STATE_LAYOUT_VERSION)
         if version != STATE_LAYOUT_VERSION:
             raise ValueError(f"LeadState layout v={version!r} is not supported (expected {STATE_LAYOUT_VERSION})")
@@ -258,7 +280,7 @@ class VisitorState:
     buffered: list[dict[str, Any]] = field(default_factory=list)  # LeadEvent dicts, oldest first
     dropped: int = 0  # buffered events evicted by the size bound (kept for monitoring)
 
-    def clone(self) -> "VisitorState":
+    def clone(self) -> VisitorState:
         return replace(self, buffered=list(self.buffered))
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,7 +293,7 @@ class VisitorState:
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "VisitorState":
+    def from_dict(cls, raw: dict[str, Any]) -> VisitorState:
         return cls(
             visitor_id=raw["visitor_id"],
             lead_id=raw.get("lead_id"),

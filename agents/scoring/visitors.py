@@ -30,7 +30,10 @@ DEFAULT_MAX_BUFFERED = 200
 
 
 def apply_visitor_event(
-    vstate: VisitorState | None, event: LeadEvent, model: ScoringModel, *,
+    vstate: VisitorState | None,
+    event: LeadEvent,
+    model: ScoringModel,
+    *,
     max_buffered: int = DEFAULT_MAX_BUFFERED,
 ) -> tuple[VisitorState, list[LeadEvent]]:
     """Buffer (or, once linked, forward) one anonymous event. Never mutates ``vstate``."""
@@ -58,7 +61,10 @@ def apply_visitor_event(
 
 
 def link_visitor(
-    vstate: VisitorState | None, lead_id: str, *, visitor_id: str | None = None,
+    vstate: VisitorState | None,
+    lead_id: str,
+    *,
+    visitor_id: str | None = None,
 ) -> tuple[VisitorState, list[LeadEvent]]:
     """The visitor identified as ``lead_id``: release its buffer to the lead, forward from now on."""
     if vstate is None:
@@ -77,7 +83,8 @@ def _worth_buffering(event: LeadEvent, model: ScoringModel) -> bool:
         return True
     if data.get("activity_kind") == "page_view":
         return model.event_signals.page_types.get(data.get("page_type") or "other") is not None
-    return model.event_signals.activity_kinds.get(data.get("activity_kind")) is not None
+    kind = data.get("activity_kind")
+    return kind is not None and model.event_signals.activity_kinds.get(kind) is not None
 
 
 def _eviction_index(buffered: list[dict]) -> int:
@@ -89,7 +96,13 @@ def _eviction_index(buffered: list[dict]) -> int:
 def _readdress(event: LeadEvent, lead_id: str, *, merged: bool) -> LeadEvent:
     data = {**event.data, "merged_from_visitor": True} if merged else dict(event.data)
     return LeadEvent(
-        event_id=event.event_id, kind=event.kind, lead_id=lead_id, visitor_id=event.visitor_id,
-        occurred_at_ms=event.occurred_at_ms, received_at_ms=event.received_at_ms,
-        source=event.source, data=data, backfill=event.backfill,
+        event_id=event.event_id,
+        kind=event.kind,
+        lead_id=lead_id,
+        visitor_id=event.visitor_id,
+        occurred_at_ms=event.occurred_at_ms,
+        received_at_ms=event.received_at_ms,
+        source=event.source,
+        data=data,
+        backfill=event.backfill,
     )

@@ -13,26 +13,29 @@ It alone mutates its table, ``lead_to_sla_clock`` (tables must be written from t
 owns them; a Faust table writes its changelog to the partition of the event being processed,
 so every key is unique per partition). The table holds three kinds of keys:
 - ``ld_...`` (lead id) -> ``LeadClock`` (orjson);
-- the due-time index (``streams.due_index``): ``b:<partition>:<bucket>`` -> lead ids whose next
-  tier is due in that bucket, ``c:<partition>`` -> last closed bucket;
+- the due-time index of the one sweeper (``streams.due_index.DueIndex``):
+  ``b:<partition>:<bucket>`` -> lead ids whose next tier is due in that bucket,
+  ``c:<partition>`` -> last closed bucket;
 - ``n:<partition>:<priority>`` -> open clocks on the partition (the gauge survives restarts and
   rebalances because it is table state, not a worker's counter).
 Why one table and not a clock table plus an index table: the writes one event makes then go
 to one changelog partition, in order, so a crash can only lose a *suffix* of them. The sweep
 writes, per bucket: each lead's next-tier index entry, then its clock, and only at the end
-the bucket's removal and the cursor. Whatever prefix survived a crash, the redelivered sweep
-command finds the bucket again and redoes what is missing (same breach ids); with two tables
-the removal could survive while a clock's next-tier entry was lost, and that lead would never
-escalate again.
+the bucket's removal and the cursor (``DueIndex.sweep`` removes a bucket only after ``on_due``,
+here ``ClockStore._close_due``, returned). Whatever prefix survived a crash, the redelivered
+sweep command finds the bucket again and redoes what is missing (same breach ids); with two
+tables the removal could survive while a clock's next-tier entry was lost, and that lead would
+never escalate again.
 
 Work per sweep is linear in the due clocks: the next-tier entries of one bucket's clocks are
-appended per target bucket in one read-modify-write (``BatchDueIndex.schedule_many``), not one
+appended per target bucket in one read-modify-write (``DueIndex.schedule_many``), not one
 per clock - clocks due together (a burst of assignments) escalate together, and one-by-one
 appends to a JSON list would make such a sweep quadratic.
 
-The timer ``request_sla_sweeps`` runs every ``LEADFLOW_SWEEP_INTERVAL_S`` on every worker and,
-for each partition of ``sla-commands`` this worker owns, sends one command covering the
-buckets that ended since the last request (docs/faust-pitfalls.md item 5: a timer must not touch
+The timer ``request_sla_sweeps`` (the one sweeper's, ``streams.due_index.Sweeper``) runs every
+``LEADFLOW_SWEEP_INTERVAL_S`` on every worker and, for each partition of ``sla-commands`` this
+worker owns, sends commands covering the buckets that ended since the last request, at most
+``sweep.max_buckets_per_command`` each (docs/faust-pitfalls.md item 5: a timer must not touch
 tables, it asks the owning agent). Work per sweep: one table read per elapsed bucket plus the
 work for each entry that is due - proportional to what is due, never to all open clocks
 (``scripts/bench_sla_sweep.py``). A breach goes out at most one bucket width plus one sweep
@@ -50,66 +53,21 @@ import logging
 
 import orjson
 
+from agents.domain import wire
 from agents.domain.erasure import is_erasure
 from agents.domain.events import CRM_STATUS, LeadEvent
 from agents.sla import rules
 from agents.sla.config import PRIORITIES, SlaConfig
 from agents.sla.rules import Assigned, LeadClock, Tick, Touched
-from agents.domain import wire
 from streams.app import Pipeline
 from streams.consume import Meta, record_reader
-from streams.due_index import DueIndex, bucket_key, bucket_of, cursor_key
+from streams.due_index import DueIndex, Sweeper
 
 log = logging.getLogger(__name__)
 
 
-
 def open_count_key(partition: int, priority: str) -> bytes:
     return b"n:%d:%s" % (partition, priority.encode())
-
-
-class BatchDueIndex(DueIndex):
-    """``streams.due_index.DueIndex`` (same keys, cursor and semantics) plus reading a bucket
-    without closing it (``members``) and appending many keys at once (``schedule_many``).
-    ``schedule`` and ``take`` are restated here so the storage layout this class relies on (a
-    bucket is one orjson list) stays self-consistent even if the shared class changes its own."""
-
-    def schedule(self, partition: int, key: str, due_ms: int, now_ms: int) -> int:
-        self.schedule_many(partition, {key: due_ms}, now_ms)
-        return max(bucket_of(due_ms, self.width_ms), (self.cursor(partition) or 0) + 1)
-
-    def take(self, partition: int, bucket: int) -> list[str]:
-        members = self.members(partition, bucket)
-        if members:
-            del self.table[bucket_key(partition, bucket)]
-        cursor = self.cursor(partition)
-        if cursor is None or cursor < bucket:
-            self.table[cursor_key(partition)] = str(bucket).encode()
-        return members
-
-    def members(self, partition: int, bucket: int) -> list[str]:
-        raw = self.table.get(bucket_key(partition, bucket))
-        return orjson.loads(raw) if raw else []
-
-    def schedule_many(self, partition: int, due_by_key: dict[str, int], now_ms: int, *, min_bucket: int = 0) -> None:
-        """Index every key under its due bucket (never before ``min_bucket`` nor a closed one),
-        one read-modify-write per bucket."""
-        if not due_by_key:
-            return
-        cursor = self.cursor(partition)
-        if cursor is None:  # first use on this partition: everything before now counts as closed
-            cursor = bucket_of(now_ms, self.width_ms) - 1
-            self.table[cursor_key(partition)] = str(cursor).encode()
-        floor = max(cursor + 1, min_bucket)
-        groups: dict[int, list[str]] = {}
-        for key, due_ms in due_by_key.items():
-            groups.setdefault(max(bucket_of(due_ms, self.width_ms), floor), []).append(key)
-        for bucket, keys in groups.items():
-            members = self.members(partition, bucket)
-            seen = set(members)
-            added = [k for k in keys if k not in seen]
-            if added:
-                self.table[bucket_key(partition, bucket)] = orjson.dumps(members + added)
 
 
 class ClockStore:
@@ -122,7 +80,7 @@ class ClockStore:
         self.config = config
         self.width_ms = width_ms
         self.publish = publish
-        self.index = BatchDueIndex(table, width_ms=width_ms)
+        self.index = DueIndex(table, width_ms=width_ms)
 
     def load(self, lead_id: str) -> LeadClock | None:
         raw = self.table.get(lead_id.encode())
@@ -159,6 +117,7 @@ class ClockStore:
         new, outputs = rules.apply(state, event, self.config, now_ms=now_ms)
         if new is state:
             return
+        assert new is not None  # rules.apply returns None only as the unchanged (absent) state
         await self.publish(outputs)
         due = rules.next_due_ms(new)
         if due is not None and due != rules.next_due_ms(state):
@@ -167,28 +126,10 @@ class ClockStore:
 
     async def sweep(self, partition: int, first: int, last: int, clock) -> int:
         """Close buckets ``first..last`` (one sweep command); ``clock()`` gives now in ms.
-        Empty buckets cost one read; the cursor is written once for the whole range."""
-        processed = 0
-        for bucket in range(first, last + 1):
-            if self.index.members(partition, bucket):
-                processed += await self.sweep_bucket(partition, bucket, clock())
-        cursor = self.index.cursor(partition)
-        if cursor is None or cursor < last:
-            self.table[cursor_key(partition)] = str(last).encode()
-        return processed
-
-    async def sweep_bucket(self, partition: int, bucket: int, now_ms: int) -> int:
-        """Close one ended bucket; returns how many due clocks it processed."""
-        done: set[str] = set()
-        processed = 0
-        while True:  # until no unprocessed member is left (the bucket is read, not yet closed)
-            todo = [lead_id for lead_id in self.index.members(partition, bucket) if lead_id not in done]
-            if not todo:
-                break
-            done.update(todo)
-            processed += await self._close_due(partition, bucket, todo, now_ms)
-        self.index.take(partition, bucket)  # last: removal + cursor only once all else is written
-        return processed
+        Returns how many due clocks changed."""
+        return await self.index.sweep(
+            partition, first, last, lambda p, bucket, lead_ids: self._close_due(p, bucket, lead_ids, clock())
+        )
 
     async def _close_due(self, partition: int, bucket: int, lead_ids: list[str], now_ms: int) -> int:
         changed: list[tuple[str, LeadClock | None, LeadClock]] = []
@@ -196,12 +137,13 @@ class ClockStore:
         for lead_id in lead_ids:
             state = self.load(lead_id)
             due = rules.next_due_ms(state)
-            if due is None or bucket_of(due, self.width_ms) > bucket:
+            if due is None or self.index.bucket_of(due) > bucket:
                 continue  # touched, or rescheduled since this entry was written
             new, outputs = rules.apply(state, Tick(), self.config, now_ms=now_ms)
             if new is state:  # due per the timer's clock, not yet per ours (skew across workers)
                 next_due[lead_id] = due
                 continue
+            assert new is not None  # changed: a clock
             await self.publish(outputs)
             changed.append((lead_id, state, new))
             due = rules.next_due_ms(new)
@@ -225,7 +167,6 @@ def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
         "lead id -> LeadClock (orjson); b:partition:bucket -> lead ids with an SLA tier due; "
         "c:partition -> last closed bucket; n:partition:priority -> open clocks",
     )
-    commands = pipeline.channel("sla_commands")
 
     async def publish(outputs) -> None:
         for out in outputs:
@@ -235,14 +176,17 @@ def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
                 metrics.sla_breaches.labels(priority=record["priority"], tier=record["tier"]).inc()
                 log.info(
                     "SLA breach %s tier %d (%s, owner %s, escalate to %s): %.2f min late",
-                    record["lead_id"], record["tier"], record["priority"], record["owner_id"],
-                    record["escalate_to_role"], record["minutes_late"],
+                    record["lead_id"],
+                    record["tier"],
+                    record["priority"],
+                    record["owner_id"],
+                    record["escalate_to_role"],
+                    record["minutes_late"],
                 )
             elif out.subject == rules.FIRST_TOUCH:
                 metrics.speed_to_lead_seconds.labels(priority=out.priority, team=out.team).observe(out.seconds)
 
     store = ClockStore(clocks, config, width_ms, publish)
-    index = store.index
 
     async def track(message: LeadEvent | wire.SlaSweep | dict, meta: Meta) -> None:
         partition = meta.partition
@@ -255,10 +199,18 @@ def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
                 store.erase(message.lead_id, partition)
                 return
             data = message.data
-            await store.apply(message.lead_id, Touched(
-                message.lead_id, message.event_id, data.get("status") or "unknown",
-                data.get("rep_id"), message.occurred_at_ms,
-            ), partition, pipeline.now_ms())
+            await store.apply(
+                message.lead_id,
+                Touched(
+                    message.lead_id,
+                    message.event_id,
+                    data.get("status") or "unknown",
+                    data.get("rep_id"),
+                    message.occurred_at_ms,
+                ),
+                partition,
+                pipeline.now_ms(),
+            )
         else:  # a lead_assigned record
             await store.apply(message["lead_id"], Assigned(message), partition, pipeline.now_ms())
 
@@ -268,38 +220,23 @@ def register(pipeline: Pipeline, *, config: SlaConfig) -> None:
             "lead_events": wire.reader(LeadEvent, kinds=(CRM_STATUS,), skip_others=True),
             "sla_commands": wire.reader(wire.SlaSweep),
         },
-        name="track_sla_clocks", capability="sla", handle=track, rejects=(wire.UnknownMessage,),
+        name="track_sla_clocks",
+        capability="sla",
+        handle=track,
+        rejects=(wire.UnknownMessage,),
     )
 
-    requested_up_to: dict[int, int] = {}  # partition -> last bucket a sweep was requested for
-
-    @pipeline.timer(settings.sweep_interval_s, name="request_sla_sweeps")
-    async def request_sla_sweeps():
-        try:
-            await _request_sweeps()
-        except Exception:  # a timer that raises stops for good; log and try at the next tick
-            log.exception("requesting SLA sweeps failed")
-
-    async def _request_sweeps() -> None:
-        last_closed = bucket_of(pipeline.now_ms(), width_ms) - 1
-        owned = pipeline.owned_partitions("sla_commands")
-        for partition in list(requested_up_to):
-            if partition not in owned:
-                del requested_up_to[partition]  # moved to another worker; its cursor moves on there
-        for partition in sorted(owned):
-            start = requested_up_to.get(partition)
-            if start is None:
-                start = index.cursor(partition)
-            if start is None:
-                continue  # nothing ever scheduled on this partition
-            first = start + 1
-            while first <= last_closed:
-                last = min(last_closed, first + config.max_buckets_per_command - 1)
-                await commands.send(
-                    key=b"sla-sweep", partition=partition,
-                    value=wire.encode(wire.SlaSweep(partition=partition, first=first, last=last)),
-                )
-                first = last + 1
-            requested_up_to[partition] = max(start, last_closed)
+    def count_open_clocks(owned: set[int]) -> None:
         for priority in PRIORITIES:
             metrics.sla_open_clocks.labels(priority=priority).set(store.open_clocks(owned, priority))
+
+    Sweeper(
+        pipeline,
+        store.index,
+        timer="request_sla_sweeps",
+        channel="sla_commands",
+        key=b"sla-sweep",
+        command=lambda partition, first, last: wire.encode(wire.SlaSweep(partition=partition, first=first, last=last)),
+        max_buckets_per_command=config.max_buckets_per_command,
+        after=count_open_clocks,
+    )

@@ -12,7 +12,8 @@ What lives here and what does not:
   per rejection reason). Which dispositions exclude a lead for good stays in the scoring model
   (``dispositions.permanent``), the single source the fit gate already uses.
 
-Durations are strings with a unit: ``90s``, ``10m``, ``2h``, ``5d`` (tests use seconds).
+Durations are strings with a unit: ``90s``, ``10m``, ``2h``, ``5d`` (tests use seconds; the
+grammar is ``agents.domain.durations``, the one parser).
 Validation runs in two passes like the scoring model - pydantic for shape and types, then
 cross-key checks - and every message names the key and the bad value. Escalation schedules
 are frozen into each clock when it opens, so a config change applies to new assignments.
@@ -29,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.disposition.rules import DEFAULT_POLICY, DispositionPolicy
 from agents.domain.config_errors import ALLOWED_VALUES, EXPECTED, describe_error, echo
-from agents.domain.yamlio import read_yaml
+from agents.domain.durations import parse_duration_ms
 from agents.domain.events import CRM_STATUSES, DISPOSITIONS
+from agents.domain.yamlio import read_yaml
 from agents.sla.exceptions import SlaConfigError
 
 SLA_EXPECTED = {**EXPECTED, **ALLOWED_VALUES}
@@ -42,8 +44,6 @@ OWNER_ROLES = frozenset({"owner", "rep"})
 # Roles that need no contact either: the consumer resolves them from the roster (the owner's
 # ``manager`` field), so contacts.manager only overrides that per team.
 ROSTER_ROLES = frozenset({"manager"})
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _ROLE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -134,8 +134,7 @@ class ReassignmentSpec:
     tiers: frozenset[int] = frozenset({0})
 
     def reassigns(self, priority: str, tier: int, reassignments: int) -> bool:
-        return (self.enabled and priority in self.priorities and tier in self.tiers
-                and reassignments < self.max_per_mql)
+        return self.enabled and priority in self.priorities and tier in self.tiers and reassignments < self.max_per_mql
 
 
 @dataclass(frozen=True)
@@ -160,14 +159,6 @@ class SlaConfig:
             return owner_id
         default, by_team = self.contacts.get(role, (None, {}))
         return by_team.get(team or "", default)
-
-
-def parse_duration_ms(text: object) -> int:
-    """``'90s'`` -> 90000; raises ValueError for anything else (the caller names the key)."""
-    match = _DURATION.match(text) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"expected a duration such as '90s', '10m', '2h' or '5d', got {text!r}")
-    return round(float(match.group(1)) * _UNIT_MS[match.group(2)])
 
 
 def load_sla_config(path: str | Path) -> SlaConfig:
@@ -223,8 +214,9 @@ def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
     ft = shape.first_touch
     for i, status in enumerate(ft.stop_statuses):
         if status not in CRM_STATUSES:
-            problems.append(f"first_touch.stop_statuses[{i}]: unknown CRM status {status!r} "
-                            f"(one of {', '.join(CRM_STATUSES)})")
+            problems.append(
+                f"first_touch.stop_statuses[{i}]: unknown CRM status {status!r} (one of {', '.join(CRM_STATUSES)})"
+            )
     if not ft.stop_statuses:
         problems.append("first_touch.stop_statuses: must list at least one CRM status, got []")
     skew = duration("first_touch.clock_skew_tolerance", ft.clock_skew_tolerance, allow_zero=True)
@@ -246,8 +238,10 @@ def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
             after = duration(f"{key}.after", tier.after, allow_zero=spec_in.anchor == "due")
             role(f"{key}.role", tier.role)
             if after <= last:
-                problems.append(f"{key}.after: tiers must be in increasing order, got {tier.after!r} "
-                                f"after {spec_in.tiers[i - 1].after!r}")
+                problems.append(
+                    f"{key}.after: tiers must be in increasing order, got {tier.after!r} "
+                    f"after {spec_in.tiers[i - 1].after!r}"
+                )
             last = max(last, after)
             tiers.append(TierSpec(i + 1, after, tier.role))
         escalation[priority] = EscalationSpec(spec_in.anchor, tuple(tiers))
@@ -265,24 +259,31 @@ def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
     if ra.enabled and not ra.priorities:
         problems.append("reassignment.priorities: must list at least one priority when enabled, got []")
     if ra.enabled and not ra.tiers:
-        problems.append("reassignment.tiers: must list at least one tier when enabled (0 = the first-touch "
-                        "deadline, 1.. the escalation tiers), got []")
+        problems.append(
+            "reassignment.tiers: must list at least one tier when enabled (0 = the first-touch "
+            "deadline, 1.. the escalation tiers), got []"
+        )
     for i, number in enumerate(ra.tiers):
         if number in ra.tiers[:i]:
             problems.append(f"reassignment.tiers[{i}]: tier {number} is listed twice")
         elif number < 0:
-            problems.append(f"reassignment.tiers[{i}]: expected 0 (the first-touch deadline) or an escalation "
-                            f"tier number (1..), got {number}")
+            problems.append(
+                f"reassignment.tiers[{i}]: expected 0 (the first-touch deadline) or an escalation "
+                f"tier number (1..), got {number}"
+            )
         elif number > 0 and ra.enabled:
             for priority in sorted(set(ra.priorities)):
                 count = len(escalation[priority].tiers)
                 if number > count:
                     have = f"tiers 1-{count}" if count else "no escalation tiers"
-                    problems.append(f"reassignment.tiers[{i}]: {priority} has {have} (escalation), "
-                                    f"so tier {number} can never reassign")
+                    problems.append(
+                        f"reassignment.tiers[{i}]: {priority} has {have} (escalation), "
+                        f"so tier {number} can never reassign"
+                    )
 
-    dispositions = (_dispositions(shape.dispositions, duration, problems)
-                    if shape.dispositions is not None else DEFAULT_POLICY)
+    dispositions = (
+        _dispositions(shape.dispositions, duration, problems) if shape.dispositions is not None else DEFAULT_POLICY
+    )
     return SlaConfig(
         version=shape.version,
         bucket_ms=shape.sweep.bucket_seconds * 1000 if shape.sweep.bucket_seconds else None,
@@ -292,8 +293,9 @@ def _build(shape: SlaConfigIn, problems: list[str]) -> SlaConfig:
         breach_role=ft.breach_role,
         escalation=escalation,
         contacts=contacts,
-        reassignment=ReassignmentSpec(ra.enabled, frozenset(ra.priorities), ra.max_per_mql, ra.role,
-                                      frozenset(ra.tiers)),
+        reassignment=ReassignmentSpec(
+            ra.enabled, frozenset(ra.priorities), ra.max_per_mql, ra.role, frozenset(ra.tiers)
+        ),
         dispositions=dispositions,
     )
 
@@ -315,14 +317,18 @@ def _check_contacts(shape: SlaConfigIn, problems: list[str]) -> None:
     for key, name in used:
         if name in OWNER_ROLES or name in ROSTER_ROLES or not _ROLE.match(name):
             continue  # by definition, or already reported as a bad name
-        contact = shape.contacts.get(name)
-        if contact is None:
-            problems.append(f"{key}: role {name!r} names nobody: add contacts.{name} (roles that need none: "
-                            f"{', '.join(sorted(OWNER_ROLES | ROSTER_ROLES))})")
-        elif contact.default is None:
-            teams = ", ".join(sorted(contact.by_team)[:5])
-            problems.append(f"{key}: role {name!r} names nobody for leads of teams other than {echo(teams)}: "
-                            f"add contacts.{name}.default")
+        named = shape.contacts.get(name)
+        if named is None:
+            problems.append(
+                f"{key}: role {name!r} names nobody: add contacts.{name} (roles that need none: "
+                f"{', '.join(sorted(OWNER_ROLES | ROSTER_ROLES))})"
+            )
+        elif named.default is None:
+            teams = ", ".join(sorted(named.by_team)[:5])
+            problems.append(
+                f"{key}: role {name!r} names nobody for leads of teams other than {echo(teams)}: "
+                f"add contacts.{name}.default"
+            )
 
 
 def _dispositions(shape: DispositionsIn, duration, problems: list[str]) -> DispositionPolicy:
@@ -341,5 +347,3 @@ def _dispositions(shape: DispositionsIn, duration, problems: list[str]) -> Dispo
     for disposition in sorted(set(tables["recycle"]) & set(tables["recapture"])):
         problems.append(f"dispositions.recapture.{disposition}: {disposition!r} is also listed under recycle")
     return DispositionPolicy(recycle=tables["recycle"], recapture=tables["recapture"])
-
-

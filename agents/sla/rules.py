@@ -44,7 +44,7 @@ fired - so a reassignment never restarts escalation.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any
 
 from agents.domain.identity import deterministic_id
 from agents.sla.config import SlaConfig
@@ -78,7 +78,7 @@ class Tick:
     """The sweep: breach whatever is due at ``now_ms``."""
 
 
-Event = Union[Assigned, Touched, Tick]
+Event = Assigned | Touched | Tick
 
 
 # --- State ------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ class Tier:
         return [self.number, self.due_ms, self.role, self.contact_id, self.action]
 
     @classmethod
-    def from_list(cls, raw: list[Any]) -> "Tier":
+    def from_list(cls, raw: list[Any]) -> Tier:
         # Clocks saved before ``action`` existed: only a tier 0 sent to the reassign role reassigned.
         action = raw[4] if len(raw) > 4 else (REASSIGN if int(raw[0]) == 0 and raw[2] == REASSIGN else ESCALATE)
         return cls(int(raw[0]), int(raw[1]), raw[2], raw[3], action)
@@ -119,7 +119,7 @@ class Mark:
         return [self.at_ms, self.event_id, self.rep_id, self.status]
 
     @classmethod
-    def from_list(cls, raw: list[Any] | None) -> "Mark | None":
+    def from_list(cls, raw: list[Any] | None) -> Mark | None:
         return None if raw is None else cls(int(raw[0]), raw[1], raw[2], raw[3])
 
 
@@ -151,21 +151,34 @@ class Clock:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "assignment_id": self.assignment_id, "mql_event_id": self.mql_event_id,
-            "owner_id": self.owner_id, "team": self.team, "priority": self.priority,
-            "assigned_at_ms": self.assigned_at_ms, "mql_assigned_at_ms": self.mql_assigned_at_ms,
-            "reassignments": self.reassignments, "tiers": [t.to_list() for t in self.tiers],
-            "fired": list(self.fired), "stopped": self.stopped.to_list() if self.stopped else None,
+            "assignment_id": self.assignment_id,
+            "mql_event_id": self.mql_event_id,
+            "owner_id": self.owner_id,
+            "team": self.team,
+            "priority": self.priority,
+            "assigned_at_ms": self.assigned_at_ms,
+            "mql_assigned_at_ms": self.mql_assigned_at_ms,
+            "reassignments": self.reassignments,
+            "tiers": [t.to_list() for t in self.tiers],
+            "fired": list(self.fired),
+            "stopped": self.stopped.to_list() if self.stopped else None,
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "Clock | None":
+    def from_dict(cls, d: dict[str, Any] | None) -> Clock | None:
         if d is None:
             return None
         return cls(
-            d["assignment_id"], d["mql_event_id"], d["owner_id"], d.get("team"), d["priority"],
-            int(d["assigned_at_ms"]), int(d["mql_assigned_at_ms"]), int(d.get("reassignments") or 0),
-            tuple(Tier.from_list(t) for t in d["tiers"]), tuple(int(n) for n in d.get("fired") or ()),
+            d["assignment_id"],
+            d["mql_event_id"],
+            d["owner_id"],
+            d.get("team"),
+            d["priority"],
+            int(d["assigned_at_ms"]),
+            int(d["mql_assigned_at_ms"]),
+            int(d.get("reassignments") or 0),
+            tuple(Tier.from_list(t) for t in d["tiers"]),
+            tuple(int(n) for n in d.get("fired") or ()),
             Mark.from_list(d.get("stopped")),
         )
 
@@ -182,13 +195,14 @@ class LeadClock:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "v": LAYOUT_VERSION, "lead_id": self.lead_id,
+            "v": LAYOUT_VERSION,
+            "lead_id": self.lead_id,
             "clock": self.clock.to_dict() if self.clock else None,
             "last_touch": self.last_touch.to_list() if self.last_touch else None,
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "LeadClock":
+    def from_dict(cls, raw: dict[str, Any]) -> LeadClock:
         if raw.get("v", LAYOUT_VERSION) != LAYOUT_VERSION:
             raise ValueError(f"LeadClock layout v={raw.get('v')!r} is not supported (expected {LAYOUT_VERSION})")
         return cls(raw["lead_id"], Clock.from_dict(raw.get("clock")), Mark.from_list(raw.get("last_touch")))
@@ -216,7 +230,7 @@ class FirstTouchOutput:
     subject: str = FIRST_TOUCH
 
 
-Output = Union[BreachOutput, FirstTouchOutput]
+Output = BreachOutput | FirstTouchOutput
 
 
 def breach_id(lead_id: str, assignment_id: str, tier: int) -> str:
@@ -227,7 +241,11 @@ def breach_id(lead_id: str, assignment_id: str, tier: int) -> str:
 
 
 def apply(
-    state: LeadClock | None, event: Event, config: SlaConfig, *, now_ms: int,
+    state: LeadClock | None,
+    event: Event,
+    config: SlaConfig,
+    *,
+    now_ms: int,
 ) -> tuple[LeadClock | None, list[Output]]:
     """Apply one event. When nothing changes the very same ``state`` object is returned."""
     if isinstance(event, Assigned):
@@ -243,14 +261,19 @@ def apply(
 
 def next_due_ms(state: LeadClock | None) -> int | None:
     """Deadline of the clock's next unfired tier (None: nothing pending)."""
-    if state is None or not state.is_open:
-        return None
-    return min(t.due_ms for t in state.clock.pending)  # type: ignore[union-attr]
+    clock = _open_clock(state)
+    return min(t.due_ms for t in clock.pending) if clock is not None else None
 
 
 def open_priority(state: LeadClock | None) -> str | None:
     """Priority of the open clock (for the open-clocks gauge), else None."""
-    return state.clock.priority if state is not None and state.is_open else None  # type: ignore[union-attr]
+    clock = _open_clock(state)
+    return clock.priority if clock is not None else None
+
+
+def _open_clock(state: LeadClock | None) -> Clock | None:
+    """The lead's clock if it is open (``LeadClock.is_open``), else None."""
+    return state.clock if state is not None and state.clock is not None and state.clock.is_open else None
 
 
 def _assigned(state: LeadClock | None, rec: dict[str, Any], config: SlaConfig) -> tuple[LeadClock | None, list[Output]]:
@@ -266,17 +289,25 @@ def _assigned(state: LeadClock | None, rec: dict[str, Any], config: SlaConfig) -
     old = state.clock if state is not None else None
     if old is not None and (old.assignment_id == aid or (assigned_at, aid) < (old.assigned_at_ms, old.assignment_id)):
         return state, []  # redelivered, or older than the assignment we track
-    same_mql = old is not None and old.mql_event_id == mql
-    anchor = old.mql_assigned_at_ms if same_mql else assigned_at  # type: ignore[union-attr]
-    reassignments = old.reassignments + 1 if same_mql else 0  # type: ignore[union-attr]
+    same = old if old is not None and old.mql_event_id == mql else None  # the clock of the same MQL
+    anchor = same.mql_assigned_at_ms if same is not None else assigned_at
+    reassignments = same.reassignments + 1 if same is not None else 0
     # A reassignment (same MQL, same priority) continues the ladder: the same tier deadlines
     # (whatever the anchor), and the tiers already fired stay fired; tier 0 is the new owner's.
-    ladder = ({t.number: t.due_ms for t in old.tiers if t.number > 0}  # type: ignore[union-attr]
-              if same_mql and old.priority == priority else None)  # type: ignore[union-attr]
-    tiers = _schedule(config, priority, owner, team, assigned_at=anchor, due_at=due_at, reassignments=reassignments,
-                      ladder=ladder)
-    carry = same_mql and (ladder is not None or config.escalation_for(priority).anchor == "assigned")
-    fired = tuple(n for n in old.fired if n > 0 and any(t.number == n for t in tiers)) if carry else ()  # type: ignore[union-attr]
+    ladder = (
+        {t.number: t.due_ms for t in same.tiers if t.number > 0}
+        if same is not None and same.priority == priority
+        else None
+    )
+    tiers = _schedule(
+        config, priority, owner, team, assigned_at=anchor, due_at=due_at, reassignments=reassignments, ladder=ladder
+    )
+    carry = same is not None and (ladder is not None or config.escalation_for(priority).anchor == "assigned")
+    fired = (
+        tuple(n for n in same.fired if n > 0 and any(t.number == n for t in tiers))
+        if same is not None and carry
+        else ()
+    )
     clock = Clock(aid, mql, owner, team, priority, assigned_at, anchor, reassignments, tiers, fired=fired)
     outputs: list[Output] = []
     touch = state.last_touch if state is not None else None
@@ -287,8 +318,15 @@ def _assigned(state: LeadClock | None, rec: dict[str, Any], config: SlaConfig) -
 
 
 def _schedule(
-    config: SlaConfig, priority: str, owner: str, team: str | None, *,
-    assigned_at: int, due_at: int, reassignments: int, ladder: dict[int, int] | None = None,
+    config: SlaConfig,
+    priority: str,
+    owner: str,
+    team: str | None,
+    *,
+    assigned_at: int,
+    due_at: int,
+    reassignments: int,
+    ladder: dict[int, int] | None = None,
 ) -> tuple[Tier, ...]:
     """Tier 0 at ``due_at``, the ladder from the anchor - or, for a reassignment, at the
     deadlines it already had (``ladder``: tier number -> due)."""
@@ -300,8 +338,13 @@ def _schedule(
     spec = config.escalation_for(priority)
     base = assigned_at if spec.anchor == "assigned" else due_at
     tiers = [first] + [
-        Tier(t.number, (ladder or {}).get(t.number, base + t.after_ms), t.role, config.contact_for(t.role, owner, team),
-             REASSIGN if ra.reassigns(priority, t.number, reassignments) else ESCALATE)
+        Tier(
+            t.number,
+            (ladder or {}).get(t.number, base + t.after_ms),
+            t.role,
+            config.contact_for(t.role, owner, team),
+            REASSIGN if ra.reassigns(priority, t.number, reassignments) else ESCALATE,
+        )
         for t in spec.tiers
     ]
     return tuple(sorted(tiers, key=lambda t: (t.due_ms, t.number)))
@@ -314,7 +357,8 @@ def _touched(state: LeadClock | None, ev: Touched, config: SlaConfig) -> tuple[L
     if state is None:
         return LeadClock(ev.lead_id, None, mark), []
     last = state.last_touch if state.last_touch is not None and state.last_touch.order >= mark.order else mark
-    clock, outputs = state.clock, []
+    clock = state.clock
+    outputs: list[Output] = []
     if clock is not None and clock.stopped is None and mark.at_ms >= clock.assigned_at_ms - config.clock_skew_ms:
         clock, out = _stop(clock, mark, state.lead_id)
         outputs.append(out)
@@ -330,28 +374,33 @@ def _stop(clock: Clock, mark: Mark, lead_id: str) -> tuple[Clock, FirstTouchOutp
 
 
 def _tick(state: LeadClock | None, now_ms: int) -> tuple[LeadClock | None, list[Output]]:
-    if state is None or not state.is_open:
+    clock = _open_clock(state)
+    if state is None or clock is None:
         return state, []
-    clock = state.clock
-    due = [t for t in clock.pending if t.due_ms <= now_ms]  # type: ignore[union-attr]
+    due = [t for t in clock.pending if t.due_ms <= now_ms]
     if not due:
         return state, []
     outputs: list[Output] = []
     for tier in due:  # pending keeps the (due, number) order
-        outputs.append(BreachOutput(state.lead_id, {
-            "event_id": breach_id(state.lead_id, clock.assignment_id, tier.number),  # type: ignore[union-attr]
-            "lead_id": state.lead_id,
-            "assignment_id": clock.assignment_id,  # type: ignore[union-attr]
-            "owner_id": clock.owner_id,  # type: ignore[union-attr]
-            "priority": clock.priority,  # type: ignore[union-attr]
-            "tier": tier.number,
-            "escalate_to_role": tier.role,
-            "escalate_to_id": tier.contact_id,
-            "due_at": tier.due_ms,
-            "breached_at": now_ms,
-            "minutes_late": round(max(0, now_ms - tier.due_ms) / 60_000, 3),
-            "action": tier.action,
-            "first_assigned_at": clock.mql_assigned_at_ms,  # type: ignore[union-attr]
-        }))
-    fired = tuple(sorted({*clock.fired, *(t.number for t in due)}))  # type: ignore[union-attr]
+        outputs.append(
+            BreachOutput(
+                state.lead_id,
+                {
+                    "event_id": breach_id(state.lead_id, clock.assignment_id, tier.number),
+                    "lead_id": state.lead_id,
+                    "assignment_id": clock.assignment_id,
+                    "owner_id": clock.owner_id,
+                    "priority": clock.priority,
+                    "tier": tier.number,
+                    "escalate_to_role": tier.role,
+                    "escalate_to_id": tier.contact_id,
+                    "due_at": tier.due_ms,
+                    "breached_at": now_ms,
+                    "minutes_late": round(max(0, now_ms - tier.due_ms) / 60_000, 3),
+                    "action": tier.action,
+                    "first_assigned_at": clock.mql_assigned_at_ms,
+                },
+            )
+        )
+    fired = tuple(sorted({*clock.fired, *(t.number for t in due)}))
     return LeadClock(state.lead_id, replace(clock, fired=fired), state.last_touch), outputs

@@ -41,27 +41,32 @@ class RunOutputs:
         self.records[subject or "undecodable"] += 1
         if subject is None or not isinstance(value, dict):
             return
-        lead = value.get("lead_id")
+        lead: Any = value.get("lead_id")  # every subject counted here has one
         if subject == "lead_qualified":
             if value.get("upgrade_of"):
                 self.upgrades.add(value["event_id"])
             else:
-                key = (lead, value["mql_number"])
-                self.mqls[key].add(value["event_id"])
-                self.mql_score.setdefault(key, float(value["score"]))
+                mql_key = (lead, value["mql_number"])
+                self.mqls[mql_key].add(value["event_id"])
+                self.mql_score.setdefault(mql_key, float(value["score"]))
         elif subject == "lead_assigned":
-            key = (lead, value.get("mql_event_id"), value.get("replaces_assignment_id"))
-            self.assignments[key].add((value["event_id"], value["owner_id"]))
+            assignment_key = (lead, value.get("mql_event_id"), value.get("replaces_assignment_id"))
+            self.assignments[assignment_key].add((value["event_id"], value["owner_id"]))
         elif subject == "sla_breached":
-            key = (lead, value["assignment_id"], value["tier"])
-            self.breaches[key].add(value["event_id"])
-            self.breach_due_s.setdefault(key, (int(value["due_at"]) - self.origin_ms) / 1000)
+            breach_key = (lead, value["assignment_id"], value["tier"])
+            self.breaches[breach_key].add(value["event_id"])
+            self.breach_due_s.setdefault(breach_key, (int(value["due_at"]) - self.origin_ms) / 1000)
         elif subject == "lead_scored":
             self.final[lead] = (value["stage"], float(value["score"]))
 
     def counts(self) -> dict[str, int]:
-        return {"mqls": len(self.mqls), "upgrades": len(self.upgrades), "assignments": len(self.assignments),
-                "breaches": len(self.breaches), "leads": len(self.final)}
+        return {
+            "mqls": len(self.mqls),
+            "upgrades": len(self.upgrades),
+            "assignments": len(self.assignments),
+            "breaches": len(self.breaches),
+            "leads": len(self.final),
+        }
 
 
 @dataclass
@@ -87,9 +92,22 @@ class Divergence:
     breach_extra: int = 0
     examples: list[str] = field(default_factory=list)
 
-    FAILING = ("mql_lost", "mql_extra", "mql_ids_lost", "mql_ids_extra", "mql_multi_id", "upgrades_lost",
-               "upgrades_extra", "assign_missing", "assign_extra", "assign_duplicated", "stage_diverged",
-               "score_diverged", "leads_missing", "breach_duplicated")
+    FAILING = (
+        "mql_lost",
+        "mql_extra",
+        "mql_ids_lost",
+        "mql_ids_extra",
+        "mql_multi_id",
+        "upgrades_lost",
+        "upgrades_extra",
+        "assign_missing",
+        "assign_extra",
+        "assign_duplicated",
+        "stage_diverged",
+        "score_diverged",
+        "leads_missing",
+        "breach_duplicated",
+    )
 
     def failures(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.FAILING if getattr(self, name)}
@@ -124,11 +142,19 @@ def compare(base: RunOutputs, run: RunOutputs, *, score_tolerance: float, breach
 
     d.assign_missing = note("assignment missing", base.assignments.keys() - run.assignments.keys())
     d.assign_extra = note("assignment extra", run.assignments.keys() - base.assignments.keys())
-    d.assign_duplicated = note("assignment duplicated", (
-        (k, sorted(v)) for k, v in run.assignments.items()
-        if len({i for i, _ in v}) > 1 or len({o for _, o in v}) > 1))
-    d.owner_changed = sum(1 for k in base.assignments.keys() & run.assignments.keys()
-                          if {o for _, o in base.assignments[k]} != {o for _, o in run.assignments[k]})
+    d.assign_duplicated = note(
+        "assignment duplicated",
+        (
+            (k, sorted(v))
+            for k, v in run.assignments.items()
+            if len({i for i, _ in v}) > 1 or len({o for _, o in v}) > 1
+        ),
+    )
+    d.owner_changed = sum(
+        1
+        for k in base.assignments.keys() & run.assignments.keys()
+        if {o for _, o in base.assignments[k]} != {o for _, o in run.assignments[k]}
+    )
 
     d.leads_missing = note("lead never scored", base.final.keys() - run.final.keys())
     stages, scores = [], []

@@ -21,8 +21,9 @@ def _recover(report: ScenarioReport) -> str:
         return "-"
     if any(r is None for r in report.recover_s):
         return "never"
-    return _secs(max(r for r in report.recover_s if r is not None)) + (f" (max of {len(report.recover_s)})"
-                                                                        if len(report.recover_s) > 1 else "")
+    return _secs(max(r for r in report.recover_s if r is not None)) + (
+        f" (max of {len(report.recover_s)})" if len(report.recover_s) > 1 else ""
+    )
 
 
 def verdict(report: ScenarioReport) -> str:
@@ -57,39 +58,51 @@ def line(report: ScenarioReport) -> str:
 def summary_line(reports: list[ScenarioReport], meta: dict[str, Any]) -> str:
     compared = [r for r in reports if r.name != "baseline"]
     failed = [r for r in reports if r.failures()]
-    head = (f"chaos: {len(compared)} scenarios vs baseline, {meta['events']} events (seed {meta['seed']}, "
-            f"workload {meta['fingerprint']}, {meta['rate']:.0f} events/s), {meta['wall_min']:.1f} min: ")
+    head = (
+        f"chaos: {len(compared)} scenarios vs baseline, {meta['events']} events (seed {meta['seed']}, "
+        f"workload {meta['fingerprint']}, {meta['rate']:.0f} events/s), {meta['wall_min']:.1f} min: "
+    )
     if not failed:
         return head + "all OK"
     return head + f"{len(failed)} FAILED (" + "; ".join(f"{r.name}: {verdict(r)[5:]}" for r in failed) + ")"
 
 
 def markdown_table(reports: list[ScenarioReport]) -> str:
-    rows = ["| scenario | fault | MQLs lost / extra | assignments missing / duplicated (owner differs) | "
-            "final stage / score diverged | breaches duplicated (missing / extra) | recovery | drained | "
-            "orphans | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| scenario | fault | MQLs lost / extra | assignments missing / duplicated (owner differs) | "
+        "final stage / score diverged | breaches duplicated (missing / extra) | recovery | drained | "
+        "orphans | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in reports:
         d = r.divergence
         cpu = f"; worker CPU {r.cpu_outage_pct:.1f}% of a core" if r.cpu_outage_pct is not None else ""
         if d is None:
             cells = ["-", "-", "-", "-"] if r.name == "baseline" else ["?"] * 4
         else:
-            cells = [f"{d.mql_lost} / {d.mql_extra}", f"{d.assign_missing} / {d.assign_duplicated} ({d.owner_changed})",
-                     f"{d.stage_diverged} / {d.score_diverged}",
-                     f"{d.breach_duplicated} ({d.breach_missing} / {d.breach_extra})"]
-        rows.append(f"| {r.name} | {r.title}{cpu} | " + " | ".join(cells)
-                    + f" | {_recover(r)} | {_secs(r.drained_s)} | {len(r.orphans)} | {verdict(r)} |")
+            cells = [
+                f"{d.mql_lost} / {d.mql_extra}",
+                f"{d.assign_missing} / {d.assign_duplicated} ({d.owner_changed})",
+                f"{d.stage_diverged} / {d.score_diverged}",
+                f"{d.breach_duplicated} ({d.breach_missing} / {d.breach_extra})",
+            ]
+        rows.append(
+            f"| {r.name} | {r.title}{cpu} | "
+            + " | ".join(cells)
+            + f" | {_recover(r)} | {_secs(r.drained_s)} | {len(r.orphans)} | {verdict(r)} |"
+        )
     return "\n".join(rows)
 
 
 def results_block(reports: list[ScenarioReport], meta: dict[str, Any]) -> str:
     base = next((r for r in reports if r.name == "baseline"), None)
     counts = ", ".join(f"{k} {v}" for k, v in base.counts.items()) if base else "-"
-    return (f"{BEGIN}\nLatest run: {meta['when']}, code state `{meta['code_state']}`; {meta['events']} events "
-            f"(seed {meta['seed']}, workload `{meta['fingerprint']}`, {meta['rate']:.0f} events/s over "
-            f"{meta['span_s']:.0f} s), {meta['wall_min']:.1f} min in all. Baseline outputs: {counts}.\n\n"
-            f"{markdown_table(reports)}\n\n{summary_line(reports, meta)}\n{END}")
+    return (
+        f"{BEGIN}\nLatest run: {meta['when']}, code state `{meta['code_state']}`; {meta['events']} events "
+        f"(seed {meta['seed']}, workload `{meta['fingerprint']}`, {meta['rate']:.0f} events/s over "
+        f"{meta['span_s']:.0f} s), {meta['wall_min']:.1f} min in all. Baseline outputs: {counts}.\n\n"
+        f"{markdown_table(reports)}\n\n{summary_line(reports, meta)}\n{END}"
+    )
 
 
 def update_doc(path: Path, block: str) -> None:

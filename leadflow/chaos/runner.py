@@ -17,12 +17,18 @@ from typing import Any
 
 from leadflow.chaos.compare import Divergence, RunOutputs
 from leadflow.chaos.workload import PacedPublisher, Workload
-from streams.connections import kafka_client_kwargs
 from leadflow.devstack import DevStack
-from streams.settings import Settings
 from leadflow.simulator.harness import (
-    OutputReader, WorkerProcess, end_offsets, forget_redis_keys, percentile, read_cpu_seconds, wait_for_group,
+    OutputReader,
+    WorkerProcess,
+    end_offsets,
+    forget_redis_keys,
+    percentile,
+    read_cpu_seconds,
+    wait_for_group,
 )
+from streams.connections import kafka_client_kwargs
+from streams.settings import Settings
 
 COMPARED_ROLES = ("mqls", "assignments", "sla_breaches", "lead_scored")
 
@@ -40,8 +46,9 @@ class ChaosOptions:
     lag_floor: int = 50  # "recovered" = group lag <= max(lag_floor, 2 x the baseline's p95 lag)
     probe_every_s: float = 0.5
     drain_slack: int = 40  # records of timer commands (sweeps, reviews) not yet committed
-    worker_settings: dict[str, Any] = field(default_factory=lambda: {
-        "broker_session_timeout_s": 6.0, "broker_commit_interval_s": 0.5, "metrics_port": 0})
+    worker_settings: dict[str, Any] = field(
+        default_factory=lambda: {"broker_session_timeout_s": 6.0, "broker_commit_interval_s": 0.5, "metrics_port": 0}
+    )
 
 
 @dataclass
@@ -79,7 +86,9 @@ class ScenarioReport:
         return data
 
 
-def recovery_time(samples: list[tuple[float, int | None, int | None]], fault_end: float, threshold: int) -> float | None:
+def recovery_time(
+    samples: list[tuple[float, int | None, int | None]], fault_end: float, threshold: int
+) -> float | None:
     """Seconds from ``fault_end`` until the group's lag is <= ``threshold`` *and* its committed
     offsets have moved past where the first probe after the fault found them (a worker that has
     not come back is not "recovered" because its lag happened to be small). ``samples``: (time
@@ -108,8 +117,9 @@ class LagProbe:
 
         if self._admin is None:
             self._admin = AIOKafkaAdminClient(**self.kafka, request_timeout_ms=3000)
-            self._consumer = AIOKafkaConsumer(**self.kafka, enable_auto_commit=False, group_id=None,
-                                              request_timeout_ms=3000)
+            self._consumer = AIOKafkaConsumer(
+                **self.kafka, enable_auto_commit=False, group_id=None, request_timeout_ms=3000
+            )
             await self._admin.start()
             await self._consumer.start()
         return self._admin, self._consumer
@@ -233,29 +243,56 @@ def scenarios(opts: ChaosOptions) -> list[Scenario]:
     return [
         Scenario("baseline", "no fault", None),
         Scenario("control", "no fault, run again (the harness's own noise)", None),
-        Scenario("kill9", f"worker kill -9 x{opts.kills}, restarted at once",
-                 lambda ctx, o: kill_and_restart(ctx, o.kills)),
-        Scenario("broker", f"broker stopped {opts.broker_outage_s:g} s", lambda ctx, o: broker_outage(ctx, o.broker_outage_s)),
+        Scenario(
+            "kill9", f"worker kill -9 x{opts.kills}, restarted at once", lambda ctx, o: kill_and_restart(ctx, o.kills)
+        ),
+        Scenario(
+            "broker", f"broker stopped {opts.broker_outage_s:g} s", lambda ctx, o: broker_outage(ctx, o.broker_outage_s)
+        ),
         Scenario("redis", f"Redis down {opts.redis_outage_s:g} s", lambda ctx, o: redis_outage(ctx, o.redis_outage_s)),
-        Scenario("standby", "2 workers, standby replicas 1, one kill -9", lambda ctx, o: kill_one_of_two(ctx),
-                 workers=2, standby_replicas=1),
-        Scenario("broker-long", f"broker stopped {opts.long_outage_s:g} s (worker CPU measured)",
-                 lambda ctx, o: broker_outage(ctx, o.long_outage_s, measure_cpu=True)),
+        Scenario(
+            "standby",
+            "2 workers, standby replicas 1, one kill -9",
+            lambda ctx, o: kill_one_of_two(ctx),
+            workers=2,
+            standby_replicas=1,
+        ),
+        Scenario(
+            "broker-long",
+            f"broker stopped {opts.long_outage_s:g} s (worker CPU measured)",
+            lambda ctx, o: broker_outage(ctx, o.long_outage_s, measure_cpu=True),
+        ),
     ]
 
 
 class ScenarioRun:
     """One scenario, start to cleanup. ``lag_threshold`` comes from the baseline (None: this is it)."""
 
-    def __init__(self, scenario: Scenario, base: Settings, configs: dict[str, Path], stack: DevStack,
-                 workload: Workload, opts: ChaosOptions, workdir: Path, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        base: Settings,
+        configs: dict[str, Path],
+        stack: DevStack,
+        workload: Workload,
+        opts: ChaosOptions,
+        workdir: Path,
+        say: Callable[[str], None],
+    ) -> None:
         self.scenario, self.stack, self.workload, self.opts, self.say = scenario, stack, workload, opts, say
         self.run_id = f"chaos-{scenario.name}-{uuid.uuid4().hex[:6]}"
         self.run_dir = workdir / self.run_id
         data = base.model_dump()
-        data.update(topic_prefix=self.run_id, app_id=self.run_id, redis_key_prefix=self.run_id,
-                    sweep_bucket_s=1, sweep_interval_s=0.5, standby_replicas=scenario.standby_replicas,
-                    **configs, **opts.worker_settings)
+        data.update(
+            topic_prefix=self.run_id,
+            app_id=self.run_id,
+            redis_key_prefix=self.run_id,
+            sweep_bucket_s=1,
+            sweep_interval_s=0.5,
+            standby_replicas=scenario.standby_replicas,
+            **configs,
+            **opts.worker_settings,
+        )
         self.settings = Settings(**data)
         self.kafka = kafka_client_kwargs(self.settings)
         self.samples: list[tuple[float, int | None, int | None]] = []
@@ -278,17 +315,19 @@ class ScenarioRun:
             await asyncio.sleep(self.opts.probe_every_s)
 
     async def run(self, lag_threshold: int | None) -> ScenarioReport:
-        from streams.app import build_codec
         from leadflow.demo import load_roster
         from leadflow.simulator import Publisher
+        from streams.app import build_codec
         from streams.topics import TopicNames, ensure_topics
 
         started = time.time()
         names = TopicNames.from_settings(self.settings)
         await ensure_topics(self.settings)
         self.say(f"{self.scenario.name}: {load_roster(self.settings, self.run_dir)}")
-        workers = [WorkerProcess(self.worker_settings(i), self.run_dir, name=f"worker-{i}")
-                   for i in range(self.scenario.workers)]
+        workers = [
+            WorkerProcess(self.worker_settings(i), self.run_dir, name=f"worker-{i}")
+            for i in range(self.scenario.workers)
+        ]
         for worker in workers:
             worker.start()
         pgids = {w.pid for w in workers if w.pid}
@@ -301,8 +340,9 @@ class ScenarioRun:
                 paced = PacedPublisher(pub, self.workload, origin_ms)
                 publishing = asyncio.create_task(paced.run())
                 sampler = asyncio.create_task(self._sample_forever(probe, publishing))
-                ctx = RunContext(self.stack, workers, paced, publishing, origin_ms / 1000, self.workload.span_s,
-                                 self.report)
+                ctx = RunContext(
+                    self.stack, workers, paced, publishing, origin_ms / 1000, self.workload.span_s, self.report
+                )
                 try:
                     if self.scenario.inject is not None:
                         await self.scenario.inject(ctx, self.opts)
@@ -356,8 +396,10 @@ class ScenarioRun:
             else:
                 since = None
             await asyncio.sleep(self.opts.probe_every_s)
-        self.report.notes.append(f"not drained after {self.opts.drain_timeout_s:g} s: lag {lag}, of which "
-                                 f"{inputs} input records never committed")
+        self.report.notes.append(
+            f"not drained after {self.opts.drain_timeout_s:g} s: lag {lag}, of which "
+            f"{inputs} input records never committed"
+        )
         return None
 
     async def _read_outputs(self, names) -> None:

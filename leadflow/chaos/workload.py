@@ -64,8 +64,15 @@ def build_workload(seed: int, count: int, *, speed: float, arrival_every_s: floa
         raise ValueError(f"speed must be > 0, got {speed}")
     # Reps at the demo's pace, in business time: the whole timeline is divided by speed below.
     crm = CrmSimulator(seed, timing=DEMO_TIMING)
-    sim = TrafficSimulator(seed, start_ms=BUSINESS_START_MS, arrival_every_s=arrival_every_s, bad_share=bad_share,
-                           inline_crm=True, crm=crm, tag=f"chaos{seed}")
+    sim = TrafficSimulator(
+        seed,
+        start_ms=BUSINESS_START_MS,
+        arrival_every_s=arrival_every_s,
+        bad_share=bad_share,
+        inline_crm=True,
+        crm=crm,
+        tag=f"chaos{seed}",
+    )
     events = tuple(sim.take(count))
     first = events[0].at_ms
     offsets = tuple(int((e.at_ms - first) / speed) for e in events)
@@ -76,8 +83,9 @@ class PacedPublisher:
     """Publishes a workload on its schedule; ``pause()`` holds events (a publisher's retry queue
     while its broker is away) and ``resume()`` sends the held ones with their original stamps."""
 
-    def __init__(self, publisher: Any, workload: Workload, origin_ms: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, publisher: Any, workload: Workload, origin_ms: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.publisher = publisher  # leadflow.simulator.Publisher, started
         self.workload = workload
         self.origin_ms = origin_ms
@@ -121,6 +129,7 @@ class PacedPublisher:
 
     def resume(self) -> None:
         now_ms = self.clock() * 1000
-        self.held_max = max(self.held_max, sum(1 for o in self.workload.offsets_ms[self.sent:]
-                                               if self.origin_ms + o <= now_ms))
+        self.held_max = max(
+            self.held_max, sum(1 for o in self.workload.offsets_ms[self.sent :] if self.origin_ms + o <= now_ms)
+        )
         self._open.set()

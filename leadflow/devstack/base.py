@@ -216,8 +216,7 @@ class ManagedProcess:
         if record.matches_live_process():
             return record.pid
         if not record.is_same_process_start():
-            log.info("%s: removing stale pid file %s (pid %d is gone or reused)",
-                     self.name, self.pid_file, record.pid)
+            log.info("%s: removing stale pid file %s (pid %d is gone or reused)", self.name, self.pid_file, record.pid)
             self.pid_file.unlink(missing_ok=True)
         return None
 
@@ -248,8 +247,7 @@ class ManagedProcess:
             log.info("%s already running (pid %d)", self.name, existing)
             return existing
         if self.tie_to_parent and threading.current_thread() is not threading.main_thread():
-            log.warning("%s: tie_to_parent from a non-main thread; the child dies when "
-                        "this thread exits", self.name)
+            log.warning("%s: tie_to_parent from a non-main thread; the child dies when this thread exits", self.name)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._rotate_log()
@@ -281,8 +279,7 @@ class ManagedProcess:
         log.info("stopping %s (pid %d)", self.name, pid)
         self._signal_group(pid, signal.SIGTERM)
         if not self._wait_for_exit(pid, timeout):
-            log.warning("%s (pid %d) ignored SIGTERM for %.0fs; sending SIGKILL",
-                        self.name, pid, timeout)
+            log.warning("%s (pid %d) ignored SIGTERM for %.0fs; sending SIGKILL", self.name, pid, timeout)
             self._signal_group(pid, signal.SIGKILL)
             self._wait_for_exit(pid, 10.0)
         # Members of the group can outlive the leader (e.g. a forked helper): sweep them.
@@ -331,8 +328,7 @@ class ManagedProcess:
             if time.monotonic() >= deadline:
                 because = f" (last check failed: {last_error!r})" if last_error else ""
                 raise NotReadyError(
-                    f"{self.name} (pid {pid}) was not {what} after {timeout:.0f}s{because}. "
-                    f"{self._log_excerpt()}"
+                    f"{self.name} (pid {pid}) was not {what} after {timeout:.0f}s{because}. {self._log_excerpt()}"
                 )
             time.sleep(interval)
 

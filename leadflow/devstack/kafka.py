@@ -59,12 +59,9 @@ class SaslSslListener:
         plain_users = " ".join(f'user_{name}="{password}"' for name, password in self.users.items())
         return {
             "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
-            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config":
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            "listener.name.sasl_ssl.plain.sasl.jaas.config":
-                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
             "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
             "listener.name.sasl_ssl.ssl.keystore.location": str(self.keystore_pem),
         }
@@ -73,12 +70,13 @@ class SaslSslListener:
         args = []
         for name, password in self.users.items():
             for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
-                args += ["--add-scram", f'{mechanism}=[name={name},password={password}]']
+                args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
         return args
 
 
-def server_properties(*, port: int, controller_port: int, log_dir: Path,
-                      sasl_ssl: SaslSslListener | None = None) -> dict[str, str]:
+def server_properties(
+    *, port: int, controller_port: int, log_dir: Path, sasl_ssl: SaslSslListener | None = None
+) -> dict[str, str]:
     """Broker config for one combined broker+controller node on loopback."""
     props = {
         "process.roles": "broker,controller",
@@ -264,15 +262,19 @@ class KafkaServer:
                 if not self.libs_dir.is_dir():
                     raise
                 log.info("another process cached Kafka %s jars first; using those", self.version)
-            log.info("fetched Kafka %s jars into %s in %.1fs",
-                     self.version, self.libs_dir, time.monotonic() - started)
+            log.info("fetched Kafka %s jars into %s in %.1fs", self.version, self.libs_dir, time.monotonic() - started)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return self.libs_dir
 
     def _run_maven(self, mvn: str, output_dir: Path) -> None:
         cmd = [
-            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(KAFKA_POM),
+            mvn,
+            "-q",
+            "-B",
+            "-Dstyle.color=never",
+            "-f",
+            str(KAFKA_POM),
             f"-Dkafka.version={self.version}",
             "dependency:copy-dependencies",
             f"-DoutputDirectory={output_dir}",
@@ -281,7 +283,10 @@ class KafkaServer:
         log.info("fetching Kafka %s jars with Maven (one-time)", self.version)
         try:
             result = subprocess.run(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
                 timeout=_MVN_TIMEOUT_S,
                 preexec_fn=die_with_parent_preexec(),  # a dead caller needs no jars
             )
@@ -327,14 +332,15 @@ class KafkaServer:
         libs = self.ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = server_properties(
-            port=self.port, controller_port=self.controller_port, log_dir=self.log_dir,
+            port=self.port,
+            controller_port=self.controller_port,
+            log_dir=self.log_dir,
             sasl_ssl=self.sasl_ssl,
         )
         self.server_properties_file.write_text(render_properties(props))
         self.server_properties_file.chmod(0o600)  # may hold PLAIN users' passwords
         self._format_storage_if_needed(java, libs)
-        self.process.argv = self._java_command(java, libs, "kafka.Kafka",
-                                               str(self.server_properties_file))
+        self.process.argv = self._java_command(java, libs, "kafka.Kafka", str(self.server_properties_file))
         self.process.start()
         return True
 
@@ -359,17 +365,37 @@ class KafkaServer:
         java, libs = find_java(), self.ensure_jars()
         for name, password in missing.items():
             config = ",".join(f"{m}=[password={password}]" for m in ("SCRAM-SHA-256", "SCRAM-SHA-512"))
-            cmd = self._java_command(java, libs, "kafka.admin.ConfigCommand", "--bootstrap-server", self.bootstrap,
-                                     "--alter", "--add-config", config, "--entity-type", "users", "--entity-name", name)
-            result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
-                                    preexec_fn=die_with_parent_preexec())
+            cmd = self._java_command(
+                java,
+                libs,
+                "kafka.admin.ConfigCommand",
+                "--bootstrap-server",
+                self.bootstrap,
+                "--alter",
+                "--add-config",
+                config,
+                "--entity-type",
+                "users",
+                "--entity-name",
+                name,
+            )
+            result = subprocess.run(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=120,
+                preexec_fn=die_with_parent_preexec(),
+            )
             if result.returncode != 0:
                 raise DevStackError(f"could not create SCRAM user {name!r} (exit code {result.returncode})")
         self.scram_marker_file.write_text("\n".join(sorted(known | set(missing))) + "\n")
 
     def wait_ready(self, timeout: float = 90.0) -> float:
         return self.process.wait_ready(
-            self.is_responding, timeout, interval=0.1,
+            self.is_responding,
+            timeout,
+            interval=0.1,
             what=f"serving Kafka metadata on {self.bootstrap}",
         )
 
@@ -389,8 +415,13 @@ class KafkaServer:
                 responding = self.is_responding(timeout=0.5)
             except (OSError, DevStackError, struct.error):
                 pass
-        return {**status, "responding": responding, "bootstrap": self.bootstrap,
-                "version": self.version, "data_dir": str(self.data_dir)}
+        return {
+            **status,
+            "responding": responding,
+            "bootstrap": self.bootstrap,
+            "version": self.version,
+            "data_dir": str(self.data_dir),
+        }
 
     # -- internals --
 
@@ -402,8 +433,10 @@ class KafkaServer:
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{LOG4J_CONFIG}",
-            "-cp", f"{libs}/*",  # the JVM expands the wildcard itself
-            main_class, *args,
+            "-cp",
+            f"{libs}/*",  # the JVM expands the wildcard itself
+            main_class,
+            *args,
         ]
 
     def _format_storage_if_needed(self, java: str, libs: Path) -> None:
@@ -416,14 +449,29 @@ class KafkaServer:
             cluster_id = new_cluster_id()
             cluster_id_file.write_text(cluster_id + "\n")
         cmd = self._java_command(
-            java, libs, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-            "-t", cluster_id, "-c", str(self.server_properties_file),
+            java,
+            libs,
+            "kafka.tools.StorageTool",
+            "format",
+            "--ignore-formatted",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.server_properties_file),
             *(self.sasl_ssl.format_arguments() if self.sasl_ssl else []),
         )
-        log.info("formatting Kafka storage in %s (cluster id %s%s)", self.log_dir, cluster_id,
-                 f", SCRAM users {sorted(self.sasl_ssl.users)}" if self.sasl_ssl else "")
+        log.info(
+            "formatting Kafka storage in %s (cluster id %s%s)",
+            self.log_dir,
+            cluster_id,
+            f", SCRAM users {sorted(self.sasl_ssl.users)}" if self.sasl_ssl else "",
+        )
         result = subprocess.run(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
             preexec_fn=die_with_parent_preexec(),
         )
         if result.returncode == 0 and self.sasl_ssl is not None:

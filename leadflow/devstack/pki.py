@@ -35,8 +35,9 @@ def _key():
 
 
 def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _ca(common_name: str, days: int = 2):
@@ -44,13 +45,27 @@ def _ca(common_name: str, days: int = 2):
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name)).issuer_name(_name(common_name))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .sign(key, hashes.SHA256())
     )
     return key, cert
@@ -61,9 +76,12 @@ def _leaf(ca_key, ca_cert, common_name: str, usage, sans=(), days: int = 2):
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name)).issuer_name(ca_cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
@@ -74,9 +92,13 @@ def _leaf(ca_key, ca_cert, common_name: str, usage, sans=(), days: int = 2):
 
 def tls_file_paths(directory: Path) -> TlsFiles:
     return TlsFiles(
-        ca=directory / "ca.pem", server_cert=directory / "server.crt", server_key=directory / "server.key",
-        server_keystore=directory / "server-keystore.pem", client_cert=directory / "client.crt",
-        client_key=directory / "client.key", other_ca=directory / "other-ca.pem",
+        ca=directory / "ca.pem",
+        server_cert=directory / "server.crt",
+        server_key=directory / "server.key",
+        server_keystore=directory / "server-keystore.pem",
+        client_cert=directory / "client.crt",
+        client_key=directory / "client.key",
+        other_ca=directory / "other-ca.pem",
     )
 
 
@@ -93,8 +115,12 @@ def make_tls_files(directory: Path, days: int = 2) -> TlsFiles:
     directory.chmod(0o700)
     ca_key, ca_cert = _ca("leadflow dev CA", days)
     server_key, server_cert = _leaf(
-        ca_key, ca_cert, "localhost", ExtendedKeyUsageOID.SERVER_AUTH,
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], days,
+        ca_key,
+        ca_cert,
+        "localhost",
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        days,
     )
     client_key, client_cert = _leaf(ca_key, ca_cert, "leadflow-client", ExtendedKeyUsageOID.CLIENT_AUTH, (), days)
     _, other_cert = _ca("some other CA", days)

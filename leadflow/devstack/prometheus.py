@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from agents.domain.durations import parse_duration_ms
 from leadflow.devstack.base import ManagedProcess, launch_and_wait, port_is_free
 from leadflow.devstack.exceptions import DevStackError, NotReadyError, PortInUseError, ToolMissingError
 from streams.settings import REPO_ROOT
@@ -84,11 +85,13 @@ def render_prometheus_config(
             "evaluation_interval": evaluation_interval,
         },
         "rule_files": [str(Path(f).resolve()) for f in rule_files],
-        "scrape_configs": [{
-            "job_name": job,
-            "metrics_path": "/metrics",
-            "static_configs": [{"targets": list(scrape_targets)}],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": list(scrape_targets)}],
+            }
+        ],
     }
     return "# written by leadflow.devstack.prometheus\n" + yaml.safe_dump(config, sort_keys=False)
 
@@ -172,8 +175,7 @@ class PrometheusServer:
         return True
 
     def wait_ready(self, timeout: float = 30.0) -> float:
-        return self.process.wait_ready(self.is_ready, timeout, interval=0.1,
-                                       what=f"ready on {self.url}/-/ready")
+        return self.process.wait_ready(self.is_ready, timeout, interval=0.1, what=f"ready on {self.url}/-/ready")
 
     def is_ready(self) -> bool:
         with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1.0) as response:
@@ -189,8 +191,10 @@ class PrometheusServer:
     def _write_config(self) -> None:
         assert self.scrape_targets is not None
         text = render_prometheus_config(
-            self.scrape_targets, scrape_interval=self.scrape_interval,
-            evaluation_interval=self.evaluation_interval, rule_files=self.rule_files,
+            self.scrape_targets,
+            scrape_interval=self.scrape_interval,
+            evaluation_interval=self.evaluation_interval,
+            rule_files=self.rule_files,
         )
         tmp = self.config_path.with_name(self.config_path.name + ".tmp")
         tmp.write_text(text)
@@ -210,8 +214,9 @@ class PrometheusServer:
             with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S):
                 pass
         except urllib.error.HTTPError as exc:
-            raise DevStackError(f"prometheus refused to reload {self.config_path}: "
-                                f"{exc.read().decode(errors='replace')}") from None
+            raise DevStackError(
+                f"prometheus refused to reload {self.config_path}: {exc.read().decode(errors='replace')}"
+            ) from None
 
     # --- HTTP API ------------------------------------------------------------------------------
 
@@ -228,9 +233,7 @@ class PrometheusServer:
             except ValueError:
                 raise PrometheusQueryError(f"{path} {params}: HTTP {exc.code}") from None
         if body.get("status") != "success":
-            raise PrometheusQueryError(
-                f"{path} {params}: {body.get('errorType')}: {body.get('error')}"
-            )
+            raise PrometheusQueryError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
         return body["data"]
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
@@ -250,11 +253,7 @@ class PrometheusServer:
 
     def rules(self) -> list[dict[str, Any]]:
         """Every loaded rule, each with its group name under ``"group"``."""
-        return [
-            {**rule, "group": group["name"]}
-            for group in self.api("rules")["groups"]
-            for rule in group["rules"]
-        ]
+        return [{**rule, "group": group["name"]} for group in self.api("rules")["groups"] for rule in group["rules"]]
 
     def wait_for_targets(self, count: int, timeout: float = 30.0, *, job: str = JOB) -> list[dict[str, Any]]:
         """Wait until ``count`` targets of ``job`` have been scraped successfully."""
@@ -267,10 +266,13 @@ class PrometheusServer:
             if sum(t["health"] == "up" for t in targets) >= count:
                 return targets
             if time.monotonic() >= deadline:
-                state = ", ".join(f"{t['scrapeUrl']}: {t['health']} {t.get('lastError') or ''}".strip()
-                                  for t in targets) or "no targets"
-                raise NotReadyError(f"prometheus did not scrape {count} {job} target(s) within "
-                                    f"{timeout:.0f}s ({state})")
+                state = (
+                    ", ".join(f"{t['scrapeUrl']}: {t['health']} {t.get('lastError') or ''}".strip() for t in targets)
+                    or "no targets"
+                )
+                raise NotReadyError(
+                    f"prometheus did not scrape {count} {job} target(s) within {timeout:.0f}s ({state})"
+                )
             time.sleep(0.2)
 
 
@@ -325,9 +327,10 @@ def measured_exprs(expr: str) -> list[str]:
     """
     expr = _strip_parens(expr)
     cuts = []
-    for i, ch in _top_level(expr):
-        if (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] == "_")) and _BINARY_SET_OPS.match(expr, i):
-            cuts.append((i, _BINARY_SET_OPS.match(expr, i).end()))
+    for i, _ch in _top_level(expr):
+        op = _BINARY_SET_OPS.match(expr, i)
+        if op and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] == "_")):
+            cuts.append((i, op.end()))
     if cuts:
         parts, start = [], 0
         for begin, end in cuts:
@@ -380,21 +383,10 @@ def grafana_to_promql(
         if name in seconds:
             return seconds[name]
         if name in ("__interval_ms", "__range_ms", "__range_s"):
-            base = _duration_seconds(seconds[name.rsplit("_", 1)[0]])
-            return str(int(base * 1000)) if name.endswith("_ms") else str(int(base))
+            base_ms = parse_duration_ms(seconds[name.rsplit("_", 1)[0]])
+            return str(base_ms) if name.endswith("_ms") else str(base_ms // 1000)
         if name in values:
             return values[name]
         raise KeyError(f"variable ${name} is not defined (known: {sorted(values)})")
 
     return GRAFANA_VARIABLE.sub(sub, expr)
-
-
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def _duration_seconds(text: str) -> float:
-    """'1h30m' -> 5400.0 (Prometheus duration syntax)."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r}")
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)

@@ -49,21 +49,27 @@ class RedisTls:
         ]
 
 
-def render_redis_conf(*, port: int, data_dir: Path, log_file: Path,
-                      password: str | None = None, tls: RedisTls | None = None) -> str:
+def render_redis_conf(
+    *, port: int, data_dir: Path, log_file: Path, password: str | None = None, tls: RedisTls | None = None
+) -> str:
     extra = ([f"requirepass {_quote(password)}"] if password else []) + (tls.conf_lines() if tls else [])
-    return "\n".join([
-        f"bind {HOST}",
-        f"port {port}",
-        "protected-mode yes",
-        "daemonize no",  # we own the process: no fork, no pidfile of its own
-        f"dir {_quote(str(data_dir))}",
-        f"logfile {_quote(str(log_file))}",
-        # Durable enough for dev (survives restarts), and no RDB snapshot forks.
-        "appendonly yes",
-        'save ""',
-        *extra,
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                f"bind {HOST}",
+                f"port {port}",
+                "protected-mode yes",
+                "daemonize no",  # we own the process: no fork, no pidfile of its own
+                f"dir {_quote(str(data_dir))}",
+                f"logfile {_quote(str(log_file))}",
+                # Durable enough for dev (survives restarts), and no RDB snapshot forks.
+                "appendonly yes",
+                'save ""',
+                *extra,
+            ]
+        )
+        + "\n"
+    )
 
 
 def ensure_redis_installed() -> str:
@@ -86,28 +92,36 @@ def ensure_redis_installed() -> str:
         _run_apt(["apt-get", "install", "-y", "-qq", "redis-server"], env)
     found = shutil.which("redis-server")
     if not found:
-        raise ToolMissingError("installed the redis-server package, but redis-server "
-                               "is still not on PATH (is /usr/bin on PATH?)")
+        raise ToolMissingError(
+            "installed the redis-server package, but redis-server is still not on PATH (is /usr/bin on PATH?)"
+        )
     return found
 
 
 def _run_apt(cmd: list[str], env: dict[str, str]) -> None:
     log.info("running %s", " ".join(cmd))
-    result = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, timeout=_APT_TIMEOUT_S)
+    result = subprocess.run(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=_APT_TIMEOUT_S
+    )
     if result.returncode != 0:
         tail = "\n".join(result.stdout.splitlines()[-20:])
         raise ToolMissingError(
-            f"redis-server is missing and `{' '.join(cmd)}` failed "
-            f"(exit code {result.returncode}):\n{tail}"
+            f"redis-server is missing and `{' '.join(cmd)}` failed (exit code {result.returncode}):\n{tail}"
         )
 
 
 class RedisServer:
     """One redis-server; start() is idempotent and stop() leaves nothing behind."""
 
-    def __init__(self, port: int, data_dir: Path, tie_to_parent: bool = False, *,
-                 password: str | None = None, tls: RedisTls | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        data_dir: Path,
+        tie_to_parent: bool = False,
+        *,
+        password: str | None = None,
+        tls: RedisTls | None = None,
+    ) -> None:
         self.password = password
         self.tls = tls
         self.port = port
@@ -150,8 +164,13 @@ class RedisServer:
         redis_server = self.ensure_installed()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.conf_file.write_text(
-            render_redis_conf(port=self.port, data_dir=self.data_dir,
-                              log_file=self.process.log_file, password=self.password, tls=self.tls)
+            render_redis_conf(
+                port=self.port,
+                data_dir=self.data_dir,
+                log_file=self.process.log_file,
+                password=self.password,
+                tls=self.tls,
+            )
         )
         self.conf_file.chmod(0o600)  # may hold requirepass
         self.process.argv = [redis_server, str(self.conf_file)]
@@ -159,8 +178,9 @@ class RedisServer:
         return True
 
     def wait_ready(self, timeout: float = 30.0) -> float:
-        return self.process.wait_ready(self.is_responding, timeout, interval=0.02,
-                                       what=f"answering PING on {HOST}:{self.port}")
+        return self.process.wait_ready(
+            self.is_responding, timeout, interval=0.02, what=f"answering PING on {HOST}:{self.port}"
+        )
 
     def is_responding(self, timeout: float = 0.5) -> bool:
         with self._client(timeout) as client:
@@ -187,11 +207,16 @@ class RedisServer:
                 responding = self.is_responding(timeout=0.5)
             except redis.RedisError:
                 pass
-        return {**status, "responding": responding, "url": self.url,
-                "data_dir": str(self.data_dir)}
+        return {**status, "responding": responding, "url": self.url, "data_dir": str(self.data_dir)}
 
     def _client(self, timeout: float) -> redis.Redis:
         # No client-side retries: probes poll on their own, and SHUTDOWN's expected
         # connection drop would otherwise be retried with backoff for seconds.
-        return redis.Redis(host=HOST, port=self.port, password=self.password, socket_timeout=timeout,
-                           socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+        return redis.Redis(
+            host=HOST,
+            port=self.port,
+            password=self.password,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )

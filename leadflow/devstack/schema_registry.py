@@ -54,26 +54,31 @@ class RegistryTls:
     key_file: Path  # PEM private key, unencrypted
 
 
-def render_application_properties(*, port: int, tls: RegistryTls | None = None,
-                                  users: Mapping[str, str] | None = None) -> str:
+def render_application_properties(
+    *, port: int, tls: RegistryTls | None = None, users: Mapping[str, str] | None = None
+) -> str:
     """Quarkus runtime config (``config/application.properties`` in the working directory)."""
     props = {"quarkus.http.host": HOST, "quarkus.http.port": str(port)}
     if tls is not None:
-        props.update({
-            "quarkus.http.ssl-port": str(port),
-            "quarkus.http.insecure-requests": "disabled",  # no plain-HTTP listener at all
-            "quarkus.http.ssl.certificate.files": str(tls.cert_file),
-            "quarkus.http.ssl.certificate.key-files": str(tls.key_file),
-        })
+        props.update(
+            {
+                "quarkus.http.ssl-port": str(port),
+                "quarkus.http.insecure-requests": "disabled",  # no plain-HTTP listener at all
+                "quarkus.http.ssl.certificate.files": str(tls.cert_file),
+                "quarkus.http.ssl.certificate.key-files": str(tls.key_file),
+            }
+        )
     if users:
         # Quarkus' own HTTP layer: basic auth against embedded users, on every path.
-        props.update({
-            "quarkus.http.auth.basic": "true",
-            "quarkus.security.users.embedded.enabled": "true",
-            "quarkus.security.users.embedded.plain-text": "true",
-            "quarkus.http.auth.permission.registry.paths": "/*",
-            "quarkus.http.auth.permission.registry.policy": "authenticated",
-        })
+        props.update(
+            {
+                "quarkus.http.auth.basic": "true",
+                "quarkus.security.users.embedded.enabled": "true",
+                "quarkus.security.users.embedded.plain-text": "true",
+                "quarkus.http.auth.permission.registry.paths": "/*",
+                "quarkus.http.auth.permission.registry.policy": "authenticated",
+            }
+        )
         for name, password in users.items():
             if not _USER_NAME.match(name):
                 raise DevStackError(f"registry user name {name!r}: use letters, digits, '.', '_' or '-'")
@@ -168,22 +173,35 @@ class SchemaRegistryServer:
                 if _runner_jar(self.app_dir) is None:
                     raise
                 log.info("another process unpacked Apicurio Registry %s first; using that", self.version)
-            log.info("fetched Apicurio Registry %s into %s in %.1fs", self.version, self.app_dir,
-                     time.monotonic() - started)
+            log.info(
+                "fetched Apicurio Registry %s into %s in %.1fs", self.version, self.app_dir, time.monotonic() - started
+            )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return _runner_jar(self.app_dir)  # type: ignore[return-value]
 
     def _fetch_archive(self, mvn: str, output_dir: Path) -> Path:
         cmd = [
-            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(APICURIO_POM),
-            f"-Dapicurio.version={self.version}", f"-Dapicurio.outputDirectory={output_dir}",
+            mvn,
+            "-q",
+            "-B",
+            "-Dstyle.color=never",
+            "-f",
+            str(APICURIO_POM),
+            f"-Dapicurio.version={self.version}",
+            f"-Dapicurio.outputDirectory={output_dir}",
             "dependency:copy",
         ]
         log.info("fetching Apicurio Registry %s with Maven (one-time, ~110 MB)", self.version)
         try:
-            result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    timeout=_MVN_TIMEOUT_S, preexec_fn=die_with_parent_preexec())
+            result = subprocess.run(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=_MVN_TIMEOUT_S,
+                preexec_fn=die_with_parent_preexec(),
+            )
             failure = None if result.returncode == 0 else f"exit code {result.returncode}"
             output = result.stdout
         except subprocess.TimeoutExpired as exc:
@@ -228,8 +246,7 @@ class SchemaRegistryServer:
         return True
 
     def wait_ready(self, timeout: float = 90.0) -> float:
-        return self.process.wait_ready(self.is_responding, timeout, interval=0.25,
-                                       what=f"answering at {self.url}")
+        return self.process.wait_ready(self.is_responding, timeout, interval=0.25, what=f"answering at {self.url}")
 
     def is_responding(self, timeout: float = 1.0) -> bool:
         request = urllib.request.Request(f"{self.url}/subjects")

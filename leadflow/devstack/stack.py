@@ -32,9 +32,11 @@ class StackReport:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"kafka {self.kafka_bootstrap} ({self.kafka_start_s:.1f}s, jars "
-                f"{self.jar_fetch_s:.1f}s), redis {self.redis_url} ({self.redis_start_s:.2f}s); "
-                f"total {self.total_s:.1f}s")
+        return (
+            f"kafka {self.kafka_bootstrap} ({self.kafka_start_s:.1f}s, jars "
+            f"{self.jar_fetch_s:.1f}s), redis {self.redis_url} ({self.redis_start_s:.2f}s); "
+            f"total {self.total_s:.1f}s"
+        )
 
 
 DEV_SASL_USER = "leadflow"

@@ -17,6 +17,16 @@ from leadflow.simulator.publisher import Publisher, PublishStats
 from leadflow.simulator.sessions import SUBJECTS, SimEvent, TrafficSimulator
 
 __all__ = [
-    "CrmAction", "CrmSimulator", "DEFAULT_MIX", "PERSONAS", "PERSONAS_BY_NAME", "Persona",
-    "PublishStats", "Publisher", "SUBJECTS", "SimEvent", "TrafficSimulator", "parse_mix",
+    "CrmAction",
+    "CrmSimulator",
+    "DEFAULT_MIX",
+    "PERSONAS",
+    "PERSONAS_BY_NAME",
+    "Persona",
+    "PublishStats",
+    "Publisher",
+    "SUBJECTS",
+    "SimEvent",
+    "TrafficSimulator",
+    "parse_mix",
 ]

@@ -39,11 +39,19 @@ MINUTE_MS = 60_000
 # Default first-touch SLAs (config/routing.yaml) for assignments the simulator invents itself.
 DEFAULT_SLA_MS = {"P1": 10 * MINUTE_MS, "P2": 48 * 60 * MINUTE_MS, "P3": 5 * 24 * 60 * MINUTE_MS}
 # Roster ids (config/roster.yaml) used when the simulator invents assignments (inline CRM).
-INLINE_OWNERS = {"P1": ("ae-ana", "ae-ben", "ae-chloe"), "P2": ("sdr-sam", "sdr-priya", "sdr-lucas"),
-                 "P3": ("nurture-sequence",)}
+INLINE_OWNERS = {
+    "P1": ("ae-ana", "ae-ben", "ae-chloe"),
+    "P2": ("sdr-sam", "sdr-priya", "sdr-lucas"),
+    "P3": ("nurture-sequence",),
+}
 GENERIC_OUTCOMES: Mapping[str, float] = {
-    "accepted": 3, "meeting_booked": 1, "sql": 1, "rejected:not_now": 2, "rejected:no_response": 1,
-    "rejected:not_icp": 1, "rejected:": 0.5,
+    "accepted": 3,
+    "meeting_booked": 1,
+    "sql": 1,
+    "rejected:not_now": 2,
+    "rejected:no_response": 1,
+    "rejected:not_icp": 1,
+    "rejected:": 0.5,
 }
 _HABITS = ((0.5, "fast"), (1.0, "normal"), (1.0, "normal"), (1.0, "normal"), (1.8, "slow"))
 
@@ -67,14 +75,18 @@ class RepTiming:
 
     def longest_after_touch(self) -> float:
         """Business minutes from the first touch to the last possible action."""
-        return (self.working[1] + self.decision[1]
-                + max(self.meeting_to_accept[1], self.accept_to_sql[1] + self.sql_to_convert[1]))
+        return (
+            self.working[1]
+            + self.decision[1]
+            + max(self.meeting_to_accept[1], self.accept_to_sql[1] + self.sql_to_convert[1])
+        )
 
 
 REALISTIC_TIMING = RepTiming()
 # Reps who qualify on the first call and progress the lead within the same business hour.
-DEMO_TIMING = RepTiming(working=(1, 4), decision=(2, 8), meeting_to_accept=(2, 8), accept_to_sql=(2, 8),
-                        sql_to_convert=(2, 8))
+DEMO_TIMING = RepTiming(
+    working=(1, 4), decision=(2, 8), meeting_to_accept=(2, 8), accept_to_sql=(2, 8), sql_to_convert=(2, 8)
+)
 REP_TIMINGS = {"realistic": REALISTIC_TIMING, "demo": DEMO_TIMING}
 _QUEUE_ROLES = frozenset({"queue"})
 _NURTURE_ROLES = frozenset({"nurture"})
@@ -152,17 +164,34 @@ class CrmSimulator:
         serial = iter(range(100))
         actions: list[CrmAction] = []
 
-        def act(at_ms: int, status: str, *, channel: str | None = None, disposition: str | None = None,
-                account: bool = False) -> None:
+        def act(
+            at_ms: int,
+            status: str,
+            *,
+            channel: str | None = None,
+            disposition: str | None = None,
+            account: bool = False,
+        ) -> None:
             domain = None
             if account:
                 domain = f"account-{lead_id[3:11]}.example.com"
-            actions.append(CrmAction(at_ms, {
-                "event_id": f"crm-{assignment['event_id']}-{next(serial)}", "occurred_at": at_ms,
-                "lead_id": lead_id, "email": None, "rep_id": owner, "status": status,
-                "touch_channel": channel, "disposition": disposition,
-                "account_id": f"acc-{lead_id[3:13]}" if account else None, "account_domain": domain,
-            }))
+            actions.append(
+                CrmAction(
+                    at_ms,
+                    {
+                        "event_id": f"crm-{assignment['event_id']}-{next(serial)}",
+                        "occurred_at": at_ms,
+                        "lead_id": lead_id,
+                        "email": None,
+                        "rep_id": owner,
+                        "status": status,
+                        "touch_channel": channel,
+                        "disposition": disposition,
+                        "account_id": f"acc-{lead_id[3:13]}" if account else None,
+                        "account_domain": domain,
+                    },
+                )
+            )
 
         if role in _NURTURE_ROLES:  # automated sequence: an email, early, nothing else
             act(assigned_at + int(window * rng.uniform(0.01, 0.2)), "first_touch", channel="email")

@@ -22,13 +22,16 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from streams.connections import redact_url
 from leadflow.devstack.base import ManagedProcess
+from streams.connections import redact_url
 from streams.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from leadflow.devstack import DevStack, StackReport
 
 
 class HarnessError(RuntimeError):
@@ -65,24 +68,38 @@ def read_cpu_seconds(pid: int) -> float | None:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    fields = raw[raw.rindex(")") + 2:].split()
+    fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class WorkerProcess:
     """One ``leadflow worker`` child process configured by ``settings``."""
 
-    def __init__(self, settings: Settings, workdir: Path, *, name: str = "worker",
-                 loglevel: str = "info", wrapper: Sequence[str] = (), module: str = "leadflow.cli",
-                 args: Sequence[str] | None = None, extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workdir: Path,
+        *,
+        name: str = "worker",
+        loglevel: str = "info",
+        wrapper: Sequence[str] = (),
+        module: str = "leadflow.cli",
+        args: Sequence[str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         # loglevel: not "warn"/"error"/"crit": at those levels Faust's terminal spinner sets the
         # root logger to DEBUG, and every debug call in Faust and aiokafka builds a LogRecord.
         workdir.mkdir(parents=True, exist_ok=True)
         tail = list(args) if args is not None else ["worker", "--loglevel", loglevel]
         argv = [sys.executable, *wrapper, "-m", module, *tail]
         self.process = ManagedProcess(
-            name, argv, log_file=workdir / f"{name}.log", pid_file=workdir / f"{name}.pid",
-            cwd=REPO_ROOT, env=settings_env(settings, **(extra_env or {})), tie_to_parent=True,
+            name,
+            argv,
+            log_file=workdir / f"{name}.log",
+            pid_file=workdir / f"{name}.pid",
+            cwd=REPO_ROOT,
+            env=settings_env(settings, **(extra_env or {})),
+            tie_to_parent=True,
         )
         self.peak_rss_kib: int | None = None
         self.cpu_s: float | None = None
@@ -116,7 +133,9 @@ class WorkerProcess:
         return self.process.log_tail(lines)
 
 
-async def wait_for_group(kafka: Mapping[str, Any], group_id: str, *, timeout: float, worker: WorkerProcess | None = None) -> float:
+async def wait_for_group(
+    kafka: Mapping[str, Any], group_id: str, *, timeout: float, worker: WorkerProcess | None = None
+) -> float:
     """Wait until the consumer group is Stable with at least one member; returns seconds waited."""
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -126,8 +145,9 @@ async def wait_for_group(kafka: Mapping[str, Any], group_id: str, *, timeout: fl
     try:
         while True:
             if worker is not None and not worker.alive():
-                raise HarnessError(f"the worker exited while starting; last lines of {worker.log_file}:\n"
-                                   f"{worker.log_tail(25)}")
+                raise HarnessError(
+                    f"the worker exited while starting; last lines of {worker.log_file}:\n{worker.log_tail(25)}"
+                )
             try:
                 for response in await admin.describe_consumer_groups([group_id]):
                     for group in response.groups:
@@ -138,7 +158,9 @@ async def wait_for_group(kafka: Mapping[str, Any], group_id: str, *, timeout: fl
                 pass
             if time.monotonic() - started > timeout:
                 hint = f" Its log: {worker.log_file}" if worker is not None else ""
-                raise HarnessError(f"the worker's consumer group {group_id!r} was not ready after {timeout:.0f}s.{hint}")
+                raise HarnessError(
+                    f"the worker's consumer group {group_id!r} was not ready after {timeout:.0f}s.{hint}"
+                )
             await asyncio.sleep(0.25)
     finally:
         await admin.close()
@@ -151,7 +173,7 @@ async def end_offsets(kafka: Mapping[str, Any], topics: Iterable[str]) -> dict[A
     consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        tps = []
+        tps: list[Any] = []  # aiokafka TopicPartitions
         for topic in topics:
             partitions = consumer.partitions_for_topic(topic)
             if partitions is None:
@@ -170,18 +192,28 @@ class OutputReader:
     undecodable values come back with subject None and the raw bytes.
     """
 
-    def __init__(self, kafka: Mapping[str, Any], codec: Any, start: Mapping[Any, int], *, decode: bool = True,
-                 max_records: int = 5000) -> None:
+    def __init__(
+        self,
+        kafka: Mapping[str, Any],
+        codec: Any,
+        start: Mapping[Any, int],
+        *,
+        decode: bool = True,
+        max_records: int = 5000,
+    ) -> None:
         self.kafka, self.codec, self.start_offsets = dict(kafka), codec, dict(start)
         self.decode, self.max_records = decode, max_records
-        self._consumer = None
+        self._consumer: Any = None  # an AIOKafkaConsumer once started (aiokafka is untyped)
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer
 
         self._consumer = AIOKafkaConsumer(
-            **self.kafka, enable_auto_commit=False, group_id=None,
-            fetch_max_wait_ms=100, max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self.kafka,
+            enable_auto_commit=False,
+            group_id=None,
+            fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await self._consumer.start()
         self._consumer.assign(list(self.start_offsets))
@@ -196,7 +228,7 @@ class OutputReader:
     async def poll(self, timeout_ms: int = 200) -> list[tuple[str, str | None, Any, int, bytes | None]]:
         assert self._consumer is not None
         batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
-        out = []
+        out: list[tuple[str, str | None, Any, int, bytes | None]] = []
         for tp, records in batch.items():
             for r in records:
                 if not self.decode:
@@ -233,11 +265,11 @@ class StackSession:
 
     def __init__(self, settings: Settings, *, manage: bool = True, keep: bool = False, secure: bool = False) -> None:
         self.settings, self.manage, self.keep, self.secure = settings, manage, keep, secure
-        self.stack = None
-        self.report = None
+        self.stack: DevStack | None = None
+        self.report: StackReport | None = None
         self.started: list[str] = []
 
-    def __enter__(self) -> "StackSession":
+    def __enter__(self) -> StackSession:
         if not self.manage:
             if self.secure:
                 raise HarnessError("the SASL_SSL comparison needs the local stack: drop --no-stack")
@@ -247,8 +279,11 @@ class StackSession:
 
         self.stack = DevStack.from_settings(self.settings, secure=self.secure)
         self.report = self.stack.up()
-        self.started = [name for name, was in (("kafka", self.report.kafka_was_running),
-                                                ("redis", self.report.redis_was_running)) if not was]
+        self.started = [
+            name
+            for name, was in (("kafka", self.report.kafka_was_running), ("redis", self.report.redis_was_running))
+            if not was
+        ]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -349,6 +384,6 @@ def forget_redis_keys(settings: Settings) -> None:
         client = redis_sync(settings)
         keys = list(client.scan_iter(match=f"{settings.redis_key_prefix}:*", count=1000))
         for i in range(0, len(keys), 500):
-            client.delete(*keys[i:i + 500])
+            client.delete(*keys[i : i + 500])
     except Exception as exc:  # noqa: BLE001 - best effort: Redis may be gone already
         logging.getLogger(__name__).warning("could not delete a run's Redis keys: %s", exc)

@@ -46,17 +46,30 @@ class PublishStats:
 
 
 class Publisher:
-    def __init__(self, kafka: Mapping[str, Any], topics: Any, codec: Any, *, acks: str | int = "all",
-                 linger_ms: int = 5, client_id: str = "leadflow-simulator") -> None:
+    def __init__(
+        self,
+        kafka: Mapping[str, Any],
+        topics: Any,
+        codec: Any,
+        *,
+        acks: str | int = "all",
+        linger_ms: int = 5,
+        client_id: str = "leadflow-simulator",
+    ) -> None:
         self.topics = topics  # streams.topics.TopicNames
         self.codec = codec
-        self._producer_args = dict(**kafka, acks=acks, linger_ms=linger_ms,
-                                   client_id=client_id, max_batch_size=256 * 1024,
-                                   request_timeout_ms=20_000)
-        self._producer = None
+        self._producer_args = dict(
+            **kafka,
+            acks=acks,
+            linger_ms=linger_ms,
+            client_id=client_id,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=20_000,
+        )
+        self._producer: Any = None  # an AIOKafkaProducer once started (aiokafka is untyped)
         self.stats = PublishStats()
 
-    async def __aenter__(self) -> "Publisher":
+    async def __aenter__(self) -> Publisher:
         await self.start()
         return self
 
@@ -84,8 +97,9 @@ class Publisher:
         assert self._producer is not None, "Publisher.start() first"
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         value = event.encode(self.codec, now_ms=now_ms)
-        future = await self._producer.send(self.topic_for(event.subject), value=value, key=event.key,
-                                           timestamp_ms=now_ms)
+        future = await self._producer.send(
+            self.topic_for(event.subject), value=value, key=event.key, timestamp_ms=now_ms
+        )
         stats = self.stats
         stats.sent += 1
         stats.bytes += len(value)
@@ -93,8 +107,9 @@ class Publisher:
         stats.by_subject[event.subject] = stats.by_subject.get(event.subject, 0) + 1
         return future
 
-    async def send_raw(self, topic: str, value: bytes, key: bytes | None = None,
-                       timestamp_ms: int | None = None) -> asyncio.Future:
+    async def send_raw(
+        self, topic: str, value: bytes, key: bytes | None = None, timestamp_ms: int | None = None
+    ) -> asyncio.Future:
         assert self._producer is not None, "Publisher.start() first"
         return await self._producer.send(topic, value=value, key=key, timestamp_ms=timestamp_ms)
 

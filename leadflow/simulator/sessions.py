@@ -57,14 +57,27 @@ SUBJECTS = (FORM_SUBMITTED, WEB_ACTIVITY, CRM_STATUS)
 SECOND, MINUTE, HOUR, DAY = 1000, 60_000, 3_600_000, 86_400_000
 SITE = "https://www.leadflow-demo.example"
 PAGE_PATHS = {
-    "pricing": "/pricing", "product": "/product/routing", "demo": "/demo", "roi_calculator": "/roi",
-    "docs": "/docs/integrations", "blog": "/blog/speed-to-lead", "careers": "/careers", "other": "/about",
+    "pricing": "/pricing",
+    "product": "/product/routing",
+    "demo": "/demo",
+    "roi_calculator": "/roi",
+    "docs": "/docs/integrations",
+    "blog": "/blog/speed-to-lead",
+    "careers": "/careers",
+    "other": "/about",
 }
 # Form kinds that come from web pages vs from other systems (no visitor cookie).
 _OFFLINE_FORMS = frozenset({"event_badge_scan"})
 # High-intent forms: with inline CRM these leads get a (simulated) assignment.
-_HIGH_INTENT_FORMS = {"demo_request": "P1", "contact_sales": "P1", "chat": "P1", "pricing_form": "P1",
-                      "webinar_registration": "P2", "content_download": "P2", "event_badge_scan": "P2"}
+_HIGH_INTENT_FORMS = {
+    "demo_request": "P1",
+    "contact_sales": "P1",
+    "chat": "P1",
+    "pricing_form": "P1",
+    "webinar_registration": "P2",
+    "content_download": "P2",
+    "event_badge_scan": "P2",
+}
 BAD_KINDS = ("invalid_email", "unknown_kind", "timestamp_out_of_range", "missing_field", "unknown_encoding")
 
 
@@ -88,7 +101,7 @@ class SimEvent:
     def event_id(self) -> str | None:
         return None if self.record is None else self.record.get("event_id")
 
-    def restamped(self, now_ms: int) -> "SimEvent":
+    def restamped(self, now_ms: int) -> SimEvent:
         """The same event happening at ``now_ms`` (offsets of bad timestamps are kept)."""
         if self.record is None:
             return replace(self, at_ms=now_ms)
@@ -178,7 +191,7 @@ class TrafficSimulator:
 
     def __iter__(self) -> Iterator[SimEvent]:
         rng = self._rng
-        heap: list[tuple[int, int, _Step, str, str | None]] = []
+        heap: list[tuple[int, int, _Step, str, str]] = []  # (at, order, step, persona, lead id)
         order = itertools.count()  # ties in time keep generation order
         next_arrival = self.start_ms
         journey = 0
@@ -199,8 +212,14 @@ class TrafficSimulator:
             if step.subject == CRM_STATUS:
                 encoding = "json"  # CRMs post JSON webhooks
             yield SimEvent(
-                seq=seq, at_ms=at_ms, subject=step.subject, record=step.record, encoding=encoding,
-                key=step.key, persona=persona_name, lead_id=lead_id,
+                seq=seq,
+                at_ms=at_ms,
+                subject=step.subject,
+                record=step.record,
+                encoding=encoding,
+                key=step.key,
+                persona=persona_name,
+                lead_id=lead_id,
                 iso_time=encoding == "json" and rng.random() < 0.25,
             )
             seq += 1
@@ -228,15 +247,27 @@ class TrafficSimulator:
             for n_page, page in enumerate(rng.choices(kinds, weights, k=pages)):
                 t += rng.randint(3 * SECOND, 90 * SECOND)
                 email = None if anonymous or rng.random() < 0.5 else ident.email
-                steps.append(_Step(t, WEB_ACTIVITY, {
-                    "event_id": next(ids), "occurred_at": t, "visitor_id": visitor, "email": email,
-                    "activity_kind": "page_view", "page_type": page, "url": SITE + PAGE_PATHS[page],
-                    "content_title": None,
-                    # UTM parameters ride on the landing page's URL only.
-                    "utm_source": utm_source if n_page == 0 else None,
-                    "utm_medium": utm_medium if n_page == 0 else None,
-                    "utm_campaign": campaign if n_page == 0 else None,
-                }, visitor.encode()))
+                steps.append(
+                    _Step(
+                        t,
+                        WEB_ACTIVITY,
+                        {
+                            "event_id": next(ids),
+                            "occurred_at": t,
+                            "visitor_id": visitor,
+                            "email": email,
+                            "activity_kind": "page_view",
+                            "page_type": page,
+                            "url": SITE + PAGE_PATHS[page],
+                            "content_title": None,
+                            # UTM parameters ride on the landing page's URL only.
+                            "utm_source": utm_source if n_page == 0 else None,
+                            "utm_medium": utm_medium if n_page == 0 else None,
+                            "utm_campaign": campaign if n_page == 0 else None,
+                        },
+                        visitor.encode(),
+                    )
+                )
             if rng.random() < persona.form_prob:
                 t += rng.randint(15 * SECOND, 3 * MINUTE)
                 steps.append(self._form(persona, ident, rng, t, next(ids), visitor, utm_source, utm_medium, campaign))
@@ -248,8 +279,18 @@ class TrafficSimulator:
                     steps.extend(self._email_engagement(persona, ident, rng, t, ids))
         return steps, lead_id
 
-    def _form(self, persona: Persona, ident: Identity, rng: random.Random, t: int, event_id: str,
-              visitor: str, utm_source: str | None, utm_medium: str | None, campaign: str | None) -> _Step:
+    def _form(
+        self,
+        persona: Persona,
+        ident: Identity,
+        rng: random.Random,
+        t: int,
+        event_id: str,
+        visitor: str,
+        utm_source: str | None,
+        utm_medium: str | None,
+        campaign: str | None,
+    ) -> _Step:
         kind = rng.choices(list(persona.form_weights), list(persona.form_weights.values()))[0]
         offline = kind in _OFFLINE_FORMS
         fast = rng.random() < persona.fast_fill_prob
@@ -257,17 +298,25 @@ class TrafficSimulator:
         if (persona.honeypot_prob or persona.fast_fill_prob) and not fast and not honeypot:
             fast = True  # a bot always leaves at least one signal (the undetectable ones are just "leads")
         record = {
-            "event_id": event_id, "occurred_at": t,
+            "event_id": event_id,
+            "occurred_at": t,
             "form_id": f"{kind.replace('_', '-')}-{'event-app' if offline else 'web'}",
-            "form_kind": kind, "email": ident.email,
-            "first_name": ident.first_name, "last_name": ident.last_name, "job_title": ident.job_title,
-            "company": ident.company, "company_size": ident.company_size, "industry": ident.industry,
+            "form_kind": kind,
+            "email": ident.email,
+            "first_name": ident.first_name,
+            "last_name": ident.last_name,
+            "job_title": ident.job_title,
+            "company": ident.company,
+            "company_size": ident.company_size,
+            "industry": ident.industry,
             "country": ident.country,
-            "utm_source": None if offline else utm_source, "utm_medium": None if offline else utm_medium,
+            "utm_source": None if offline else utm_source,
+            "utm_medium": None if offline else utm_medium,
             "utm_campaign": None if offline else campaign,
             "hidden_lead_source": "event" if offline else rng.choice(persona.hidden_lead_source),
             "page_url": None if offline else f"{SITE}/forms/{kind}",
-            "consent_email": rng.random() < 0.8, "consent_tracking": rng.random() < 0.7,
+            "consent_email": rng.random() < 0.8,
+            "consent_tracking": rng.random() < 0.7,
             "visitor_id": None if offline else visitor,
             "honeypot": honeypot,
             "seconds_to_fill": round(rng.uniform(0.3, 1.8), 2) if fast else round(rng.uniform(6, 120), 1),
@@ -281,13 +330,28 @@ class TrafficSimulator:
             for _ in range(count):
                 at = t + rng.randint(10 * MINUTE, 2 * DAY)
                 title = rng.choice(WEBINAR_TITLES if kind == "webinar_attended" else CONTENT_TITLES)
-                steps.append(_Step(at, WEB_ACTIVITY, {
-                    "event_id": next(ids), "occurred_at": at, "visitor_id": None, "email": ident.email,
-                    "activity_kind": kind, "page_type": None,
-                    "url": f"{SITE}/lp/{kind}" if kind != "email_open" else None,
-                    "content_title": title if kind in ("webinar_attended", "content_download", "email_click") else None,
-                    "utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "nurture-monthly",
-                }, ident.email.encode()))
+                steps.append(
+                    _Step(
+                        at,
+                        WEB_ACTIVITY,
+                        {
+                            "event_id": next(ids),
+                            "occurred_at": at,
+                            "visitor_id": None,
+                            "email": ident.email,
+                            "activity_kind": kind,
+                            "page_type": None,
+                            "url": f"{SITE}/lp/{kind}" if kind != "email_open" else None,
+                            "content_title": title
+                            if kind in ("webinar_attended", "content_download", "email_click")
+                            else None,
+                            "utm_source": "newsletter",
+                            "utm_medium": "email",
+                            "utm_campaign": "nurture-monthly",
+                        },
+                        ident.email.encode(),
+                    )
+                )
         return steps
 
     def _inline_crm(self, persona: Persona, lead_id: str, form_kind: str, t: int, rng: random.Random) -> list[_Step]:
@@ -295,12 +359,18 @@ class TrafficSimulator:
         owner = queue_owner_for(priority, rng)
         assigned_at = t + rng.randint(5 * SECOND, 90 * SECOND)
         assignment = {
-            "event_id": f"inline-{lead_id}-{t}", "lead_id": lead_id, "owner_id": owner, "owner_role": "AE",
-            "priority": priority, "assigned_at": assigned_at,
+            "event_id": f"inline-{lead_id}-{t}",
+            "lead_id": lead_id,
+            "owner_id": owner,
+            "owner_role": "AE",
+            "priority": priority,
+            "assigned_at": assigned_at,
             "first_touch_due_at": assigned_at + DEFAULT_SLA_MS[priority],
         }
-        return [_Step(a.at_ms, CRM_STATUS, a.record, lead_id.encode())
-                for a in self.crm.react(assignment, persona=persona.name)]
+        return [
+            _Step(a.at_ms, CRM_STATUS, a.record, lead_id.encode())
+            for a in self.crm.react(assignment, persona=persona.name)
+        ]
 
     # -- deliberately bad input ------------------------------------------------------------
 
@@ -308,21 +378,48 @@ class TrafficSimulator:
         kind = rng.choice(BAD_KINDS)
         event_id = f"sim-{self.tag}-bad-{seq}"
         base_form = {
-            "event_id": event_id, "occurred_at": at_ms, "form_id": "contact-web", "form_kind": "contact_sales",
-            "email": f"broken{seq}@example.com", "first_name": None, "last_name": None, "job_title": None,
-            "company": None, "company_size": None, "industry": None, "country": None, "utm_source": None,
-            "utm_medium": None, "utm_campaign": None, "hidden_lead_source": None, "page_url": None,
-            "consent_email": False, "consent_tracking": False, "visitor_id": None, "honeypot": None,
+            "event_id": event_id,
+            "occurred_at": at_ms,
+            "form_id": "contact-web",
+            "form_kind": "contact_sales",
+            "email": f"broken{seq}@example.com",
+            "first_name": None,
+            "last_name": None,
+            "job_title": None,
+            "company": None,
+            "company_size": None,
+            "industry": None,
+            "country": None,
+            "utm_source": None,
+            "utm_medium": None,
+            "utm_campaign": None,
+            "hidden_lead_source": None,
+            "page_url": None,
+            "consent_email": False,
+            "consent_tracking": False,
+            "visitor_id": None,
+            "honeypot": None,
             "seconds_to_fill": None,
         }
-        common = dict(seq=seq, at_ms=at_ms, persona="bad_input", lead_id=None, bad=kind, key=None)
+        common: dict[str, Any] = dict(seq=seq, at_ms=at_ms, persona="bad_input", lead_id=None, bad=kind, key=None)
         if kind == "unknown_encoding":
-            return SimEvent(subject=FORM_SUBMITTED, record=None, encoding="raw",
-                            raw=b"<form><email>x</email></form>", **common)
+            return SimEvent(
+                subject=FORM_SUBMITTED, record=None, encoding="raw", raw=b"<form><email>x</email></form>", **common
+            )
         if kind == "missing_field":
-            record = {"event_id": event_id, "occurred_at": at_ms, "visitor_id": None, "email": None,
-                      "activity_kind": "page_view", "page_type": "pricing", "url": None, "content_title": None,
-                      "utm_source": None, "utm_medium": None, "utm_campaign": None}
+            record = {
+                "event_id": event_id,
+                "occurred_at": at_ms,
+                "visitor_id": None,
+                "email": None,
+                "activity_kind": "page_view",
+                "page_type": "pricing",
+                "url": None,
+                "content_title": None,
+                "utm_source": None,
+                "utm_medium": None,
+                "utm_campaign": None,
+            }
             return SimEvent(subject=WEB_ACTIVITY, record=record, encoding="json", **common)
         if kind == "invalid_email":
             record = {**base_form, "email": f"broken{seq}-at-example.com"}

@@ -27,7 +27,19 @@ from streams.codec.registry_client import RegistryClient
 from streams.codec.remote import RemoteSchemas
 
 __all__ = [
-    "AVRO", "JSON", "DEFAULT_SCHEMA_DIR", "DECODE_REASON_CODES",
-    "Codec", "CodecError", "DecodeError", "EncodeError", "RegisteredSchema", "RegistryClient",
-    "RegistryUnavailable", "RemoteSchemas", "SchemaIncompatible", "SchemaRegistry", "SchemaRegistryError",
+    "AVRO",
+    "JSON",
+    "DEFAULT_SCHEMA_DIR",
+    "DECODE_REASON_CODES",
+    "Codec",
+    "CodecError",
+    "DecodeError",
+    "EncodeError",
+    "RegisteredSchema",
+    "RegistryClient",
+    "RegistryUnavailable",
+    "RemoteSchemas",
+    "SchemaIncompatible",
+    "SchemaRegistry",
+    "SchemaRegistryError",
 ]

@@ -17,12 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
-import yaml
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import UnknownType
 
+from configio.yamlio import read_yaml
 from streams.codec.exceptions import UNDECODABLE, DecodeError, SchemaRegistryError
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -35,10 +35,17 @@ HEADER_SIZE = _HEADER.size
 MAX_SCHEMA_ID = 2**32 - 1
 
 # Logical types fastavro converts to datetime/date/time objects on read.
-_TIME_LOGICAL_TYPES = frozenset({
-    "timestamp-millis", "timestamp-micros", "local-timestamp-millis", "local-timestamp-micros",
-    "date", "time-millis", "time-micros",
-})
+_TIME_LOGICAL_TYPES = frozenset(
+    {
+        "timestamp-millis",
+        "timestamp-micros",
+        "local-timestamp-millis",
+        "local-timestamp-micros",
+        "date",
+        "time-millis",
+        "time-micros",
+    }
+)
 _SUBJECT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ENTRY_KEYS = frozenset({"version", "id", "file"})
 
@@ -75,13 +82,12 @@ class SchemaRegistry:
             by_id[registered.id] = registered
             by_subject.setdefault(registered.subject, []).append(registered)
         self._by_id = MappingProxyType(by_id)
-        self._versions = MappingProxyType({
-            subject: tuple(sorted(versions, key=lambda r: r.version))
-            for subject, versions in by_subject.items()
-        })
+        self._versions = MappingProxyType(
+            {subject: tuple(sorted(versions, key=lambda r: r.version)) for subject, versions in by_subject.items()}
+        )
 
     @classmethod
-    def load(cls, directory: Path = DEFAULT_SCHEMA_DIR) -> "SchemaRegistry":
+    def load(cls, directory: Path = DEFAULT_SCHEMA_DIR) -> SchemaRegistry:
         """Reads ``registry.yaml`` and every schema it names (shared types in ``types/`` first).
 
         Raises SchemaRegistryError naming the file at fault.
@@ -111,9 +117,7 @@ class SchemaRegistry:
         try:
             return self._versions[subject]
         except KeyError:
-            raise SchemaRegistryError(
-                f"unknown subject {subject!r}; registered: {', '.join(self._versions)}"
-            ) from None
+            raise SchemaRegistryError(f"unknown subject {subject!r}; registered: {', '.join(self._versions)}") from None
 
     def latest(self, subject: str) -> RegisteredSchema:
         return self.versions(subject)[-1]
@@ -140,7 +144,8 @@ def read_schema_id(raw: bytes) -> int:
     """Schema id of a framed message whose first byte is already known to be the magic byte."""
     if len(raw) < HEADER_SIZE:
         raise DecodeError(UNDECODABLE, f"Avro frame is {len(raw)} bytes, shorter than its 5-byte header")
-    return _HEADER.unpack_from(raw)[1]
+    schema_id: int = _HEADER.unpack_from(raw)[1]
+    return schema_id
 
 
 def read_avro(raw: bytes, writer: RegisteredSchema, reader: RegisteredSchema | None) -> dict[str, Any]:
@@ -162,7 +167,7 @@ def read_avro(raw: bytes, writer: RegisteredSchema, reader: RegisteredSchema | N
     if trailing:
         # Extra bytes mean the publisher used another schema than the id it wrote.
         raise DecodeError(UNDECODABLE, f"{_label(writer)}: {trailing} unexpected bytes after the record")
-    return record
+    return cast(dict[str, Any], record)  # the schemas are records
 
 
 def write_avro(registered: RegisteredSchema, header: bytes, record: Mapping[str, Any]) -> bytes:
@@ -193,7 +198,7 @@ def _read_json(path: Path) -> Any:
 def _parse(raw: Any, named_types: dict[str, Any], path: Path) -> dict[str, Any]:
     # A private copy of the shared types: versions of one subject reuse the same record name.
     try:
-        return parse_schema(raw, dict(named_types))
+        return cast(dict[str, Any], parse_schema(raw, dict(named_types)))  # the schemas are records
     except UnknownType as exc:
         raise SchemaRegistryError(f"{path}: references unknown type {exc.name!r}") from None
     except Exception as exc:
@@ -245,13 +250,9 @@ def _load_named_types(types_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _read_registry_file(path: Path) -> list[tuple[str, int, int, Path]]:
-    """Validated (subject, version, id, schema path) entries of ``registry.yaml``."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SchemaRegistryError(f"{path}: cannot read registry: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SchemaRegistryError(f"{path}: not valid YAML: {exc}") from None
+    """Validated (subject, version, id, schema path) entries of ``registry.yaml`` (read with
+    the configuration files' one reader: a duplicated subject is an error, not a lost one)."""
+    document = read_yaml(path, lambda problems, source: SchemaRegistryError(f"{source}: {problems[0]}"))
     if not isinstance(document, dict) or not document:
         raise SchemaRegistryError(f"{path}: expected a mapping of subject -> list of versions")
 

@@ -11,6 +11,7 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -37,6 +38,7 @@ from streams.codec.exceptions import (
 from streams.codec.json import compile_record_coercer, parse_json_object
 from streams.codec.remote import RemoteSchemas
 
+_diagnostic_validation: ModuleType | None
 try:  # the pure-Python validator reports which field failed; the compiled one only the record
     from fastavro import _validation_py as _diagnostic_validation
 except ImportError:  # pragma: no cover - fastavro layout changed: lose only the field name
@@ -191,7 +193,8 @@ class Codec:
             raise DecodeError(UNKNOWN_SCHEMA_ID, str(exc)) from None
         if writer is None:
             raise DecodeError(
-                UNKNOWN_SCHEMA_ID, f"schema id {schema_id} is not registered (as Avro) in the Schema Registry at {self.remote.url}"
+                UNKNOWN_SCHEMA_ID,
+                f"schema id {schema_id} is not registered (as Avro) in the Schema Registry at {self.remote.url}",
             )
         self._by_id[schema_id] = writer
         return writer
@@ -201,10 +204,7 @@ def _describe_unknown_encoding(raw: bytes) -> str:
     if not raw.strip():
         return "message is empty or only whitespace"
     first = raw.lstrip()[:1]
-    return (
-        f"first byte 0x{first.hex()} is neither the Avro magic byte 0x00 "
-        "nor '{' (a JSON object)"
-    )
+    return f"first byte 0x{first.hex()} is neither the Avro magic byte 0x00 nor '{{' (a JSON object)"
 
 
 def _describe_invalid_record(registered: RegisteredSchema, record: Mapping[str, Any]) -> str:
@@ -215,7 +215,7 @@ def _describe_invalid_record(registered: RegisteredSchema, record: Mapping[str, 
     try:
         _diagnostic_validation.validate(record, registered.schema, raise_errors=True, strict=True)
     except _diagnostic_validation.ValidationError as exc:
-        problems = {}
+        problems: dict[str, tuple[list[str], str]] = {}  # field -> (expected types, got)
         for error in exc.errors:
             field = error.field.removeprefix("io.leadflow.") or "record"
             if error.datum is _diagnostic_validation.NoValue:

@@ -5,8 +5,13 @@
 from __future__ import annotations
 
 __all__ = [
-    "DECODE_REASON_CODES", "CodecError", "DecodeError", "EncodeError", "RegistryUnavailable",
-    "SchemaIncompatible", "SchemaRegistryError",
+    "DECODE_REASON_CODES",
+    "CodecError",
+    "DecodeError",
+    "EncodeError",
+    "RegistryUnavailable",
+    "SchemaIncompatible",
+    "SchemaRegistryError",
 ]
 
 # Why the codec cannot turn an input message into a record: used verbatim as the dead letter's

@@ -49,7 +49,8 @@ def compile_record_coercer(declared_schema: dict[str, Any]) -> Callable[[dict[st
     coerce = compiler.compile(declared_schema)
 
     def coerce_record(value: dict[str, Any]) -> dict[str, Any]:
-        return coerce(value, "")
+        record: dict[str, Any] = coerce(value, "")  # a record coercer returns a dict
+        return record
 
     return coerce_record
 
@@ -232,7 +233,7 @@ class _Compiler:
         coerce_bytes = self._primitive("bytes", f"{size} bytes", nullable)
 
         def coerce_fixed(value: Any, path: str) -> bytes:
-            data = coerce_bytes(value, path)
+            data: bytes = coerce_bytes(value, path)
             if len(data) != size:
                 raise DecodeError(SCHEMA_INVALID, f"{path}: expected {size} bytes, got {len(data)}")
             return data

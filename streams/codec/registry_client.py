@@ -100,16 +100,16 @@ class RegistryClient:
 
     def lookup(self, subject: str, schema: str, references: tuple[Reference, ...] = ()) -> RemoteSchema | None:
         """The version of ``subject`` holding exactly this schema, or None (no such subject or schema)."""
-        body = self._request("POST", f"subjects/{_path(subject)}", _schema_body(schema, references),
-                             not_found_ok=True)
+        body = self._request("POST", f"subjects/{_path(subject)}", _schema_body(schema, references), not_found_ok=True)
         if body is None:
             return None
         return RemoteSchema(int(body["id"]), schema, references, version=int(body["version"]))
 
     def register(self, subject: str, schema: str, references: tuple[Reference, ...] = ()) -> int:
         """Registers (or finds) ``schema`` under ``subject``; returns its global id."""
-        body = self._request("POST", f"subjects/{_path(subject)}/versions", _schema_body(schema, references),
-                             subject=subject)
+        body = self._request(
+            "POST", f"subjects/{_path(subject)}/versions", _schema_body(schema, references), subject=subject
+        )
         return int(body["id"])
 
     def subject_versions(self, subject: str) -> list[int] | None:
@@ -130,8 +130,15 @@ class RegistryClient:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, json: dict[str, Any] | None = None, *,
-                 not_found_ok: bool = False, subject: str | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        *,
+        not_found_ok: bool = False,
+        subject: str | None = None,
+    ) -> Any:
         import httpx
 
         try:
@@ -180,8 +187,11 @@ def _remote_schema(body: dict[str, Any], schema_id: int | None) -> RemoteSchema:
         Reference(ref["name"], ref["subject"], int(ref["version"])) for ref in body.get("references") or ()
     )
     return RemoteSchema(
-        None if schema_id is None else int(schema_id), body["schema"], references,
-        body.get("schemaType") or "AVRO", body.get("version"),
+        None if schema_id is None else int(schema_id),
+        body["schema"],
+        references,
+        body.get("schemaType") or "AVRO",
+        body.get("version"),
     )
 
 

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastavro import parse_schema
 
@@ -72,9 +72,11 @@ class RemoteSchemas:
             versions = registry.versions(subject)
             is_new = None
             for registered in versions:
+                assert registered.file is not None  # SchemaRegistry.load() gives every version its file
                 text, refs = _schema_text(_read_json(registered.file), references)
                 found = self.client.lookup(registry_subject, text, refs)
                 if found is not None:
+                    assert found.id is not None  # a lookup answers with the id and the version
                     ids[(subject, registered.version)] = found.id
                     continue
                 if is_new is None:  # only asked when a version is missing
@@ -83,14 +85,20 @@ class RemoteSchemas:
                     ids[(subject, registered.version)] = self._add(
                         registry_subject, text, refs, what=f"{subject} v{registered.version} ({registered.file.name})"
                     )
-        log.info("schemas registered in the Schema Registry at %s (%d subjects) in %.2fs",
-                 self.url, len(self.value_subjects), time.monotonic() - started)
+        log.info(
+            "schemas registered in the Schema Registry at %s (%d subjects) in %.2fs",
+            self.url,
+            len(self.value_subjects),
+            time.monotonic() - started,
+        )
         return ids
 
     def _register_types(self, types_dir: Path) -> dict[str, Reference]:
         """Shared named types, each under its full name, referenced ones first."""
-        raw_types = {_full_name(raw): (path, raw) for path, raw in
-                     ((path, _read_json(path)) for path in sorted(types_dir.glob("*.avsc")))}
+        raw_types = {
+            _full_name(raw): (path, raw)
+            for path, raw in ((path, _read_json(path)) for path in sorted(types_dir.glob("*.avsc")))
+        }
         references: dict[str, Reference] = {}
         for name in _dependency_order(raw_types):
             path, raw = raw_types[name]
@@ -103,6 +111,7 @@ class RemoteSchemas:
                     raise SchemaRegistryError(
                         f"Schema Registry at {self.url}: registered {name} but cannot find it again"
                     )
+            assert found.version is not None  # a lookup answers with the id and the version
             references[name] = Reference(name, name, int(found.version))
         return references
 
@@ -158,8 +167,13 @@ class RemoteSchemas:
             self._misses.clear()
         self._misses[schema_id] = self._clock() + self._miss_ttl_s
 
-    def _parse_references(self, references: tuple[Reference, ...], declared_types: dict[str, Any],
-                          wire_types: dict[str, Any], seen: set[tuple[str, int]]) -> None:
+    def _parse_references(
+        self,
+        references: tuple[Reference, ...],
+        declared_types: dict[str, Any],
+        wire_types: dict[str, Any],
+        seen: set[tuple[str, int]],
+    ) -> None:
         for ref in references:
             key = (ref.subject, ref.version)
             if key in seen:
@@ -191,7 +205,7 @@ def _schema_text(raw: dict[str, Any], known: Mapping[str, Reference]) -> tuple[s
 
 
 def _full_name(raw: dict[str, Any], namespace: str | None = None) -> str:
-    name = raw["name"]
+    name: str = raw["name"]
     if "." in name:
         return name
     namespace = raw.get("namespace", namespace)
@@ -256,6 +270,8 @@ def _loads(text: str, where: str) -> Any:
 
 def _parse(raw: Any, named_types: dict[str, Any], where: str) -> dict[str, Any]:
     try:
-        return parse_schema(raw, named_types)
+        return cast(dict[str, Any], parse_schema(raw, named_types))  # the schemas are records
     except Exception as exc:
-        raise SchemaRegistryError(f"{where} in the Schema Registry is not a valid Avro schema ({type(exc).__name__})") from None
+        raise SchemaRegistryError(
+            f"{where} in the Schema Registry is not a valid Avro schema ({type(exc).__name__})"
+        ) from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import shutil
+import signal
 import socket
 import sys
 import uuid
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from leadflow.devstack import DevStack
-from leadflow.devstack.kafka import SaslSslListener
 from leadflow.devstack.base import ManagedProcess
+from leadflow.devstack.kafka import SaslSslListener
+from leadflow.devstack.pki import TlsFiles, make_tls_files
 from streams.settings import REPO_ROOT, Settings, load_settings
 from streams.topics import TopicNames, ensure_topics
 from tests.integration.kafkatools import KafkaTools
-from leadflow.devstack.pki import TlsFiles, make_tls_files
 
 TEST_KAFKA_PORT = int(os.environ.get("LEADFLOW_TEST_KAFKA_PORT", "29092"))
 TEST_REDIS_PORT = int(os.environ.get("LEADFLOW_TEST_REDIS_PORT", "26379"))
@@ -54,9 +54,10 @@ def tls_files(tmp_path_factory) -> TlsFiles:
 def stack(stack_settings, tls_files):
     # Reuse the repo's jar cache so only the first run ever downloads Kafka.
     dev_stack = DevStack.from_settings(
-        stack_settings, tie_to_parent=True, jar_cache_dir=REPO_ROOT / ".leadflow" / "kafka",
-        kafka_sasl_ssl=SaslSslListener(TEST_KAFKA_SASL_SSL_PORT, tls_files.server_keystore,
-                                       {SASL_USER: SASL_PASSWORD}),
+        stack_settings,
+        tie_to_parent=True,
+        jar_cache_dir=REPO_ROOT / ".leadflow" / "kafka",
+        kafka_sasl_ssl=SaslSslListener(TEST_KAFKA_SASL_SSL_PORT, tls_files.server_keystore, {SASL_USER: SASL_PASSWORD}),
     )
     dev_stack.up()
     try:
@@ -94,9 +95,7 @@ class WorkerHarness:
             "LEADFLOW_LIVE_EVENT_BOUND_S": "30",
         }
         self.env_overrides.update({f"LEADFLOW_{k.upper()}": str(v) for k, v in overrides.items()})
-        self.settings = load_settings(**{
-            k.removeprefix("LEADFLOW_").lower(): v for k, v in self.env_overrides.items()
-        })
+        self.settings = load_settings(**{k.removeprefix("LEADFLOW_").lower(): v for k, v in self.env_overrides.items()})
         self.processes: list[ManagedProcess] = []
         self.killed: set[str] = set()
         # Each live process gets its own metrics port and local state directory (two workers
@@ -110,8 +109,9 @@ class WorkerHarness:
         self.topics = TopicNames.from_settings(self.settings)
 
     def _free_slot(self) -> int:
-        busy = {self._slot_of[p.name] for p in self.processes
-                if p.name in self._slot_of and p.running_pid() is not None}
+        busy = {
+            self._slot_of[p.name] for p in self.processes if p.name in self._slot_of and p.running_pid() is not None
+        }
         for slot in range(len(self.metrics_ports)):
             if slot not in busy:
                 return slot
@@ -183,8 +183,12 @@ class WorkerHarness:
         """The live workers' own leadflow_* counters: tells 'consumed nothing' from 'dropped'."""
         import urllib.request
 
-        wanted = ("leadflow_events_in_total", "leadflow_duplicates_skipped_total", "leadflow_leads_scored_total",
-                  "leadflow_dead_letters_total")
+        wanted = (
+            "leadflow_events_in_total",
+            "leadflow_duplicates_skipped_total",
+            "leadflow_leads_scored_total",
+            "leadflow_dead_letters_total",
+        )
         out = []
         ports = [self.metrics_port_of(p) for p in self.processes if p.running_pid() is not None] or [self.metrics_port]
         for port in dict.fromkeys(ports):
@@ -241,16 +245,25 @@ def schema_registry(tls_files, tmp_path_factory):
     from leadflow.devstack.schema_registry import RegistryTls, SchemaRegistryServer
 
     server = SchemaRegistryServer(
-        TEST_SCHEMA_REGISTRY_PORT, tmp_path_factory.mktemp("schema-registry"), REPO_ROOT / ".leadflow" / "apicurio",
-        tls=RegistryTls(tls_files.server_cert, tls_files.server_key), ca_file=tls_files.ca,
-        users={REGISTRY_USER: REGISTRY_PASSWORD}, tie_to_parent=True,
+        TEST_SCHEMA_REGISTRY_PORT,
+        tmp_path_factory.mktemp("schema-registry"),
+        REPO_ROOT / ".leadflow" / "apicurio",
+        tls=RegistryTls(tls_files.server_cert, tls_files.server_key),
+        ca_file=tls_files.ca,
+        users={REGISTRY_USER: REGISTRY_PASSWORD},
+        tie_to_parent=True,
     )
     server.start(timeout=120)
     try:
         import httpx
 
-        httpx.put(f"{server.url}/config", json={"compatibility": "BACKWARD"}, auth=(REGISTRY_USER, REGISTRY_PASSWORD),
-                  verify=ssl_context(tls_files.ca), timeout=10).raise_for_status()
+        httpx.put(
+            f"{server.url}/config",
+            json={"compatibility": "BACKWARD"},
+            auth=(REGISTRY_USER, REGISTRY_PASSWORD),
+            verify=ssl_context(tls_files.ca),
+            timeout=10,
+        ).raise_for_status()
         yield server
     finally:
         server.stop()

@@ -29,14 +29,14 @@ class KafkaTools:
         self.client = dict(client) if client is not None else {"bootstrap_servers": bootstrap}
         self.bootstrap = self.client["bootstrap_servers"]
 
-    def produce(self, topic: str, values: Iterable[bytes], *, key: bytes | None = None,
-                max_request_size: int = 10 * 1024 * 1024) -> list[Any]:
+    def produce(
+        self, topic: str, values: Iterable[bytes], *, key: bytes | None = None, max_request_size: int = 10 * 1024 * 1024
+    ) -> list[Any]:
         """Send and flush; returns each record's delivery result: RecordMetadata, or the
         exception the producer or the broker refused it with."""
+
         async def go() -> list[Any]:
-            producer = AIOKafkaProducer(
-                **self.client, acks="all", max_request_size=max_request_size
-            )
+            producer = AIOKafkaProducer(**self.client, acks="all", max_request_size=max_request_size)
             await producer.start()
             try:
                 futures = [await producer.send(topic, value=value, key=key) for value in values]
@@ -64,8 +64,9 @@ class KafkaTools:
         """Replace the topic's overrides with ``configs`` ({} = back to the broker's defaults)."""
         from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-        responses = self._admin(lambda admin: admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)]))
+        responses = self._admin(
+            lambda admin: admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
+        )
         for response in responses:
             for error_code, error_message, *_ in response.resources:
                 assert not error_code, f"alter configs of {topic}: {error_code} {error_message}"
@@ -74,8 +75,11 @@ class KafkaTools:
         """The topic's effective value of config ``name``, as the broker reports it."""
         from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-        responses = self._admin(lambda admin: admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={name: None})]))
+        responses = self._admin(
+            lambda admin: admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic, configs={name: None})]
+            )
+        )
         entries = [entry for response in responses for resource in response.resources for entry in resource[4]]
         return next((entry[1] for entry in entries if entry[0] == name), None)
 
@@ -100,8 +104,11 @@ class KafkaTools:
 
         async def go() -> list[dict[str, Any]]:
             consumer = AIOKafkaConsumer(
-                topic, **self.client, auto_offset_reset="earliest",
-                enable_auto_commit=False, group_id=None,
+                topic,
+                **self.client,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                group_id=None,
             )
             await consumer.start()
             out: list[dict[str, Any]] = []
@@ -112,10 +119,16 @@ class KafkaTools:
                     for records in batch.values():
                         for r in records:
                             subject, value = codec().decode(r.value) if decode else (None, r.value)
-                            out.append({
-                                "key": r.key, "value": value, "subject": subject,
-                                "partition": r.partition, "offset": r.offset, "timestamp": r.timestamp,
-                            })
+                            out.append(
+                                {
+                                    "key": r.key,
+                                    "value": value,
+                                    "subject": subject,
+                                    "partition": r.partition,
+                                    "offset": r.offset,
+                                    "timestamp": r.timestamp,
+                                }
+                            )
                     if until(out):
                         break
                 return out
@@ -129,8 +142,9 @@ class KafkaTools:
         offsets as of the call: what a compacted topic converges to once the cleaner ran."""
 
         async def go() -> dict[bytes, bytes | None]:
-            consumer = AIOKafkaConsumer(topic, **self.client, auto_offset_reset="earliest",
-                                        enable_auto_commit=False, group_id=None)
+            consumer = AIOKafkaConsumer(
+                topic, **self.client, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+            )
             await consumer.start()
             try:
                 while not consumer.assignment():

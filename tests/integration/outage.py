@@ -50,12 +50,14 @@ class OutageReport:
 
     def summary(self) -> str:
         not_ready = [t for t, status, _ in self.readyz if status == 503]
-        return (f"outage {self.outage_s:.0f}s: worker CPU {self.cpu_percent:.1f}% of a core, "
-                f"{self.log_lines} log lines ({self.log_lines_per_s:.2f}/s; {self.per_attempt_lines} per-attempt "
-                f"connection errors), /readyz 503 in {len(not_ready)}/{len(self.readyz)} probes"
-                f"{f' (first {not_ready[0]:.1f}s in)' if not_ready else ''}; after restart: event processed in "
-                f"{_fmt(self.recovered_s)}, ready in {_fmt(self.ready_again_s)}; SIGTERM in an outage: exit in "
-                f"{_fmt(self.sigterm_exit_s)}, {len(self.orphans)} orphans")
+        return (
+            f"outage {self.outage_s:.0f}s: worker CPU {self.cpu_percent:.1f}% of a core, "
+            f"{self.log_lines} log lines ({self.log_lines_per_s:.2f}/s; {self.per_attempt_lines} per-attempt "
+            f"connection errors), /readyz 503 in {len(not_ready)}/{len(self.readyz)} probes"
+            f"{f' (first {not_ready[0]:.1f}s in)' if not_ready else ''}; after restart: event processed in "
+            f"{_fmt(self.recovered_s)}, ready in {_fmt(self.ready_again_s)}; SIGTERM in an outage: exit in "
+            f"{_fmt(self.sigterm_exit_s)}, {len(self.orphans)} orphans"
+        )
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "log_lines_per_s": round(self.log_lines_per_s, 3)}, indent=2)
@@ -84,8 +86,12 @@ class BrokerOutage:
     def __init__(self, workdir: Path, kafka_port: int, redis_url: str, **worker_settings: object) -> None:
         self.workdir = Path(workdir)
         self.kafka = KafkaServer(
-            version=load_settings().kafka_version, port=kafka_port, controller_port=kafka_port + 1,
-            data_dir=self.workdir / "kafka", jar_cache_dir=REPO_ROOT / ".leadflow" / "kafka", tie_to_parent=True,
+            version=load_settings().kafka_version,
+            port=kafka_port,
+            controller_port=kafka_port + 1,
+            data_dir=self.workdir / "kafka",
+            jar_cache_dir=REPO_ROOT / ".leadflow" / "kafka",
+            tie_to_parent=True,
         )
         self.redis_url = redis_url
         self.worker_settings = worker_settings
@@ -96,8 +102,9 @@ class BrokerOutage:
         self.kafka.start()
         try:
             settings = load_settings(kafka_bootstrap=self.kafka.bootstrap, redis_url=self.redis_url)
-            self.harness = WorkerHarness(settings, self.workdir, redis_key_prefix="t" + uuid.uuid4().hex[:10],
-                                         **self.worker_settings)
+            self.harness = WorkerHarness(
+                settings, self.workdir, redis_key_prefix="t" + uuid.uuid4().hex[:10], **self.worker_settings
+            )
         except BaseException:
             self.kafka.stop()
             raise
@@ -118,8 +125,11 @@ class BrokerOutage:
         started = time.monotonic()
         self.kafka_tools.produce(self.harness.topics.form_submits, [as_json(form_submit(email))])
         lead_id = lead_id_for_email(email)
-        out = self.kafka_tools.consume(self.harness.topics.lead_scored, timeout=timeout, until=self.harness.watch(
-            lambda records: any(r["value"]["lead_id"] == lead_id for r in records)))
+        out = self.kafka_tools.consume(
+            self.harness.topics.lead_scored,
+            timeout=timeout,
+            until=self.harness.watch(lambda records: any(r["value"]["lead_id"] == lead_id for r in records)),
+        )
         assert any(r["value"]["lead_id"] == lead_id for r in out), f"event not processed\n{self.harness.logs()}"
         return time.monotonic() - started
 
@@ -144,9 +154,12 @@ class BrokerOutage:
             log_file.seek(log_offset)
             outage_log = log_file.read().decode(errors="replace").splitlines()
         report = OutageReport(
-            outage_s=wall, cpu_percent=100 * cpu_used / wall, log_lines=len(outage_log),
+            outage_s=wall,
+            cpu_percent=100 * cpu_used / wall,
+            log_lines=len(outage_log),
             per_attempt_lines=sum(1 for line in outage_log if PER_ATTEMPT.search(line)),
-            readyz=probes, outage_log=outage_log[:60],
+            readyz=probes,
+            outage_log=outage_log[:60],
         )
 
         # Back: same port, same data; the worker must carry on by itself.

@@ -23,8 +23,9 @@ LOG_INTERVAL_S = 3.0  # shorter than the default 10 s, so a short outage shows m
 
 
 def test_worker_idles_through_a_broker_outage_and_resumes(stack, stack_settings, tmp_path):
-    with BrokerOutage(tmp_path, OUTAGE_KAFKA_PORT, stack_settings.redis_url,
-                      kafka_outage_log_interval_s=LOG_INTERVAL_S) as drill:
+    with BrokerOutage(
+        tmp_path, OUTAGE_KAFKA_PORT, stack_settings.redis_url, kafka_outage_log_interval_s=LOG_INTERVAL_S
+    ) as drill:
         report = drill.run(OUTAGE_S, sigterm_after_s=2.0)
         logs = drill.harness.logs()
     print(report.summary())

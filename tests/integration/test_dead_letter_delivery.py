@@ -49,7 +49,9 @@ def _wait(what: str, condition, harness: WorkerHarness, timeout: float = 60.0) -
         time.sleep(0.2)
 
 
-def test_inputs_at_the_broker_limit_reach_the_dlq_truncated_with_size_and_digest(stack, stack_settings, kafka, tmp_path):
+def test_inputs_at_the_broker_limit_reach_the_dlq_truncated_with_size_and_digest(
+    stack, stack_settings, kafka, tmp_path
+):
     harness = WorkerHarness(stack_settings, tmp_path)
     topics = harness.topics
     try:
@@ -82,7 +84,9 @@ def test_inputs_at_the_broker_limit_reach_the_dlq_truncated_with_size_and_digest
         harness.stop_all()
 
 
-def test_a_refused_dead_letter_blocks_its_partition_until_delivered_exactly_once(stack, stack_settings, kafka, tmp_path):
+def test_a_refused_dead_letter_blocks_its_partition_until_delivered_exactly_once(
+    stack, stack_settings, kafka, tmp_path
+):
     harness = WorkerHarness(stack_settings, tmp_path, dead_letter_retry_initial_s=0.2, dead_letter_retry_max_s=0.5)
     topics, group = harness.topics, harness.settings.app_id
     try:
@@ -92,8 +96,11 @@ def test_a_refused_dead_letter_blocks_its_partition_until_delivered_exactly_once
         first = kafka.consume(topics.dead_letters, until=harness.watch(lambda rs: len(rs) >= 1), timeout=90)
         assert len(first) == 1, harness.logs()
         partition, first_offset = first[0]["value"]["source_partition"], first[0]["value"]["source_offset"]
-        _wait("the first input's offset to be committed",
-              lambda: kafka.committed(group, topics.form_submits).get(partition) == first_offset + 1, harness)
+        _wait(
+            "the first input's offset to be committed",
+            lambda: kafka.committed(group, topics.form_submits).get(partition) == first_offset + 1,
+            harness,
+        )
 
         # The broker now refuses every dead letter (as it refused the fuzz run's 10 MiB ones).
         kafka.set_topic_config(topics.dead_letters, {"max.message.bytes": "64"})
@@ -101,12 +108,16 @@ def test_a_refused_dead_letter_blocks_its_partition_until_delivered_exactly_once
         kafka.produce(topics.form_submits, [b"\x01second"], key=key)
         _wait("three failed deliveries", lambda: _failures(harness) >= 3, harness)
         time.sleep(1.5)  # three commit intervals: a commit past the refused record would show now
-        assert kafka.committed(group, topics.form_submits).get(partition) == first_offset + 1, \
+        assert kafka.committed(group, topics.form_submits).get(partition) == first_offset + 1, (
             "offset committed past a dead letter that was never delivered"
+        )
 
         kafka.set_topic_config(topics.dead_letters, {})  # back to the broker's limit
-        _wait("the second input's offset to be committed",
-              lambda: kafka.committed(group, topics.form_submits).get(partition) == first_offset + 2, harness)
+        _wait(
+            "the second input's offset to be committed",
+            lambda: kafka.committed(group, topics.form_submits).get(partition) == first_offset + 2,
+            harness,
+        )
         dead = kafka.consume(topics.dead_letters, until=lambda rs: len(rs) >= 3, timeout=3)
         assert [d["value"]["original"] for d in dead] == [b"\x01first", b"\x01second"], "exactly once, in order"
         assert dead[1]["value"]["source_offset"] == first_offset + 1

@@ -28,8 +28,9 @@ JAR_CACHE = REPO_ROOT / ".leadflow" / "kafka"  # shared: only the very first run
 
 
 def stack_settings(stack_dir: Path) -> Settings:
-    return load_settings(stack_dir=stack_dir, kafka_port=KAFKA_PORT,
-                         kafka_controller_port=KAFKA_CONTROLLER_PORT, redis_port=REDIS_PORT)
+    return load_settings(
+        stack_dir=stack_dir, kafka_port=KAFKA_PORT, kafka_controller_port=KAFKA_CONTROLLER_PORT, redis_port=REDIS_PORT
+    )
 
 
 def wait_until(condition, timeout: float = 10.0) -> bool:
@@ -58,8 +59,9 @@ async def kafka_roundtrip(bootstrap: str, topic: str) -> tuple[bytes, bytes]:
         await producer.send_and_wait(topic, b"hello", key=b"lead-1")
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="devstack-test",
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id="devstack-test", auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         record = await asyncio.wait_for(consumer.getone(), timeout=60)
@@ -69,8 +71,7 @@ async def kafka_roundtrip(bootstrap: str, topic: str) -> tuple[bytes, bytes]:
 
 
 def test_stack_serves_kafka_and_redis_and_stops_without_leftovers(tmp_path):
-    stack = DevStack.from_settings(stack_settings(tmp_path), tie_to_parent=True,
-                                   jar_cache_dir=JAR_CACHE)
+    stack = DevStack.from_settings(stack_settings(tmp_path), tie_to_parent=True, jar_cache_dir=JAR_CACHE)
     pids: list[int] = []
     try:
         report = stack.up()
@@ -79,9 +80,7 @@ def test_stack_serves_kafka_and_redis_and_stops_without_leftovers(tmp_path):
         assert status["kafka"]["responding"] and status["redis"]["responding"]
         assert report.kafka_bootstrap == f"127.0.0.1:{KAFKA_PORT}"
 
-        assert asyncio.run(kafka_roundtrip(report.kafka_bootstrap, "devstack-smoke")) == (
-            b"lead-1", b"hello"
-        )
+        assert asyncio.run(kafka_roundtrip(report.kafka_bootstrap, "devstack-smoke")) == (b"lead-1", b"hello")
         client = redis.Redis.from_url(report.redis_url)
         client.set("devstack:smoke", "ok")
         assert client.get("devstack:smoke") == b"ok"
@@ -117,8 +116,7 @@ def test_killing_the_owner_with_sigkill_takes_the_stack_down(tmp_path):
         print(json.dumps([status["kafka"]["pid"], status["redis"]["pid"]]), flush=True)
         time.sleep(300)
     """)
-    owner = subprocess.Popen([sys.executable, "-c", owner_script], stdout=subprocess.PIPE,
-                             text=True, cwd=REPO_ROOT)
+    owner = subprocess.Popen([sys.executable, "-c", owner_script], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     pids: list[int] = []
     try:
         line = owner.stdout.readline()
@@ -130,9 +128,7 @@ def test_killing_the_owner_with_sigkill_takes_the_stack_down(tmp_path):
         owner.wait()
 
         assert wait_until(lambda: nothing_left(pids), timeout=10)
-        assert wait_until(
-            lambda: all(port_is_free(p) for p in (KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT))
-        )
+        assert wait_until(lambda: all(port_is_free(p) for p in (KAFKA_PORT, KAFKA_CONTROLLER_PORT, REDIS_PORT)))
     finally:
         owner.kill()
         owner.wait()

@@ -59,8 +59,13 @@ def buyer(email: str, **fields) -> dict:
 
 
 def crm(lead_id: str, status: str, **fields) -> dict:
-    record = {"event_id": "crm-" + uuid.uuid4().hex, "occurred_at": now_ms(), "lead_id": lead_id,
-              "rep_id": "ae-ana", "status": status}
+    record = {
+        "event_id": "crm-" + uuid.uuid4().hex,
+        "occurred_at": now_ms(),
+        "lead_id": lead_id,
+        "rep_id": "ae-ana",
+        "status": status,
+    }
     record.update(fields)
     return record
 
@@ -83,22 +88,35 @@ def world(stack, stack_settings, tmp_path_factory, kafka_module):
     try:
         topics = workers.topics
         leads = {case: lead_id_for_email(email_for(case)) for case in CASES}
-        kafka.produce(topics.web_activity, [as_json(web_activity(email=email_for(c), page_type="pricing")) for c in CASES])
+        kafka.produce(
+            topics.web_activity, [as_json(web_activity(email=email_for(c), page_type="pricing")) for c in CASES]
+        )
         kafka.produce(topics.form_submits, [as_json(buyer(email_for(c))) for c in CASES])
-        mqls = kafka.consume(topics.mqls, timeout=120, until=workers.watch(
-            lambda rs: all(values(rs, lead) for lead in leads.values())))
+        mqls = kafka.consume(
+            topics.mqls, timeout=120, until=workers.watch(lambda rs: all(values(rs, lead) for lead in leads.values()))
+        )
         assert all(values(mqls, lead) for lead in leads.values()), workers.logs()
         crm_events = {}
         for case, (status, disposition) in CASES.items():
             crm_events[case] = crm(leads[case], status, disposition=disposition)
         kafka.produce(topics.crm_status, [as_json(e) for e in crm_events.values()])
         wanted = [leads[c] for c in EXPECTED]
-        dispositions = kafka.consume(topics.dispositions, timeout=60, until=workers.watch(
-            lambda rs: all(values(rs, lead) for lead in wanted)))
-        issues = kafka.consume(topics.data_quality, timeout=30, until=workers.watch(
-            lambda rs: values(rs, leads["missing"]) and values(rs, leads["bad_data"])))
-        yield {"workers": workers, "kafka": kafka, "leads": leads, "crm": crm_events,
-               "dispositions": dispositions, "issues": issues}
+        dispositions = kafka.consume(
+            topics.dispositions, timeout=60, until=workers.watch(lambda rs: all(values(rs, lead) for lead in wanted))
+        )
+        issues = kafka.consume(
+            topics.data_quality,
+            timeout=30,
+            until=workers.watch(lambda rs: values(rs, leads["missing"]) and values(rs, leads["bad_data"])),
+        )
+        yield {
+            "workers": workers,
+            "kafka": kafka,
+            "leads": leads,
+            "crm": crm_events,
+            "dispositions": dispositions,
+            "issues": issues,
+        }
     finally:
         workers.stop_all()
 
@@ -117,8 +135,11 @@ def test_each_disposition_path(world, case):
 def test_recycling_resets_the_score_visibly(world):
     kafka, workers, lead = world["kafka"], world["workers"], world["leads"]["not_now"]
     crm_id = world["crm"]["not_now"]["event_id"]
-    scored = kafka.consume(workers.topics.lead_scored, timeout=30, until=workers.watch(
-        lambda rs: any(v["cause_event_id"] == crm_id for v in values(rs, lead))))
+    scored = kafka.consume(
+        workers.topics.lead_scored,
+        timeout=30,
+        until=workers.watch(lambda rs: any(v["cause_event_id"] == crm_id for v in values(rs, lead))),
+    )
     [after] = [v for v in values(scored, lead) if v["cause_event_id"] == crm_id]
     assert after["stage"] == "recycled" and after["engagement_score"] == 0 and after["mql"] is False
 
@@ -130,8 +151,11 @@ def test_rejection_without_disposition_is_a_data_quality_issue_not_a_rejection(w
     assert issue["issue_code"] == "rejection_without_disposition" and issue["source_event_id"] == crm_id
     assert "@" not in issue["detail"]
     assert values(world["dispositions"], lead) == []
-    scored = kafka.consume(workers.topics.lead_scored, timeout=30, until=workers.watch(
-        lambda rs: any(v["cause_event_id"] == crm_id for v in values(rs, lead))))
+    scored = kafka.consume(
+        workers.topics.lead_scored,
+        timeout=30,
+        until=workers.watch(lambda rs: any(v["cause_event_id"] == crm_id for v in values(rs, lead))),
+    )
     [after] = [v for v in values(scored, lead) if v["cause_event_id"] == crm_id]
     assert after["stage"] == "mql" and after["mql"] is True  # not treated as rejected
 
@@ -147,12 +171,18 @@ def test_resubmission_after_permanent_disqualification_is_flagged_and_never_an_m
     again = buyer(email_for("not_icp"), form_kind="contact_sales")
     kafka.produce(topics.web_activity, [as_json(web_activity(email=email_for("not_icp"), page_type="pricing"))])
     kafka.produce(topics.form_submits, [as_json(again)])
-    issues = kafka.consume(topics.data_quality, timeout=60, until=workers.watch(
-        lambda rs: any(v["issue_code"] == "returning_rejected_prospect" for v in values(rs, lead))))
+    issues = kafka.consume(
+        topics.data_quality,
+        timeout=60,
+        until=workers.watch(lambda rs: any(v["issue_code"] == "returning_rejected_prospect" for v in values(rs, lead))),
+    )
     [flag] = [v for v in values(issues, lead) if v["issue_code"] == "returning_rejected_prospect"]
     assert flag["source_event_id"] == again["event_id"] and "not_icp" in flag["detail"]
-    scored = kafka.consume(topics.lead_scored, timeout=30, until=workers.watch(
-        lambda rs: any(v["cause_event_id"] == again["event_id"] for v in values(rs, lead))))
+    scored = kafka.consume(
+        topics.lead_scored,
+        timeout=30,
+        until=workers.watch(lambda rs: any(v["cause_event_id"] == again["event_id"] for v in values(rs, lead))),
+    )
     [after] = [v for v in values(scored, lead) if v["cause_event_id"] == again["event_id"]]
     assert after["stage"] == "disqualified" and after["mql"] is False
     time.sleep(1.0)
@@ -180,16 +210,24 @@ def test_conversion_attaches_to_the_existing_account_never_a_duplicate(world):
         "byname": (f"dee@{other}", f"NORTHWIND {RUN}, INC"),
     }
     ids = {k: lead_id_for_email(email) for k, (email, _) in people.items()}
-    kafka.produce(topics.form_submits, [as_json(buyer(email, company=company, form_kind="newsletter"))
-                                        for email, company in people.values()])
-    kafka.consume(topics.lead_scored, timeout=60, until=workers.watch(lambda rs: all(values(rs, i) for i in ids.values())))
+    kafka.produce(
+        topics.form_submits,
+        [as_json(buyer(email, company=company, form_kind="newsletter")) for email, company in people.values()],
+    )
+    kafka.consume(
+        topics.lead_scored, timeout=60, until=workers.watch(lambda rs: all(values(rs, i) for i in ids.values()))
+    )
     # The first conversion creates the account for the domain...
     first = crm(ids["first"], "converted", account_id=f"acc-{RUN}", account_domain=f"https://www.{domain}/")
     kafka.produce(topics.crm_status, [as_json(first)])
     out = kafka.consume(topics.dispositions, timeout=60, until=workers.watch(lambda rs: values(rs, ids["first"])))
     [rec] = values(out, ids["first"])
     assert (rec["outcome"], rec["new_stage"], rec["account_id"], rec["account_domain"]) == (
-        "converted", "opportunity", f"acc-{RUN}", domain)
+        "converted",
+        "opportunity",
+        f"acc-{RUN}",
+        domain,
+    )
     # ...later conversions at the same company attach to it, whatever the CRM proposed.
     later = {
         "dup": crm(ids["dup"], "converted", account_id=f"acc-dup-{RUN}"),
@@ -197,14 +235,18 @@ def test_conversion_attaches_to_the_existing_account_never_a_duplicate(world):
         "byname": crm(ids["byname"], "converted", account_id=f"acc-other-{RUN}"),
     }
     kafka.produce(topics.crm_status, [as_json(e) for e in later.values()])
-    out = kafka.consume(topics.dispositions, timeout=60, until=workers.watch(
-        lambda rs: all(values(rs, ids[k]) for k in later)))
+    out = kafka.consume(
+        topics.dispositions, timeout=60, until=workers.watch(lambda rs: all(values(rs, ids[k]) for k in later))
+    )
     for key in later:
         [rec] = values(out, ids[key])
         assert rec["account_id"] == f"acc-{RUN}", (key, rec)
         assert rec["outcome"] == "converted" and rec["new_stage"] == "opportunity"
-    issues = kafka.consume(topics.data_quality, timeout=30, until=workers.watch(
-        lambda rs: values(rs, ids["dup"]) and values(rs, ids["byname"])))
+    issues = kafka.consume(
+        topics.data_quality,
+        timeout=30,
+        until=workers.watch(lambda rs: values(rs, ids["dup"]) and values(rs, ids["byname"])),
+    )
     [dup] = values(issues, ids["dup"])
     assert dup["issue_code"] == "duplicate_account_prevented" and f"acc-dup-{RUN}" in dup["detail"]
     [byname] = values(issues, ids["byname"])

@@ -40,8 +40,13 @@ def _redis_dump(settings) -> dict[str, str]:
         client, out = store.client, {}
         async for raw_key in client.scan_iter(match=f"{settings.redis_key_prefix}:*"):
             key, kind = raw_key.decode(), (await client.type(raw_key)).decode()
-            value = {"string": client.get, "set": client.smembers, "hash": client.hgetall,
-                     "list": lambda k: client.lrange(k, 0, -1), "zset": lambda k: client.zrange(k, 0, -1)}[kind]
+            value = {
+                "string": client.get,
+                "set": client.smembers,
+                "hash": client.hgetall,
+                "list": lambda k: client.lrange(k, 0, -1),
+                "zset": lambda k: client.zrange(k, 0, -1),
+            }[kind]
             out[key] = repr(await value(raw_key))
         return out
 
@@ -65,8 +70,14 @@ def _leftovers(kafka, harness, lead: str, visitor_key: bytes, personal: list[str
 
 def test_forget_erases_the_lead_from_every_table_changelog_and_redis_key(stack, kafka, stack_settings, tmp_path):
     uid = uuid.uuid4().hex[:8]
-    harness = WorkerHarness(stack_settings, tmp_path, redis_key_prefix="t" + uid, erasure_mode="suppress",
-                            lead_id_key=f"it-key-{uuid.uuid4().hex}", internal_retention_hours=24)
+    harness = WorkerHarness(
+        stack_settings,
+        tmp_path,
+        redis_key_prefix="t" + uid,
+        erasure_mode="suppress",
+        lead_id_key=f"it-key-{uuid.uuid4().hex}",
+        internal_retention_hours=24,
+    )
     load_roster(harness, yaml.safe_load((REPO_ROOT / "config" / "roster.yaml").read_text()))
     harness.start()
     try:
@@ -75,20 +86,46 @@ def test_forget_erases_the_lead_from_every_table_changelog_and_redis_key(stack, 
         lead = lead_id_for_email(email, harness.settings.lead_id_key_bytes)
         assert lead != lead_id_for_email(email)  # keyed: not the id anyone could compute
 
-        kafka.produce(names.web_activity, [  # an anonymous page (buffered, then linked) and known ones
-            as_json(web_activity(visitor_id=visitor, page_type="product", url="https://example.com/product")),
-            as_json(web_activity(email=email)),
-            as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo"))])
-        kafka.produce(names.form_submits, [as_json(form_submit(email, visitor_id=visitor, first_name=first,
-                                                               last_name=last, company=company))])
-        assigned = kafka.consume(names.assignments, timeout=90, until=harness.watch(
-            lambda rs: any(r["value"]["lead_id"] == lead for r in rs)))
+        kafka.produce(
+            names.web_activity,
+            [  # an anonymous page (buffered, then linked) and known ones
+                as_json(web_activity(visitor_id=visitor, page_type="product", url="https://example.com/product")),
+                as_json(web_activity(email=email)),
+                as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo")),
+            ],
+        )
+        kafka.produce(
+            names.form_submits,
+            [as_json(form_submit(email, visitor_id=visitor, first_name=first, last_name=last, company=company))],
+        )
+        assigned = kafka.consume(
+            names.assignments,
+            timeout=90,
+            until=harness.watch(lambda rs: any(r["value"]["lead_id"] == lead for r in rs)),
+        )
         assert any(r["value"]["lead_id"] == lead for r in assigned), harness.logs()
-        kafka.produce(names.crm_status, [orjson.dumps({
-            "event_id": f"conv-{uid}", "occurred_at": now_ms(), "lead_id": lead, "status": "converted",
-            "account_id": f"acc-{uid}", "account_domain": "acme-logistics.com"})])
-        kafka.consume(names.dispositions, timeout=30, until=harness.watch(
-            lambda rs: any(r["value"]["lead_id"] == lead and r["value"]["status"] == "converted" for r in rs)))
+        kafka.produce(
+            names.crm_status,
+            [
+                orjson.dumps(
+                    {
+                        "event_id": f"conv-{uid}",
+                        "occurred_at": now_ms(),
+                        "lead_id": lead,
+                        "status": "converted",
+                        "account_id": f"acc-{uid}",
+                        "account_domain": "acme-logistics.com",
+                    }
+                )
+            ],
+        )
+        kafka.consume(
+            names.dispositions,
+            timeout=30,
+            until=harness.watch(
+                lambda rs: any(r["value"]["lead_id"] == lead and r["value"]["status"] == "converted" for r in rs)
+            ),
+        )
         before = _redis_dump(harness.settings)
         assert any(lead in k for k in before) and any(company.lower() in v.lower() for v in before.values()), before
 
@@ -100,7 +137,11 @@ def test_forget_erases_the_lead_from_every_table_changelog_and_redis_key(stack, 
         assert erased and email.encode() not in erased[0]["value"], harness.logs()
         [record] = [r["value"] for r in kafka.consume(names.erasures, timeout=5, until=lambda rs: len(rs) >= 1)]
         assert (record["lead_id"], record["found"], record["visitors_erased"], record["later_events"]) == (
-            lead, True, 1, "suppress")
+            lead,
+            True,
+            1,
+            "suppress",
+        )
 
         personal = [email, first, last, company]
         deadline, problems = time.monotonic() + 30, ["not checked"]

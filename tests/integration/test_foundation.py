@@ -26,10 +26,13 @@ def test_form_submit_yields_lead_state_event(workers, kafka):
     workers.start()
     topics = workers.topics
     email_json, email_avro = "dana.reyes@acme-logistics.com", "li.wei@northwind.io"
-    kafka.produce(topics.form_submits, [as_json(form_submit(email_json)),
-                                        as_avro("form_submitted", form_submit(email_avro))])
+    kafka.produce(
+        topics.form_submits, [as_json(form_submit(email_json)), as_avro("form_submitted", form_submit(email_avro))]
+    )
     wanted = {lead_id_for_email(email_json), lead_id_for_email(email_avro)}
-    out = kafka.consume(topics.lead_scored, until=workers.watch(lambda rs: wanted <= {r["value"]["lead_id"] for r in rs}), timeout=90)
+    out = kafka.consume(
+        topics.lead_scored, until=workers.watch(lambda rs: wanted <= {r["value"]["lead_id"] for r in rs}), timeout=90
+    )
     got = _latest_by_lead(out)
     assert wanted <= set(got), workers.logs()
     for lead_id in wanted:
@@ -49,7 +52,9 @@ BAD_INPUTS = {
     "invalid_email": as_json(form_submit("not-an-email")),
     "invalid_value": as_json(form_submit("neg@acme.com", company_size=-5)),
     "unknown_kind": as_json(form_submit("kind@acme.com", form_kind="carrier_pigeon")),
-    "timestamp_out_of_range": as_json(form_submit("old@acme.com", occurred_at=int((time.time() - 20 * 365 * 86400) * 1000))),
+    "timestamp_out_of_range": as_json(
+        form_submit("old@acme.com", occurred_at=int((time.time() - 20 * 365 * 86400) * 1000))
+    ),
     "schema_invalid": as_json(form_submit("type@acme.com", company_size="lots")),
     "too_large": as_json(form_submit("big@acme.com", company="x" * (3 * 1024 * 1024))),
 }
@@ -74,7 +79,11 @@ def test_bad_input_goes_to_dead_letters_and_stream_keeps_flowing(workers, kafka)
         assert letter["source_offset"] >= 0 and letter["source_partition"] >= 0
         assert letter["reason"] and "@" not in letter["reason"], "readable reason, no email in it"
 
-    good = kafka.consume(topics.lead_scored, until=workers.watch(lambda rs: any(r["value"]["lead_id"] == lead_id_for_email(good_email) for r in rs)), timeout=60)
+    good = kafka.consume(
+        topics.lead_scored,
+        until=workers.watch(lambda rs: any(r["value"]["lead_id"] == lead_id_for_email(good_email) for r in rs)),
+        timeout=60,
+    )
     assert any(r["value"]["lead_id"] == lead_id_for_email(good_email) for r in good)
 
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{workers.metrics_port}/metrics", timeout=5).read().decode()
@@ -95,8 +104,12 @@ def test_redelivered_event_is_counted_once(workers, kafka):
     kafka.produce(topics.web_activity, [as_json(web_activity(email=marker))])
     out = kafka.consume(
         topics.lead_scored,
-        until=workers.watch(lambda rs: {lead_id_for_email(email), lead_id_for_email(marker)} <= {r["value"]["lead_id"] for r in rs}
-        and sum(r["value"]["lead_id"] == lead_id_for_email(email) for r in rs) >= 2),
+        until=workers.watch(
+            lambda rs: (
+                {lead_id_for_email(email), lead_id_for_email(marker)} <= {r["value"]["lead_id"] for r in rs}
+                and sum(r["value"]["lead_id"] == lead_id_for_email(email) for r in rs) >= 2
+            )
+        ),
         timeout=90,
     )
     time.sleep(2)  # give any (wrong) extra output the chance to show up
@@ -134,3 +147,39 @@ def test_kill9_mid_stream_keeps_state_without_loss_or_double_count(workers, kafk
     latest = _latest_by_lead(out)
     assert {k: latest.get(k, {}).get("event_count") for k in expected} == expected, workers.logs()
     assert max(r["value"]["event_count"] for r in out) == per_lead, "no lead counted an event twice"
+
+
+def test_local_stores_are_rebuilt_after_a_crash_and_reused_after_a_clean_stop(workers, kafka):
+    """A store left by kill -9 may be ahead of Kafka (streams/local_state.py): the next worker
+    rebuilds it from the changelogs; after a SIGTERM the store is reused. State survives both."""
+    topics = workers.topics
+    email = "rebuild@acme-logistics.com"
+    lead_id = lead_id_for_email(email)
+
+    def visit(i):
+        kafka.produce(
+            topics.web_activity,
+            [as_json(web_activity(email=email, page_type="blog", url=f"https://example.com/blog/r{i}"))],
+        )
+
+    def counted(n):
+        def done(rs):
+            return any(r["value"]["lead_id"] == lead_id and r["value"]["event_count"] == n for r in rs)
+
+        out = kafka.consume(topics.lead_scored, until=workers.watch(done), timeout=120)
+        assert done(out), workers.logs()
+
+    first = workers.start()
+    visit(1)
+    counted(1)
+    workers.kill(first)
+    second = workers.start()
+    visit(2)
+    counted(2)
+    assert "did not stop cleanly: local table stores discarded" in second.log_tail(400), workers.logs()
+    second.stop(timeout=30)
+    workers.killed.add(second.name)  # stopped on purpose: not an unexpected exit
+    third = workers.start()
+    visit(3)
+    counted(3)
+    assert "did not stop cleanly" not in third.log_tail(400), workers.logs()

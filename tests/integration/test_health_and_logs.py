@@ -67,8 +67,14 @@ def _metric(port: int, name: str) -> float | None:
 
 
 def _roster_load_if_empty(harness: WorkerHarness) -> str:
-    done = subprocess.run([sys.executable, "-m", "leadflow.cli", "roster", "load", "--if-empty"],
-                          env=harness.process_env(0), cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", "roster", "load", "--if-empty"],
+        env=harness.process_env(0),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.strip()
 
@@ -81,16 +87,23 @@ def test_livez_readyz_and_roster_presence_on_a_real_worker(stack, stack_settings
     try:
         _wait("/livez 200", lambda: _get(base + "/livez")[0] == 200, 60, harness)
         not_ready = _get(base + "/readyz")
-        ready = _wait("/readyz 200", lambda: (lambda r: r if r[0] == 200 else None)(_get(base + "/readyz")),
-                      90, harness)
+        ready = _wait(
+            "/readyz 200", lambda: (lambda r: r if r[0] == 200 else None)(_get(base + "/readyz")), 90, harness
+        )
         print(f"ready {time.monotonic() - started:.1f}s after start; first answer {not_ready}")
         body = ready[1]
         assert body["ready"] is True and body["failing"] == []
-        assert body["checks"] == {"event_loop": "ok", "consumer_group": "ok", "table_recovery": "ok", "redis": "ok",
-                                  "kafka": "ok"}
+        assert body["checks"] == {
+            "event_loop": "ok",
+            "consumer_group": "ok",
+            "table_recovery": "ok",
+            "redis": "ok",
+            "kafka": "ok",
+        }
         assert body["partitions"] > 0 and body["generation"] >= 1
-        _wait("leadflow_worker_ready 1", lambda: _metric(harness.metrics_port, "leadflow_worker_ready") == 1.0,
-              5, harness)
+        _wait(
+            "leadflow_worker_ready 1", lambda: _metric(harness.metrics_port, "leadflow_worker_ready") == 1.0, 5, harness
+        )
         assert _get(base + "/")[0] == 404 and _get(base + "/metrics/x")[0] == 404
 
         # No roster in this prefix: said once, loudly, and in a metric; --if-empty loads it once.
@@ -102,8 +115,12 @@ def test_livez_readyz_and_roster_presence_on_a_real_worker(stack, stack_settings
         assert first.startswith("loaded ") and "roster version 1;" in first, first
         second = _roster_load_if_empty(harness)
         assert "already loaded" in second and "version 1" in second and "left as is" in second, second
-        _wait("leadflow_roster_loaded 1", lambda: _metric(harness.metrics_port, "leadflow_roster_loaded") == 1.0,
-              10, harness)
+        _wait(
+            "leadflow_roster_loaded 1",
+            lambda: _metric(harness.metrics_port, "leadflow_roster_loaded") == 1.0,
+            10,
+            harness,
+        )
 
         # Redis down: not ready (naming Redis), still live; back up: ready again.
         stack.redis.stop()
@@ -111,11 +128,17 @@ def test_livez_readyz_and_roster_presence_on_a_real_worker(stack, stack_settings
             status, body = _wait(
                 "/readyz 503 for Redis",
                 lambda: (lambda r: r if r[0] == 503 and r[1]["failing"] == ["redis"] else None)(_get(base + "/readyz")),
-                20, harness)
+                20,
+                harness,
+            )
             assert "Redis at redis://127.0.0.1" in body["checks"]["redis"]
             assert _get(base + "/livez")[0] == 200
-            _wait("leadflow_worker_ready 0", lambda: _metric(harness.metrics_port, "leadflow_worker_ready") == 0.0,
-                  5, harness)
+            _wait(
+                "leadflow_worker_ready 0",
+                lambda: _metric(harness.metrics_port, "leadflow_worker_ready") == 0.0,
+                5,
+                harness,
+            )
         finally:
             stack.redis.start()
         _wait("/readyz 200 after Redis is back", lambda: _get(base + "/readyz")[0] == 200, 30, harness)
@@ -124,8 +147,7 @@ def test_livez_readyz_and_roster_presence_on_a_real_worker(stack, stack_settings
 
 
 def test_json_logs_from_a_real_worker_and_dead_letters_summarised(stack, stack_settings, kafka, tmp_path):
-    harness = WorkerHarness(stack_settings, tmp_path, log_format="json",
-                            redis_key_prefix="t" + uuid.uuid4().hex[:10])
+    harness = WorkerHarness(stack_settings, tmp_path, log_format="json", redis_key_prefix="t" + uuid.uuid4().hex[:10])
     process = harness.start()
     try:
         _wait("/readyz 200", lambda: _get(f"http://127.0.0.1:{harness.metrics_port}/readyz")[0] == 200, 90, harness)
@@ -135,11 +157,16 @@ def test_json_logs_from_a_real_worker_and_dead_letters_summarised(stack, stack_s
         kafka.produce(topic, [b'{"broken json'] * 10)  # undecodable
         total = lambda: sum(  # noqa: E731
             _metric(harness.metrics_port, f'leadflow_dead_letters_total{{reason="{reason}"}}') or 0
-            for reason in ("unknown_encoding", "undecodable"))
+            for reason in ("unknown_encoding", "undecodable")
+        )
         _wait("30 dead letters counted", lambda: total() == 30, 60, harness)
         # The flush timer runs every 10 s: the tally follows within about 20 s.
-        _wait("a dead-letter summary line",
-              lambda: re.search(r"dead-lettered [\d,]+ events in the last", process.log_tail(400)), 30, harness)
+        _wait(
+            "a dead-letter summary line",
+            lambda: re.search(r"dead-lettered [\d,]+ events in the last", process.log_tail(400)),
+            30,
+            harness,
+        )
     finally:
         harness.stop_all()
 
@@ -160,8 +187,9 @@ def test_json_logs_from_a_real_worker_and_dead_letters_summarised(stack, stack_s
     assert any(doc["message"].endswith("Worker ready") for doc in docs)
     assert not [doc for doc in docs if EMAIL_SHAPED.search(json.dumps(doc))], "no email reaches the log"
 
-    individual = Counter(m.group(1) for doc in docs
-                         if (m := re.match(r"dead-lettered \S+\[\d+\]@\d+: (\w+):", doc["message"])))
+    individual = Counter(
+        m.group(1) for doc in docs if (m := re.match(r"dead-lettered \S+\[\d+\]@\d+: (\w+):", doc["message"]))
+    )
     assert individual == {"unknown_encoding": 1, "undecodable": 1}, individual
     summaries = [doc for doc in docs if re.match(r"dead-lettered [\d,]+ events in the last", doc["message"])]
     assert 1 <= len(summaries) <= 3, summaries
@@ -174,21 +202,33 @@ def test_json_logs_from_a_real_worker_and_dead_letters_summarised(stack, stack_s
     assert 19 <= summarised["unknown_encoding"] <= 20 and 9 <= summarised["undecodable"] <= 10, summaries
 
 
-@pytest.mark.parametrize("topic_of, exit_code", [
-    (lambda names: names.mqls, 0),  # exists, nothing arrives: stops after --timeout
-    (lambda names: names.mqls + ".missing", 1),  # no such topic: one line, after --timeout at most
-], ids=["empty-topic", "missing-topic"])
+@pytest.mark.parametrize(
+    "topic_of, exit_code",
+    [
+        (lambda names: names.mqls, 0),  # exists, nothing arrives: stops after --timeout
+        (lambda names: names.mqls + ".missing", 1),  # no such topic: one line, after --timeout at most
+    ],
+    ids=["empty-topic", "missing-topic"],
+)
 def test_tail_honours_timeout_when_nothing_arrives(stack, stack_settings, tmp_path, topic_of, exit_code):
     harness = WorkerHarness(stack_settings, tmp_path)  # creates the topics; no worker
     topic = topic_of(harness.topics)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "leadflow.cli", "tail", topic, "--timeout", "2"],
-                          env=harness.process_env(0), cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", "tail", topic, "--timeout", "2"],
+        env=harness.process_env(0),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     elapsed = time.monotonic() - started
     assert done.returncode == exit_code, done.stdout + done.stderr
     assert 2 <= elapsed < 10, elapsed
     assert done.stdout == "" and "Traceback" not in done.stderr
     if exit_code:
         errors = [line for line in done.stderr.splitlines() if line.startswith("Error")]
-        assert errors == [f"Error: topic {topic!r} has no metadata on Kafka (does it exist? `leadflow topics "
-                          "list` names leadflow's topics, `leadflow topics create` creates them)"], done.stderr
+        assert errors == [
+            f"Error: topic {topic!r} has no metadata on Kafka (does it exist? `leadflow topics "
+            "list` names leadflow's topics, `leadflow topics create` creates them)"
+        ], done.stderr

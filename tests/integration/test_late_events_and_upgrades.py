@@ -49,7 +49,9 @@ def kafka_module(stack, stack_settings) -> KafkaTools:
 @pytest.fixture(scope="module")
 def pipeline(stack, stack_settings, tmp_path_factory):
     """One stock worker (all capabilities) with its own topics, Redis prefix and roster."""
-    harness = WorkerHarness(stack_settings, tmp_path_factory.mktemp("late"), redis_key_prefix="t" + uuid.uuid4().hex[:10])
+    harness = WorkerHarness(
+        stack_settings, tmp_path_factory.mktemp("late"), redis_key_prefix="t" + uuid.uuid4().hex[:10]
+    )
     load_roster(harness, ROSTER)
     harness.start()
     try:
@@ -62,9 +64,14 @@ def _publish_backfill(harness: WorkerHarness, kind: str, records: list[dict[str,
     """Through the real CLI: `leadflow publish KIND - --backfill` (sets the leadflow-backfill header)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update(harness.env_overrides)
-    done = subprocess.run([sys.executable, "-m", "leadflow.cli", "publish", kind, "-", "--backfill"],
-                          input=b"\n".join(as_json(r) for r in records), cwd=REPO_ROOT, env=env,
-                          capture_output=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", "publish", kind, "-", "--backfill"],
+        input=b"\n".join(as_json(r) for r in records),
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr.decode()
 
 
@@ -75,8 +82,14 @@ def _for(records, lead_id):
 def _hot(email: str, at: int) -> tuple[dict, dict]:
     """Pricing page + demo request from an ICP director: 55+ points at `at`."""
     page = web_activity(email=email, page_type="pricing", occurred_at=at)
-    demo = form_submit(email, occurred_at=at + 60_000, job_title="Director of Engineering", industry="software",
-                       company_size=500, country="US")
+    demo = form_submit(
+        email,
+        occurred_at=at + 60_000,
+        job_title="Director of Engineering",
+        industry="software",
+        company_size=500,
+        country="US",
+    )
     return page, demo
 
 
@@ -99,10 +112,14 @@ def test_late_and_backfilled_hot_leads_get_no_mql_and_no_assignment(pipeline, ka
     kafka.produce(topics.web_activity, [as_json(page)])
     kafka.produce(topics.form_submits, [as_json(demo)])
 
-    scored = kafka.consume(topics.lead_scored, timeout=120, until=pipeline.watch(
-        lambda rs: all(len(_for(rs, i)) >= 2 for i in (late_id, backfilled_id, live_id))))
-    assignments = kafka.consume(topics.assignments, timeout=60,
-                                until=pipeline.watch(lambda rs: bool(_for(rs, live_id))))
+    scored = kafka.consume(
+        topics.lead_scored,
+        timeout=120,
+        until=pipeline.watch(lambda rs: all(len(_for(rs, i)) >= 2 for i in (late_id, backfilled_id, live_id))),
+    )
+    assignments = kafka.consume(
+        topics.assignments, timeout=60, until=pipeline.watch(lambda rs: bool(_for(rs, live_id)))
+    )
     assert _for(assignments, live_id), pipeline.logs()
     time.sleep(3)  # anything wrongly sent for the other two would be right behind the control's
     mqls = kafka.consume(topics.mqls, until=lambda rs: False, timeout=3)
@@ -124,8 +141,9 @@ def test_late_and_backfilled_hot_leads_get_no_mql_and_no_assignment(pipeline, ka
     kafka.produce(topics.web_activity, [as_json(web_activity(email=backfilled, page_type="docs"))])
     mqls = kafka.consume(topics.mqls, timeout=60, until=pipeline.watch(lambda rs: bool(_for(rs, backfilled_id))))
     assert [m["event_id"] for m in _for(mqls, backfilled_id)] == [qualified_id(backfilled_id, 1)], pipeline.logs()
-    assigned = kafka.consume(topics.assignments, timeout=60,
-                             until=pipeline.watch(lambda rs: bool(_for(rs, backfilled_id))))
+    assigned = kafka.consume(
+        topics.assignments, timeout=60, until=pipeline.watch(lambda rs: bool(_for(rs, backfilled_id)))
+    )
     assert len(_for(assigned, backfilled_id)) == 1
 
 
@@ -134,11 +152,20 @@ def test_a_demo_request_from_a_p2_lead_an_sdr_owns_is_rerouted_once_at_p1(pipeli
     email = f"sam.{uuid.uuid4().hex[:6]}@retail-corp.com"
     lead = lead_id_for_email(email)
     profile = dict(job_title="Marketing Manager", industry="retail", company_size=500, country="US")
-    kafka.produce(topics.form_submits, [as_json(form_submit(email, form_kind=kind, **profile))
-                                        for kind in ("webinar_registration", "event_badge_scan", "event_badge_scan")])
-    kafka.produce(topics.web_activity, [as_json(web_activity(email=email, activity_kind=kind, page_type=None,
-                                                             content_title="Events playbook"))
-                                        for kind in ("webinar_attended", "webinar_attended", "content_download")])
+    kafka.produce(
+        topics.form_submits,
+        [
+            as_json(form_submit(email, form_kind=kind, **profile))
+            for kind in ("webinar_registration", "event_badge_scan", "event_badge_scan")
+        ],
+    )
+    kafka.produce(
+        topics.web_activity,
+        [
+            as_json(web_activity(email=email, activity_kind=kind, page_type=None, content_title="Events playbook"))
+            for kind in ("webinar_attended", "webinar_attended", "content_download")
+        ],
+    )
     first = kafka.consume(topics.assignments, timeout=120, until=pipeline.watch(lambda rs: bool(_for(rs, lead))))
     [p2] = _for(first, lead)
     assert (p2["priority"], p2["owner_id"], p2["owner_role"]) == ("P2", "sdr-sam", "SDR"), (p2, pipeline.logs())
@@ -160,7 +187,9 @@ def test_a_demo_request_from_a_p2_lead_an_sdr_owns_is_rerouted_once_at_p1(pipeli
     assert p1["first_touch_due_at"] - p1["assigned_at"] == 10 * 60_000, "the P1 SLA, from the upgrade"
     assert "priority raised from P2 to P1 on the same MQL" in p1["reason"]
     assert [(m["mql_number"], m["upgrade_of"], m["priority_hint"]) for m in mqls] == [
-        (1, None, "P2"), (1, qualified_id(lead, 1), "P1")]
+        (1, None, "P2"),
+        (1, qualified_id(lead, 1), "P1"),
+    ]
     assert mqls[1]["event_id"] == upgrade_id(lead, 1, "P1") == p1["mql_event_id"]
     assert Counter(a["event_id"] for a in assignments) == {p2["event_id"]: 1, p1["event_id"]: 1}
 
@@ -177,11 +206,19 @@ def test_web_activity_overtaking_a_form_gives_the_mqls_of_the_in_order_run(pipel
     at = now_ms() + 10_000
 
     def events(email):
-        form = form_submit(email, occurred_at=at, job_title="Director of Engineering", industry="software",
-                           company_size=500, country="US")  # 20 fit + 20 demo request = 40
-        web = [web_activity(email=email, page_type="pricing", occurred_at=at + 100),  # 55: MQL 1
-               web_activity(email=email, activity_kind="unsubscribe", page_type=None, occurred_at=at + 200),  # 40
-               web_activity(email=email, page_type="pricing", occurred_at=at + 300)]  # 55: MQL 2
+        form = form_submit(
+            email,
+            occurred_at=at,
+            job_title="Director of Engineering",
+            industry="software",
+            company_size=500,
+            country="US",
+        )  # 20 fit + 20 demo request = 40
+        web = [
+            web_activity(email=email, page_type="pricing", occurred_at=at + 100),  # 55: MQL 1
+            web_activity(email=email, activity_kind="unsubscribe", page_type=None, occurred_at=at + 200),  # 40
+            web_activity(email=email, page_type="pricing", occurred_at=at + 300),
+        ]  # 55: MQL 2
         return form, web
 
     def publish_and_wait(email, batches):
@@ -189,8 +226,9 @@ def test_web_activity_overtaking_a_form_gives_the_mqls_of_the_in_order_run(pipel
         for topic, records in batches:
             kafka.produce(topic, [as_json(r) for r in records])
             published += len(records)
-            kafka.consume(topics.lead_scored, timeout=60,
-                          until=pipeline.watch(lambda rs, n=published: len(_for(rs, lead)) >= n))
+            kafka.consume(
+                topics.lead_scored, timeout=60, until=pipeline.watch(lambda rs, n=published: len(_for(rs, lead)) >= n)
+            )
 
     form, web = events(in_order)
     publish_and_wait(in_order, [(topics.form_submits, [form]), (topics.web_activity, web)])
@@ -198,8 +236,9 @@ def test_web_activity_overtaking_a_form_gives_the_mqls_of_the_in_order_run(pipel
     publish_and_wait(reversed_, [(topics.web_activity, web), (topics.form_submits, [form])])
 
     ids = {lead_id_for_email(e): e for e in (in_order, reversed_)}
-    mqls = kafka.consume(topics.mqls, timeout=60,
-                         until=pipeline.watch(lambda rs: all(len(_for(rs, lead)) >= 2 for lead in ids)))
+    mqls = kafka.consume(
+        topics.mqls, timeout=60, until=pipeline.watch(lambda rs: all(len(_for(rs, lead)) >= 2 for lead in ids))
+    )
     time.sleep(1)  # a wrongly extra MQL would be right behind
     mqls = kafka.consume(topics.mqls, until=lambda rs: False, timeout=2)
     seen = {lead: sorted({(m["mql_number"], m["event_id"]) for m in _for(mqls, lead)}) for lead in ids}

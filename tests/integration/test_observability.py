@@ -79,8 +79,14 @@ RATE_INTERVAL = "10s"  # $__rate_interval: Grafana's max(step + scrape, 4 x scra
 PARTITIONS = 2
 WAVES = 2
 HOT_LEADS = 6  # per wave; their CRM fate is HOT_FATES[i]
-HOT_FATES = ("accepted_then_sql", "rejected_not_now", "rejected_not_icp", "rejected_without_reason",
-             "untouched", "rejected_competitor")
+HOT_FATES = (
+    "accepted_then_sql",
+    "rejected_not_now",
+    "rejected_not_icp",
+    "rejected_without_reason",
+    "untouched",
+    "rejected_competitor",
+)
 ASSIGNMENT_WAIT_S = 25.0  # first wave: MQL -> assignment, including the workers' first fetches
 DATA_WAIT_S = 40.0  # after the last wave: breaches, escalations, scrapes
 
@@ -135,8 +141,12 @@ def load_roster(harness: WorkerHarness, routing_path: Path) -> None:
     from agents.routing.roster import parse_roster
     from agents.routing.roster_store import RosterStore
 
-    roster = parse_roster(yaml.safe_load(ROSTER.read_text()), config=load_routing_config(routing_path),
-                          now_ms=now_ms(), source=str(ROSTER))
+    roster = parse_roster(
+        yaml.safe_load(ROSTER.read_text()),
+        config=load_routing_config(routing_path),
+        now_ms=now_ms(),
+        source=str(ROSTER),
+    )
 
     async def go() -> None:
         client = aioredis.Redis.from_url(harness.settings.redis_url)
@@ -159,8 +169,9 @@ class Outbox:
     valid: int = 0
     invalid: int = 0
 
-    def add(self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None,
-            valid: bool = True) -> None:
+    def add(
+        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None, valid: bool = True
+    ) -> None:
         self.messages.append((topic, key, value, partition))
         if valid:
             self.valid += 1
@@ -185,8 +196,9 @@ class Outbox:
 
 def icp_form(email: str, **fields: Any) -> dict[str, Any]:
     """A Director at a 500-person US software company requesting a demo (ICP, P1)."""
-    defaults = dict(job_title="Director of Engineering", company_size=500, industry="software", country="US",
-                    utm_source="google")
+    defaults = dict(
+        job_title="Director of Engineering", company_size=500, industry="software", country="US", utm_source="google"
+    )
     defaults.update(fields)
     return form_submit(email, **defaults)
 
@@ -221,24 +233,29 @@ def publish_wave(harness: WorkerHarness, number: int) -> tuple[Wave, Outbox]:
     # follow_up(), once these are scored (topics are not ordered with each other).
     wave.fast = f"champion.{tag}@fast-{tag}.com"
     for page_type in ("pricing", "roi_calculator", "demo", "product", "docs"):
-        out.add(topics.web_activity, as_json(web_activity(email=wave.fast, page_type=page_type,
-                                                          url=f"https://example.com/{page_type}")),
-                key=wave.fast.encode(), partition=0)
+        out.add(
+            topics.web_activity,
+            as_json(web_activity(email=wave.fast, page_type=page_type, url=f"https://example.com/{page_type}")),
+            key=wave.fast.encode(),
+            partition=0,
+        )
 
     # In the ICP but in no territory of the roster: no rule or rep takes it -> fallback owner.
     wave.unroutable = f"buyer.{tag}@far-{tag}.com"
     key = wave.unroutable.encode()
-    out.add(topics.web_activity, as_json(web_activity(email=wave.unroutable, page_type="pricing")), key=key, partition=1)
+    out.add(
+        topics.web_activity, as_json(web_activity(email=wave.unroutable, page_type="pricing")), key=key, partition=1
+    )
     out.add(topics.form_submits, as_json(icp_form(wave.unroutable, country="BR")), key=key, partition=1)
 
     # Dead letters, a few reasons, on both partitions.
     bad = [
-        (topics.form_submits, b"\x07not a leadflow record"),                                   # unknown_encoding
-        (topics.form_submits, b'{"event_id": "x", "email": '),                                  # undecodable
+        (topics.form_submits, b"\x07not a leadflow record"),  # unknown_encoding
+        (topics.form_submits, b'{"event_id": "x", "email": '),  # undecodable
         (topics.form_submits, as_json({k: v for k, v in icp_form(f"a.{tag}@b.com").items() if k != "email"})),
-        (topics.form_submits, as_json(icp_form("not-an-email"))),                               # invalid_email
+        (topics.form_submits, as_json(icp_form("not-an-email"))),  # invalid_email
         (topics.web_activity, as_json(web_activity(email=f"c.{tag}@d.com", occurred_at=now_ms() + 10 * 86_400_000))),
-        (topics.crm_status, b"\x00\x00\x00\x03\xe7\x02"),                                        # unknown schema id
+        (topics.crm_status, b"\x00\x00\x00\x03\xe7\x02"),  # unknown schema id
     ]
     for n, (topic, value) in enumerate(bad):
         out.add(topic, value, partition=n % PARTITIONS, valid=False)
@@ -246,12 +263,20 @@ def publish_wave(harness: WorkerHarness, number: int) -> tuple[Wave, Outbox]:
     return wave, out
 
 
-def crm(email: str, status: str, *, rep_id: str | None, disposition: str | None = None,
-        touch_channel: str | None = None) -> bytes:
-    return as_json({
-        "event_id": "crm-" + uuid.uuid4().hex, "occurred_at": now_ms(), "email": email, "rep_id": rep_id,
-        "status": status, "touch_channel": touch_channel, "disposition": disposition,
-    })
+def crm(
+    email: str, status: str, *, rep_id: str | None, disposition: str | None = None, touch_channel: str | None = None
+) -> bytes:
+    return as_json(
+        {
+            "event_id": "crm-" + uuid.uuid4().hex,
+            "occurred_at": now_ms(),
+            "email": email,
+            "rep_id": rep_id,
+            "status": status,
+            "touch_channel": touch_channel,
+            "disposition": disposition,
+        }
+    )
 
 
 def crm_steps(fate: str, email: str, rep_id: str | None) -> list[bytes]:
@@ -270,8 +295,12 @@ def follow_up(harness: WorkerHarness, wave: Wave, assignments: dict[str, dict]) 
     """After the wave's assignments: the fast-track demo request, and the CRM's word on each
     hot lead (sent by its owner), each lead's events in order on one partition."""
     out = Outbox()
-    out.add(harness.topics.form_submits, as_json(icp_form(wave.fast, utm_source="linkedin")),
-            key=wave.fast.encode(), partition=0)
+    out.add(
+        harness.topics.form_submits,
+        as_json(icp_form(wave.fast, utm_source="linkedin")),
+        key=wave.fast.encode(),
+        partition=0,
+    )
     for i, (email, fate) in enumerate(zip(wave.hot, HOT_FATES)):
         owner = assignments.get(lead_id_for_email(email), {}).get("owner_id")
         for value in crm_steps(fate, email, owner):
@@ -283,8 +312,9 @@ def wait_for_assignments(kafka, harness: WorkerHarness, lead_ids: set[str], time
     def mine(records):
         return {r["value"]["lead_id"]: r["value"] for r in records if r["value"]["lead_id"] in lead_ids}
 
-    records = kafka.consume(harness.topics.assignments, until=harness.watch(lambda rs: len(mine(rs)) == len(lead_ids)),
-                            timeout=timeout)
+    records = kafka.consume(
+        harness.topics.assignments, until=harness.watch(lambda rs: len(mine(rs)) == len(lead_ids)), timeout=timeout
+    )
     return mine(records)
 
 
@@ -310,28 +340,44 @@ def dashboard_checks() -> Iterator[Check]:
         variables = {}
         for var in dashboard.get("templating", {}).get("list", []):
             all_value = var.get("allValue") or ".*"
-            variables[var["name"]] = all_value if (var.get("includeAll") or var.get("multi")) else str(
-                (var.get("current") or {}).get("value", all_value))
+            variables[var["name"]] = (
+                all_value
+                if (var.get("includeAll") or var.get("multi"))
+                else str((var.get("current") or {}).get("value", all_value))
+            )
         panels = [p for top in dashboard["panels"] for p in (top, *top.get("panels", []))]
         for panel in panels:
             for target in panel.get("targets", []):
-                promql = grafana_to_promql(target["expr"], variables, interval="1s",
-                                           rate_interval=RATE_INTERVAL, range_=_relative_range(dashboard))
+                promql = grafana_to_promql(
+                    target["expr"],
+                    variables,
+                    interval="1s",
+                    rate_interval=RATE_INTERVAL,
+                    range_=_relative_range(dashboard),
+                )
                 yield Check(
                     f"{path.name} {dashboard['title']!r} / panel {panel['title']!r} / {target['refId']}",
-                    target["expr"], promql, bool(target.get("instant")) and not target.get("range", False),
+                    target["expr"],
+                    promql,
+                    bool(target.get("instant")) and not target.get("range", False),
                 )
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    return [rule for group in yaml.safe_load(ALERTS_FILE.read_text())["groups"]
-            for rule in group["rules"] if "alert" in rule]
+    return [
+        rule
+        for group in yaml.safe_load(ALERTS_FILE.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
 
 
 def alert_checks() -> Iterator[Check]:
     for rule in alert_rules():
         for part in measured_exprs(rule["expr"]):
-            yield Check(f"alerts.yml alert {rule['alert']}", " ".join(rule["expr"].split()), " ".join(part.split()), True)
+            yield Check(
+                f"alerts.yml alert {rule['alert']}", " ".join(rule["expr"].split()), " ".join(part.split()), True
+            )
 
 
 def _finite(value: str) -> bool:
@@ -377,9 +423,12 @@ def observed(stack, stack_settings, tmp_path):
         harness.start()
         harness.start()
         assert len(set(harness.metrics_ports)) == 2 and harness.metrics_port == harness.metrics_ports[0]
-        prom = PrometheusServer(free_port(), tmp_path / "prometheus",
-                                scrape_targets=[f"127.0.0.1:{port}" for port in harness.metrics_ports],
-                                tie_to_parent=True)
+        prom = PrometheusServer(
+            free_port(),
+            tmp_path / "prometheus",
+            scrape_targets=[f"127.0.0.1:{port}" for port in harness.metrics_ports],
+            tie_to_parent=True,
+        )
         prom.start()
         yield harness, prom
     finally:
@@ -406,7 +455,7 @@ def wait_for_stable_group(prom: PrometheusServer, harness: WorkerHarness, timeou
             owners.setdefault((s["metric"]["topic"], s["metric"]["partition"]), []).append(s["metric"]["instance"])
         instances = {i for (t, _), who in owners.items() if t in inputs for i in who}
         seen = {k: v for k, v in owners.items() if k in expected}
-        ok = (set(seen) == expected and all(len(v) == 1 for v in seen.values()) and len(instances) == 2)
+        ok = set(seen) == expected and all(len(v) == 1 for v in seen.values()) and len(instances) == 2
         if ok:
             stable_since = stable_since or time.monotonic()
             if time.monotonic() - stable_since >= 2.0:
@@ -414,8 +463,9 @@ def wait_for_stable_group(prom: PrometheusServer, harness: WorkerHarness, timeou
         else:
             stable_since = None
         time.sleep(0.5)
-    raise AssertionError(f"the two workers did not settle on the input partitions within {timeout:.0f}s: "
-                         f"{seen}\n{harness.logs()}")
+    raise AssertionError(
+        f"the two workers did not settle on the input partitions within {timeout:.0f}s: {seen}\n{harness.logs()}"
+    )
 
 
 def test_every_dashboard_panel_and_alert_returns_data(observed, kafka):
@@ -465,8 +515,10 @@ def test_every_dashboard_panel_and_alert_returns_data(observed, kafka):
     while time.monotonic() < total_deadline and prom.query(f"sum(leadflow_events_in_total) >= {valid}") == []:
         time.sleep(0.5)
     time.sleep(2.0)  # an over-count (an event counted twice) would show up meanwhile
-    per_worker = {s["metric"]["instance"]: float(s["value"][1])
-                  for s in prom.query('sum by (instance) (leadflow_events_in_total{job="leadflow"})')}
+    per_worker = {
+        s["metric"]["instance"]: float(s["value"][1])
+        for s in prom.query('sum by (instance) (leadflow_events_in_total{job="leadflow"})')
+    }
     total = prom.query("sum(leadflow_events_in_total)")
     dead = prom.query("sum(leadflow_dead_letters_total)")
     up = {s["metric"]["instance"]: s["value"][1] for s in prom.query('up{job="leadflow"}')}
@@ -478,8 +530,10 @@ def test_every_dashboard_panel_and_alert_returns_data(observed, kafka):
         + [f"  {c.where}\n      {c.promql}\n      -> {why}" for c, why in failures.items()]
         + [f"  note: {n}" for n in notes]
     )
-    print(f"\n{len(checks) - len(failures)} of {len(checks)} dashboard/alert expressions returned data; "
-          + ", ".join(f"{k} at {v:.1f}s" for k, v in timings.items()))
+    print(
+        f"\n{len(checks) - len(failures)} of {len(checks)} dashboard/alert expressions returned data; "
+        + ", ".join(f"{k} at {v:.1f}s" for k, v in timings.items())
+    )
     assert not failures, report + "\n" + harness.counters()
 
     assert up == {f"127.0.0.1:{port}": "1" for port in harness.metrics_ports}, up
@@ -529,8 +583,9 @@ def test_every_dashboard_panel_returns_data_after_a_minute_of_demo_traffic(stack
 
     metrics_port = free_port()
     settings = load_settings(**{**stack_settings.model_dump(), "metrics_port": metrics_port})
-    prom = PrometheusServer(free_port(), tmp_path / "prometheus", scrape_targets=[f"127.0.0.1:{metrics_port}"],
-                            tie_to_parent=True)
+    prom = PrometheusServer(
+        free_port(), tmp_path / "prometheus", scrape_targets=[f"127.0.0.1:{metrics_port}"], tie_to_parent=True
+    )
     out = io.StringIO()
     console = Console(file=out, width=200, force_terminal=False)
     marks: dict[str, float] = {}
@@ -558,20 +613,31 @@ def test_every_dashboard_panel_returns_data_after_a_minute_of_demo_traffic(stack
         checks = list(dashboard_checks())
         assert len(checks) > 50, "dashboards not found"
         failures = {c: why for c in checks if (why := evaluate(prom, c, start, end))}
-        applied = {s["metric"]["status"]: float(s["value"][1]) for s in prom.query(
-            'sum by (status) (leadflow_dispositions_total{disposition!="none"} or '
-            'leadflow_dispositions_total{status!="rejected"})', at=end)}
-        print(f"\n{len(checks) - len(failures)} of {len(checks)} dashboard expressions returned data after "
-              f"{end - start:.0f}s of demo traffic (test {ran:.0f}s); statuses applied: {applied}; "
-              f"demo: published {summary.get('published')}, MQLs {summary.get('mqls')}, "
-              f"assigned {summary.get('assignments')}, CRM {summary.get('crm_events')}")
+        applied = {
+            s["metric"]["status"]: float(s["value"][1])
+            for s in prom.query(
+                'sum by (status) (leadflow_dispositions_total{disposition!="none"} or '
+                'leadflow_dispositions_total{status!="rejected"})',
+                at=end,
+            )
+        }
+        print(
+            f"\n{len(checks) - len(failures)} of {len(checks)} dashboard expressions returned data after "
+            f"{end - start:.0f}s of demo traffic (test {ran:.0f}s); statuses applied: {applied}; "
+            f"demo: published {summary.get('published')}, MQLs {summary.get('mqls')}, "
+            f"assigned {summary.get('assignments')}, CRM {summary.get('crm_events')}"
+        )
         report = "\n".join(
             [f"{len(failures)} of {len(checks)} dashboard expressions return no data after a minute of demo traffic:"]
-            + [f"  {c.where}\n      {c.promql}\n      -> {why}" for c, why in failures.items()])
+            + [f"  {c.where}\n      {c.promql}\n      -> {why}" for c, why in failures.items()]
+        )
         assert not failures, report + "\n" + out.getvalue()[-4000:]
         missing = [s for s in DEMO_STATUSES if applied.get(s, 0) < 1]
-        assert not missing, (f"no {missing} status applied within {DEMO_TRAFFIC_S:.0f}s of demo traffic", applied,
-                             summary)
+        assert not missing, (
+            f"no {missing} status applied within {DEMO_TRAFFIC_S:.0f}s of demo traffic",
+            applied,
+            summary,
+        )
     finally:
         prom.stop()
 
@@ -588,8 +654,9 @@ def test_prometheus_server_scrapes_reloads_and_stops(tmp_path):
     counter = Counter("leadflow_events_in", "test", ["kind", "encoding"], registry=registry)
     exporter, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     other, other_thread = start_http_server(0, addr="127.0.0.1", registry=CollectorRegistry())
-    prom = PrometheusServer(free_port(), tmp_path, scrape_targets=[f"127.0.0.1:{exporter.server_port}"],
-                            tie_to_parent=True)
+    prom = PrometheusServer(
+        free_port(), tmp_path, scrape_targets=[f"127.0.0.1:{exporter.server_port}"], tie_to_parent=True
+    )
     try:
         assert prom.start() < 30
         assert prom.start() == pytest.approx(0, abs=1.0)  # idempotent: finds its own process

@@ -20,8 +20,14 @@ pytestmark = pytest.mark.integration
 
 
 def _json_values(kafka, topic, lead_id, *, timeout, workers):
-    out = kafka.consume(topic, decode=False, timeout=timeout, until=workers.watch(
-        lambda rs: any(orjson.loads(r["value"]).get("lead_id") == lead_id for r in rs if r["value"][:1] == b"{")))
+    out = kafka.consume(
+        topic,
+        decode=False,
+        timeout=timeout,
+        until=workers.watch(
+            lambda rs: any(orjson.loads(r["value"]).get("lead_id") == lead_id for r in rs if r["value"][:1] == b"{")
+        ),
+    )
     return [orjson.loads(r["value"]) for r in out if orjson.loads(r["value"]).get("lead_id") == lead_id]
 
 
@@ -33,16 +39,21 @@ def test_json_outputs_end_to_end(stack, kafka, stack_settings, tmp_path):
     from tests.integration.conftest import WorkerHarness
     from tests.integration.test_routing import load_roster  # the routing tests' roster loader
 
-    harness = WorkerHarness(stack_settings, tmp_path, output_format="json",
-                            redis_key_prefix="t" + uuid.uuid4().hex[:10])
+    harness = WorkerHarness(
+        stack_settings, tmp_path, output_format="json", redis_key_prefix="t" + uuid.uuid4().hex[:10]
+    )
     load_roster(harness, yaml.safe_load((REPO_ROOT / "config" / "roster.yaml").read_text()))
     harness.start()
     try:
         email = "jo.json@acme-logistics.com"
         lead = lead_id_for_email(email)
-        kafka.produce(harness.topics.web_activity, [
-            as_json(web_activity(email=email)),
-            as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo"))])
+        kafka.produce(
+            harness.topics.web_activity,
+            [
+                as_json(web_activity(email=email)),
+                as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo")),
+            ],
+        )
         kafka.produce(harness.topics.form_submits, [as_json(form_submit(email))])
         assignments = _json_values(kafka, harness.topics.assignments, lead, timeout=120, workers=harness)
         assert len(assignments) == 1, harness.logs()
@@ -55,8 +66,9 @@ def test_json_outputs_end_to_end(stack, kafka, stack_settings, tmp_path):
 
         # A dead letter in JSON carries the original bytes as base64.
         kafka.produce(harness.topics.form_submits, [b"\xff\xfenot json"])
-        dead = kafka.consume(harness.topics.dead_letters, decode=False, timeout=60,
-                             until=harness.watch(lambda rs: len(rs) >= 1))
+        dead = kafka.consume(
+            harness.topics.dead_letters, decode=False, timeout=60, until=harness.watch(lambda rs: len(rs) >= 1)
+        )
         letter = orjson.loads(dead[0]["value"])
         assert letter["reason_code"] == "unknown_encoding"
         assert base64.b64decode(letter["original"]) == b"\xff\xfenot json"
@@ -64,8 +76,24 @@ def test_json_outputs_end_to_end(stack, kafka, stack_settings, tmp_path):
         # `leadflow tail` shows JSON outputs decoded like Avro ones.
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
         env.update(harness.env_overrides)
-        tailed = subprocess.run([sys.executable, "-m", "leadflow.cli", "tail", "assignments", "--from-beginning",
-                                 "--max", "1", "--timeout", "20"], env=env, cwd=REPO_ROOT, capture_output=True, timeout=60)
+        tailed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "leadflow.cli",
+                "tail",
+                "assignments",
+                "--from-beginning",
+                "--max",
+                "1",
+                "--timeout",
+                "20",
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            timeout=60,
+        )
         line = orjson.loads(tailed.stdout.decode().splitlines()[0])
         assert line["subject"] == "lead_assigned" and line["value"]["lead_id"] == lead
     finally:

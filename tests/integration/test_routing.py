@@ -120,30 +120,59 @@ _MQL_FIELDS = set(codec().registry.latest("lead_qualified").field_names)
 _n = iter(range(1, 10**9))
 
 
-def mql(*, domain: str = "corp.example.com", country: str = "US", form_kind: str = "demo_request",
-        fit_grade: str = "C", company_size: int = 500, event_id: str | None = None, email: str | None = None) -> dict[str, Any]:
+def mql(
+    *,
+    domain: str = "corp.example.com",
+    country: str = "US",
+    form_kind: str = "demo_request",
+    fit_grade: str = "C",
+    company_size: int = 500,
+    event_id: str | None = None,
+    email: str | None = None,
+) -> dict[str, Any]:
     """A LeadQualified v3 record as scoring emits it (the structured facts routing reads)."""
     email = email or f"lead{next(_n)}.{uuid.uuid4().hex[:6]}@{domain}"
     lead_id = lead_id_for_email(email)
     signal = {"demo_request": "contact_request", "webinar_registration": "webinar_registration"}[form_kind]
     now = int(time.time() * 1000)
     record = {
-        "event_id": event_id or f"mql_{lead_id}_1", "lead_id": lead_id, "email": email,
-        "occurred_at": now, "qualified_at": now, "mql_number": 1, "score": 60.0, "fit_grade": fit_grade,
-        "fast_track": False, "breakdown": [{"signal": signal, "points": 20.0, "detail": None}],
+        "event_id": event_id or f"mql_{lead_id}_1",
+        "lead_id": lead_id,
+        "email": email,
+        "occurred_at": now,
+        "qualified_at": now,
+        "mql_number": 1,
+        "score": 60.0,
+        "fit_grade": fit_grade,
+        "fast_track": False,
+        "breakdown": [{"signal": signal, "points": 20.0, "detail": None}],
         "model_version": "test",
         "handoff": {
-            "trigger": f"{signal} ({form_kind} form)", "problem_hypothesis": "Evaluating",
-            "disqualifiers_checked": [f"icp_company_size: passed ({company_size} employees)",
-                                      f"icp_geography: passed ({country})"],
+            "trigger": f"{signal} ({form_kind} form)",
+            "problem_hypothesis": "Evaluating",
+            "disqualifiers_checked": [
+                f"icp_company_size: passed ({company_size} employees)",
+                f"icp_geography: passed ({country})",
+            ],
             "last_touches": [{"kind": f"form:{form_kind}", "detail": None, "occurred_at": now}],
             "recommended_opener": "Hi",
         },
-        "first_touch_source": None, "last_touch_source": None, "account_key": domain,
-        "company": "Corp", "job_title": "Director", "priority_hint": None,
-        "firmographics": {"company_size": company_size, "industry": None, "country": country,
-                          "segment": CONFIG.segment_for(company_size), "fit_grade": fit_grade},
-        "signals": [{"signal": signal, "points": 20.0}], "form_kinds": [form_kind], "lead_type": None,
+        "first_touch_source": None,
+        "last_touch_source": None,
+        "account_key": domain,
+        "company": "Corp",
+        "job_title": "Director",
+        "priority_hint": None,
+        "firmographics": {
+            "company_size": company_size,
+            "industry": None,
+            "country": country,
+            "segment": CONFIG.segment_for(company_size),
+            "fit_grade": fit_grade,
+        },
+        "signals": [{"signal": signal, "points": 20.0}],
+        "form_kinds": [form_kind],
+        "lead_type": None,
     }
     if "cause_received_at" in _MQL_FIELDS:
         record["cause_received_at"] = None
@@ -151,12 +180,16 @@ def mql(*, domain: str = "corp.example.com", country: str = "US", form_kind: str
 
 
 def publish_mqls(harness: WorkerHarness, records: list[dict[str, Any]]) -> None:
-    produce_keyed(harness.settings.kafka_bootstrap, harness.topics.mqls,
-                  [(r["lead_id"].encode(), codec().encode("lead_qualified", r)) for r in records])
+    produce_keyed(
+        harness.settings.kafka_bootstrap,
+        harness.topics.mqls,
+        [(r["lead_id"].encode(), codec().encode("lead_qualified", r)) for r in records],
+    )
 
 
-def assignments_for(kafka, harness: WorkerHarness, lead_ids, *, per_lead: int = 1, timeout: float = 90,
-                    settle: float = 0.0) -> list[dict[str, Any]]:
+def assignments_for(
+    kafka, harness: WorkerHarness, lead_ids, *, per_lead: int = 1, timeout: float = 90, settle: float = 0.0
+) -> list[dict[str, Any]]:
     """Assignment records of these leads, waiting until each has ``per_lead`` of them; with
     ``settle``, keeps reading that long afterwards so wrong extra records show up too."""
     wanted = set(lead_ids)
@@ -187,15 +220,25 @@ OOO_NOW = [{"from": "2020-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}]
 
 
 def rep(rep_id: str, role: str = "AE", capacity: int = 1000, **fields: Any) -> dict[str, Any]:
-    return {"id": rep_id, "name": rep_id.replace("-", " ").title(), "role": role, "team": "t", "capacity": capacity, **fields}
+    return {
+        "id": rep_id,
+        "name": rep_id.replace("-", " ").title(),
+        "role": role,
+        "team": "t",
+        "capacity": capacity,
+        **fields,
+    }
 
 
 def shared_roster(live_member: str = "live-1") -> dict[str, Any]:
     no_rr = {"round_robin": False}
     return {
         "label": "integration",
-        "territories": [{"id": "na", "countries": ["US", "CA"]}, {"id": "emea", "countries": ["GB", "DE", "FR", "IT"]},
-                        {"id": "apac", "countries": ["JP"]}],
+        "territories": [
+            {"id": "na", "countries": ["US", "CA"]},
+            {"id": "emea", "countries": ["GB", "DE", "FR", "IT"]},
+            {"id": "apac", "countries": ["JP"]},
+        ],
         "reps": [
             rep("mgr", "manager", **no_rr),
             rep("ae-owner", capacity=5),
@@ -204,18 +247,30 @@ def shared_roster(live_member: str = "live-1") -> dict[str, Any]:
             rep("ae-present", **no_rr),
             rep("ae-emea", territories=["emea"], **no_rr),
             *[rep(f"fair-{i}", **no_rr) for i in range(1, 5)],
-            rep("big", capacity=30, **no_rr), rep("small", capacity=10, **no_rr),
+            rep("big", capacity=30, **no_rr),
+            rep("small", capacity=10, **no_rr),
             rep("cap-1", capacity=1, **no_rr),
-            rep("live-1", **no_rr), rep("live-2", **no_rr),
+            rep("live-1", **no_rr),
+            rep("live-2", **no_rr),
             {"id": "nurture-sequence", "name": "Nurture", "role": "nurture", "round_robin": False},
             {"id": "revops-triage", "name": "RevOps triage queue", "role": "queue", "round_robin": False},
         ],
         "rules": [
-            {"name": "fair", "match": {"countries": ["FR"]}, "members": [f"fair-{i}" for i in range(1, 5)], "default_owner": "mgr"},
+            {
+                "name": "fair",
+                "match": {"countries": ["FR"]},
+                "members": [f"fair-{i}" for i in range(1, 5)],
+                "default_owner": "mgr",
+            },
             {"name": "weighted", "match": {"countries": ["DE"]}, "members": ["big", "small"], "default_owner": "mgr"},
             {"name": "tight", "match": {"countries": ["IT"]}, "members": ["cap-1"], "default_owner": "mgr"},
             {"name": "live", "match": {"countries": ["CA"]}, "members": [live_member], "default_owner": "mgr"},
-            {"name": "away-pool", "match": {"countries": ["JP"]}, "members": ["ae-away", "ae-present"], "default_owner": "mgr"},
+            {
+                "name": "away-pool",
+                "match": {"countries": ["JP"]},
+                "members": ["ae-away", "ae-present"],
+                "default_owner": "mgr",
+            },
             {"name": "emea", "match": {"territories": ["emea"]}, "default_owner": "mgr"},
         ],
         "account_owners": {"acme-logistics.com": "ae-owner", "gone.example.com": "ae-gone"},
@@ -224,8 +279,9 @@ def shared_roster(live_member: str = "live-1") -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def routing(stack, stack_settings, tmp_path_factory):
-    harness = RoutingHarness(stack_settings, tmp_path_factory.mktemp("routing"),
-                             redis_key_prefix="t" + uuid.uuid4().hex[:10])
+    harness = RoutingHarness(
+        stack_settings, tmp_path_factory.mktemp("routing"), redis_key_prefix="t" + uuid.uuid4().hex[:10]
+    )
     load_roster(harness, shared_roster())
     harness.start()
     try:
@@ -240,19 +296,33 @@ def routing(stack, stack_settings, tmp_path_factory):
 def test_account_owner_wins_end_to_end_from_form_submits(routing, kafka):
     email = "dana.reyes@acme-logistics.com"
     kafka.produce(routing.topics.form_submits, [as_json(form_submit(email))])
-    kafka.produce(routing.topics.web_activity, [as_json(web_activity(email=email)),
-                                                 as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo"))])
+    kafka.produce(
+        routing.topics.web_activity,
+        [
+            as_json(web_activity(email=email)),
+            as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo")),
+        ],
+    )
     lead = lead_id_for_email(email)
     [assignment] = assignments_for(kafka, routing, [lead], timeout=120)
-    assert (assignment["owner_id"], assignment["rule"], assignment["is_fallback"]) == ("ae-owner", "account_owner", False)
+    assert (assignment["owner_id"], assignment["rule"], assignment["is_fallback"]) == (
+        "ae-owner",
+        "account_owner",
+        False,
+    )
     assert assignment["priority"] == "P1" and assignment["owner_role"] == "AE"
     assert assignment["first_touch_due_at"] - assignment["assigned_at"] == 10 * 60_000
     assert "owns the account acme-logistics.com" in assignment["reason"]
-    assert assignment["audit"][-1] == {"candidate": "ae-owner", "decision": "chosen",
-                                       "reason": "account_owner: 0 open, no limit"}
+    assert assignment["audit"][-1] == {
+        "candidate": "ae-owner",
+        "decision": "chosen",
+        "reason": "account_owner: 0 open, no limit",
+    }
     assert assignment["handoff"]["trigger"] and assignment["handoff"]["recommended_opener"]
     assert assignment["handoff"]["last_touches"], "the full handoff context from scoring"
-    mqls = kafka.consume(routing.topics.mqls, until=lambda rs: any(r["value"]["lead_id"] == lead for r in rs), timeout=10)
+    mqls = kafka.consume(
+        routing.topics.mqls, until=lambda rs: any(r["value"]["lead_id"] == lead for r in rs), timeout=10
+    )
     [mql_out] = [r["value"] for r in mqls if r["value"]["lead_id"] == lead]
     assert assignment["handoff"] == mql_out["handoff"]
     assert assignment["mql_event_id"] == mql_out["event_id"]
@@ -300,10 +370,14 @@ def test_capacity_exhaustion_moves_on(routing, kafka):
     publish_mqls(routing, records)
     got = assignments_for(kafka, routing, [r["lead_id"] for r in records])
     assert Counter((a["owner_id"], a["rule"]) for a in got) == {
-        ("cap-1", "rule:tight"): 1, ("mgr", "rule:tight:default_owner"): 2}
+        ("cap-1", "rule:tight"): 1,
+        ("mgr", "rule:tight:default_owner"): 2,
+    }
     for a in got:
         if a["owner_id"] == "mgr":
-            assert {"candidate": "cap-1", "decision": "skipped", "reason": "rule:tight: at capacity (1/1 open)"} in a["audit"]
+            assert {"candidate": "cap-1", "decision": "skipped", "reason": "rule:tight: at capacity (1/1 open)"} in a[
+                "audit"
+            ]
 
 
 def test_no_match_goes_to_the_named_fallback_with_reason_and_metric(routing, kafka):
@@ -312,7 +386,12 @@ def test_no_match_goes_to_the_named_fallback_with_reason_and_metric(routing, kaf
     got = assignments_for(kafka, routing, [r["lead_id"] for r in records])
     for a in got:
         assert (a["owner_id"], a["owner_name"], a["rule"], a["is_fallback"], a["priority"]) == (
-            "revops-triage", "RevOps triage queue", "fallback", True, "P2")
+            "revops-triage",
+            "RevOps triage queue",
+            "fallback",
+            True,
+            "P2",
+        )
         assert "no_candidates" in a["reason"]
     assert routing.metric('leadflow_fallback_assignments_total{reason="no_candidates"}') >= 2
 
@@ -346,18 +425,29 @@ def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent
 
     import redis.asyncio as aioredis
 
-    from agents.routing.rules import plan, select_reference
     from agents.routing.roster_store import RosterStore, StalePlan
+    from agents.routing.rules import plan, select_reference
 
-    roster = parse_roster({
-        "territories": [{"id": "emea", "countries": ["GB", "DE"]}],
-        "reps": [rep("owner", capacity=2), rep("e1", capacity=3, territories=["emea"]), rep("e2", capacity=1, territories=["emea"]),
-                 rep("mgr", "manager", capacity=2, round_robin=False), rep("r1", capacity=4), rep("r2", capacity=2),
-                 rep("gone", active=False),
-                 {"id": "nurture-sequence", "name": "N", "role": "nurture"}, {"id": "revops-triage", "name": "Q", "role": "queue"}],
-        "rules": [{"name": "emea", "match": {"territories": ["emea"]}, "default_owner": "mgr"}],
-        "account_owners": {"owned.example.com": "owner"},
-    }, config=CONFIG, now_ms=int(time.time() * 1000))
+    roster = parse_roster(
+        {
+            "territories": [{"id": "emea", "countries": ["GB", "DE"]}],
+            "reps": [
+                rep("owner", capacity=2),
+                rep("e1", capacity=3, territories=["emea"]),
+                rep("e2", capacity=1, territories=["emea"]),
+                rep("mgr", "manager", capacity=2, round_robin=False),
+                rep("r1", capacity=4),
+                rep("r2", capacity=2),
+                rep("gone", active=False),
+                {"id": "nurture-sequence", "name": "N", "role": "nurture"},
+                {"id": "revops-triage", "name": "Q", "role": "queue"},
+            ],
+            "rules": [{"name": "emea", "match": {"territories": ["emea"]}, "default_owner": "mgr"}],
+            "account_owners": {"owned.example.com": "owner"},
+        },
+        config=CONFIG,
+        now_ms=int(time.time() * 1000),
+    )
     rng = random.Random(11)
 
     async def go():
@@ -367,11 +457,18 @@ def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent
             version = await store.load(roster)
             open_leads, cursors, now = {}, {}, int(time.time() * 1000)
             for _ in range(40):
-                record = mql(domain=rng.choice(["owned.example.com", "corp.example.com"]), country=rng.choice(["GB", "US"]))
+                record = mql(
+                    domain=rng.choice(["owned.example.com", "corp.example.com"]), country=rng.choice(["GB", "US"])
+                )
                 p = plan(record, roster, CONFIG, now_ms=now, roster_version=version)
                 got = await store.assign(p, now_ms=now, ttl_s=60)
                 want = select_reference(p, open_leads, cursors, lead_id=record["lead_id"], now_ms=now)
-                assert (got.stage, got.rule, got.owner_id, got.evaluated) == (want.stage, want.rule, want.owner_id, want.evaluated)
+                assert (got.stage, got.rule, got.owner_id, got.evaluated) == (
+                    want.stage,
+                    want.rule,
+                    want.owner_id,
+                    want.evaluated,
+                )
                 again = await store.assign(p, now_ms=now + 1, ttl_s=60)  # redelivery: same decision, no counter moves
                 assert again.replay and (again.owner_id, again.assigned_at_ms) == (got.owner_id, now)
             counts = await store.open_counts(list(roster.reps))
@@ -437,7 +534,9 @@ def test_redis_stopped_and_restarted_mid_stream_loses_nothing(stack, stack_setti
         publish_mqls(harness, after)
         everyone = first + during + after
         got = assignments_for(kafka, harness, [r["lead_id"] for r in everyone], timeout=120, settle=2.0)
-        assert Counter(a["lead_id"] for a in got) == {r["lead_id"]: 1 for r in everyone}, "each MQL assigned exactly once"
+        assert Counter(a["lead_id"] for a in got) == {r["lead_id"]: 1 for r in everyone}, (
+            "each MQL assigned exactly once"
+        )
         counts = Counter(a["owner_id"] for a in got)
         assert max(counts.values()) - min(counts.values()) <= 1, counts  # cursors survived the restart
         assert harness.metric("leadflow_redis_waiting") == 0.0
@@ -501,8 +600,9 @@ def test_lead_type_never_sends_a_us_lead_to_emea_reps(stack, stack_settings, kaf
     try:
         emails = [f"buyer{i}.{uuid.uuid4().hex[:6]}@initech-{i}.com" for i in range(4)]
         for email in emails:
-            kafka.produce(harness.topics.web_activity, [as_json(web_activity(email=email)),
-                                                         as_json(web_activity(email=email))])
+            kafka.produce(
+                harness.topics.web_activity, [as_json(web_activity(email=email)), as_json(web_activity(email=email))]
+            )
             kafka.produce(harness.topics.form_submits, [as_json(form_submit(email, company_size=300))])
         got = assignments_for(kafka, harness, [lead_id_for_email(e) for e in emails], timeout=120)
         na_aes = {r["id"] for r in raw["reps"] if r["role"] == "AE" and "na" in r.get("territories", [])}
@@ -524,9 +624,9 @@ def _run_worker() -> int:
     import faust
 
     from leadflow.compose import create_app
+    from leadflow.worker import prepare
     from streams.redis_client import wait_for_redis
     from streams.settings import load_settings
-    from leadflow.worker import prepare
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()

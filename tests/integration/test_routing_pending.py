@@ -19,7 +19,13 @@ import pytest
 
 from streams.settings import REPO_ROOT
 from tests.integration.test_routing import (
-    RoutingHarness, _redis_call, assignments_for, load_roster, mql, publish_mqls, shared_roster,
+    RoutingHarness,
+    _redis_call,
+    assignments_for,
+    load_roster,
+    mql,
+    publish_mqls,
+    shared_roster,
 )
 
 pytestmark = pytest.mark.integration
@@ -54,8 +60,13 @@ def test_corrupt_roster_parks_the_mql_and_a_restored_roster_assigns_it_once(stac
     assert "roster_error: {action: fallback, max_pending_minutes: null}" in config
     path = tmp_path / "routing.yaml"
     path.write_text(config.replace("roster_error: {action: fallback,", "roster_error: {action: pending,"))
-    harness = RoutingHarness(stack_settings, tmp_path, redis_key_prefix="t" + uuid.uuid4().hex[:10],
-                             routing_config_path=path, routing_redrive_interval_s=0.5)
+    harness = RoutingHarness(
+        stack_settings,
+        tmp_path,
+        redis_key_prefix="t" + uuid.uuid4().hex[:10],
+        routing_config_path=path,
+        routing_redrive_interval_s=0.5,
+    )
     load_roster(harness, shared_roster())
     worker = harness.start()
     try:

@@ -29,15 +29,20 @@ from tests.integration.factories import as_json, form_submit, web_activity
 pytestmark = pytest.mark.integration
 
 
-
 def _registry_client(registry, tls_files) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": registry.url, "basic.auth.user.info": f"{REGISTRY_USER}:{REGISTRY_PASSWORD}",
-                                 "ssl.ca.location": str(tls_files.ca)})
+    return SchemaRegistryClient(
+        {
+            "url": registry.url,
+            "basic.auth.user.info": f"{REGISTRY_USER}:{REGISTRY_PASSWORD}",
+            "ssl.ca.location": str(tls_files.ca),
+        }
+    )
 
 
 def _registry_get(registry, tls_files, path: str):
-    response = httpx.get(f"{registry.url}{path}", auth=(REGISTRY_USER, REGISTRY_PASSWORD),
-                         verify=ssl_context(tls_files.ca), timeout=10)
+    response = httpx.get(
+        f"{registry.url}{path}", auth=(REGISTRY_USER, REGISTRY_PASSWORD), verify=ssl_context(tls_files.ca), timeout=10
+    )
     response.raise_for_status()
     return response.json()
 
@@ -50,10 +55,17 @@ def _wait_for_subject(registry, tls_files, subject: str, harness: WorkerHarness,
         time.sleep(0.5)
 
 
-def _consume_avro(bootstrap: str, topic: str, deserializer: AvroDeserializer, until, harness: WorkerHarness,
-                  timeout: float) -> list[dict]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "t-" + uuid.uuid4().hex,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+def _consume_avro(
+    bootstrap: str, topic: str, deserializer: AvroDeserializer, until, harness: WorkerHarness, timeout: float
+) -> list[dict]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "t-" + uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     values: list[dict] = []
     deadline = time.monotonic() + timeout
@@ -71,12 +83,19 @@ def _consume_avro(bootstrap: str, topic: str, deserializer: AvroDeserializer, un
 
 
 def test_confluent_serializer_in_leadflow_worker_confluent_deserializer_out(
-    stack, stack_settings, kafka, schema_registry, schema_registry_overrides, tls_files, tmp_path,
+    stack,
+    stack_settings,
+    kafka,
+    schema_registry,
+    schema_registry_overrides,
+    tls_files,
+    tmp_path,
 ):
     from tests.integration.test_routing import load_roster
 
-    harness = WorkerHarness(stack_settings, tmp_path, redis_key_prefix="t" + uuid.uuid4().hex[:10],
-                            **schema_registry_overrides)
+    harness = WorkerHarness(
+        stack_settings, tmp_path, redis_key_prefix="t" + uuid.uuid4().hex[:10], **schema_registry_overrides
+    )
     load_roster(harness, yaml.safe_load((REPO_ROOT / "config" / "roster.yaml").read_text()))
     harness.start()
     try:
@@ -84,8 +103,10 @@ def test_confluent_serializer_in_leadflow_worker_confluent_deserializer_out(
         # The worker registers leadflow's schemas at start, before it consumes.
         _wait_for_subject(schema_registry, tls_files, f"{topics.assignments}-value", harness)
         mqls_subject = _registry_get(schema_registry, tls_files, f"/subjects/{topics.mqls}-value/versions/latest")
-        assert {ref["name"] for ref in mqls_subject["references"]} == {"io.leadflow.BreakdownItem",
-                                                                      "io.leadflow.HandoffContext"}
+        assert {ref["name"] for ref in mqls_subject["references"]} == {
+            "io.leadflow.BreakdownItem",
+            "io.leadflow.HandoffContext",
+        }
 
         # A publisher one version ahead of leadflow (an extra field with a default), through
         # confluent-kafka's serializer, which registers its schema as a new subject version.
@@ -95,13 +116,18 @@ def test_confluent_serializer_in_leadflow_worker_confluent_deserializer_out(
         serializer = AvroSerializer(client, json.dumps(publisher_schema))
         email = "jo.registry@acme-logistics.com"
         lead = lead_id_for_email(email)
-        kafka.produce(topics.web_activity, [
-            as_json(web_activity(email=email)),
-            as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo"))])
+        kafka.produce(
+            topics.web_activity,
+            [
+                as_json(web_activity(email=email)),
+                as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo")),
+            ],
+        )
         form = {**form_submit(email), "utm_content": "hero-banner"}
         producer = Producer({"bootstrap.servers": stack_settings.kafka_bootstrap})
-        producer.produce(topics.form_submits,
-                         value=serializer(form, SerializationContext(topics.form_submits, MessageField.VALUE)))
+        producer.produce(
+            topics.form_submits, value=serializer(form, SerializationContext(topics.form_submits, MessageField.VALUE))
+        )
         # An id no registry knows: a dead letter, not a crash.
         producer.produce(topics.form_submits, value=b"\x00" + (987654).to_bytes(4, "big") + b"\x02xx")
         assert producer.flush(30) == 0
@@ -110,13 +136,28 @@ def test_confluent_serializer_in_leadflow_worker_confluent_deserializer_out(
         # shared types through schema references).
         deserializer = AvroDeserializer(client)
         bootstrap = stack_settings.kafka_bootstrap
-        assignments = _consume_avro(bootstrap, topics.assignments, deserializer,
-                                    lambda vs: any(v["lead_id"] == lead for v in vs), harness, timeout=120)
+        assignments = _consume_avro(
+            bootstrap,
+            topics.assignments,
+            deserializer,
+            lambda vs: any(v["lead_id"] == lead for v in vs),
+            harness,
+            timeout=120,
+        )
         [assignment] = [v for v in assignments if v["lead_id"] == lead]
         assert assignment["owner_id"] == "ae-ana" and assignment["rule"] == "account_owner"
-        [mql] = [v for v in _consume_avro(bootstrap, topics.mqls, deserializer,
-                                          lambda vs: any(v["lead_id"] == lead for v in vs), harness, timeout=30)
-                 if v["lead_id"] == lead]
+        [mql] = [
+            v
+            for v in _consume_avro(
+                bootstrap,
+                topics.mqls,
+                deserializer,
+                lambda vs: any(v["lead_id"] == lead for v in vs),
+                harness,
+                timeout=30,
+            )
+            if v["lead_id"] == lead
+        ]
         assert mql["event_id"] == assignment["mql_event_id"]
         assert mql["qualified_at"].tzinfo is not None  # timestamp-millis, as declared in the schema
         assert mql["handoff"]["trigger"]
@@ -133,9 +174,24 @@ def test_confluent_serializer_in_leadflow_worker_confluent_deserializer_out(
         # `leadflow tail` decodes them through the registry too.
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
         env.update(harness.env_overrides)
-        tailed = subprocess.run([sys.executable, "-m", "leadflow.cli", "tail", "assignments", "--from-beginning",
-                                 "--max", "1", "--timeout", "20"], env=env, cwd=REPO_ROOT, capture_output=True,
-                                timeout=60)
+        tailed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "leadflow.cli",
+                "tail",
+                "assignments",
+                "--from-beginning",
+                "--max",
+                "1",
+                "--timeout",
+                "20",
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            timeout=60,
+        )
         line = json.loads(tailed.stdout.decode().splitlines()[0])
         assert line["subject"] == "lead_assigned" and line["value"]["lead_id"] == lead, tailed.stderr.decode()
     finally:
@@ -143,7 +199,12 @@ def test_confluent_serializer_in_leadflow_worker_confluent_deserializer_out(
 
 
 def test_incompatible_schema_change_is_refused_at_start(
-    stack, stack_settings, schema_registry, schema_registry_overrides, tls_files, tmp_path,
+    stack,
+    stack_settings,
+    schema_registry,
+    schema_registry_overrides,
+    tls_files,
+    tmp_path,
 ):
     """A subject whose registered version the current lead_qualified schema cannot read: the
     worker stops at start with one line naming the subject, before it consumes anything."""
@@ -151,15 +212,25 @@ def test_incompatible_schema_change_is_refused_at_start(
     subject = f"{harness.topics.mqls}-value"
     # Registered earlier by someone else: a lead_qualified without `lead_id`, which leadflow's
     # schema requires without a default (BACKWARD: the new schema must read the old data).
-    previous = {"type": "record", "name": "LeadQualified", "namespace": "io.leadflow",
-                "fields": [{"name": "event_id", "type": "string"}]}
-    httpx.post(f"{schema_registry.url}/subjects/{subject}/versions", json={"schema": json.dumps(previous)},
-               auth=(REGISTRY_USER, REGISTRY_PASSWORD), verify=ssl_context(tls_files.ca), timeout=10).raise_for_status()
+    previous = {
+        "type": "record",
+        "name": "LeadQualified",
+        "namespace": "io.leadflow",
+        "fields": [{"name": "event_id", "type": "string"}],
+    }
+    httpx.post(
+        f"{schema_registry.url}/subjects/{subject}/versions",
+        json={"schema": json.dumps(previous)},
+        auth=(REGISTRY_USER, REGISTRY_PASSWORD),
+        verify=ssl_context(tls_files.ca),
+        timeout=10,
+    ).raise_for_status()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update(harness.env_overrides)
-    result = subprocess.run([sys.executable, "-m", "leadflow.cli", "worker"], env=env, cwd=REPO_ROOT,
-                            capture_output=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", "worker"], env=env, cwd=REPO_ROOT, capture_output=True, timeout=120
+    )
     err = result.stderr.decode()
     assert result.returncode != 0
     [line] = [line for line in err.splitlines() if line.startswith("Error:")]
@@ -175,8 +246,13 @@ def test_registry_errors_are_one_line_without_credentials(schema_registry, schem
     from streams.app import build_codec
     from streams.codec import RegistryUnavailable
 
-    wrong = load_settings(**{**schema_registry_overrides, "schema_registry_password_file": None,
-                             "schema_registry_password": "not-the-password"})
+    wrong = load_settings(
+        **{
+            **schema_registry_overrides,
+            "schema_registry_password_file": None,
+            "schema_registry_password": "not-the-password",
+        }
+    )
     with pytest.raises(RegistryUnavailable) as refused:
         build_codec(wrong, register=True)
     assert "authentication failed" in str(refused.value) and "not-the-password" not in str(refused.value)
@@ -201,8 +277,9 @@ def test_unreachable_registry_stops_the_worker_in_one_line(stack, stack_settings
     harness = WorkerHarness(stack_settings, tmp_path, schema_registry_url=url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update(harness.env_overrides)
-    result = subprocess.run([sys.executable, "-m", "leadflow.cli", "worker"], env=env, cwd=REPO_ROOT,
-                            capture_output=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", "worker"], env=env, cwd=REPO_ROOT, capture_output=True, timeout=120
+    )
     output = result.stderr.decode() + result.stdout.decode()
     assert result.returncode != 0
     [line] = [line for line in output.splitlines() if line.startswith("Error:")]

@@ -52,7 +52,9 @@ def test_icp_director_viewing_pricing_and_requesting_demo_becomes_mql_within_sec
     started = time.monotonic()
     kafka.produce(topics.web_activity, [as_json(web_activity(email=email, page_type="pricing"))])
     kafka.produce(topics.form_submits, [as_avro("form_submitted", buyer(email))])
-    mqls = kafka.consume(topics.mqls, until=scoring.watch(lambda rs: any(r["value"]["lead_id"] == lead_id for r in rs)), timeout=60)
+    mqls = kafka.consume(
+        topics.mqls, until=scoring.watch(lambda rs: any(r["value"]["lead_id"] == lead_id for r in rs)), timeout=60
+    )
     elapsed = time.monotonic() - started
     mine = [r["value"] for r in mqls if r["value"]["lead_id"] == lead_id]
     assert len(mine) == 1, scoring.logs()
@@ -73,7 +75,9 @@ def test_icp_director_viewing_pricing_and_requesting_demo_becomes_mql_within_sec
     # Valid traffic leaves nothing behind: no processing error parked in the dead-letter topic,
     # and the lead's state was saved (a later event continues from it).
     kafka.produce(topics.web_activity, [as_json(web_activity(email=email, page_type="docs"))])
-    later = kafka.consume(topics.lead_scored, until=scoring.watch(lambda rs: len(scored_for(rs, lead_id)) >= 3), timeout=30)
+    later = kafka.consume(
+        topics.lead_scored, until=scoring.watch(lambda rs: len(scored_for(rs, lead_id)) >= 3), timeout=30
+    )
     assert [s["event_count"] for s in scored_for(later, lead_id)] == [1, 2, 3]
     dead = kafka.consume(topics.dead_letters, until=lambda rs: False, timeout=2)
     assert dead == [], [d["value"]["reason"] for d in dead]
@@ -82,9 +86,9 @@ def test_icp_director_viewing_pricing_and_requesting_demo_becomes_mql_within_sec
 @pytest.mark.parametrize(
     "email,extra",
     [
-        ("dana.director@gmail.com", {}),                       # free email: nurture only
-        ("dana.director@rivalflow.io", {}),                    # competitor domain
-        ("dana.bot@acme-software.com", {"honeypot": "x"}),     # bot: honeypot filled
+        ("dana.director@gmail.com", {}),  # free email: nurture only
+        ("dana.director@rivalflow.io", {}),  # competitor domain
+        ("dana.bot@acme-software.com", {"honeypot": "x"}),  # bot: honeypot filled
         ("dana.fast@acme-software.com", {"seconds_to_fill": 0.8}),  # bot: implausibly fast
     ],
 )
@@ -93,11 +97,13 @@ def test_same_behaviour_that_fails_the_fit_gate_never_becomes_mql(scoring, kafka
     lead_id = lead_id_for_email(email)
     pages = [as_json(web_activity(email=email, page_type=p)) for p in ("pricing", "pricing", "roi_calculator", "demo")]
     kafka.produce(topics.web_activity, pages)
-    kafka.produce(topics.form_submits, [as_json(buyer(email, **extra)),
-                                        as_json(buyer(email, form_kind="contact_sales", **extra))])
+    kafka.produce(
+        topics.form_submits, [as_json(buyer(email, **extra)), as_json(buyer(email, form_kind="contact_sales", **extra))]
+    )
     scored = kafka.consume(
         topics.lead_scored,
-        until=scoring.watch(lambda rs: len(scored_for(rs, lead_id)) >= 6), timeout=60,
+        until=scoring.watch(lambda rs: len(scored_for(rs, lead_id)) >= 6),
+        timeout=60,
     )
     mine = scored_for(scored, lead_id)
     assert len(mine) == 6, scoring.logs()
@@ -115,16 +121,20 @@ def test_anonymous_pages_before_identification_count_with_original_times(scoring
     email, visitor = "ana.anon@acme-software.com", "visitor-7f3a"
     lead_id = lead_id_for_email(email)
     earlier = now_ms() - 3_600_000
-    kafka.produce(topics.web_activity, [
-        as_json(web_activity(visitor_id=visitor, page_type="pricing", occurred_at=earlier)),
-        as_json(web_activity(visitor_id=visitor, page_type="roi_calculator", occurred_at=earlier + 60_000)),
-    ])
+    kafka.produce(
+        topics.web_activity,
+        [
+            as_json(web_activity(visitor_id=visitor, page_type="pricing", occurred_at=earlier)),
+            as_json(web_activity(visitor_id=visitor, page_type="roi_calculator", occurred_at=earlier + 60_000)),
+        ],
+    )
     time.sleep(1.0)  # the pages are buffered anonymously before the visitor identifies
     # A newsletter signup alone is far from MQL; with the anonymous pricing + ROI pages it counts them.
     kafka.produce(topics.form_submits, [as_json(buyer(email, form_kind="newsletter", visitor_id=visitor))])
     scored = kafka.consume(
         topics.lead_scored,
-        until=scoring.watch(lambda rs: len(scored_for(rs, lead_id)) >= 3), timeout=60,
+        until=scoring.watch(lambda rs: len(scored_for(rs, lead_id)) >= 3),
+        timeout=60,
     )
     mine = scored_for(scored, lead_id)
     assert len(mine) >= 3, scoring.logs()
@@ -143,12 +153,25 @@ def test_lead_quiet_for_200_days_scores_far_lower_than_one_active_yesterday(scor
     t_old, t_fresh = now_ms() - 200 * DAY_MS, now_ms() - 1 * DAY_MS
     for email, t in ((old, t_old), (fresh, t_fresh)):
         kafka.produce(topics.web_activity, [as_json(web_activity(email=email, page_type="pricing", occurred_at=t))])
-        kafka.produce(topics.form_submits, [as_json(buyer(email, form_kind="content_download", occurred_at=t + 60_000,
-                                                          job_title="Engineer", company_size=50))])
+        kafka.produce(
+            topics.form_submits,
+            [
+                as_json(
+                    buyer(
+                        email,
+                        form_kind="content_download",
+                        occurred_at=t + 60_000,
+                        job_title="Engineer",
+                        company_size=50,
+                    )
+                )
+            ],
+        )
     ids = {lead_id_for_email(old), lead_id_for_email(fresh)}
     scored = kafka.consume(
         topics.lead_scored,
-        until=scoring.watch(lambda rs: all(len(scored_for(rs, i)) >= 2 for i in ids)), timeout=60,
+        until=scoring.watch(lambda rs: all(len(scored_for(rs, i)) >= 2 for i in ids)),
+        timeout=60,
     )
     old_score = scored_for(scored, lead_id_for_email(old))[-1]["engagement_score"]
     fresh_score = scored_for(scored, lead_id_for_email(fresh))[-1]["engagement_score"]
@@ -157,9 +180,17 @@ def test_lead_quiet_for_200_days_scores_far_lower_than_one_active_yesterday(scor
     # 200 days = 2.2 half-lives: the same behaviour is worth < 25 % now, plus the inactivity penalty.
     reviewed = kafka.consume(
         topics.lead_scored,
-        until=scoring.watch(lambda rs: any(r["value"]["lead_id"] == lead_id_for_email(old) and r["value"]["cause_kind"] == "sweep" for r in rs)),
+        until=scoring.watch(
+            lambda rs: any(
+                r["value"]["lead_id"] == lead_id_for_email(old) and r["value"]["cause_kind"] == "sweep" for r in rs
+            )
+        ),
         timeout=40,
     )
-    sweeps = [r["value"] for r in reviewed if r["value"]["lead_id"] == lead_id_for_email(old) and r["value"]["cause_kind"] == "sweep"]
+    sweeps = [
+        r["value"]
+        for r in reviewed
+        if r["value"]["lead_id"] == lead_id_for_email(old) and r["value"]["cause_kind"] == "sweep"
+    ]
     assert sweeps, "the periodic sweep re-scores a quiet lead without any new event"
     assert sweeps[-1]["engagement_score"] < 0.3 * fresh_score, (sweeps[-1], fresh_score, old_score)

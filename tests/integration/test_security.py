@@ -12,8 +12,8 @@ import time
 import pytest
 
 from agents.domain.identity import lead_id_for_email
-from streams.connections import KafkaUnavailable, RedisUnavailable, check_kafka_sync, kafka_client_kwargs
 from leadflow.devstack.redis import RedisServer, RedisTls
+from streams.connections import KafkaUnavailable, RedisUnavailable, check_kafka_sync, kafka_client_kwargs
 from streams.redis_client import wait_for_redis
 from streams.settings import REPO_ROOT, load_settings
 from tests.integration.conftest import SASL_PASSWORD, WorkerHarness, free_port
@@ -28,9 +28,13 @@ REDIS_PASSWORD = "r3dis-Auth-pw"
 @pytest.fixture(scope="module")
 def secure_redis(tls_files, tmp_path_factory):
     """A redis-server with requirepass and a TLS port (plain port kept for the probes)."""
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("secure-redis"), tie_to_parent=True,
-                         password=REDIS_PASSWORD,
-                         tls=RedisTls(free_port(), tls_files.server_cert, tls_files.server_key, tls_files.ca))
+    server = RedisServer(
+        free_port(),
+        tmp_path_factory.mktemp("secure-redis"),
+        tie_to_parent=True,
+        password=REDIS_PASSWORD,
+        tls=RedisTls(free_port(), tls_files.server_cert, tls_files.server_key, tls_files.ca),
+    )
     server.start()
     try:
         yield server
@@ -52,8 +56,14 @@ def secure_redis_overrides(secure_redis, tls_files, tmp_path_factory) -> dict[st
 def cli(args: list[str], env_overrides: dict[str, str], timeout: float = 60, stdin: bytes | None = None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env.update({k if k.startswith("LEADFLOW_") else f"LEADFLOW_{k.upper()}": str(v) for k, v in env_overrides.items()})
-    return subprocess.run([sys.executable, "-m", "leadflow.cli", *args], env=env, cwd=REPO_ROOT,
-                          input=stdin, capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(result, *must_contain: str, secrets=(SASL_PASSWORD, REDIS_PASSWORD)) -> str:
@@ -73,8 +83,9 @@ def assert_one_line_error(result, *must_contain: str, secrets=(SASL_PASSWORD, RE
 # --- Kafka over SASL_SSL ------------------------------------------------------------------
 
 
-def test_end_to_end_slice_over_sasl_ssl_and_redis_tls_auth(stack, stack_settings, sasl_ssl_overrides,
-                                                          secure_redis_overrides, tmp_path):
+def test_end_to_end_slice_over_sasl_ssl_and_redis_tls_auth(
+    stack, stack_settings, sasl_ssl_overrides, secure_redis_overrides, tmp_path
+):
     """form submit -> lead scored -> MQL -> assignment, with every client on the secured listeners:
     topic creation, the worker (Faust consumer, producer, changelogs), the roster CLI, publish, tail."""
     overrides = {**sasl_ssl_overrides, **secure_redis_overrides}
@@ -87,22 +98,30 @@ def test_end_to_end_slice_over_sasl_ssl_and_redis_tls_auth(stack, stack_settings
         kafka = KafkaTools(client=kafka_client_kwargs(harness.settings))
         email = "morgan.lee@acme-logistics.com"  # acme-logistics.com: an account owner in config/roster.yaml
         lead = lead_id_for_email(email)
-        published = cli(["publish", "form", "-"], harness.env_overrides,
-                        stdin=as_json(form_submit(email)) + b"\n")
+        published = cli(["publish", "form", "-"], harness.env_overrides, stdin=as_json(form_submit(email)) + b"\n")
         assert published.returncode == 0, published.stderr.decode()
-        kafka.produce(harness.topics.web_activity, [
-            as_avro("web_activity", web_activity(email=email)),
-            as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo")),
-        ])
-        out = kafka.consume(harness.topics.assignments, timeout=120,
-                            until=harness.watch(lambda rs: any(r["value"]["lead_id"] == lead for r in rs)))
+        kafka.produce(
+            harness.topics.web_activity,
+            [
+                as_avro("web_activity", web_activity(email=email)),
+                as_json(web_activity(email=email, page_type="demo", url="https://example.com/demo")),
+            ],
+        )
+        out = kafka.consume(
+            harness.topics.assignments,
+            timeout=120,
+            until=harness.watch(lambda rs: any(r["value"]["lead_id"] == lead for r in rs)),
+        )
         [assignment] = [r["value"] for r in out if r["value"]["lead_id"] == lead]
         assert assignment["owner_id"] == "ae-ana" and not assignment["is_fallback"], harness.logs()
-        mqls = kafka.consume(harness.topics.mqls, timeout=10, until=lambda rs: any(r["value"]["lead_id"] == lead for r in rs))
+        mqls = kafka.consume(
+            harness.topics.mqls, timeout=10, until=lambda rs: any(r["value"]["lead_id"] == lead for r in rs)
+        )
         assert [r["value"]["event_id"] for r in mqls if r["value"]["lead_id"] == lead] == [assignment["mql_event_id"]]
 
-        tailed = cli(["tail", "assignments", "--from-beginning", "--max", "1", "--timeout", "20"],
-                     harness.env_overrides)
+        tailed = cli(
+            ["tail", "assignments", "--from-beginning", "--max", "1", "--timeout", "20"], harness.env_overrides
+        )
         assert tailed.returncode == 0, tailed.stderr.decode()
         assert lead in tailed.stdout.decode()
         logs = harness.logs()
@@ -114,7 +133,9 @@ def test_end_to_end_slice_over_sasl_ssl_and_redis_tls_auth(stack, stack_settings
 
 def test_plaintext_client_cannot_use_the_sasl_listener(stack, sasl_ssl_overrides, stack_settings):
     """The listener really is secured: a client without TLS/SASL gets nowhere."""
-    settings = load_settings(**{**stack_settings.model_dump(), "kafka_bootstrap": sasl_ssl_overrides["kafka_bootstrap"]})
+    settings = load_settings(
+        **{**stack_settings.model_dump(), "kafka_bootstrap": sasl_ssl_overrides["kafka_bootstrap"]}
+    )
     started = time.monotonic()
     with pytest.raises(KafkaUnavailable) as failure:
         check_kafka_sync(settings, timeout_s=5)
@@ -125,8 +146,11 @@ def test_plaintext_client_cannot_use_the_sasl_listener(stack, sasl_ssl_overrides
 @pytest.mark.parametrize("case", ["wrong_password", "untrusted_ca", "wrong_mechanism_user"])
 def test_bad_kafka_credentials_fail_fast_with_one_line(case, stack, sasl_ssl_overrides, tls_files, tmp_path):
     overrides = dict(sasl_ssl_overrides)
-    expected = {"wrong_password": "authentication failed", "untrusted_ca": "certificate verification failed",
-                "wrong_mechanism_user": "authentication failed"}[case]
+    expected = {
+        "wrong_password": "authentication failed",
+        "untrusted_ca": "certificate verification failed",
+        "wrong_mechanism_user": "authentication failed",
+    }[case]
     if case == "wrong_password":
         overrides.pop("kafka_sasl_password_file")
         overrides["kafka_sasl_password"] = "not-the-password"
@@ -138,8 +162,9 @@ def test_bad_kafka_credentials_fail_fast_with_one_line(case, stack, sasl_ssl_ove
     started = time.monotonic()
     result = cli(["worker"], overrides, timeout=60)
     elapsed = time.monotonic() - started
-    line = assert_one_line_error(result, overrides["kafka_bootstrap"], "SASL_SSL", expected,
-                                 secrets=(SASL_PASSWORD, "not-the-password"))
+    line = assert_one_line_error(
+        result, overrides["kafka_bootstrap"], "SASL_SSL", expected, secrets=(SASL_PASSWORD, "not-the-password")
+    )
     assert elapsed < 15, f"took {elapsed:.1f}s: {line}"
     # The same check guards the CLI commands that talk to Kafka.
     for args in (["topics", "create"], ["tail", "mqls", "--max", "1", "--timeout", "5"]):
@@ -147,8 +172,9 @@ def test_bad_kafka_credentials_fail_fast_with_one_line(case, stack, sasl_ssl_ove
 
 
 def test_mutual_tls_client_certificate_is_accepted(stack, sasl_ssl_overrides, tls_files):
-    settings = load_settings(**sasl_ssl_overrides, kafka_ssl_cert_file=tls_files.client_cert,
-                             kafka_ssl_key_file=tls_files.client_key)
+    settings = load_settings(
+        **sasl_ssl_overrides, kafka_ssl_cert_file=tls_files.client_cert, kafka_ssl_key_file=tls_files.client_key
+    )
     check_kafka_sync(settings, timeout_s=10)  # raises on failure
 
 
@@ -162,11 +188,14 @@ def test_redis_auth_and_tls(secure_redis, secure_redis_overrides, tls_files):
     assert client.connection_pool.connection_kwargs.get("ssl_ca_certs") == str(tls_files.ca)
 
     # Password in the URL works too, and is redacted wherever the URL is shown.
-    in_url = load_settings(redis_url=f"rediss://:{REDIS_PASSWORD}@127.0.0.1:{secure_redis.tls.port}/0",
-                           redis_ssl_ca_file=tls_files.ca)
+    in_url = load_settings(
+        redis_url=f"rediss://:{REDIS_PASSWORD}@127.0.0.1:{secure_redis.tls.port}/0", redis_ssl_ca_file=tls_files.ca
+    )
     assert wait_for_redis(in_url, max_wait_s=10).ping() is True
-    shown = cli(["roster", "show"], {"redis_url": in_url.redis_url, "redis_ssl_ca_file": str(tls_files.ca),
-                                     "redis_key_prefix": "empty-prefix"})  # no roster: the URL is shown
+    shown = cli(
+        ["roster", "show"],
+        {"redis_url": in_url.redis_url, "redis_ssl_ca_file": str(tls_files.ca), "redis_key_prefix": "empty-prefix"},
+    )  # no roster: the URL is shown
     assert REDIS_PASSWORD not in shown.stdout.decode() + shown.stderr.decode()
     assert "rediss://:***@127.0.0.1" in shown.stdout.decode() + shown.stderr.decode()
 
@@ -174,8 +203,11 @@ def test_redis_auth_and_tls(secure_redis, secure_redis_overrides, tls_files):
 @pytest.mark.parametrize("case", ["wrong_password", "no_password", "untrusted_ca"])
 def test_bad_redis_credentials_fail_fast_with_one_line(case, secure_redis, secure_redis_overrides, tls_files):
     overrides = dict(secure_redis_overrides)
-    expected = {"wrong_password": "authentication failed", "no_password": "authentication required",
-                "untrusted_ca": "certificate verification failed"}[case]
+    expected = {
+        "wrong_password": "authentication failed",
+        "no_password": "authentication required",
+        "untrusted_ca": "certificate verification failed",
+    }[case]
     if case == "wrong_password":
         overrides.pop("redis_password_file")
         overrides["redis_password"] = "not-the-password"

@@ -57,8 +57,9 @@ def write_config(directory: Path) -> Path:
 
 
 def harness(stack_settings, workdir: Path) -> WorkerHarness:
-    return WorkerHarness(stack_settings, workdir, sla_config_path=write_config(workdir),
-                         sweep_bucket_s=1, sweep_interval_s=0.5)
+    return WorkerHarness(
+        stack_settings, workdir, sla_config_path=write_config(workdir), sweep_bucket_s=1, sweep_interval_s=0.5
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +85,19 @@ def delays(tmp_path_factory):
     yield seen
     late = [d["topic_delay_s"] for d in seen if d["kind"] != "restart"]  # restart: late by the downtime
     if late:
-        report = {"breaches": len(late), "median_s": round(statistics.median(late), 3),
-                  "max_s": round(max(late), 3), "min_s": round(min(late), 3), "samples": seen}
+        report = {
+            "breaches": len(late),
+            "median_s": round(statistics.median(late), 3),
+            "max_s": round(max(late), 3),
+            "min_s": round(min(late), 3),
+            "samples": seen,
+        }
         path = tmp_path_factory.getbasetemp() / "sla-breach-delay.json"
         path.write_text(json.dumps(report, indent=2))
-        print(f"\nSLA breach delay (deadline -> record on topic): {len(late)} breaches, "
-              f"median {report['median_s']} s, max {report['max_s']} s  ({path})")
+        print(
+            f"\nSLA breach delay (deadline -> record on topic): {len(late)} breaches, "
+            f"median {report['median_s']} s, max {report['max_s']} s  ({path})"
+        )
 
 
 def warm_up(workers: WorkerHarness, kafka: KafkaTools) -> None:
@@ -97,8 +105,9 @@ def warm_up(workers: WorkerHarness, kafka: KafkaTools) -> None:
     (joining the group, creating changelogs)."""
     lead = new_lead()
     publish_assignment(kafka, workers, assignment(lead, due_in_s=0.5))
-    out = kafka.consume(workers.topics.sla_breaches, timeout=120,
-                        until=workers.watch(lambda rs: bool(breaches_of(rs, lead))))
+    out = kafka.consume(
+        workers.topics.sla_breaches, timeout=120, until=workers.watch(lambda rs: bool(breaches_of(rs, lead)))
+    )
     assert breaches_of(out, lead), workers.logs()
 
 
@@ -106,29 +115,61 @@ def new_lead() -> str:
     return lead_id_for_email(f"sla-{uuid.uuid4().hex[:12]}@acme-software.com")
 
 
-def assignment(lead_id: str, *, due_in_s: float, priority: str = "P2", owner: str = "ae-ana",
-               team: str = "na-sales", assigned_at: int | None = None) -> dict:
+def assignment(
+    lead_id: str,
+    *,
+    due_in_s: float,
+    priority: str = "P2",
+    owner: str = "ae-ana",
+    team: str = "na-sales",
+    assigned_at: int | None = None,
+) -> dict:
     at = assigned_at if assigned_at is not None else now_ms()
     return {
-        "event_id": "as_" + uuid.uuid4().hex, "lead_id": lead_id, "mql_event_id": "mql_" + uuid.uuid4().hex,
-        "owner_id": owner, "owner_name": owner, "owner_role": "AE", "team": team, "priority": priority,
-        "assigned_at": at, "first_touch_due_at": at + int(due_in_s * 1000), "rule": "test", "reason": "test",
-        "is_fallback": False, "audit": [],
-        "handoff": {"trigger": "demo request", "problem_hypothesis": "routing", "disqualifiers_checked": [],
-                    "last_touches": [], "recommended_opener": "Hi"},
+        "event_id": "as_" + uuid.uuid4().hex,
+        "lead_id": lead_id,
+        "mql_event_id": "mql_" + uuid.uuid4().hex,
+        "owner_id": owner,
+        "owner_name": owner,
+        "owner_role": "AE",
+        "team": team,
+        "priority": priority,
+        "assigned_at": at,
+        "first_touch_due_at": at + int(due_in_s * 1000),
+        "rule": "test",
+        "reason": "test",
+        "is_fallback": False,
+        "audit": [],
+        "handoff": {
+            "trigger": "demo request",
+            "problem_hypothesis": "routing",
+            "disqualifiers_checked": [],
+            "last_touches": [],
+            "recommended_opener": "Hi",
+        },
     }
 
 
 def publish_assignment(kafka: KafkaTools, workers: WorkerHarness, record: dict) -> None:
-    kafka.produce(workers.topics.assignments, [codec().encode("lead_assigned", record)],
-                  key=record["lead_id"].encode())
+    kafka.produce(workers.topics.assignments, [codec().encode("lead_assigned", record)], key=record["lead_id"].encode())
 
 
 def publish_touch(kafka: KafkaTools, workers: WorkerHarness, lead_id: str, *, status: str = "first_touch") -> None:
-    kafka.produce(workers.topics.crm_status, [as_json({
-        "event_id": "crm-" + uuid.uuid4().hex, "occurred_at": now_ms(), "lead_id": lead_id,
-        "rep_id": "ae-ana", "status": status, "touch_channel": "call",
-    })])
+    kafka.produce(
+        workers.topics.crm_status,
+        [
+            as_json(
+                {
+                    "event_id": "crm-" + uuid.uuid4().hex,
+                    "occurred_at": now_ms(),
+                    "lead_id": lead_id,
+                    "rep_id": "ae-ana",
+                    "status": status,
+                    "touch_channel": "call",
+                }
+            )
+        ],
+    )
 
 
 def breaches_of(records, lead_id):
@@ -150,8 +191,14 @@ def metric(port: int, sample: str) -> float:
 def record_delays(delays, records, kind):
     for r in records:
         v = r["value"]
-        delays.append({"kind": kind, "tier": v["tier"], "topic_delay_s": (r["timestamp"] - v["due_at"]) / 1000,
-                       "breached_at_minus_due_s": (v["breached_at"] - v["due_at"]) / 1000})
+        delays.append(
+            {
+                "kind": kind,
+                "tier": v["tier"],
+                "topic_delay_s": (r["timestamp"] - v["due_at"]) / 1000,
+                "breached_at_minus_due_s": (v["breached_at"] - v["due_at"]) / 1000,
+            }
+        )
 
 
 def test_breach_goes_out_within_seconds_of_the_deadline(sla, kafka_module, delays):
@@ -160,8 +207,9 @@ def test_breach_goes_out_within_seconds_of_the_deadline(sla, kafka_module, delay
     records = [assignment(lead, due_in_s=2.0 + 0.37 * i) for i, lead in enumerate(leads)]
     for record in records:
         publish_assignment(kafka, sla, record)
-    out = kafka.consume(sla.topics.sla_breaches, timeout=60,
-                        until=sla.watch(lambda rs: all(breaches_of(rs, lead) for lead in leads)))
+    out = kafka.consume(
+        sla.topics.sla_breaches, timeout=60, until=sla.watch(lambda rs: all(breaches_of(rs, lead) for lead in leads))
+    )
     by_lead = {lead: breaches_of(out, lead) for lead in leads}
     assert all(len(b) == 1 for b in by_lead.values()), sla.logs()
     for record in records:
@@ -185,8 +233,9 @@ def test_no_breach_when_touched_in_time_and_time_to_first_touch_is_recorded(sla,
     time.sleep(1.0)
     publish_touch(kafka, sla, lead)
     wait_s = (record["first_touch_due_at"] - now_ms()) / 1000 + 4
-    out = kafka.consume(sla.topics.sla_breaches, timeout=max(wait_s, 1),
-                        until=sla.watch(lambda rs: bool(breaches_of(rs, lead))))
+    out = kafka.consume(
+        sla.topics.sla_breaches, timeout=max(wait_s, 1), until=sla.watch(lambda rs: bool(breaches_of(rs, lead)))
+    )
     assert breaches_of(out, lead) == [], sla.logs()
     after = metric(sla.metrics_port, 'leadflow_speed_to_lead_seconds_count{priority="P2",team="na-sales"}')
     assert after == before + 1
@@ -197,12 +246,16 @@ def test_escalation_tiers_fire_in_order(sla, kafka_module, delays):
     lead = new_lead()
     record = assignment(lead, due_in_s=3.0, priority="P1")
     publish_assignment(kafka, sla, record)
-    out = kafka.consume(sla.topics.sla_breaches, timeout=60,
-                        until=sla.watch(lambda rs: len(breaches_of(rs, lead)) >= 4))
+    out = kafka.consume(
+        sla.topics.sla_breaches, timeout=60, until=sla.watch(lambda rs: len(breaches_of(rs, lead)) >= 4)
+    )
     mine = breaches_of(out, lead)
     values = [r["value"] for r in mine]
     assert [(v["tier"], v["escalate_to_role"], v["escalate_to_id"]) for v in values] == [
-        (0, "owner", "ae-ana"), (1, "rep", "ae-ana"), (2, "manager", "mgr-marco"), (3, "head_of_sales", "hos-hana")
+        (0, "owner", "ae-ana"),
+        (1, "rep", "ae-ana"),
+        (2, "manager", "mgr-marco"),
+        (3, "head_of_sales", "hos-hana"),
     ], sla.logs()
     assigned = record["assigned_at"]
     assert [v["due_at"] - assigned for v in values] == [3000, 6000, 8000, 10000]
@@ -224,8 +277,9 @@ def test_first_touch_after_a_breach_stops_escalation_and_is_recorded(sla, kafka_
     publish_touch(kafka, sla, lead, status="working")
     # Tier 1 would be due 6 s after assignment; wait past tier 3 (10 s) plus slack.
     wait_s = (record["assigned_at"] + 13_000 - now_ms()) / 1000
-    out = kafka.consume(sla.topics.sla_breaches, timeout=max(wait_s, 1),
-                        until=sla.watch(lambda rs: len(breaches_of(rs, lead)) > 1))
+    out = kafka.consume(
+        sla.topics.sla_breaches, timeout=max(wait_s, 1), until=sla.watch(lambda rs: len(breaches_of(rs, lead)) > 1)
+    )
     assert [r["value"]["tier"] for r in breaches_of(out, lead)] == [0], sla.logs()
     after = metric(sla.metrics_port, 'leadflow_speed_to_lead_seconds_count{priority="P1",team="na-sales"}')
     assert after == before + 1
@@ -244,8 +298,9 @@ def test_restart_across_a_deadline_breaches_exactly_once(stack, stack_settings, 
         rec_a = assignment(lead_a, due_in_s=14.0)
         publish_assignment(kafka, workers, rec_b)
         publish_assignment(kafka, workers, rec_a)
-        out = kafka.consume(workers.topics.sla_breaches, timeout=60,
-                            until=workers.watch(lambda rs: bool(breaches_of(rs, lead_b))))
+        out = kafka.consume(
+            workers.topics.sla_breaches, timeout=60, until=workers.watch(lambda rs: bool(breaches_of(rs, lead_b)))
+        )
         assert len(breaches_of(out, lead_b)) == 1, workers.logs()
         # A's clock is open on the worker (gauge read from its table), then give the
         # changelog and the offsets a few commit intervals.
@@ -259,17 +314,24 @@ def test_restart_across_a_deadline_breaches_exactly_once(stack, stack_settings, 
         workers.wipe_local_state()
         time.sleep(max(0.0, (rec_a["first_touch_due_at"] - now_ms()) / 1000 + 2))
         workers.start()
-        out = kafka.consume(workers.topics.sla_breaches, timeout=90,
-                            until=workers.watch(lambda rs: bool(breaches_of(rs, lead_a))))
+        out = kafka.consume(
+            workers.topics.sla_breaches, timeout=90, until=workers.watch(lambda rs: bool(breaches_of(rs, lead_a)))
+        )
         [a] = breaches_of(out, lead_a)
         assert a["value"]["tier"] == 0 and a["value"]["assignment_id"] == rec_a["event_id"], workers.logs()
         assert a["value"]["breached_at"] > a["value"]["due_at"]  # late by the downtime, and says so
         time.sleep(4.0)  # several more sweeps: nothing else may appear
         out = kafka.consume(workers.topics.sla_breaches, timeout=5, until=lambda rs: False)
         assert len(breaches_of(out, lead_a)) == 1 and len(breaches_of(out, lead_b)) == 1, workers.logs()
-        delays.append({"kind": "restart", "tier": 0, "topic_delay_s": (a["timestamp"] - a["value"]["due_at"]) / 1000,
-                       "breached_at_minus_due_s": (a["value"]["breached_at"] - a["value"]["due_at"]) / 1000,
-                       "note": "deadline passed while the worker was down"})
+        delays.append(
+            {
+                "kind": "restart",
+                "tier": 0,
+                "topic_delay_s": (a["timestamp"] - a["value"]["due_at"]) / 1000,
+                "breached_at_minus_due_s": (a["value"]["breached_at"] - a["value"]["due_at"]) / 1000,
+                "note": "deadline passed while the worker was down",
+            }
+        )
     finally:
         workers.stop_all()
 
@@ -302,8 +364,11 @@ def test_rebalance_across_a_deadline_breaches_each_lead_exactly_once(stack, stac
         time.sleep(1.5)
         assert now_ms() < records[0]["first_touch_due_at"] - 5000, "the kill must come before the deadlines"
         workers.kill(second)
-        out = kafka.consume(workers.topics.sla_breaches, timeout=90,
-                            until=workers.watch(lambda rs: all(breaches_of(rs, lead) for lead in leads)))
+        out = kafka.consume(
+            workers.topics.sla_breaches,
+            timeout=90,
+            until=workers.watch(lambda rs: all(breaches_of(rs, lead) for lead in leads)),
+        )
         time.sleep(3.0)  # more sweeps on the survivor: nothing may repeat
         out = kafka.consume(workers.topics.sla_breaches, timeout=5, until=lambda rs: False)
         counts = {lead: len(breaches_of(out, lead)) for lead in leads}

@@ -63,16 +63,25 @@ def pool_roster() -> dict:
     return {
         "label": "reassignment",
         "territories": [{"id": "na", "countries": ["US", "CA"]}],
-        "reps": [*aes, rep("mgr-mia", "manager", team="na-sales", round_robin=False),
-                 {"id": "nurture-sequence", "name": "Nurture", "role": "nurture", "round_robin": False},
-                 {"id": "revops-triage", "name": "RevOps triage queue", "role": "queue", "round_robin": False}],
+        "reps": [
+            *aes,
+            rep("mgr-mia", "manager", team="na-sales", round_robin=False),
+            {"id": "nurture-sequence", "name": "Nurture", "role": "nurture", "round_robin": False},
+            {"id": "revops-triage", "name": "RevOps triage queue", "role": "queue", "round_robin": False},
+        ],
         "rules": [{"name": "pool", "match": {"countries": ["US"]}, "members": list(POOL), "default_owner": "mgr-mia"}],
     }
 
 
 def harness(stack_settings, workdir: Path, redis_prefix: str) -> WorkerHarness:
-    return WorkerHarness(stack_settings, workdir, redis_key_prefix=redis_prefix, sweep_bucket_s=1,
-                         sweep_interval_s=0.5, **write_configs(workdir / "config"))
+    return WorkerHarness(
+        stack_settings,
+        workdir,
+        redis_key_prefix=redis_prefix,
+        sweep_bucket_s=1,
+        sweep_interval_s=0.5,
+        **write_configs(workdir / "config"),
+    )
 
 
 def open_counts(h: WorkerHarness) -> dict[str, int]:
@@ -80,8 +89,11 @@ def open_counts(h: WorkerHarness) -> dict[str, int]:
 
 
 def breaches(kafka: KafkaTools, h: WorkerHarness, lead_id: str, *, until, timeout: float) -> list[dict]:
-    out = kafka.consume(h.topics.sla_breaches, timeout=timeout,
-                        until=h.watch(lambda rs: until([r["value"] for r in rs if r["value"]["lead_id"] == lead_id])))
+    out = kafka.consume(
+        h.topics.sla_breaches,
+        timeout=timeout,
+        until=h.watch(lambda rs: until([r["value"] for r in rs if r["value"]["lead_id"] == lead_id])),
+    )
     return [r["value"] for r in out if r["value"]["lead_id"] == lead_id]
 
 
@@ -103,8 +115,13 @@ def test_a_reassigning_tier_moves_the_lead_once_and_the_ladder_continues(stack, 
         assert before == {r: int(r == old) for r in POOL}, "the reassignment came before the first read"
 
         # Tier 1 reassigns; wait for the whole ladder and the new owner's tier 0.
-        seen = breaches(kafka, first_run, lead, timeout=60,
-                        until=lambda bs: {b["tier"] for b in bs} >= {0, 1, 2, 3} and Counter(b["tier"] for b in bs)[0] >= 2)
+        seen = breaches(
+            kafka,
+            first_run,
+            lead,
+            timeout=60,
+            until=lambda bs: {b["tier"] for b in bs} >= {0, 1, 2, 3} and Counter(b["tier"] for b in bs)[0] >= 2,
+        )
         got = assignments_for(kafka, first_run, [lead], per_lead=2, timeout=30, settle=2.0)
         assert len(got) == 2, first_run.logs()
         second = got[1]
@@ -113,9 +130,14 @@ def test_a_reassigning_tier_moves_the_lead_once_and_the_ladder_continues(stack, 
         assert (tier1["action"], tier1["assignment_id"], tier1["owner_id"]) == ("reassign", first["event_id"], old)
         assert new in POOL and new != old and second["rule"] == "rule:pool"
         assert (second["reassigned_from"], second["replaces_assignment_id"], second["cause_event_id"]) == (
-            old, first["event_id"], tier1["event_id"])
+            old,
+            first["event_id"],
+            tier1["event_id"],
+        )
         assert second["mql_event_id"] == first["mql_event_id"] and second["handoff"] == first["handoff"]
-        assert second["reason"].startswith(f"reassigned: first touch SLA breached by {old} (tier 1, {LADDER_MS[1] // 1000} s); P1 ")
+        assert second["reason"].startswith(
+            f"reassigned: first touch SLA breached by {old} (tier 1, {LADDER_MS[1] // 1000} s); P1 "
+        )
         assert second["assigned_at"] >= tier1["breached_at"]
         assert second["first_touch_due_at"] - second["assigned_at"] == P1_SLA_MS  # a fresh clock
         assert open_counts(first_run) == {**{r: 0 for r in POOL}, new: 1}, "one slot moved from old to new"
@@ -123,11 +145,18 @@ def test_a_reassigning_tier_moves_the_lead_once_and_the_ladder_continues(stack, 
         # The new owner's own tier 0, and the ladder from the first assignment, each exactly once.
         late = breaches(kafka, first_run, lead, timeout=8, until=lambda bs: False)  # a few more sweeps
         by = Counter((b["assignment_id"], b["tier"]) for b in late)
-        assert by == {(first["event_id"], 0): 1, (first["event_id"], 1): 1, (second["event_id"], 0): 1,
-                      (second["event_id"], 2): 1, (second["event_id"], 3): 1}, (by, first_run.logs())
+        assert by == {
+            (first["event_id"], 0): 1,
+            (first["event_id"], 1): 1,
+            (second["event_id"], 0): 1,
+            (second["event_id"], 2): 1,
+            (second["event_id"], 3): 1,
+        }, (by, first_run.logs())
         fresh = next(b for b in late if b["assignment_id"] == second["event_id"] and b["tier"] == 0)
         assert (fresh["owner_id"], fresh["action"]) == (new, "escalate")
-        assert fresh["due_at"] == second["first_touch_due_at"] and fresh["event_id"] == breach_id(lead, second["event_id"], 0)
+        assert fresh["due_at"] == second["first_touch_due_at"] and fresh["event_id"] == breach_id(
+            lead, second["event_id"], 0
+        )
         for b in late:
             assert b["first_assigned_at"] == a0
             if b["tier"] > 0:

@@ -85,14 +85,19 @@ def _worker_services(services: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def compose_validator() -> jsonschema.Draft202012Validator:
     raw = COMPOSE_SPEC.read_bytes()
-    assert hashlib.sha256(raw).hexdigest() == COMPOSE_SPEC_SHA256, "vendored compose-spec.json changed: see tests/data/README.md"
+    assert hashlib.sha256(raw).hexdigest() == COMPOSE_SPEC_SHA256, (
+        "vendored compose-spec.json changed: see tests/data/README.md"
+    )
     schema = json.loads(raw)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
 
 def test_compose_file_matches_the_compose_spec(compose: dict[str, Any], compose_validator) -> None:
-    errors = [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in compose_validator.iter_errors(compose)]
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in compose_validator.iter_errors(compose)
+    ]
     assert not errors, "docker-compose.yml violates the compose spec:\n" + "\n".join(errors)
 
 
@@ -107,7 +112,9 @@ def _breakages() -> dict[str, Any]:
         c["servics"] = c.pop("services")
 
     def port_key_typo(c: dict) -> None:
-        c["services"]["grafana"]["ports"] = [{"target": 3000, "published": "3000", "host_ip": "127.0.0.1", "protocl": "tcp"}]
+        c["services"]["grafana"]["ports"] = [
+            {"target": 3000, "published": "3000", "host_ip": "127.0.0.1", "protocl": "tcp"}
+        ]
 
     def volume_key_typo(c: dict) -> None:
         c["volumes"]["kafka-data"] = {"drivr": "local"}
@@ -311,7 +318,7 @@ def test_prometheus_config_is_what_compose_mounts(services: dict[str, Any]) -> N
 def test_prometheus_scrapes_the_worker_metrics_port(services: dict[str, Any]) -> None:
     config = yaml.safe_load(PROMETHEUS.read_text())
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "leadflow"]
-    (worker_name, worker), = _worker_services(services).items()
+    ((worker_name, worker),) = _worker_services(services).items()
     port = int(_env(worker)["LEADFLOW_METRICS_PORT"])
     assert str(port) in [str(p) for p in worker.get("expose", [])]
     targets: list[tuple[str, int]] = []
@@ -377,8 +384,9 @@ def test_grafana_needs_a_password_and_no_anonymous_access(services: dict[str, An
         assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"].startswith("/run/secrets/")
         return
     # ${VAR:?message}: compose refuses to start while VAR is unset or empty; no default.
-    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), \
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), (
         f"Grafana's admin password must be a required variable, got {password!r}"
+    )
 
 
 def test_prometheus_lifecycle_api_is_off(services: dict[str, Any]) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -28,15 +29,51 @@ DATASOURCE_UID = "prometheus"
 
 # Grafana 11 core panel plugins (docker-compose runs grafana/grafana:11.2.0; no plugins installed).
 CORE_PANEL_TYPES = {
-    "row", "timeseries", "stat", "gauge", "bargauge", "table", "barchart", "piechart", "text",
-    "heatmap", "histogram", "state-timeline", "status-history", "logs", "nodeGraph", "trend",
-    "xychart", "candlestick", "canvas", "geomap", "dashlist", "alertlist", "annolist", "news",
-    "flamegraph", "traces", "datagrid",
+    "row",
+    "timeseries",
+    "stat",
+    "gauge",
+    "bargauge",
+    "table",
+    "barchart",
+    "piechart",
+    "text",
+    "heatmap",
+    "histogram",
+    "state-timeline",
+    "status-history",
+    "logs",
+    "nodeGraph",
+    "trend",
+    "xychart",
+    "candlestick",
+    "canvas",
+    "geomap",
+    "dashlist",
+    "alertlist",
+    "annolist",
+    "news",
+    "flamegraph",
+    "traces",
+    "datagrid",
 }
 GRAFANA_BUILTINS = {
-    "__interval", "__interval_ms", "__rate_interval", "__rate_interval_ms", "__range", "__range_s",
-    "__range_ms", "__from", "__to", "__dashboard", "__org", "__user", "__name", "timeFilter",
-    "__timeFilter", "__all",
+    "__interval",
+    "__interval_ms",
+    "__rate_interval",
+    "__rate_interval_ms",
+    "__range",
+    "__range_s",
+    "__range_ms",
+    "__from",
+    "__to",
+    "__dashboard",
+    "__org",
+    "__user",
+    "__name",
+    "timeFilter",
+    "__timeFilter",
+    "__all",
 }
 VARIABLE_RE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]|\$(\w+)")
 # label <op> "...$var..." inside a selector
@@ -68,7 +105,10 @@ def dashboard(dashboard_file: Path) -> dict[str, Any]:
 
 def test_every_dashboard_file_is_found() -> None:
     assert {p.name for p in DASHBOARD_FILES} >= {
-        "speed-to-lead.json", "sla-compliance.json", "funnel.json", "pipeline-health.json",
+        "speed-to-lead.json",
+        "sla-compliance.json",
+        "funnel.json",
+        "pipeline-health.json",
     }
 
 
@@ -193,7 +233,7 @@ def test_template_variables(dashboard: dict[str, Any]) -> None:
                     var = variables[name]
                     if var.get("multi") or var.get("includeAll"):
                         assert op in ("=~", "!~"), (
-                            f"{panel['title']}: {label}{op}\"{value}\" uses multi-value ${name}; use =~"
+                            f'{panel["title"]}: {label}{op}"{value}" uses multi-value ${name}; use =~'
                         )
     for var in variables.values():  # chained variables may use others in their own query
         query = var.get("query")

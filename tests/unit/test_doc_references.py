@@ -9,16 +9,31 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TOP = ("streams", "agents", "leadflow", "docs", "config", "schemas", "scripts", "tests", "grafana", "deploy",
-       "benchmarks", "prometheus", ".ci")
+TOP = (
+    "streams",
+    "agents",
+    "leadflow",
+    "docs",
+    "config",
+    "schemas",
+    "scripts",
+    "tests",
+    "grafana",
+    "deploy",
+    "benchmarks",
+    "prometheus",
+    ".ci",
+)
 SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "config").glob("*.yaml"))]
-PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w./-]*\w)" % "|".join(re.escape(t) for t in TOP))
+PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(re.escape(t) for t in TOP) + r")/[\w./-]*\w)")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def _references(text: str) -> set[str]:
     found = {m.group(1) for m in PATH.finditer(text)}
-    found |= {m.group(1) for m in LINK.finditer(text) if "://" not in m.group(1) and not m.group(1).startswith("mailto:")}
+    found |= {
+        m.group(1) for m in LINK.finditer(text) if "://" not in m.group(1) and not m.group(1).startswith("mailto:")
+    }
     return found
 
 
@@ -39,4 +54,5 @@ def test_every_referenced_path_exists_in_the_repository(source):
 
 def test_the_check_finds_references():
     assert {"leadflow/compose.py", "docs/reliability.md"} <= _references(
-        "see `leadflow/compose.py` and [reliability](docs/reliability.md)")
+        "see `leadflow/compose.py` and [reliability](docs/reliability.md)"
+    )

@@ -78,8 +78,11 @@ def _one(resources: dict, kind: str) -> dict[str, Any]:
 
 def _pod_specs(resources: dict) -> dict[str, dict[str, Any]]:
     """Every pod template: StatefulSet, Job (and any Deployment someone adds)."""
-    return {f"{k}/{n}": d["spec"]["template"]["spec"] for (k, n), d in resources.items()
-            if k in ("StatefulSet", "Job", "Deployment", "DaemonSet")}
+    return {
+        f"{k}/{n}": d["spec"]["template"]["spec"]
+        for (k, n), d in resources.items()
+        if k in ("StatefulSet", "Job", "Deployment", "DaemonSet")
+    }
 
 
 def _worker(resources: dict) -> dict[str, Any]:
@@ -125,14 +128,25 @@ def _quantity(value: str | int) -> float:
 
 def test_there_are_manifests_for_every_required_kind(resources: dict) -> None:
     kinds = {k for k, _ in resources}
-    for kind in ("StatefulSet", "Service", "ConfigMap", "Secret", "Job", "PodDisruptionBudget",
-                 "ServiceAccount", "ServiceMonitor"):
+    for kind in (
+        "StatefulSet",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "Job",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "ServiceMonitor",
+    ):
         assert kind in kinds, f"deploy/kubernetes has no {kind}"
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("path", [p for p in _manifest_files() if p.parent.name != "prometheus-operator"],
-                         ids=lambda p: str(p.relative_to(K8S)))
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _manifest_files() if p.parent.name != "prometheus-operator"],
+    ids=lambda p: str(p.relative_to(K8S)),
+)
 def test_manifest_is_valid_for_kubernetes(path: Path, version: str) -> None:
     """Built-in kinds; the operator's CRD kinds: test_servicemonitor_matches_the_crd_schema."""
     docs = _docs(path)
@@ -173,7 +187,9 @@ def test_validator_rejects_a_broken_statefulset(resources: dict, breakage: str) 
 
 def _servicemonitor_schema() -> dict[str, Any]:
     raw = SERVICEMONITOR_CRD.read_bytes()
-    assert hashlib.sha256(raw).hexdigest() == SERVICEMONITOR_CRD_SHA256, "vendored CRD changed: see tests/data/README.md"
+    assert hashlib.sha256(raw).hexdigest() == SERVICEMONITOR_CRD_SHA256, (
+        "vendored CRD changed: see tests/data/README.md"
+    )
     crd = yaml.safe_load(raw)
     (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     return _strict(v1["schema"]["openAPIV3Schema"])
@@ -184,8 +200,12 @@ def _strict(schema: Any) -> Any:
     are errors (the API server would drop them silently)."""
     if isinstance(schema, dict):
         schema = {k: _strict(v) for k, v in schema.items()}
-        if schema.get("type") == "object" and "properties" in schema \
-                and "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        if (
+            schema.get("type") == "object"
+            and "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
             schema["additionalProperties"] = False
         return schema
     if isinstance(schema, list):
@@ -222,14 +242,30 @@ def test_every_leadflow_name_is_a_settings_field() -> None:
         assert not unknown, f"{path.relative_to(ROOT)}: not Settings fields: {sorted(unknown)}"
         used |= names
     required = {
-        "LEADFLOW_KAFKA_SECURITY_PROTOCOL", "LEADFLOW_KAFKA_SASL_MECHANISM", "LEADFLOW_KAFKA_SASL_USERNAME",
-        "LEADFLOW_KAFKA_SASL_PASSWORD_FILE", "LEADFLOW_KAFKA_SSL_CA_FILE", "LEADFLOW_KAFKA_SSL_CERT_FILE",
-        "LEADFLOW_KAFKA_SSL_KEY_FILE", "LEADFLOW_REDIS_URL", "LEADFLOW_REDIS_USERNAME",
-        "LEADFLOW_REDIS_PASSWORD_FILE", "LEADFLOW_REDIS_SSL_CA_FILE", "LEADFLOW_SCHEMA_REGISTRY_URL",
-        "LEADFLOW_SCHEMA_REGISTRY_USERNAME", "LEADFLOW_SCHEMA_REGISTRY_PASSWORD_FILE", "LEADFLOW_OUTPUT_FORMAT",
-        "LEADFLOW_LOG_FORMAT", "LEADFLOW_METRICS_HOST", "LEADFLOW_STANDBY_REPLICAS", "LEADFLOW_DATA_DIR",
-        "LEADFLOW_TOPIC_PARTITIONS", "LEADFLOW_SCORING_MODEL_PATH", "LEADFLOW_ROUTING_CONFIG_PATH",
-        "LEADFLOW_SLA_CONFIG_PATH", "LEADFLOW_ROSTER_PATH",
+        "LEADFLOW_KAFKA_SECURITY_PROTOCOL",
+        "LEADFLOW_KAFKA_SASL_MECHANISM",
+        "LEADFLOW_KAFKA_SASL_USERNAME",
+        "LEADFLOW_KAFKA_SASL_PASSWORD_FILE",
+        "LEADFLOW_KAFKA_SSL_CA_FILE",
+        "LEADFLOW_KAFKA_SSL_CERT_FILE",
+        "LEADFLOW_KAFKA_SSL_KEY_FILE",
+        "LEADFLOW_REDIS_URL",
+        "LEADFLOW_REDIS_USERNAME",
+        "LEADFLOW_REDIS_PASSWORD_FILE",
+        "LEADFLOW_REDIS_SSL_CA_FILE",
+        "LEADFLOW_SCHEMA_REGISTRY_URL",
+        "LEADFLOW_SCHEMA_REGISTRY_USERNAME",
+        "LEADFLOW_SCHEMA_REGISTRY_PASSWORD_FILE",
+        "LEADFLOW_OUTPUT_FORMAT",
+        "LEADFLOW_LOG_FORMAT",
+        "LEADFLOW_METRICS_HOST",
+        "LEADFLOW_STANDBY_REPLICAS",
+        "LEADFLOW_DATA_DIR",
+        "LEADFLOW_TOPIC_PARTITIONS",
+        "LEADFLOW_SCORING_MODEL_PATH",
+        "LEADFLOW_ROUTING_CONFIG_PATH",
+        "LEADFLOW_SLA_CONFIG_PATH",
+        "LEADFLOW_ROSTER_PATH",
     }
     assert required <= used, f"not configured in deploy/kubernetes: {sorted(required - used)}"
 
@@ -242,8 +278,9 @@ def _uncomment_optional(data: dict[str, str], text: str) -> dict[str, str]:
     return enabled
 
 
-def _materialize(resources: dict, pod: dict[str, Any], container: dict[str, Any], env: dict[str, Any],
-                 tmp: Path) -> dict[str, str]:
+def _materialize(
+    resources: dict, pod: dict[str, Any], container: dict[str, Any], env: dict[str, Any], tmp: Path
+) -> dict[str, str]:
     """Settings values as the pod would see them: Secret values from examples/secrets.yaml,
     and every path that lies under a volume mount rewritten to a local copy of that volume's
     files (Secret keys, ConfigMap keys, empty dirs). A path outside every mount stays as it
@@ -256,16 +293,18 @@ def _materialize(resources: dict, pod: dict[str, Any], container: dict[str, Any]
         volume = volumes.get(mount["name"])
         if volume is not None and "secret" in volume:
             secret = resources.get(("Secret", volume["secret"]["secretName"]))
-            assert secret is not None or volume["secret"].get("optional"), \
+            assert secret is not None or volume["secret"].get("optional"), (
                 f"no example for Secret {volume['secret']['secretName']} in examples/secrets.yaml"
+            )
             for key, value in (secret or {}).get("stringData", {}).items():
                 (local / key).write_text(value)
         elif volume is not None and "configMap" in volume:
             for key, value in _config_map(resources, volume["configMap"]["name"]).items():
                 (local / key).write_text(value)
         else:
-            assert volume is not None or mount["name"] in _claim_templates(resources), \
+            assert volume is not None or mount["name"] in _claim_templates(resources), (
                 f"volumeMount {mount['name']} has no volume"
+            )
         mounts.append((PurePosixPath(mount["mountPath"]), local))
     values: dict[str, str] = {}
     for name, value in env.items():
@@ -310,7 +349,9 @@ def test_every_pod_gets_valid_settings(resources: dict, tmp_path: Path, with_mtl
         settings = Settings(**values)
         for key in ("scoring_model_path", "routing_config_path", "sla_config_path", "roster_path"):
             path = getattr(settings, key)
-            assert path.is_file(), f"{name}: LEADFLOW_{key.upper()} names no mounted file ({env.get('LEADFLOW_' + key.upper())})"
+            assert path.is_file(), (
+                f"{name}: LEADFLOW_{key.upper()} names no mounted file ({env.get('LEADFLOW_' + key.upper())})"
+            )
             assert path.read_text() == (ROOT / "config" / path.name).read_text()
         assert settings.kafka_security_protocol == "SASL_SSL"
         assert settings.redis_url.startswith("rediss://"), f"{name}: Redis without TLS"
@@ -342,8 +383,9 @@ def test_config_configmap_is_rendered_from_config_dir(resources: dict) -> None:
     data = _config_map(resources, "leadflow-config")
     assert sorted(data) == sorted(CONFIG_FILES)
     for name in CONFIG_FILES:
-        assert data[name] == (ROOT / "config" / name).read_text(), \
+        assert data[name] == (ROOT / "config" / name).read_text(), (
             f"configmap-config.yaml is out of date for {name}: run scripts/render_k8s_config.py"
+        )
 
 
 # --- the worker StatefulSet -------------------------------------------------------------------
@@ -392,8 +434,9 @@ def test_rocksdb_lives_on_a_persistent_volume(resources: dict) -> None:
     data_dir = PurePosixPath(env["LEADFLOW_DATA_DIR"])
     (claim,) = worker["spec"]["volumeClaimTemplates"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"]]
-    assert PurePosixPath(mount["mountPath"]) in (data_dir, *data_dir.parents), \
+    assert PurePosixPath(mount["mountPath"]) in (data_dir, *data_dir.parents), (
         f"LEADFLOW_DATA_DIR {data_dir} is not on the volumeClaimTemplate ({mount['mountPath']})"
+    )
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert worker["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
 

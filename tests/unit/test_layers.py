@@ -1,8 +1,9 @@
 """The layers import one way (issue 13):
 
     leadflow/  (tools + the composition root)  ->  agents/  (capabilities)  ->  streams/  (runtime)
+    ->  configio/  (the configuration-file reader every layer uses)
 
-``streams`` imports nothing of ``agents`` or ``leadflow``; ``agents`` nothing of ``leadflow``; a
+``configio`` imports nothing of the project; ``streams`` nothing of ``agents`` or ``leadflow``; ``agents`` nothing of ``leadflow``; a
 capability does not import another capability's ``agent.py`` (the composition root wires them);
 and there is no import cycle among the project's modules, counting imports inside functions too
 (a cycle hidden behind a function-level import is still a cycle).
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ("streams", "agents", "leadflow")  # lowest first: each may import only those before it
+LAYERS = ("configio", "streams", "agents", "leadflow")  # lowest first: each may import only those before it
 
 
 def _module_name(path: Path) -> str:
@@ -57,15 +58,21 @@ GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
 @pytest.mark.parametrize("layer", LAYERS)
 def test_a_layer_imports_only_the_layers_below_it(layer):
-    above = set(LAYERS[LAYERS.index(layer) + 1:])
-    wrong = sorted(f"{m} -> {t}" for m, ts in GRAPH.items() if m.split(".")[0] == layer
-                   for t in ts if t.split(".")[0] in above)
+    above = set(LAYERS[LAYERS.index(layer) + 1 :])
+    wrong = sorted(
+        f"{m} -> {t}" for m, ts in GRAPH.items() if m.split(".")[0] == layer for t in ts if t.split(".")[0] in above
+    )
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
 
 
 def test_no_capability_imports_another_capabilitys_agent():
-    wrong = sorted(f"{m} -> {t}" for m, ts in GRAPH.items() if m.startswith("agents.")
-                   for t in ts if t.startswith("agents.") and t.endswith(".agent") and t.split(".")[1] != m.split(".")[1])
+    wrong = sorted(
+        f"{m} -> {t}"
+        for m, ts in GRAPH.items()
+        if m.startswith("agents.")
+        for t in ts
+        if t.startswith("agents.") and t.endswith(".agent") and t.split(".")[1] != m.split(".")[1]
+    )
     assert not wrong, "\n".join(wrong)
 
 

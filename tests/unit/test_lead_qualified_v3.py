@@ -42,7 +42,7 @@ def test_v3_is_v2_plus_defaulted_fields():
     assert (v3["name"], v3["namespace"]) == (v2["name"], v2["namespace"])
     assert [f["name"] for f in v3["fields"][: len(v2["fields"])]] == [f["name"] for f in v2["fields"]]
     assert [f["type"] for f in v3["fields"][: len(v2["fields"])]] == [f["type"] for f in v2["fields"]]
-    added = v3["fields"][len(v2["fields"]):]
+    added = v3["fields"][len(v2["fields"]) :]
     assert [f["name"] for f in added] == V3_FIELDS
     assert all(f["default"] is None for f in added)
 
@@ -50,8 +50,13 @@ def test_v3_is_v2_plus_defaulted_fields():
 def test_scoring_writes_v3_with_the_facts(codec, mql):
     latest = codec.registry.latest("lead_qualified")
     assert (latest.version, latest.id) == (3, 1103)
-    assert mql["firmographics"] == {"company_size": 500, "industry": "Software", "country": "US",
-                                    "segment": "mid_market", "fit_grade": "A"}
+    assert mql["firmographics"] == {
+        "company_size": 500,
+        "industry": "Software",
+        "country": "US",
+        "segment": "mid_market",
+        "fit_grade": "A",
+    }
     assert mql["form_kinds"] == ["demo_request"]
     assert {s["signal"] for s in mql["signals"]} == {"pricing_page_visit", "contact_request"}
     assert all(s["points"] > 0 for s in mql["signals"])

@@ -11,8 +11,9 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -63,9 +64,7 @@ def promtool() -> str:
 
 
 def _run(promtool: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
+    return subprocess.run([promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_promtool_check_config(promtool: str) -> None:
@@ -87,7 +86,7 @@ def test_promtool_test_rules(promtool: str) -> None:
 def test_dashboard_queries_parse(promtool: str, tmp_path: Path) -> None:
     """Every dashboard expression (Grafana variables substituted) is valid PromQL."""
     rules = []
-    for i, (where, expr) in enumerate(_dashboard_exprs()):
+    for i, (_where, expr) in enumerate(_dashboard_exprs()):
         rules.append({"record": f"dashboard:check:{i}", "expr": _substitute_vars(expr)})
     path = tmp_path / "dashboard_queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
@@ -180,7 +179,8 @@ def test_every_metric_is_on_a_dashboard(defined_names: frozenset[str]) -> None:
     used = {m for _, expr in _dashboard_exprs() for m in METRIC_RE.findall(expr)}
     families = {
         re.sub(r"_(total|bucket|count|sum|created|info)$", "", n)
-        for n in defined_names if n.startswith("leadflow_") and not n.endswith("_created")
+        for n in defined_names
+        if n.startswith("leadflow_") and not n.endswith("_created")
     }
     shown = {re.sub(r"_(total|bucket|count|sum|info)$", "", n) for n in used}
     assert families <= shown, f"metrics on no dashboard: {sorted(families - shown)}"
@@ -302,8 +302,12 @@ def test_required_panels() -> None:
     assert 'status="accepted"' in funnel and 'status="rejected"' in funnel
     health = exprs("pipeline-health.json")
     for needle in (
-        "leadflow_events_in_total", "leadflow_dead_letters_total", "leadflow_event_to_score_seconds_bucket",
-        "leadflow_consumer_lag", "leadflow_redis_waiting", "leadflow_fallback_assignments_total",
+        "leadflow_events_in_total",
+        "leadflow_dead_letters_total",
+        "leadflow_event_to_score_seconds_bucket",
+        "leadflow_consumer_lag",
+        "leadflow_redis_waiting",
+        "leadflow_fallback_assignments_total",
         'up{job="leadflow"}',
     ):
         assert needle in health, needle

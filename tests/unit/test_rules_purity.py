@@ -13,7 +13,10 @@ AGENTS = Path(__file__).resolve().parents[2] / "agents"
 FORBIDDEN = {"faust", "aiokafka", "kafka", "redis", "prometheus_client", "mode", "rocksdict", "streams", "tenacity"}
 PACKAGES = ("domain", "capture", "scoring", "routing", "sla", "disposition")
 PURE_MODULES = sorted(
-    p for pkg in PACKAGES for p in (AGENTS / pkg).glob("*.py") if p.name != "agent.py" and not p.name.endswith("_store.py")
+    p
+    for pkg in PACKAGES
+    for p in (AGENTS / pkg).glob("*.py")
+    if p.name != "agent.py" and not p.name.endswith("_store.py")
 )
 
 
@@ -29,8 +32,16 @@ def _imports(path: Path) -> set[str]:
 
 def test_each_capability_has_its_pure_modules():
     names = {f"{p.parent.name}/{p.name}" for p in PURE_MODULES}
-    assert {"scoring/rules.py", "routing/rules.py", "routing/roster.py", "routing/config.py",
-            "routing/facts.py", "sla/rules.py", "disposition/rules.py", "capture/rules.py"} <= names
+    assert {
+        "scoring/rules.py",
+        "routing/rules.py",
+        "routing/roster.py",
+        "routing/config.py",
+        "routing/facts.py",
+        "sla/rules.py",
+        "disposition/rules.py",
+        "capture/rules.py",
+    } <= names
 
 
 @pytest.mark.parametrize("path", PURE_MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -99,11 +99,18 @@ def outputs(*records, origin_ms: int = ORIGIN, read_at_s: float = 100.0) -> RunO
 
 
 MQL = record("lead_qualified", event_id="mql_a1", lead_id="ld_a", mql_number=1, score=62.0, upgrade_of=None)
-ASSIGNED = record("lead_assigned", event_id="asg_a1", lead_id="ld_a", mql_event_id="mql_a1", owner_id="ae-ana",
-                  replaces_assignment_id=None)
+ASSIGNED = record(
+    "lead_assigned",
+    event_id="asg_a1",
+    lead_id="ld_a",
+    mql_event_id="mql_a1",
+    owner_id="ae-ana",
+    replaces_assignment_id=None,
+)
 SCORED = record("lead_scored", lead_id="ld_a", stage="mql", score=62.0)
-BREACH = record("sla_breached", event_id="br_a1", lead_id="ld_a", assignment_id="asg_a1", tier=0,
-                due_at=ORIGIN + 20_000)
+BREACH = record(
+    "sla_breached", event_id="br_a1", lead_id="ld_a", assignment_id="asg_a1", tier=0, due_at=ORIGIN + 20_000
+)
 
 
 def test_identical_runs_do_not_diverge():
@@ -133,7 +140,9 @@ def test_final_state_compares_stage_exactly_and_score_within_the_tolerance():
     base = outputs(SCORED)
     assert compare(base, outputs(close), score_tolerance=0.01, breach_guard_s=5).failures() == {}
     assert compare(base, outputs(far), score_tolerance=0.01, breach_guard_s=5).failures() == {"score_diverged": 1}
-    assert compare(base, outputs(other_stage), score_tolerance=0.01, breach_guard_s=5).failures() == {"stage_diverged": 1}
+    assert compare(base, outputs(other_stage), score_tolerance=0.01, breach_guard_s=5).failures() == {
+        "stage_diverged": 1
+    }
     assert compare(base, outputs(), score_tolerance=0.01, breach_guard_s=5).failures() == {"leads_missing": 1}
     # The last record of a lead is its final state.
     assert compare(base, outputs(far, SCORED), score_tolerance=0.01, breach_guard_s=5).failures() == {}
@@ -151,8 +160,15 @@ def test_breaches_fail_only_when_duplicated_and_are_compared_within_the_common_h
 
 
 def test_recovery_needs_small_lag_and_progress_after_the_fault():
-    samples = [(0.0, 10, 1000), (1.0, 10, 1000),  # fault ends at 1.5: the worker is gone
-               (2.0, 10, 1000), (3.0, None, None), (4.0, 400, 1000), (5.0, 40, 1400), (6.0, 0, 1450)]
+    samples = [
+        (0.0, 10, 1000),
+        (1.0, 10, 1000),  # fault ends at 1.5: the worker is gone
+        (2.0, 10, 1000),
+        (3.0, None, None),
+        (4.0, 400, 1000),
+        (5.0, 40, 1400),
+        (6.0, 0, 1450),
+    ]
     assert recovery_time(samples, 1.5, threshold=50) == 3.5  # small lag at 2.0 does not count: no progress
     assert recovery_time(samples, 1.5, threshold=20) == 4.5
     assert recovery_time(samples[:5], 1.5, threshold=50) is None
@@ -161,8 +177,14 @@ def test_recovery_needs_small_lag_and_progress_after_the_fault():
 
 def test_report_line_and_results_block(tmp_path):
     base, run = outputs(MQL, ASSIGNED, SCORED), outputs(SCORED)
-    report = ScenarioReport("kill9", "worker kill -9 x5", published=10, drained_s=1.0, recover_s=[2.0, None],
-                            divergence=compare(base, run, score_tolerance=0.01, breach_guard_s=5))
+    report = ScenarioReport(
+        "kill9",
+        "worker kill -9 x5",
+        published=10,
+        drained_s=1.0,
+        recover_s=[2.0, None],
+        divergence=compare(base, run, score_tolerance=0.01, breach_guard_s=5),
+    )
     text = line(report)
     assert "MQLs lost 1" in text and "recover never" in text and "FAIL" in text and "not_recovered=1" in text
     doc = tmp_path / "reliability.md"

@@ -8,11 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from importlib.metadata import version
 
 import click
 import pytest
+import tomllib
 from click.testing import CliRunner
 
 from agents.domain.config_errors import yaml_error_line
@@ -35,28 +35,41 @@ def _unused_port() -> int:
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     # Nothing listens here: a command that reached Kafka or Redis would fail differently.
-    env.update(LEADFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{_unused_port()}",
-               LEADFLOW_REDIS_URL=f"redis://127.0.0.1:{_unused_port()}/0", LEADFLOW_METRICS_PORT="0")
+    env.update(
+        LEADFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{_unused_port()}",
+        LEADFLOW_REDIS_URL=f"redis://127.0.0.1:{_unused_port()}/0",
+        LEADFLOW_METRICS_PORT="0",
+    )
     env.update(extra)
     return env
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "leadflow.cli", *args], env=_env(**env), cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", *args],
+        env=_env(**env),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 # --- tail roles ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role, topic", [
-    ("mqls", "acme.out.mqls"),
-    ("lead_scored", "acme.out.lead-scored"),
-    ("lead-scored", "acme.out.lead-scored"),
-    ("dead_letters", "acme.dlq"),
-    ("acme.dlq", "acme.dlq"),  # a full name of ours
-    ("other.team.topic", "other.team.topic"),  # any dotted name: someone else's topic
-])
+@pytest.mark.parametrize(
+    "role, topic",
+    [
+        ("mqls", "acme.out.mqls"),
+        ("lead_scored", "acme.out.lead-scored"),
+        ("lead-scored", "acme.out.lead-scored"),
+        ("dead_letters", "acme.dlq"),
+        ("acme.dlq", "acme.dlq"),  # a full name of ours
+        ("other.team.topic", "other.team.topic"),  # any dotted name: someone else's topic
+    ],
+)
 def test_tail_topic_accepts_roles_and_full_names(role, topic):
     assert tail_topic(NAMES, role) == topic
 
@@ -83,9 +96,14 @@ def test_tail_unknown_role_is_one_line_before_any_connection():
 # --- YAML configuration files: one line, the file and the variable named ---------------------------
 
 
-@pytest.mark.parametrize("variable", [
-    "LEADFLOW_SCORING_MODEL_PATH", "LEADFLOW_ROUTING_CONFIG_PATH", "LEADFLOW_SLA_CONFIG_PATH",
-])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "LEADFLOW_SCORING_MODEL_PATH",
+        "LEADFLOW_ROUTING_CONFIG_PATH",
+        "LEADFLOW_SLA_CONFIG_PATH",
+    ],
+)
 def test_worker_with_a_broken_yaml_file_says_so_in_one_line(variable, tmp_path):
     bad = tmp_path / "broken.yaml"
     bad.write_text(BROKEN_YAML)

@@ -21,21 +21,29 @@ def _unused_port() -> int:
         return sock.getsockname()[1]  # closed again: nothing listens there
 
 
-@pytest.mark.parametrize("args", [
-    ["worker"],
-    ["publish", "form", str(REPO_ROOT / "examples" / "form-submits.jsonl")],
-    ["tail", "mqls", "--max", "1"],
-    ["topics", "create"],
-    ["replay", "form_submits", "--from-offset", "0", "--yes"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["worker"],
+        ["publish", "form", str(REPO_ROOT / "examples" / "form-submits.jsonl")],
+        ["tail", "mqls", "--max", "1"],
+        ["topics", "create"],
+        ["replay", "form_submits", "--from-offset", "0", "--yes"],
+    ],
+)
 def test_unreachable_kafka_is_one_actionable_line(args, tmp_path):
     bootstrap = f"127.0.0.1:{_unused_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-    env.update(LEADFLOW_KAFKA_BOOTSTRAP=bootstrap, LEADFLOW_DATA_DIR=str(tmp_path / "data"),
-               LEADFLOW_METRICS_PORT="0")
+    env.update(LEADFLOW_KAFKA_BOOTSTRAP=bootstrap, LEADFLOW_DATA_DIR=str(tmp_path / "data"), LEADFLOW_METRICS_PORT="0")
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "leadflow.cli", *args], env=env, cwd=REPO_ROOT,
-                            capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     err = result.stderr.decode()
     assert result.returncode != 0
     assert time.monotonic() - started < 20

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from leadflow.devstack import base, kafka as kafka_mod, redis as redis_mod
+from leadflow.devstack import base
+from leadflow.devstack import kafka as kafka_mod
+from leadflow.devstack import redis as redis_mod
 from leadflow.devstack.base import (
     ManagedProcess,
     PidRecord,
@@ -68,8 +70,7 @@ def processes():
 
 
 def make_process(tmp_path: Path, argv: list[str], name: str = "child", **kwargs) -> ManagedProcess:
-    return ManagedProcess(name, argv, log_file=tmp_path / f"{name}.log",
-                          pid_file=tmp_path / f"{name}.pid", **kwargs)
+    return ManagedProcess(name, argv, log_file=tmp_path / f"{name}.log", pid_file=tmp_path / f"{name}.pid", **kwargs)
 
 
 # --- Kafka config and probe --------------------------------------------------------------
@@ -132,9 +133,9 @@ def test_metadata_probe_sends_metadata_v4_and_parses_brokers():
                 request += conn.recv(size - len(request))
             received["request"] = request
             (correlation_id,) = struct.unpack_from(">i", request, 4)
-            conn.sendall(_metadata_v4_response(
-                correlation_id, [(1, "127.0.0.1", port, None), (7, "other-host", 9092, "rack-a")]
-            ))
+            conn.sendall(
+                _metadata_v4_response(correlation_id, [(1, "127.0.0.1", port, None), (7, "other-host", 9092, "rack-a")])
+            )
 
     thread = threading.Thread(target=serve_once)
     thread.start()
@@ -167,8 +168,9 @@ def _fake_tool(bin_dir: Path, name: str, script: str) -> None:
 
 
 def _kafka(tmp_path: Path, **kwargs) -> KafkaServer:
-    return KafkaServer("9.9.9", port=1, controller_port=2, data_dir=tmp_path / "data",
-                       jar_cache_dir=tmp_path / "jars", **kwargs)
+    return KafkaServer(
+        "9.9.9", port=1, controller_port=2, data_dir=tmp_path / "data", jar_cache_dir=tmp_path / "jars", **kwargs
+    )
 
 
 def test_cached_jars_are_used_without_maven(tmp_path, monkeypatch):
@@ -181,8 +183,9 @@ def test_cached_jars_are_used_without_maven(tmp_path, monkeypatch):
 
 
 def test_maven_failure_explains_what_to_check_and_leaves_no_partial_cache(tmp_path, monkeypatch):
-    _fake_tool(tmp_path / "bin", "mvn",
-               'echo "[ERROR] Could not transfer artifact org.apache.kafka:kafka_2.13"\nexit 1\n')
+    _fake_tool(
+        tmp_path / "bin", "mvn", 'echo "[ERROR] Could not transfer artifact org.apache.kafka:kafka_2.13"\nexit 1\n'
+    )
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
     server = _kafka(tmp_path)
 
@@ -199,12 +202,16 @@ def test_maven_failure_explains_what_to_check_and_leaves_no_partial_cache(tmp_pa
 
 def test_successful_fetch_lands_atomically_in_the_version_cache(tmp_path, monkeypatch):
     # The fake mvn writes one jar into -DoutputDirectory=... like copy-dependencies does.
-    _fake_tool(tmp_path / "bin", "mvn", textwrap.dedent("""\
+    _fake_tool(
+        tmp_path / "bin",
+        "mvn",
+        textwrap.dedent("""\
         for arg in "$@"; do
           case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac
         done
         touch "$out/kafka_2.13-9.9.9.jar"
-        """))
+        """),
+    )
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
     server = _kafka(tmp_path)
 
@@ -231,8 +238,7 @@ def test_missing_java_is_a_clear_error(tmp_path, monkeypatch):
 def test_kafka_refuses_a_port_taken_by_someone_else(tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        server = KafkaServer("3.9.1", port=port, controller_port=port, data_dir=tmp_path,
-                             jar_cache_dir=tmp_path)
+        server = KafkaServer("3.9.1", port=port, controller_port=port, data_dir=tmp_path, jar_cache_dir=tmp_path)
         with pytest.raises(PortInUseError, match=str(port)):
             server.launch()
 
@@ -270,8 +276,14 @@ def test_redis_refuses_a_port_taken_by_someone_else(tmp_path):
 
 
 def test_stack_layout_follows_settings(tmp_path):
-    settings = load_settings(stack_dir=tmp_path, kafka_port=39092, kafka_controller_port=39093,
-                             redis_port=36379, kafka_version="3.9.1", kafka_heap="256m")
+    settings = load_settings(
+        stack_dir=tmp_path,
+        kafka_port=39092,
+        kafka_controller_port=39093,
+        redis_port=36379,
+        kafka_version="3.9.1",
+        kafka_heap="256m",
+    )
     stack = DevStack.from_settings(settings)
 
     assert stack.kafka.data_dir == tmp_path / "kafka-data-39092"
@@ -318,15 +330,19 @@ def test_a_later_invocation_finds_and_stops_the_process(tmp_path):
     script = textwrap.dedent(f"""
         from pathlib import Path
         from leadflow.devstack.base import ManagedProcess
-        p = ManagedProcess("child", [{SLEEP!r}, "60"], log_file=Path({str(tmp_path / 'c.log')!r}),
-                           pid_file=Path({str(tmp_path / 'c.pid')!r}))
+        p = ManagedProcess("child", [{SLEEP!r}, "60"], log_file=Path({str(tmp_path / "c.log")!r}),
+                           pid_file=Path({str(tmp_path / "c.pid")!r}))
         print(p.start())
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[3])
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
     pid = int(out.stdout)
-    later = ManagedProcess("child", [SLEEP, "60"], log_file=tmp_path / "c.log",
-                           pid_file=tmp_path / "c.pid")
+    later = ManagedProcess("child", [SLEEP, "60"], log_file=tmp_path / "c.log", pid_file=tmp_path / "c.pid")
     try:
         assert later.running_pid() == pid
         assert later.stop(timeout=5) is True
@@ -417,13 +433,14 @@ def test_child_tied_to_parent_dies_when_the_parent_is_killed(tmp_path):
         import sys, time
         from pathlib import Path
         from leadflow.devstack.base import ManagedProcess
-        p = ManagedProcess("tied", [{SLEEP!r}, "60"], log_file=Path({str(tmp_path / 't.log')!r}),
-                           pid_file=Path({str(tmp_path / 't.pid')!r}), tie_to_parent=True)
+        p = ManagedProcess("tied", [{SLEEP!r}, "60"], log_file=Path({str(tmp_path / "t.log")!r}),
+                           pid_file=Path({str(tmp_path / "t.pid")!r}), tie_to_parent=True)
         print(p.start(), flush=True)
         time.sleep(60)
     """)
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parents[3])
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[3]
+    )
     child_pid = None
     try:
         child_pid = int(parent.stdout.readline())
@@ -443,9 +460,7 @@ def test_child_tied_to_parent_dies_when_the_parent_is_killed(tmp_path):
 
 
 def test_readiness_reports_early_exit_with_code_and_log_tail(tmp_path, processes):
-    process = make_process(
-        tmp_path, ["sh", "-c", "for i in $(seq 1 40); do echo line-$i; done; echo boom >&2; exit 3"]
-    )
+    process = make_process(tmp_path, ["sh", "-c", "for i in $(seq 1 40); do echo line-$i; done; echo boom >&2; exit 3"])
     processes.append(process)
     process.start()
 
@@ -497,8 +512,7 @@ def test_retitled_process_is_still_found_after_readiness(tmp_path, processes):
     PidRecord(pid, ["stale-title"], process_start_ticks(pid)).write(process.pid_file)
     process.wait_ready(lambda: True, timeout=1)
 
-    later = ManagedProcess("child", ["whatever"], log_file=process.log_file,
-                           pid_file=process.pid_file)
+    later = ManagedProcess("child", ["whatever"], log_file=process.log_file, pid_file=process.pid_file)
     assert later.running_pid() == pid
 
 

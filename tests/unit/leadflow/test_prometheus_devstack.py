@@ -76,11 +76,15 @@ def test_refuses_a_port_taken_by_someone_else(tmp_path: Path) -> None:
 
 
 def test_grafana_variables_are_substituted() -> None:
-    expr = ('histogram_quantile(0.5, sum by (le) (rate(m_bucket{priority=~"$priority", team=~"${team:regex}"}'
-            '[$__rate_interval]))) + increase(n[$__range]) + [[priority]] + $__range_s + $__interval_ms')
+    expr = (
+        'histogram_quantile(0.5, sum by (le) (rate(m_bucket{priority=~"$priority", team=~"${team:regex}"}'
+        "[$__rate_interval]))) + increase(n[$__range]) + [[priority]] + $__range_s + $__interval_ms"
+    )
     out = grafana_to_promql(expr, {"priority": ".*", "team": "a|b"}, interval="2s", rate_interval="30s", range_="1h")
-    assert out == ('histogram_quantile(0.5, sum by (le) (rate(m_bucket{priority=~".*", team=~"a|b"}[30s]))) '
-                   "+ increase(n[1h]) + .* + 3600 + 2000")
+    assert out == (
+        'histogram_quantile(0.5, sum by (le) (rate(m_bucket{priority=~".*", team=~"a|b"}[30s]))) '
+        "+ increase(n[1h]) + .* + 3600 + 2000"
+    )
 
 
 def test_an_undefined_variable_is_an_error() -> None:
@@ -100,9 +104,14 @@ def test_expressions_without_variables_are_unchanged() -> None:
     [
         ('up{job="leadflow"} == 0', ['up{job="leadflow"}']),
         ('absent(up{job="leadflow"})', ['up{job="leadflow"}']),
-        ("sum by (tier) (increase(m_total{priority=\"P1\"}[5m])) > 0", ['sum by (tier) (increase(m_total{priority="P1"}[5m]))']),
-        ("(sum(a) / (sum(a) + sum(b))) > 0.05 and sum(increase(a[10m])) >= 10",
-         ["sum(a) / (sum(a) + sum(b))", "sum(increase(a[10m]))"]),
+        (
+            'sum by (tier) (increase(m_total{priority="P1"}[5m])) > 0',
+            ['sum by (tier) (increase(m_total{priority="P1"}[5m]))'],
+        ),
+        (
+            "(sum(a) / (sum(a) + sum(b))) > 0.05 and sum(increase(a[10m])) >= 10",
+            ["sum(a) / (sum(a) + sum(b))", "sum(increase(a[10m]))"],
+        ),
         ("x > bool 1e3 or on(instance) y < -2", ["x", "y"]),
         ('m{l!="0", k=~"a|b"}', ['m{l!="0", k=~"a|b"}']),  # matchers are not comparisons
         ('m{s="x and y"} unless n', ['m{s="x and y"}', "n"]),  # neither are strings

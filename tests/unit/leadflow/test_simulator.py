@@ -12,11 +12,11 @@ import yaml
 from agents.capture.rules import CaptureLimits, Rejected, to_lead_event
 from agents.domain.events import ACTIVITY_KINDS, CRM_STATUSES, DISPOSITIONS, FORM_KINDS
 from agents.domain.identity import lead_id_for_email
-from streams.codec import Codec, SchemaRegistry
-from streams.codec.exceptions import DecodeError
 from leadflow.simulator import PERSONAS_BY_NAME, CrmSimulator, TrafficSimulator, parse_mix
 from leadflow.simulator.crm import rep_habit
 from leadflow.simulator.sessions import BAD_KINDS
+from streams.codec import Codec, SchemaRegistry
+from streams.codec.exceptions import DecodeError
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MAX_BYTES = 256 * 1024
@@ -30,8 +30,9 @@ def codec() -> Codec:
 def capture(codec: Codec, event, raw: bytes | None = None):
     raw = raw if raw is not None else event.encode(codec)
     record, encoding = codec.decode_input(event.subject, raw, max_bytes=MAX_BYTES)
-    return to_lead_event(event.subject, record, encoding, raw=raw, received_at_ms=event.at_ms,
-                         now_ms=event.at_ms, limits=CaptureLimits())
+    return to_lead_event(
+        event.subject, record, encoding, raw=raw, received_at_ms=event.at_ms, now_ms=event.at_ms, limits=CaptureLimits()
+    )
 
 
 def wire(codec, events):
@@ -112,8 +113,15 @@ def test_json_lines_round_trip_through_capture(codec):
         line = json.dumps(event.record).encode()
         record, encoding = codec.decode_input(event.subject, line, max_bytes=MAX_BYTES)
         assert encoding == "json"
-        to_lead_event(event.subject, record, encoding, raw=line, received_at_ms=event.at_ms, now_ms=event.at_ms,
-                      limits=CaptureLimits())
+        to_lead_event(
+            event.subject,
+            record,
+            encoding,
+            raw=line,
+            received_at_ms=event.at_ms,
+            now_ms=event.at_ms,
+            limits=CaptureLimits(),
+        )
 
 
 # --- realism -----------------------------------------------------------------------------------
@@ -164,8 +172,11 @@ def test_personas_look_like_themselves():
     free = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "proton.me")
     assert all(r["email"].endswith(free) for r in by("gmail_researcher"))
     # Anonymous browsing first, then a form carrying the same visitor id links it.
-    visitor_pages = {e.record["visitor_id"] for e in events
-                     if e.subject == "web_activity" and e.record["email"] is None and e.record["visitor_id"]}
+    visitor_pages = {
+        e.record["visitor_id"]
+        for e in events
+        if e.subject == "web_activity" and e.record["email"] is None and e.record["visitor_id"]
+    }
     assert sum(1 for r in forms if r.record["visitor_id"] in visitor_pages) > len(forms) / 3
 
 
@@ -181,8 +192,15 @@ def test_leads_are_known_to_the_simulator():
 
 
 def assignment(n: int, *, priority="P1", sla_ms=600_000, owner="ae-ana", role="AE"):
-    return {"event_id": f"as-{n}", "lead_id": f"ld_{n:020x}", "owner_id": owner, "owner_role": role,
-            "priority": priority, "assigned_at": START, "first_touch_due_at": START + sla_ms}
+    return {
+        "event_id": f"as-{n}",
+        "lead_id": f"ld_{n:020x}",
+        "owner_id": owner,
+        "owner_role": role,
+        "priority": priority,
+        "assigned_at": START,
+        "first_touch_due_at": START + sla_ms,
+    }
 
 
 def test_crm_reaction_is_deterministic_per_assignment():
@@ -281,8 +299,15 @@ def test_demo_reps_show_every_outcome_in_the_first_minute():
         for n in range(40):
             at = START + int(rng.uniform(3, 58) * 1000)
             persona = rng.choices(("enterprise_buyer", "smb_buyer", "existing_customer"), (6, 3, 1))[0]
-            a = {"event_id": f"as-{seed}-{n}", "lead_id": f"ld_{seed:06x}{n:014x}", "owner_id": rng.choice(AES),
-                 "owner_role": "AE", "priority": "P1", "assigned_at": at, "first_touch_due_at": at + DEMO_P1_WINDOW_MS}
+            a = {
+                "event_id": f"as-{seed}-{n}",
+                "lead_id": f"ld_{seed:06x}{n:014x}",
+                "owner_id": rng.choice(AES),
+                "owner_role": "AE",
+                "priority": "P1",
+                "assigned_at": at,
+                "first_touch_due_at": at + DEMO_P1_WINDOW_MS,
+            }
             for action in crm.react(a, persona=persona):
                 if action.at_ms <= START + 60_000:
                     reason = action.record["disposition"]
@@ -313,8 +338,9 @@ def test_rep_timing_is_validated_and_scaled_by_speed():
 
 
 def test_nurture_sequence_touches_early_by_email_and_rep_habits_are_stable():
-    actions = CrmSimulator(7).react(assignment(1, priority="P3", sla_ms=7_200_000, owner="nurture-sequence",
-                                                role="nurture"))
+    actions = CrmSimulator(7).react(
+        assignment(1, priority="P3", sla_ms=7_200_000, owner="nurture-sequence", role="nurture")
+    )
     assert [a.status for a in actions] == ["first_touch"]
     assert actions[0].record["touch_channel"] == "email" and actions[0].at_ms < START + 7_200_000
     assert rep_habit("ae-ana") == rep_habit("ae-ana")
@@ -324,8 +350,16 @@ def test_crm_records_pass_capture(codec):
     from leadflow.simulator import SimEvent
 
     for i, action in enumerate(a for n in range(200) for a in CrmSimulator(8).react(assignment(n))):
-        event = SimEvent(seq=i, at_ms=action.at_ms, subject="crm_status", record=action.record, encoding="json",
-                         key=None, persona="crm", lead_id=action.record["lead_id"])
+        event = SimEvent(
+            seq=i,
+            at_ms=action.at_ms,
+            subject="crm_status",
+            record=action.record,
+            encoding="json",
+            key=None,
+            persona="crm",
+            lead_id=action.record["lead_id"],
+        )
         assert capture(codec, event).lead_id == action.record["lead_id"]
 
 
@@ -335,15 +369,21 @@ def test_crm_records_pass_capture(codec):
 def test_demo_compresses_every_sla_duration():
     from leadflow.demo import compress_routing_config, compress_sla_config
 
-    routing = {"version": "v", "priorities": {"P1": {"first_touch_sla_minutes": 10, "role": "AE"}},
-               "segment_sla_overrides": {"enterprise": {"P2": 1440}}}
+    routing = {
+        "version": "v",
+        "priorities": {"P1": {"first_touch_sla_minutes": 10, "role": "AE"}},
+        "segment_sla_overrides": {"enterprise": {"P2": 1440}},
+    }
     out = compress_routing_config(routing, 60)
     assert out["priorities"]["P1"]["first_touch_sla_minutes"] == pytest.approx(10 / 60, rel=1e-3)
     assert out["segment_sla_overrides"]["enterprise"]["P2"] == 24
     assert routing["priorities"]["P1"]["first_touch_sla_minutes"] == 10  # input untouched
-    sla = {"version": "v", "first_touch": {"clock_skew_tolerance": "2m"},
-           "escalation": {"P1": {"tiers": [{"after": "2h", "role": "rep"}]}},
-           "dispositions": {"recycle": {"not_now": ["30d", "60d"]}}}
+    sla = {
+        "version": "v",
+        "first_touch": {"clock_skew_tolerance": "2m"},
+        "escalation": {"P1": {"tiers": [{"after": "2h", "role": "rep"}]}},
+        "dispositions": {"recycle": {"not_now": ["30d", "60d"]}},
+    }
     out = compress_sla_config(sla, 60)
     assert out["escalation"]["P1"]["tiers"][0]["after"] == "120s"
     assert out["dispositions"]["recycle"]["not_now"] == ["43200s", "86400s"]

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from streams.codec import (
     AVRO,
-    JSON,
     DECODE_REASON_CODES,
+    JSON,
     Codec,
     DecodeError,
     EncodeError,
@@ -47,85 +47,195 @@ BREAKDOWN = [
 # One realistic record per subject, in the shape of its latest schema.
 SAMPLES = {
     "form_submitted": {
-        "event_id": "evt-1", "occurred_at": T0, "form_id": "f-demo", "form_kind": "demo_request",
-        "email": EMAIL, "first_name": "Jane", "last_name": "Doe", "job_title": "VP Sales",
-        "company": "Acme Corp", "company_size": 250, "industry": "software", "country": "DE",
-        "utm_source": "google", "utm_medium": "cpc", "utm_campaign": "q2-demo",
-        "hidden_lead_source": "web", "page_url": "https://acme.example/demo", "consent_email": True,
-        "consent_tracking": True, "visitor_id": "v-123", "honeypot": None, "seconds_to_fill": 14.5,
+        "event_id": "evt-1",
+        "occurred_at": T0,
+        "form_id": "f-demo",
+        "form_kind": "demo_request",
+        "email": EMAIL,
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "job_title": "VP Sales",
+        "company": "Acme Corp",
+        "company_size": 250,
+        "industry": "software",
+        "country": "DE",
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "utm_campaign": "q2-demo",
+        "hidden_lead_source": "web",
+        "page_url": "https://acme.example/demo",
+        "consent_email": True,
+        "consent_tracking": True,
+        "visitor_id": "v-123",
+        "honeypot": None,
+        "seconds_to_fill": 14.5,
     },
     "web_activity": {
-        "event_id": "evt-2", "occurred_at": T0, "visitor_id": "v-123", "email": None,
-        "activity_kind": "page_view", "page_type": "pricing", "url": "https://acme.example/pricing",
-        "content_title": None, "utm_source": "linkedin", "utm_medium": "paid_social",
+        "event_id": "evt-2",
+        "occurred_at": T0,
+        "visitor_id": "v-123",
+        "email": None,
+        "activity_kind": "page_view",
+        "page_type": "pricing",
+        "url": "https://acme.example/pricing",
+        "content_title": None,
+        "utm_source": "linkedin",
+        "utm_medium": "paid_social",
         "utm_campaign": None,
     },
     "crm_status": {
-        "event_id": "evt-3", "occurred_at": T0, "lead_id": "ld_0123456789abcdef0123", "email": None,
-        "rep_id": "rep-7", "status": "rejected", "touch_channel": None, "disposition": "not_now",
-        "account_id": None, "account_domain": None,
+        "event_id": "evt-3",
+        "occurred_at": T0,
+        "lead_id": "ld_0123456789abcdef0123",
+        "email": None,
+        "rep_id": "rep-7",
+        "status": "rejected",
+        "touch_channel": None,
+        "disposition": "not_now",
+        "account_id": None,
+        "account_domain": None,
     },
     "lead_scored": {
-        "event_id": "out-1", "lead_id": "ld_0123456789abcdef0123", "cause_event_id": "evt-1",
-        "cause_kind": "form_submitted", "occurred_at": T0, "scored_at": T0 + 40, "stage": "mql",
-        "score": 63.7, "ungated_score": 63.7, "gate_passed": True, "gate_failures": [],
-        "fit_score": 15.0, "engagement_score": 48.7, "fit_grade": "B",
-        "fit_passed": True, "breakdown": BREAKDOWN, "model_version": "2025-06", "event_count": 4,
-        "first_touch_source": "paid_social", "last_touch_source": "paid_search",
-        "account_key": "acme-corp.com", "mql": True,
+        "event_id": "out-1",
+        "lead_id": "ld_0123456789abcdef0123",
+        "cause_event_id": "evt-1",
+        "cause_kind": "form_submitted",
+        "occurred_at": T0,
+        "scored_at": T0 + 40,
+        "stage": "mql",
+        "score": 63.7,
+        "ungated_score": 63.7,
+        "gate_passed": True,
+        "gate_failures": [],
+        "fit_score": 15.0,
+        "engagement_score": 48.7,
+        "fit_grade": "B",
+        "fit_passed": True,
+        "breakdown": BREAKDOWN,
+        "model_version": "2025-06",
+        "event_count": 4,
+        "first_touch_source": "paid_social",
+        "last_touch_source": "paid_search",
+        "account_key": "acme-corp.com",
+        "mql": True,
     },
     "lead_qualified": {
-        "event_id": "out-2", "lead_id": "ld_0123456789abcdef0123", "email": EMAIL,
-        "occurred_at": T0, "qualified_at": T0 + 50, "mql_number": 1, "score": 63.7,
-        "fit_grade": "B", "fast_track": False, "breakdown": BREAKDOWN, "model_version": "2025-06",
-        "handoff": HANDOFF, "first_touch_source": None, "last_touch_source": "paid_search",
-        "account_key": None, "company": "Acme Corp", "job_title": "VP Sales", "priority_hint": "P1",
-        "cause_received_at": T0 - 20, "upgrade_of": "out-1", "previous_priority_hint": "P2",
-        "firmographics": {"company_size": 250, "industry": "software", "country": "DE", "segment": "mid_market",
-                          "fit_grade": "B"},
+        "event_id": "out-2",
+        "lead_id": "ld_0123456789abcdef0123",
+        "email": EMAIL,
+        "occurred_at": T0,
+        "qualified_at": T0 + 50,
+        "mql_number": 1,
+        "score": 63.7,
+        "fit_grade": "B",
+        "fast_track": False,
+        "breakdown": BREAKDOWN,
+        "model_version": "2025-06",
+        "handoff": HANDOFF,
+        "first_touch_source": None,
+        "last_touch_source": "paid_search",
+        "account_key": None,
+        "company": "Acme Corp",
+        "job_title": "VP Sales",
+        "priority_hint": "P1",
+        "cause_received_at": T0 - 20,
+        "upgrade_of": "out-1",
+        "previous_priority_hint": "P2",
+        "firmographics": {
+            "company_size": 250,
+            "industry": "software",
+            "country": "DE",
+            "segment": "mid_market",
+            "fit_grade": "B",
+        },
         "signals": [{"signal": "contact_request", "points": 20.0}, {"signal": "pricing_page_visit", "points": 13.7}],
-        "form_kinds": ["demo_request"], "lead_type": "demo_request",
+        "form_kinds": ["demo_request"],
+        "lead_type": "demo_request",
     },
     "lead_assigned": {
-        "event_id": "out-3", "lead_id": "ld_0123456789abcdef0123", "mql_event_id": "out-2",
-        "owner_id": "ae-3", "owner_name": "Sam Rivera", "owner_role": "AE", "team": "EMEA",
-        "priority": "P1", "assigned_at": T0 + 60, "first_touch_due_at": T0 + 60 + 600_000,
-        "rule": "demo_round_robin", "reason": "P1 demo request, round robin among active AEs",
+        "event_id": "out-3",
+        "lead_id": "ld_0123456789abcdef0123",
+        "mql_event_id": "out-2",
+        "owner_id": "ae-3",
+        "owner_name": "Sam Rivera",
+        "owner_role": "AE",
+        "team": "EMEA",
+        "priority": "P1",
+        "assigned_at": T0 + 60,
+        "first_touch_due_at": T0 + 60 + 600_000,
+        "rule": "demo_round_robin",
+        "reason": "P1 demo request, round robin among active AEs",
         "is_fallback": False,
         "audit": [
             {"candidate": "ae-1", "decision": "skipped", "reason": "out of office"},
             {"candidate": "ae-3", "decision": "selected", "reason": "next in rotation"},
         ],
-        "handoff": HANDOFF, "reassigned_from": "ae-1", "replaces_assignment_id": "out-0", "cause_event_id": "br-1",
+        "handoff": HANDOFF,
+        "reassigned_from": "ae-1",
+        "replaces_assignment_id": "out-0",
+        "cause_event_id": "br-1",
     },
     "sla_breached": {
-        "event_id": "out-4", "lead_id": "ld_0123456789abcdef0123", "assignment_id": "out-3",
-        "owner_id": "ae-3", "priority": "P1", "tier": 0, "escalate_to_role": "manager",
-        "escalate_to_id": None, "due_at": T0 + 600_060, "breached_at": T0 + 660_060,
-        "minutes_late": 1.0, "action": "reassign", "first_assigned_at": T0 + 60,
+        "event_id": "out-4",
+        "lead_id": "ld_0123456789abcdef0123",
+        "assignment_id": "out-3",
+        "owner_id": "ae-3",
+        "priority": "P1",
+        "tier": 0,
+        "escalate_to_role": "manager",
+        "escalate_to_id": None,
+        "due_at": T0 + 600_060,
+        "breached_at": T0 + 660_060,
+        "minutes_late": 1.0,
+        "action": "reassign",
+        "first_assigned_at": T0 + 60,
     },
     "lead_dispositioned": {
-        "event_id": "out-5", "lead_id": "ld_0123456789abcdef0123", "occurred_at": T0,
-        "status": "rejected", "disposition": "not_now", "outcome": "recycled",
-        "new_stage": "recycled", "score_reset": True,
-        "checkpoints": [T0 + d * 86_400_000 for d in (30, 60, 90)], "rep_id": "rep-7",
-        "account_id": None, "account_domain": None,
+        "event_id": "out-5",
+        "lead_id": "ld_0123456789abcdef0123",
+        "occurred_at": T0,
+        "status": "rejected",
+        "disposition": "not_now",
+        "outcome": "recycled",
+        "new_stage": "recycled",
+        "score_reset": True,
+        "checkpoints": [T0 + d * 86_400_000 for d in (30, 60, 90)],
+        "rep_id": "rep-7",
+        "account_id": None,
+        "account_domain": None,
     },
     "data_quality_issue": {
-        "event_id": "out-6", "lead_id": "ld_0123456789abcdef0123", "occurred_at": T0,
-        "issue_code": "rejected_without_disposition", "detail": "status rejected has no disposition",
+        "event_id": "out-6",
+        "lead_id": "ld_0123456789abcdef0123",
+        "occurred_at": T0,
+        "issue_code": "rejected_without_disposition",
+        "detail": "status rejected has no disposition",
         "source_event_id": "evt-3",
     },
     "dead_letter": {
-        "event_id": "out-7", "failed_at": T0, "source_topic": "leadflow.in.form-submits",
-        "source_partition": 2, "source_offset": 12345, "source_timestamp": T0 - 5,
-        "source_key": None, "original": b"\x01garbage", "reason_code": "unknown_encoding",
+        "event_id": "out-7",
+        "failed_at": T0,
+        "source_topic": "leadflow.in.form-submits",
+        "source_partition": 2,
+        "source_offset": 12345,
+        "source_timestamp": T0 - 5,
+        "source_key": None,
+        "original": b"\x01garbage",
+        "reason_code": "unknown_encoding",
         "reason": "first byte 0x01 is neither the Avro magic byte 0x00 nor '{'",
-        "original_size": 8, "original_sha256": "ab" * 32, "truncated": False,
+        "original_size": 8,
+        "original_sha256": "ab" * 32,
+        "truncated": False,
     },
     "lead_erased": {
-        "event_id": "er_1", "lead_id": "ld_" + "0" * 20, "request_event_id": "erasure-1",
-        "requested_at": T0 - 5, "erased_at": T0, "found": True, "visitors_erased": 1, "later_events": "new_lead",
+        "event_id": "er_1",
+        "lead_id": "ld_" + "0" * 20,
+        "request_event_id": "erasure-1",
+        "requested_at": T0 - 5,
+        "erased_at": T0,
+        "found": True,
+        "visitors_erased": 1,
+        "later_events": "new_lead",
     },
 }
 
@@ -280,9 +390,7 @@ def test_json_wrong_types_are_schema_invalid(codec, field, value, expected):
 
 
 def test_json_leading_whitespace_is_still_json(codec):
-    record, encoding = codec.decode_input(
-        "form_submitted", b" \r\n\t" + _json(**_minimal_form()), max_bytes=MAX_BYTES
-    )
+    record, encoding = codec.decode_input("form_submitted", b" \r\n\t" + _json(**_minimal_form()), max_bytes=MAX_BYTES)
     assert encoding == JSON and record["email"] == EMAIL
 
 
@@ -310,7 +418,13 @@ BAD_INPUTS = [
     ("id of another subject", "form_submitted", b"\x00\x00\x00\x00\xc9\x00", "unknown_schema_id", "web_activity"),
     ("missing email", "form_submitted", _json(occurred_at=T0, form_id="f", form_kind="chat"), "missing_field", "email"),
     ("null email", "form_submitted", _json(**_minimal_form(email=None)), "missing_field", "email"),
-    ("negative size as text", "form_submitted", _json(**_minimal_form(company_size="-5")), "schema_invalid", "company_size"),
+    (
+        "negative size as text",
+        "form_submitted",
+        _json(**_minimal_form(company_size="-5")),
+        "schema_invalid",
+        "company_size",
+    ),
 ]
 
 
@@ -326,7 +440,8 @@ def test_avro_with_trailing_bytes_is_undecodable(codec):
     raw = codec.encode("web_activity", SAMPLES["web_activity"]) + b"\x00\x02"
     error = _decode_error(codec, "web_activity", raw)
     assert (error.reason_code, error.detail) == (
-        "undecodable", "web_activity v1 (schema id 201): 2 unexpected bytes after the record"
+        "undecodable",
+        "web_activity v1 (schema id 201): 2 unexpected bytes after the record",
     )
 
 
@@ -346,7 +461,12 @@ def test_wrong_type_detail_never_echoes_the_value(codec, field):
 def test_decode_error_codes_are_bounded():
     # The codec's own part of the dead-letter vocabulary (all of it: test_dead_letter_reasons.py).
     assert set(DECODE_REASON_CODES) == {
-        "too_large", "unknown_encoding", "undecodable", "unknown_schema_id", "schema_invalid", "missing_field",
+        "too_large",
+        "unknown_encoding",
+        "undecodable",
+        "unknown_schema_id",
+        "schema_invalid",
+        "missing_field",
     }
     with pytest.raises(ValueError, match="unknown reason code"):
         DecodeError("too_big", "x")
@@ -378,7 +498,9 @@ def test_encode_names_a_missing_field(codec):
 
 def test_encode_names_a_wrong_type_without_the_value(codec):
     record = dict(SAMPLES["lead_qualified"], job_title=12)
-    with pytest.raises(EncodeError, match=r"field 'LeadQualified\.job_title' expected null or string, got int") as caught:
+    with pytest.raises(
+        EncodeError, match=r"field 'LeadQualified\.job_title' expected null or string, got int"
+    ) as caught:
         codec.encode("lead_qualified", dict(record, email=EMAIL))
     assert EMAIL not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__context__ is None
@@ -432,8 +554,11 @@ def test_garbage_after_a_valid_header_only_raises_decode_error(codec, schema_id,
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=10,
 )
@@ -463,8 +588,13 @@ optional_text = st.none() | st.text(max_size=40)
 )
 def test_any_valid_form_round_trips(codec, occurred_at, email, first_name, company_size, seconds_to_fill, consent):
     record = dict(
-        SAMPLES["form_submitted"], occurred_at=occurred_at, email=email, first_name=first_name,
-        company_size=company_size, seconds_to_fill=seconds_to_fill, consent_tracking=consent,
+        SAMPLES["form_submitted"],
+        occurred_at=occurred_at,
+        email=email,
+        first_name=first_name,
+        company_size=company_size,
+        seconds_to_fill=seconds_to_fill,
+        consent_tracking=consent,
     )
     raw = codec.encode("form_submitted", record)
     assert codec.decode_input("form_submitted", raw, max_bytes=MAX_BYTES) == (record, AVRO)

@@ -6,6 +6,8 @@ import ssl
 
 import pytest
 
+from leadflow.devstack.kafka import SaslSslListener, server_properties
+from leadflow.devstack.redis import RedisTls, render_redis_conf
 from streams.connections import (
     describe_kafka_error,
     faust_broker_credentials,
@@ -13,17 +15,18 @@ from streams.connections import (
     redact_url,
     redis_client_kwargs,
 )
-from leadflow.devstack.kafka import SaslSslListener, server_properties
-from leadflow.devstack.redis import RedisTls, render_redis_conf
 from streams.settings import SettingsError, load_settings
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-    ("rediss://:hunter2@cache.internal:6380/1", "rediss://:***@cache.internal:6380/1"),
-    ("rediss://svc:hunter2@cache.internal:6380/1", "rediss://svc:***@cache.internal:6380/1"),
-    ("https://user:p%40ss@registry:8081", "https://user:***@registry:8081"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("rediss://:hunter2@cache.internal:6380/1", "rediss://:***@cache.internal:6380/1"),
+        ("rediss://svc:hunter2@cache.internal:6380/1", "rediss://svc:***@cache.internal:6380/1"),
+        ("https://user:p%40ss@registry:8081", "https://user:***@registry:8081"),
+    ],
+)
 def test_redact_url_hides_passwords_only(url, shown):
     assert redact_url(url) == shown
 
@@ -37,9 +40,14 @@ def test_plaintext_is_the_default_and_needs_nothing():
 def test_sasl_ssl_settings_reach_every_client(tmp_path):
     password_file = tmp_path / "pw"
     password_file.write_text("from-a-file\n")
-    settings = load_settings(kafka_bootstrap="b1:9096,b2:9096", kafka_security_protocol="SASL_SSL",
-                             kafka_sasl_mechanism="SCRAM-SHA-256", kafka_sasl_username="svc",
-                             kafka_sasl_password_file=password_file, kafka_ssl_check_hostname=False)
+    settings = load_settings(
+        kafka_bootstrap="b1:9096,b2:9096",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        kafka_sasl_username="svc",
+        kafka_sasl_password_file=password_file,
+        kafka_ssl_check_hostname=False,
+    )
     kwargs = kafka_client_kwargs(settings)
     assert kwargs["security_protocol"] == "SASL_SSL" and kwargs["sasl_mechanism"] == "SCRAM-SHA-256"
     assert (kwargs["sasl_plain_username"], kwargs["sasl_plain_password"]) == ("svc", "from-a-file")
@@ -57,14 +65,17 @@ def test_ssl_only_uses_a_tls_context_without_sasl():
     assert faust_broker_credentials(settings).protocol.value == "SSL"
 
 
-@pytest.mark.parametrize("overrides, named", [
-    ({"kafka_security_protocol": "SASL_SSL"}, "LEADFLOW_KAFKA_SASL_USERNAME"),
-    ({"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_sasl_username": "u"}, "LEADFLOW_KAFKA_SASL_PASSWORD"),
-    ({"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "GSSAPI"}, "LEADFLOW_KAFKA_SASL_MECHANISM"),
-    ({"kafka_ssl_cert_file": "/etc/hosts"}, "LEADFLOW_KAFKA_SSL_KEY_FILE"),
-    ({"kafka_ssl_ca_file": "/nonexistent/ca.pem"}, "LEADFLOW_KAFKA_SSL_CA_FILE"),
-    ({"redis_password": "a", "redis_password_file": "/etc/hosts"}, "LEADFLOW_REDIS_PASSWORD_FILE"),
-])
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        ({"kafka_security_protocol": "SASL_SSL"}, "LEADFLOW_KAFKA_SASL_USERNAME"),
+        ({"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_sasl_username": "u"}, "LEADFLOW_KAFKA_SASL_PASSWORD"),
+        ({"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "GSSAPI"}, "LEADFLOW_KAFKA_SASL_MECHANISM"),
+        ({"kafka_ssl_cert_file": "/etc/hosts"}, "LEADFLOW_KAFKA_SSL_KEY_FILE"),
+        ({"kafka_ssl_ca_file": "/nonexistent/ca.pem"}, "LEADFLOW_KAFKA_SSL_CA_FILE"),
+        ({"redis_password": "a", "redis_password_file": "/etc/hosts"}, "LEADFLOW_REDIS_PASSWORD_FILE"),
+    ],
+)
 def test_inconsistent_security_settings_fail_naming_the_key(overrides, named):
     with pytest.raises(SettingsError) as failure:
         load_settings(**overrides)
@@ -89,11 +100,17 @@ def test_long_values_are_cut_in_errors():
 def test_redis_kwargs_carry_auth_and_tls(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
-    settings = load_settings(redis_url="rediss://cache:6380/0", redis_username="app", redis_password="pw",
-                             redis_ssl_ca_file=ca)
+    settings = load_settings(
+        redis_url="rediss://cache:6380/0", redis_username="app", redis_password="pw", redis_ssl_ca_file=ca
+    )
     kwargs = redis_client_kwargs(settings)
-    assert kwargs == {"username": "app", "password": "pw", "ssl_cert_reqs": "required",
-                      "ssl_check_hostname": True, "ssl_ca_certs": str(ca)}
+    assert kwargs == {
+        "username": "app",
+        "password": "pw",
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": str(ca),
+    }
     assert redis_client_kwargs(load_settings()) == {}
 
 
@@ -117,11 +134,20 @@ def test_devstack_sasl_ssl_listener_config(tmp_path):
     assert "SASL_SSL:SASL_SSL" in props["listener.security.protocol.map"]
     assert props["listener.name.sasl_ssl.ssl.keystore.type"] == "PEM"
     assert props["inter.broker.listener.name"] == "PLAINTEXT"
-    assert listener.format_arguments() == ["--add-scram", "SCRAM-SHA-256=[name=svc,password=pw]",
-                                           "--add-scram", "SCRAM-SHA-512=[name=svc,password=pw]"]
+    assert listener.format_arguments() == [
+        "--add-scram",
+        "SCRAM-SHA-256=[name=svc,password=pw]",
+        "--add-scram",
+        "SCRAM-SHA-512=[name=svc,password=pw]",
+    ]
 
 
 def test_devstack_redis_conf_with_auth_and_tls(tmp_path):
-    conf = render_redis_conf(port=1, data_dir=tmp_path, log_file=tmp_path / "l", password="pw",
-                             tls=RedisTls(2, tmp_path / "c", tmp_path / "k", tmp_path / "ca"))
+    conf = render_redis_conf(
+        port=1,
+        data_dir=tmp_path,
+        log_file=tmp_path / "l",
+        password="pw",
+        tls=RedisTls(2, tmp_path / "c", tmp_path / "k", tmp_path / "ca"),
+    )
     assert 'requirepass "pw"' in conf and "tls-port 2" in conf

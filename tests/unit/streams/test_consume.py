@@ -20,7 +20,9 @@ def test_commands_keep_their_wire_bytes():
     # The bytes earlier versions wrote (orjson of {"type", **fields}): a rolling upgrade reads both ways.
     assert wire.encode(wire.ReviewDue(3, 17)) == b'{"type":"review_due","partition":3,"bucket":17}'
     assert wire.encode(wire.SlaSweep(1, 2, 4)) == b'{"type":"sla_sweep","partition":1,"first":2,"last":4}'
-    assert wire.encode(wire.VisitorLinked("v", "ld_1")) == b'{"type":"visitor_linked","visitor_id":"v","lead_id":"ld_1"}'
+    assert (
+        wire.encode(wire.VisitorLinked("v", "ld_1")) == b'{"type":"visitor_linked","visitor_id":"v","lead_id":"ld_1"}'
+    )
     assert wire.encode(wire.RoutingRedrive(0)) == b'{"type":"routing_redrive","partition":0}'
 
 
@@ -39,8 +41,9 @@ def test_a_reader_types_what_it_accepts_skips_or_rejects_the_rest():
 
 
 def run_consumer(decode, handle, value, **kwargs):
-    consumer, fields = make_consumer(NAMES, "lead_events", name="a", capability="cap", handle=handle,
-                                     decode=decode, **kwargs)
+    consumer, fields = make_consumer(
+        NAMES, "lead_events", name="a", capability="cap", handle=handle, decode=decode, **kwargs
+    )
     dead = []
 
     async def dead_letter(meta, code, reason):
@@ -68,12 +71,14 @@ def test_the_consume_path_hands_typed_values_and_applies_the_dead_letter_policy(
 
     def wrong(raw):
         raise WrongKind("not mine")
+
     _, dead = run_consumer(wrong, handle, b"x")
     assert [d[1:] for d in dead] == [("unknown_kind", "not mine")]
     _, dead = run_consumer(wire.reader(wire.ReviewDue), handle, wire.encode(wire.SlaSweep(0, 1, 1)))
     assert [d[1] for d in dead] == ["processing_error"]  # not listed in rejects: a bug, not a rejection
-    _, dead = run_consumer(wire.reader(wire.ReviewDue), handle, wire.encode(wire.SlaSweep(0, 1, 1)),
-                           rejects=(wire.UnknownMessage,))
+    _, dead = run_consumer(
+        wire.reader(wire.ReviewDue), handle, wire.encode(wire.SlaSweep(0, 1, 1)), rejects=(wire.UnknownMessage,)
+    )
     assert [d[1:] for d in dead] == [("unknown_kind", "internal message type 'sla_sweep'")]
 
 
@@ -83,6 +88,7 @@ def test_a_failed_send_is_raised_not_dead_lettered():
     from faust.exceptions import ProducerSendError
 
     for error in (KafkaTimeoutError(), ProducerSendError("no leader")):
+
         async def handle(value, meta, error=error):
             raise error
 
@@ -91,7 +97,8 @@ def test_a_failed_send_is_raised_not_dead_lettered():
 
 
 def test_meta_of_a_faust_message_keeps_only_bytes_and_broker_time_in_ms():
-    message = SimpleNamespace(topic="t", partition=2, offset=9, key=None, value="not bytes", timestamp=1.5,
-                              headers=[("h", b"1")])
+    message = SimpleNamespace(
+        topic="t", partition=2, offset=9, key=None, value="not bytes", timestamp=1.5, headers=[("h", b"1")]
+    )
     assert Meta.of(message) == Meta("t", 2, 9, None, None, 1500, [("h", b"1")])
     assert Meta.of(SimpleNamespace(**{**vars(message), "timestamp": None})).timestamp_ms is None

@@ -7,11 +7,12 @@ import base64
 import hashlib
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from agents.domain.identity import deterministic_id
 from streams.codec import Codec, SchemaRegistry
 from streams.codec.avro import avro_header, read_avro, write_avro
-from agents.domain.identity import deterministic_id
 from streams.deadletter import (
     DeadLetterTooLarge,
     dead_letter_id,
@@ -27,8 +28,14 @@ FORMATS = ("avro", "json")
 
 def _record(value: bytes, key: bytes | None = b"lead-1") -> dict:
     return dead_letter_record(
-        topic="p.in.form-submits", partition=1, offset=42, timestamp_ms=1_700_000_000_000, key=key,
-        value=value, reason_code="too_large", reason="message is 300000 bytes; the limit is 262144",
+        topic="p.in.form-submits",
+        partition=1,
+        offset=42,
+        timestamp_ms=1_700_000_000_000,
+        key=key,
+        value=value,
+        reason_code="too_large",
+        reason="message is 300000 bytes; the limit is 262144",
         failed_at_ms=1_700_000_000_500,
     )
 
@@ -65,7 +72,7 @@ def test_a_large_original_is_cut_to_the_longest_prefix_that_fits(output_format):
     kept = record["original"]
     assert value.startswith(kept) and 0 < len(kept) < len(value)
     # Longest: one more byte would not fit.
-    assert len(encode({**record, "original": value[:len(kept) + 1]})) > limit
+    assert len(encode({**record, "original": value[: len(kept) + 1]})) > limit
     letter = _decoded(output_format, payload)
     assert letter["truncated"] is True and letter["original"] == kept
     assert letter["original_size"] == len(value)
@@ -100,8 +107,12 @@ def test_a_limit_below_the_fixed_fields_is_a_clear_error():
 @example(value=b"", key=None, limit=408, output_format="json")  # once failed: the oracle assumed key b""
 @example(value=b"\x00" * 4, key=None, limit=418, output_format="json")  # "truncated": true fitted, nothing cut
 @example(value=b"\x00" * 10, key=b"", limit=408, output_format="json")  # the oracle's original_size was 0
-@given(value=st.binary(min_size=0, max_size=4000), key=st.one_of(st.none(), st.binary(max_size=300)),
-       limit=st.integers(min_value=400, max_value=5000), output_format=st.sampled_from(FORMATS))
+@given(
+    value=st.binary(min_size=0, max_size=4000),
+    key=st.one_of(st.none(), st.binary(max_size=300)),
+    limit=st.integers(min_value=400, max_value=5000),
+    output_format=st.sampled_from(FORMATS),
+)
 def test_whatever_the_sizes_the_encoding_fits_and_keeps_a_prefix(value, key, limit, output_format):
     try:
         record, payload = fit_dead_letter(_record(value, key=key), _encoder(output_format), limit)
@@ -109,8 +120,12 @@ def test_whatever_the_sizes_the_encoding_fits_and_keeps_a_prefix(value, key, lim
         # The smallest honest record: original and key emptied (a missing key stays null) and
         # flagged truncated - or, with nothing to cut, the record as it is.
         if value or key:  # size and SHA-256 stay those of the value as received
-            smallest = {**_record(value, key=key), "original": b"", "source_key": None if key is None else b"",
-                        "truncated": True}
+            smallest = {
+                **_record(value, key=key),
+                "original": b"",
+                "source_key": None if key is None else b"",
+                "truncated": True,
+            }
         else:
             smallest = _record(value, key=key)
         assert len(_encoder(output_format)(smallest)) > limit
@@ -200,7 +215,8 @@ class SilentTopic(FlakyTopic):
 
 def test_an_acknowledgement_that_never_comes_is_a_failure_and_the_record_is_sent_again():
     topic, failures = SilentTopic(failures=2), []
-    result = asyncio.run(deliver(topic.send, on_failure=failures.append, initial_s=0.001, max_s=0.002,
-                                 ack_timeout_s=0.05))
+    result = asyncio.run(
+        deliver(topic.send, on_failure=failures.append, initial_s=0.001, max_s=0.002, ack_timeout_s=0.05)
+    )
     assert result == ("metadata", 3) and topic.sent == 3
     assert len(failures) == 2 and all(isinstance(exc, TimeoutError) for exc in failures)

@@ -76,3 +76,27 @@ def test_a_stopped_buffer_with_records_refuses_to_flush():
 
     with pytest.raises(RuntimeError, match="not Running"):
         asyncio.run(scenario())
+
+
+def test_a_changelog_record_waits_for_the_outputs_sent_before_it():
+    """State never durable before its outputs: the record is handed over only after their ack."""
+    faust_flush.install()
+
+    async def scenario():
+        buffer = _buffer()
+        await buffer.start()
+        try:
+            output = asyncio.get_running_loop().create_future()
+            faust_flush.track_output(output)
+            channel = _Slow(0)
+            buffer.pending.put_nowait(_Fut(channel, 1))
+            await asyncio.sleep(0.2)
+            before_ack = list(channel.published)
+            output.set_result("acked")
+            await buffer.flush()
+            return before_ack, channel.published
+        finally:
+            await buffer.stop()
+
+    before_ack, after = asyncio.run(scenario())
+    assert (before_ack, after) == ([], [1])

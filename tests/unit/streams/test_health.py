@@ -11,12 +11,13 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.health import ConsumerState, Health, consumer_state
 from leadflow.compose import METRIC_VOCABULARY
+from streams.health import ConsumerState, Health, consumer_state
 from streams.metrics import Metrics
 
-READY_CONSUMER = ConsumerState(rebalances=1, rebalancing=False, in_recovery=False, recovery_completed=True,
-                               partitions=26, generation=3)
+READY_CONSUMER = ConsumerState(
+    rebalances=1, rebalancing=False, in_recovery=False, recovery_completed=True, partitions=26, generation=3
+)
 
 
 class Clock:
@@ -68,7 +69,10 @@ def test_live_while_starting_then_only_with_a_fresh_heartbeat(health, clock):
 def test_ready_when_every_check_passes(health):
     ok, body = _ready(health).readiness()
     assert ok and body == {
-        "ready": True, "failing": [], "partitions": 26, "generation": 3,
+        "ready": True,
+        "failing": [],
+        "partitions": 26,
+        "generation": 3,
         "checks": {"event_loop": "ok", "consumer_group": "ok", "table_recovery": "ok", "redis": "ok", "kafka": "ok"},
     }
 
@@ -81,15 +85,23 @@ def test_not_ready_before_anything_happened(health):
     assert body["checks"]["redis"] == "not checked yet"
 
 
-@pytest.mark.parametrize("consumer, failing, text", [
-    (ConsumerState(), ["consumer_group", "table_recovery"], "not joined yet"),
-    (ConsumerState(rebalances=2, rebalancing=True, recovery_completed=True, generation=4),
-     ["consumer_group"], "rebalancing (generation 4)"),
-    (ConsumerState(rebalances=1, rebalancing=True, in_recovery=True, generation=1),
-     ["consumer_group", "table_recovery"], "reading changelogs"),
-    (ConsumerState(rebalances=1, rebalancing=False, recovery_completed=False),
-     ["table_recovery"], "not finished"),
-])
+@pytest.mark.parametrize(
+    "consumer, failing, text",
+    [
+        (ConsumerState(), ["consumer_group", "table_recovery"], "not joined yet"),
+        (
+            ConsumerState(rebalances=2, rebalancing=True, recovery_completed=True, generation=4),
+            ["consumer_group"],
+            "rebalancing (generation 4)",
+        ),
+        (
+            ConsumerState(rebalances=1, rebalancing=True, in_recovery=True, generation=1),
+            ["consumer_group", "table_recovery"],
+            "reading changelogs",
+        ),
+        (ConsumerState(rebalances=1, rebalancing=False, recovery_completed=False), ["table_recovery"], "not finished"),
+    ],
+)
 def test_consumer_group_and_recovery_checks(health, consumer, failing, text):
     _ready(health).beat(consumer)
     ok, body = health.readiness()
@@ -130,11 +142,17 @@ def test_a_blocked_loop_is_not_ready_either(health, clock):
 
 def test_consumer_state_reads_faust_flags():
     recovery = SimpleNamespace(completed=SimpleNamespace(is_set=lambda: True))
-    app = SimpleNamespace(rebalancing_count=2, rebalancing=False, in_recovery=False, consumer_generation_id=7,
-                          tables=SimpleNamespace(recovery=recovery),
-                          consumer=SimpleNamespace(assignment=lambda: {("t", 0), ("t", 1)}))
-    assert consumer_state(app) == ConsumerState(rebalances=2, rebalancing=False, in_recovery=False,
-                                                recovery_completed=True, partitions=2, generation=7)
+    app = SimpleNamespace(
+        rebalancing_count=2,
+        rebalancing=False,
+        in_recovery=False,
+        consumer_generation_id=7,
+        tables=SimpleNamespace(recovery=recovery),
+        consumer=SimpleNamespace(assignment=lambda: {("t", 0), ("t", 1)}),
+    )
+    assert consumer_state(app) == ConsumerState(
+        rebalances=2, rebalancing=False, in_recovery=False, recovery_completed=True, partitions=2, generation=7
+    )
 
 
 def test_consumer_state_before_the_first_join_touches_no_consumer():
@@ -272,8 +290,9 @@ def test_each_ping_carries_the_probes_and_hands_them_their_results(monkeypatch, 
     probe = RedisProbe(queue=lambda pipe: pipe.exists("p:roster:doc"), seen=seen.append)
 
     async def run():
-        service = HealthService(SimpleNamespace(), health, SimpleNamespace(), SimpleNamespace(),
-                                redis_interval_s=0, redis_probes=[probe])
+        service = HealthService(
+            SimpleNamespace(), health, SimpleNamespace(), SimpleNamespace(), redis_interval_s=0, redis_probes=[probe]
+        )
 
         async def no_wait(seconds):
             if not fake.answers:

@@ -67,22 +67,26 @@ def test_outage_state_log_lines_and_recovery(clock, caplog):
     outage.failed(BROKER, ConnectionRefusedError())
     assert [r.getMessage() for r in caplog.records] == [
         "Kafka unreachable: cannot connect to 127.0.0.1:9092 (connection refused); reconnecting with backoff "
-        "from 0.1s to 10s, one line every 10s until it is back"]
+        "from 0.1s to 10s, one line every 10s until it is back"
+    ]
     for step in range(11):  # 0.1 + 0.2 + ... + 6.4 + 10 + 10 + 10 + 10 s
         clock.now += outage.delay_s(step + 1)
         outage.failed(BROKER, ConnectionRefusedError())
     assert outage.status() == f"unreachable for {clock.now - 1000:.0f}s, 12 reconnect attempts (connection refused)"
     lines = [outage.tick()]
-    assert lines == ["Kafka unreachable for 53s, 12 reconnect attempts, next in 10s "
-                     "(connection refused; 0 client log lines held back)"]
+    assert lines == [
+        "Kafka unreachable for 53s, 12 reconnect attempts, next in 10s "
+        "(connection refused; 0 client log lines held back)"
+    ]
     assert outage.tick() is None  # once per interval
     clock.now += 9.9
     assert outage.tick() is None
     clock.now += 0.1
     assert outage.tick().startswith("Kafka unreachable for 63s, 12 reconnect attempts, next in 0s")
     outage.succeeded(BROKER)
-    assert caplog.records[-1].getMessage() == ("Kafka reachable again after 63s, 12 reconnect attempts "
-                                               "(0 client log lines held back)")
+    assert caplog.records[-1].getMessage() == (
+        "Kafka reachable again after 63s, 12 reconnect attempts (0 client log lines held back)"
+    )
     assert outage.status() == "ok" and outage.tick() is None
 
 
@@ -132,8 +136,11 @@ def test_stop_watchdog_exits_only_while_kafka_is_unreachable(clock):
 
 
 def test_settings_reject_a_base_above_the_cap():
-    with pytest.raises(SettingsError, match="LEADFLOW_KAFKA_RECONNECT_BACKOFF_S \\(20\\) must not exceed "
-                                            "LEADFLOW_KAFKA_RECONNECT_BACKOFF_MAX_S \\(10\\)"):
+    with pytest.raises(
+        SettingsError,
+        match="LEADFLOW_KAFKA_RECONNECT_BACKOFF_S \\(20\\) must not exceed "
+        "LEADFLOW_KAFKA_RECONNECT_BACKOFF_MAX_S \\(10\\)",
+    ):
         load_settings(kafka_reconnect_backoff_s=20, kafka_reconnect_backoff_max_s=10)
 
 
@@ -146,10 +153,12 @@ def test_patched_client_paces_reconnects_to_a_closed_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again below: connections are refused
-    settings = load_settings(kafka_bootstrap=f"127.0.0.1:{port}", kafka_reconnect_backoff_s=0.05,
-                             kafka_reconnect_backoff_max_s=0.2)
+    settings = load_settings(
+        kafka_bootstrap=f"127.0.0.1:{port}", kafka_reconnect_backoff_s=0.05, kafka_reconnect_backoff_max_s=0.2
+    )
     outage = kafka_outage.install(settings)
     try:
+
         async def hammer() -> int:
             client = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap)
             client.cluster._brokers = {1: BrokerMetadata(1, "127.0.0.1", port, None)}  # as metadata had it

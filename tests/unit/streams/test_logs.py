@@ -28,12 +28,15 @@ def _record(msg: str, *args: object, exc: bool = False, **extra: object) -> logg
     return record
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("lead ld_3f2a9c scored 71", "lead ld_3f2a9c scored 71"),
-    ("invalid email dana.o'neil+x@acme.co.uk here", f"invalid email {EMAIL_MASK} here"),
-    ("a@b.io,c.d@e-f.example.com", f"{EMAIL_MASK},{EMAIL_MASK}"),
-    ("kafka://user@host:9092 and @handle and x@localhost", "kafka://user@host:9092 and @handle and x@localhost"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("lead ld_3f2a9c scored 71", "lead ld_3f2a9c scored 71"),
+        ("invalid email dana.o'neil+x@acme.co.uk here", f"invalid email {EMAIL_MASK} here"),
+        ("a@b.io,c.d@e-f.example.com", f"{EMAIL_MASK},{EMAIL_MASK}"),
+        ("kafka://user@host:9092 and @handle and x@localhost", "kafka://user@host:9092 and @handle and x@localhost"),
+    ],
+)
 def test_redact_masks_email_shaped_text_only(text, expected):
     assert redact(text) == expected
 
@@ -97,8 +100,15 @@ def test_unknown_format_is_refused():
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     environ.update(env)
-    return subprocess.run([sys.executable, "-m", "leadflow.cli", *args], env=environ, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", *args],
+        env=environ,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_cli_error_is_a_json_line_in_json_mode(tmp_path):

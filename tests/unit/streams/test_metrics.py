@@ -11,7 +11,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.domain.events import CRM_STATUSES, DISPOSITIONS, EVENT_KINDS, STAGES
-from leadflow.compose import DEAD_LETTER_REASONS, METRIC_VOCABULARY as VOCABULARY
+from leadflow.compose import DEAD_LETTER_REASONS
+from leadflow.compose import METRIC_VOCABULARY as VOCABULARY
 from streams.metrics import (
     FORBIDDEN_LABELS,
     OTHER,
@@ -109,10 +110,15 @@ def test_all_names_are_namespaced(metrics: Metrics) -> None:
 def test_sample_names_cover_suffixes(metrics: Metrics) -> None:
     names = metrics.sample_names()
     for expected in (
-        "leadflow_events_in_total", "leadflow_event_to_score_seconds_bucket",
-        "leadflow_speed_to_lead_seconds_count", "leadflow_speed_to_lead_seconds_sum",
-        "leadflow_redis_waiting", "leadflow_consumer_lag", "leadflow_worker_info",
-        "leadflow_sla_open_clocks", "leadflow_redis_retries_total",
+        "leadflow_events_in_total",
+        "leadflow_event_to_score_seconds_bucket",
+        "leadflow_speed_to_lead_seconds_count",
+        "leadflow_speed_to_lead_seconds_sum",
+        "leadflow_redis_waiting",
+        "leadflow_consumer_lag",
+        "leadflow_worker_info",
+        "leadflow_sla_open_clocks",
+        "leadflow_redis_retries_total",
     ):
         assert expected in names
     assert "leadflow_events_in" not in names  # counters are only exposed with _total
@@ -140,7 +146,7 @@ def test_no_personal_or_unbounded_label_names(metrics: Metrics) -> None:
 
 
 def test_labelled_metrics_are_all_bounded(metrics: Metrics) -> None:
-    for attr, (_, kind, labels) in EXPECTED.items():
+    for attr, (_, _kind, labels) in EXPECTED.items():
         if labels and attr != "worker_info":  # Info labels are set once, by the worker itself
             assert isinstance(getattr(metrics, attr), BoundedMetric), attr
 
@@ -164,9 +170,7 @@ def test_labelled_metrics_are_all_bounded(metrics: Metrics) -> None:
 )
 def test_unexpected_values_are_recorded_as_other(metrics: Metrics, call, label: str, value: str) -> None:
     call(metrics, value).inc()
-    values = {
-        s.labels[label] for f in metrics.registry.collect() for s in f.samples if label in s.labels
-    }
+    values = {s.labels[label] for f in metrics.registry.collect() for s in f.samples if label in s.labels}
     assert value not in values
     assert OTHER in values
 
@@ -237,10 +241,25 @@ def test_rejected_values_are_not_logged(metrics: Metrics, caplog: pytest.LogCapt
 @pytest.mark.parametrize(
     "score, band",
     [
-        (-20, "<50"), (0, "<50"), (49.999, "<50"), (50, "50-60"), (50.0001, "50-60"),
-        (59.999, "50-60"), (60, "60-70"), (69.99, "60-70"), (70, "70-80"), (79.9, "70-80"),
-        (80, "80-90"), (80.5, "80-90"), (89.999, "80-90"), (90, "90+"), (150, "90+"),
-        (math.inf, "90+"), (-math.inf, "<50"), (math.nan, "<50"), (None, "<50"),
+        (-20, "<50"),
+        (0, "<50"),
+        (49.999, "<50"),
+        (50, "50-60"),
+        (50.0001, "50-60"),
+        (59.999, "50-60"),
+        (60, "60-70"),
+        (69.99, "60-70"),
+        (70, "70-80"),
+        (79.9, "70-80"),
+        (80, "80-90"),
+        (80.5, "80-90"),
+        (89.999, "80-90"),
+        (90, "90+"),
+        (150, "90+"),
+        (math.inf, "90+"),
+        (-math.inf, "<50"),
+        (math.nan, "<50"),
+        (None, "<50"),
     ],
 )
 def test_score_band_edges(score, band) -> None:
@@ -293,8 +312,13 @@ def test_create_adds_process_metrics_only_when_asked() -> None:
 def test_the_closed_label_sets_are_the_vocabulary_handed_in() -> None:
     """The runtime knows no event kind, stage, status or reason code: the composition root's
     vocabulary decides what is recorded and what is created at zero."""
-    small = Vocabulary(event_kinds=("signup",), stages=("trial",), crm_statuses=("won",), dispositions=("budget",),
-                       dead_letter_reasons=("bad_bytes",))
+    small = Vocabulary(
+        event_kinds=("signup",),
+        stages=("trial",),
+        crm_statuses=("won",),
+        dispositions=("budget",),
+        dead_letter_reasons=("bad_bytes",),
+    )
     m = Metrics(CollectorRegistry(), small)
     m.events_in.labels(kind="form_submitted", encoding="json").inc()
     m.leads_scored.labels(stage="trial").inc()
@@ -306,13 +330,21 @@ def test_the_closed_label_sets_are_the_vocabulary_handed_in() -> None:
     assert {s.labels["disposition"] for s in families["leadflow_dispositions"].samples} == {OTHER}
 
 
-@pytest.mark.parametrize("field, values", [
-    ("event_kinds", ()), ("stages", ("mql", "mql")), ("crm_statuses", ("has space",)), ("dispositions", (OTHER,)),
-    ("dead_letter_reasons", ("none",)),
-])
+@pytest.mark.parametrize(
+    "field, values",
+    [
+        ("event_kinds", ()),
+        ("stages", ("mql", "mql")),
+        ("crm_statuses", ("has space",)),
+        ("dispositions", (OTHER,)),
+        ("dead_letter_reasons", ("none",)),
+    ],
+)
 def test_a_vocabulary_is_distinct_identifiers(field, values) -> None:
-    good = {f: getattr(VOCABULARY, f) for f in ("event_kinds", "stages", "crm_statuses", "dispositions",
-                                                "dead_letter_reasons")}
+    good = {
+        f: getattr(VOCABULARY, f)
+        for f in ("event_kinds", "stages", "crm_statuses", "dispositions", "dead_letter_reasons")
+    }
     with pytest.raises(ValueError, match=f"Vocabulary.{field}"):
         Vocabulary(**{**good, field: values})
     with pytest.raises(TypeError, match="Vocabulary"):
@@ -323,9 +355,7 @@ def test_series_are_precreated_for_rates(metrics: Metrics) -> None:
     """rate()/increase() need a 0 sample before the first event, or they miss it."""
     families = _scrape(metrics)
     assert {s.labels["reason"] for s in families["leadflow_dead_letters"].samples} == set(DEAD_LETTER_REASONS)
-    breaches = {
-        (s.labels["priority"], s.labels["tier"]) for s in families["leadflow_sla_breaches"].samples
-    }
+    breaches = {(s.labels["priority"], s.labels["tier"]) for s in families["leadflow_sla_breaches"].samples}
     assert {("P1", "0"), ("P2", "0"), ("P3", "0")} <= breaches
     assert len(families["leadflow_events_in"].samples) >= 6
 
@@ -343,16 +373,19 @@ def test_closed_histograms_and_stages_start_at_zero(metrics: Metrics) -> None:
 @pytest.fixture(scope="module")
 def configured() -> dict[str, tuple]:
     """What the repo's config/scoring-model.yaml and config/sla.yaml make start at zero."""
+    from agents.routing.config import load_routing_config
     from agents.scoring.model import load_model
     from agents.sla.config import load_sla_config
+    from leadflow.compose import Configs, configured_label_values
     from streams.settings import REPO_ROOT
 
-    from agents.routing.config import load_routing_config
-    from leadflow.compose import Configs, configured_label_values
-
-    return configured_label_values(Configs(load_model(REPO_ROOT / "config" / "scoring-model.yaml"),
-                                           load_routing_config(REPO_ROOT / "config" / "routing.yaml"),
-                                           load_sla_config(REPO_ROOT / "config" / "sla.yaml")))
+    return configured_label_values(
+        Configs(
+            load_model(REPO_ROOT / "config" / "scoring-model.yaml"),
+            load_routing_config(REPO_ROOT / "config" / "routing.yaml"),
+            load_sla_config(REPO_ROOT / "config" / "sla.yaml"),
+        )
+    )
 
 
 def _zeros(m: Metrics, family: str, *labels: str) -> set[tuple[str, ...]]:
@@ -373,7 +406,8 @@ def test_configured_label_values_come_from_the_config_files(configured) -> None:
     # Every rejection reason the files name (recycled, recaptured, permanent), and the fixed list.
     assert set(configured["dispositions"]) == set(DISPOSITIONS)
     assert {*sla.dispositions.recycle, *sla.dispositions.recapture, *model.permanent_dispositions} <= set(
-        configured["dispositions"])
+        configured["dispositions"]
+    )
     # Statuses that publish a disposition; touches only stop SLA clocks.
     assert set(configured["statuses"]) == {"accepted", "sql", "rejected", "converted", "closed_won", "closed_lost"}
     assert set(configured["statuses"]) <= set(CRM_STATUSES)
@@ -402,7 +436,11 @@ def test_start_at_zero_creates_the_configured_series(metrics: Metrics, configure
 def test_mql_label_pairs_follow_the_thresholds() -> None:
     # Default model: MQL above 50, fast track above 80.
     assert mql_label_pairs(50, 80) == (
-        ("50-60", "false"), ("60-70", "false"), ("70-80", "false"), ("80-90", "false"), ("80-90", "true"),
+        ("50-60", "false"),
+        ("60-70", "false"),
+        ("70-80", "false"),
+        ("80-90", "false"),
+        ("80-90", "true"),
         ("90+", "true"),
     )
     # Another model: MQL above 45, fast track above 90.
@@ -423,8 +461,7 @@ def test_set_consumer_lag_replaces_partitions(metrics: Metrics) -> None:
     metrics.set_consumer_lag({("leadflow.in.form-submits", 0): 10, ("leadflow.in.form-submits", 1): 5})
     metrics.set_consumer_lag({("leadflow.in.form-submits", 1): 7, ("leadflow.in.crm-status", 2): -3})
     samples = {
-        (s.labels["topic"], s.labels["partition"]): s.value
-        for s in _scrape(metrics)["leadflow_consumer_lag"].samples
+        (s.labels["topic"], s.labels["partition"]): s.value for s in _scrape(metrics)["leadflow_consumer_lag"].samples
     }
     assert samples == {("leadflow.in.form-submits", "1"): 7, ("leadflow.in.crm-status", "2"): 0}
 

@@ -24,8 +24,12 @@ def clock() -> Clock:
 
 @pytest.fixture
 def summary(clock) -> LogSummary:
-    return LogSummary(logging.getLogger("test.ratelimit"), "dead-lettered {total:,} events in the last {interval}",
-                      interval_s=10, clock=clock)
+    return LogSummary(
+        logging.getLogger("test.ratelimit"),
+        "dead-lettered {total:,} events in the last {interval}",
+        interval_s=10,
+        clock=clock,
+    )
 
 
 def _lines(caplog) -> list[str]:
@@ -62,8 +66,11 @@ def test_no_summary_before_the_interval_ends_or_when_nothing_was_held_back(summa
     assert summary.flush() == "dead-lettered 1 events in the last 10s: too_large=1"
     clock.now += 10
     assert summary.flush() is None  # a quiet interval: nothing to say
-    assert _lines(caplog) == ["one", "dead-lettered 2 events in the last 10s: too_large=2",
-                              "dead-lettered 1 events in the last 10s: too_large=1"]
+    assert _lines(caplog) == [
+        "one",
+        "dead-lettered 2 events in the last 10s: too_large=2",
+        "dead-lettered 1 events in the last 10s: too_large=1",
+    ]
 
 
 def test_a_key_quiet_for_a_whole_interval_is_logged_individually_again(summary, clock, caplog):
@@ -99,8 +106,9 @@ def test_bounded_output_under_a_flood(summary, clock, caplog):
 
 def test_force_flush_and_template_without_counts(clock, caplog):
     caplog.set_level(logging.INFO, "test.ratelimit")
-    summary = LogSummary(logging.getLogger("test.ratelimit"), "{total} retries", interval_s=5,
-                         level=logging.INFO, clock=clock)
+    summary = LogSummary(
+        logging.getLogger("test.ratelimit"), "{total} retries", interval_s=5, level=logging.INFO, clock=clock
+    )
     summary.event("a", "a")
     summary.event("a", "a again")
     assert summary.flush(force=True) == "2 retries: a=2"

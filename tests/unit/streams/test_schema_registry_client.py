@@ -13,13 +13,13 @@ import fastavro
 import httpx
 import pytest
 
+from leadflow.devstack.exceptions import DevStackError
+from leadflow.devstack.schema_registry import RegistryTls, _runner_jar, render_application_properties
 from streams.codec import Codec, DecodeError, RegistryClient, RegistryUnavailable, RemoteSchemas, SchemaRegistry
 from streams.codec.avro import DEFAULT_SCHEMA_DIR
 from streams.codec.exceptions import SchemaIncompatible
 from streams.codec.registry_client import Reference, RemoteSchema, display_url
 from streams.codec.remote import _dependency_order, _referenced_names
-from leadflow.devstack.exceptions import DevStackError
-from leadflow.devstack.schema_registry import RegistryTls, _runner_jar, render_application_properties
 from streams.settings import SettingsError, load_settings
 from streams.topics import TopicNames
 from tests.unit.streams.test_codec import SAMPLES
@@ -92,8 +92,13 @@ def test_not_found_is_none_and_other_errors_are_unavailable():
 def test_schema_by_id_reads_references():
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.headers["accept"].startswith("application/vnd.schemaregistry.v1+json")
-        return httpx.Response(200, json={"schema": '"string"', "references": [
-            {"name": "io.leadflow.Touch", "subject": "io.leadflow.Touch", "version": 2}]})
+        return httpx.Response(
+            200,
+            json={
+                "schema": '"string"',
+                "references": [{"name": "io.leadflow.Touch", "subject": "io.leadflow.Touch", "version": 2}],
+            },
+        )
 
     remote = _client(handler).schema_by_id(3)
     assert remote == RemoteSchema(3, '"string"', (Reference("io.leadflow.Touch", "io.leadflow.Touch", 2),))
@@ -107,15 +112,20 @@ def _raw(name: str) -> dict:
 
 
 def test_referenced_names_are_the_shared_types_used_by_name():
-    assert _referenced_names(_raw("lead_qualified.v1.avsc")) >= {"io.leadflow.BreakdownItem", "io.leadflow.HandoffContext"}
+    assert _referenced_names(_raw("lead_qualified.v1.avsc")) >= {
+        "io.leadflow.BreakdownItem",
+        "io.leadflow.HandoffContext",
+    }
     assert "io.leadflow.Touch" in _referenced_names(_raw("types/handoff_context.avsc"))
     # A type defined inline is not a reference.
     assert "io.leadflow.GateFailure" not in _referenced_names(_raw("lead_scored.v2.avsc"))
 
 
 def test_shared_types_register_referenced_ones_first():
-    raw_types = {f"io.leadflow.{p.stem.title().replace('_', '')}": (p, json.loads(p.read_text()))
-                 for p in (DEFAULT_SCHEMA_DIR / "types").glob("*.avsc")}
+    raw_types = {
+        f"io.leadflow.{p.stem.title().replace('_', '')}": (p, json.loads(p.read_text()))
+        for p in (DEFAULT_SCHEMA_DIR / "types").glob("*.avsc")
+    }
     order = list(_dependency_order(raw_types))
     assert sorted(order) == sorted(raw_types)
     assert order.index("io.leadflow.Touch") < order.index("io.leadflow.HandoffContext")
@@ -180,10 +190,15 @@ def _remote_codec(api, clock=lambda: 0.0) -> Codec:
 def test_registration_uses_topic_subjects_and_shared_type_references(api):
     codec = _remote_codec(api)
     codec.register_schemas()
-    assert {"p.in.form-submits-value", "p.out.mqls-value", "p.dlq-value", "io.leadflow.BreakdownItem"} <= set(api.subjects)
+    assert {"p.in.form-submits-value", "p.out.mqls-value", "p.dlq-value", "io.leadflow.BreakdownItem"} <= set(
+        api.subjects
+    )
     assert len(api.subjects["p.in.form-submits-value"]) == 2  # a new subject gets leadflow's history
     *_, mql_id = api.subjects["p.out.mqls-value"]  # the latest version (lead_qualified v2)
-    assert {r.name for r in api.schemas[mql_id].references} == {"io.leadflow.BreakdownItem", "io.leadflow.HandoffContext"}
+    assert {r.name for r in api.schemas[mql_id].references} == {
+        "io.leadflow.BreakdownItem",
+        "io.leadflow.HandoffContext",
+    }
     payload = codec.encode("lead_qualified", SAMPLES["lead_qualified"])
     assert payload[:5] == b"\x00" + mql_id.to_bytes(4, "big")
     assert codec.decode(payload) == ("lead_qualified", SAMPLES["lead_qualified"])
@@ -249,8 +264,9 @@ def test_another_subjects_schema_is_refused(api):
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(_raw("web_activity.v1.avsc")), SAMPLES["web_activity"])
     with pytest.raises(DecodeError) as error:
-        _remote_codec(api).decode_input("form_submitted", b"\x00" + web_id.to_bytes(4, "big") + body.getvalue(),
-                                        max_bytes=1 << 20)
+        _remote_codec(api).decode_input(
+            "form_submitted", b"\x00" + web_id.to_bytes(4, "big") + body.getvalue(), max_bytes=1 << 20
+        )
     assert "registered for web_activity, not form_submitted" in error.value.detail
 
 
@@ -285,8 +301,9 @@ def test_registry_password_from_a_file(tmp_path):
 
 
 def test_dev_registry_config_has_tls_basic_auth_and_escaped_passwords(tmp_path):
-    text = render_application_properties(port=8443, tls=RegistryTls(tmp_path / "c.pem", tmp_path / "k.pem"),
-                                         users={"svc": " a\\b"})
+    text = render_application_properties(
+        port=8443, tls=RegistryTls(tmp_path / "c.pem", tmp_path / "k.pem"), users={"svc": " a\\b"}
+    )
     assert "quarkus.http.ssl-port=8443" in text and "quarkus.http.insecure-requests=disabled" in text
     assert "quarkus.security.users.embedded.users.svc=\\ a\\\\b" in text
     assert "quarkus.http.auth.permission.registry.policy=authenticated" in text

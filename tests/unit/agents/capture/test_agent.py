@@ -24,9 +24,20 @@ def pipeline(fake_pipeline):
 
 
 def form_submit(at_ms: int, email: str = "dana@acme.com", **fields) -> bytes:
-    record = {"event_id": "ev-1", "occurred_at": at_ms, "form_id": "demo-form", "form_kind": "demo_request",
-              "email": email, "job_title": "Director of Operations", "company": "Acme", "company_size": 500,
-              "utm_source": "google", "utm_medium": "cpc", "consent_email": True, "seconds_to_fill": 25.0}
+    record = {
+        "event_id": "ev-1",
+        "occurred_at": at_ms,
+        "form_id": "demo-form",
+        "form_kind": "demo_request",
+        "email": email,
+        "job_title": "Director of Operations",
+        "company": "Acme",
+        "company_size": 500,
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "consent_email": True,
+        "seconds_to_fill": 25.0,
+    }
     record.update(fields)
     return orjson.dumps(record)
 
@@ -44,13 +55,23 @@ def test_a_form_submit_becomes_a_typed_lead_event_keyed_by_lead(pipeline):
     event = wire.reader(LeadEvent)(sent.value)
     assert (event.kind, event.lead_id, event.event_id, event.source) == ("form_submitted", lead_id, "ev-1", "json")
     assert not pipeline.dead_letters and not pipeline.channel("visitor_events").sent
-    assert pipeline.metrics.registry.get_sample_value(
-        "leadflow_events_in_total", {"kind": "form_submitted", "encoding": "json"}) == 1.0
+    assert (
+        pipeline.metrics.registry.get_sample_value(
+            "leadflow_events_in_total", {"kind": "form_submitted", "encoding": "json"}
+        )
+        == 1.0
+    )
 
 
 def test_anonymous_web_activity_goes_to_the_visitor_topic(pipeline):
-    record = {"event_id": "ev-2", "occurred_at": pipeline.now_ms(), "visitor_id": "cookie-9",
-              "activity_kind": "page_view", "page_type": "pricing", "url": "https://example.com/pricing"}
+    record = {
+        "event_id": "ev-2",
+        "occurred_at": pipeline.now_ms(),
+        "visitor_id": "cookie-9",
+        "activity_kind": "page_view",
+        "page_type": "pricing",
+        "url": "https://example.com/pricing",
+    }
     asyncio.run(pipeline.deliver("web_activity", orjson.dumps(record)))
 
     (sent,) = pipeline.channel("visitor_events").sent
@@ -59,11 +80,14 @@ def test_anonymous_web_activity_goes_to_the_visitor_topic(pipeline):
     assert not pipeline.channel("lead_events").sent
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b"not a record", "unknown_encoding"),  # the codec's DecodeError
-    (b"\x00\x00\x00\x03\xe7 framed", "unknown_schema_id"),
-    (None, "unknown_encoding"),  # a tombstone on an input topic
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b"not a record", "unknown_encoding"),  # the codec's DecodeError
+        (b"\x00\x00\x00\x03\xe7 framed", "unknown_schema_id"),
+        (None, "unknown_encoding"),  # a tombstone on an input topic
+    ],
+)
 def test_undecodable_input_is_dead_lettered_with_the_codecs_reason(pipeline, raw, reason):
     meta = asyncio.run(pipeline.deliver("form_submits", raw, key=b"k", partition=2))
 

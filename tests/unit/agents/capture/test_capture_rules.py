@@ -35,29 +35,73 @@ RAW = b'{"publisher": "bytes"}'
 # LeadEvent.data keys per kind, as documented in agents/domain/events.py.
 DATA_KEYS = {
     "form_submitted": {
-        "form_id", "form_kind", "email", "first_name", "last_name", "job_title", "company",
-        "company_size", "industry", "country", "utm_source", "utm_medium", "utm_campaign",
-        "hidden_lead_source", "page_url", "consent_email", "consent_tracking", "honeypot_filled",
-        "seconds_to_fill", "visitor_id",
+        "form_id",
+        "form_kind",
+        "email",
+        "first_name",
+        "last_name",
+        "job_title",
+        "company",
+        "company_size",
+        "industry",
+        "country",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "hidden_lead_source",
+        "page_url",
+        "consent_email",
+        "consent_tracking",
+        "honeypot_filled",
+        "seconds_to_fill",
+        "visitor_id",
     },
     "web_activity": {
-        "activity_kind", "page_type", "url", "content_title", "utm_source", "utm_medium",
-        "utm_campaign", "email",
+        "activity_kind",
+        "page_type",
+        "url",
+        "content_title",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "email",
     },
-    "crm_status": {"rep_id", "status", "touch_channel", "disposition", "disposition_invalid", "account_id",
-                   "account_domain"},
+    "crm_status": {
+        "rep_id",
+        "status",
+        "touch_channel",
+        "disposition",
+        "disposition_invalid",
+        "account_id",
+        "account_domain",
+    },
 }
 
 
 def form(**overrides) -> dict:
     record = {
-        "event_id": None, "occurred_at": NOW - 60_000, "form_id": "f-demo",
-        "form_kind": "demo_request", "email": EMAIL, "first_name": "Jane", "last_name": "Doe",
-        "job_title": "VP Sales", "company": "Acme Corp", "company_size": 250,
-        "industry": "software", "country": "DE", "utm_source": "google", "utm_medium": "cpc",
-        "utm_campaign": "q2-demo", "hidden_lead_source": "web",
-        "page_url": "https://acme.example/demo", "consent_email": True, "consent_tracking": False,
-        "visitor_id": "v-123", "honeypot": None, "seconds_to_fill": 14.5,
+        "event_id": None,
+        "occurred_at": NOW - 60_000,
+        "form_id": "f-demo",
+        "form_kind": "demo_request",
+        "email": EMAIL,
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "job_title": "VP Sales",
+        "company": "Acme Corp",
+        "company_size": 250,
+        "industry": "software",
+        "country": "DE",
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "utm_campaign": "q2-demo",
+        "hidden_lead_source": "web",
+        "page_url": "https://acme.example/demo",
+        "consent_email": True,
+        "consent_tracking": False,
+        "visitor_id": "v-123",
+        "honeypot": None,
+        "seconds_to_fill": 14.5,
     }
     record.update(overrides)
     return record
@@ -65,9 +109,17 @@ def form(**overrides) -> dict:
 
 def web(**overrides) -> dict:
     record = {
-        "event_id": "w-1", "occurred_at": NOW - 60_000, "visitor_id": "v-123", "email": None,
-        "activity_kind": "page_view", "page_type": "pricing", "url": "https://acme.example/pricing",
-        "content_title": None, "utm_source": None, "utm_medium": None, "utm_campaign": None,
+        "event_id": "w-1",
+        "occurred_at": NOW - 60_000,
+        "visitor_id": "v-123",
+        "email": None,
+        "activity_kind": "page_view",
+        "page_type": "pricing",
+        "url": "https://acme.example/pricing",
+        "content_title": None,
+        "utm_source": None,
+        "utm_medium": None,
+        "utm_campaign": None,
     }
     record.update(overrides)
     return record
@@ -75,9 +127,16 @@ def web(**overrides) -> dict:
 
 def crm(**overrides) -> dict:
     record = {
-        "event_id": "c-1", "occurred_at": NOW - 60_000, "lead_id": lead_id_for_email(EMAIL),
-        "email": None, "rep_id": "rep-7", "status": "working", "touch_channel": None,
-        "disposition": None, "account_id": None, "account_domain": None,
+        "event_id": "c-1",
+        "occurred_at": NOW - 60_000,
+        "lead_id": lead_id_for_email(EMAIL),
+        "email": None,
+        "rep_id": "rep-7",
+        "status": "working",
+        "touch_channel": None,
+        "disposition": None,
+        "account_id": None,
+        "account_domain": None,
     }
     record.update(overrides)
     return record
@@ -86,10 +145,10 @@ def crm(**overrides) -> dict:
 RECORDS = {"form_submitted": form, "web_activity": web, "crm_status": crm}
 
 
-def capture(subject: str, record: dict, *, raw: bytes = RAW, limits: CaptureLimits = LIMITS, encoding: str = "json") -> LeadEvent:
-    return to_lead_event(
-        subject, record, encoding, raw=raw, received_at_ms=NOW, now_ms=NOW, limits=limits
-    )
+def capture(
+    subject: str, record: dict, *, raw: bytes = RAW, limits: CaptureLimits = LIMITS, encoding: str = "json"
+) -> LeadEvent:
+    return to_lead_event(subject, record, encoding, raw=raw, received_at_ms=NOW, now_ms=NOW, limits=limits)
 
 
 def rejected(subject: str, record: dict, **kwargs) -> Rejected:
@@ -121,11 +180,21 @@ def test_form_submitted_event():
 
 
 def test_form_fields_are_normalized():
-    event = capture("form_submitted", form(
-        email="  Jane.Doe@ACME-corp.com ", form_kind=" Demo Request ", first_name="  ",
-        company="  Acme Corp ", country="de", utm_source="Google", utm_medium=" CPC ",
-        utm_campaign="Q2-Demo", hidden_lead_source="Web", consent_email=None,
-    ))
+    event = capture(
+        "form_submitted",
+        form(
+            email="  Jane.Doe@ACME-corp.com ",
+            form_kind=" Demo Request ",
+            first_name="  ",
+            company="  Acme Corp ",
+            country="de",
+            utm_source="Google",
+            utm_medium=" CPC ",
+            utm_campaign="Q2-Demo",
+            hidden_lead_source="Web",
+            consent_email=None,
+        ),
+    )
     data = event.data
     assert data["email"] == EMAIL and event.lead_id == lead_id_for_email(EMAIL)
     assert data["form_kind"] == "demo_request"
@@ -137,12 +206,16 @@ def test_form_fields_are_normalized():
     assert data["consent_email"] is False
 
 
-@pytest.mark.parametrize("country, expected", [("us", "US"), (" gb ", "GB"), ("Germany", None), ("D3", None), (None, None)])
+@pytest.mark.parametrize(
+    "country, expected", [("us", "US"), (" gb ", "GB"), ("Germany", None), ("D3", None), (None, None)]
+)
 def test_country_is_an_alpha2_code_or_unknown(country, expected):
     assert capture("form_submitted", form(country=country)).data["country"] == expected
 
 
-@pytest.mark.parametrize("honeypot, filled", [(None, False), ("", False), ("   ", False), ("http://spam", True), ("x" * 10_000, True)])
+@pytest.mark.parametrize(
+    "honeypot, filled", [(None, False), ("", False), ("   ", False), ("http://spam", True), ("x" * 10_000, True)]
+)
 def test_honeypot_becomes_a_flag(honeypot, filled):
     assert capture("form_submitted", form(honeypot=honeypot)).data["honeypot_filled"] is filled
 
@@ -155,7 +228,9 @@ def test_anonymous_web_activity_has_no_lead():
 
 
 def test_known_web_activity_belongs_to_the_lead():
-    event = capture("web_activity", web(visitor_id=None, email=EMAIL.upper(), activity_kind="Email_Click", page_type=None))
+    event = capture(
+        "web_activity", web(visitor_id=None, email=EMAIL.upper(), activity_kind="Email_Click", page_type=None)
+    )
     assert event.lead_id == lead_id_for_email(EMAIL)
     assert event.visitor_id is None
     assert event.data["email"] == EMAIL and event.data["activity_kind"] == "email_click"
@@ -173,15 +248,27 @@ def test_crm_status_without_lead_id_uses_the_email():
 
 
 def test_crm_status_fields_are_normalized():
-    event = capture("crm_status", crm(status="Rejected", disposition="Not Now", touch_channel="CALL", account_id=" A-9 "))
-    assert (event.data["status"], event.data["disposition"], event.data["touch_channel"]) == ("rejected", "not_now", "call")
+    event = capture(
+        "crm_status", crm(status="Rejected", disposition="Not Now", touch_channel="CALL", account_id=" A-9 ")
+    )
+    assert (event.data["status"], event.data["disposition"], event.data["touch_channel"]) == (
+        "rejected",
+        "not_now",
+        "call",
+    )
     assert event.data["account_id"] == "A-9"
 
 
 @pytest.mark.parametrize(
     "domain, expected",
-    [("Acme.com", "acme.com"), ("https://www.Acme.com/about", "acme.com"), ("acme.com:443", "acme.com"),
-     ("acme.com.", "acme.com"), ("  ", None), (None, None)],
+    [
+        ("Acme.com", "acme.com"),
+        ("https://www.Acme.com/about", "acme.com"),
+        ("acme.com:443", "acme.com"),
+        ("acme.com.", "acme.com"),
+        ("  ", None),
+        (None, None),
+    ],
 )
 def test_account_domain_is_the_bare_host(domain, expected):
     assert capture("crm_status", crm(account_domain=domain)).data["account_domain"] == expected
@@ -201,9 +288,14 @@ def test_free_text_disposition_is_kept_as_a_description_for_data_quality():
 
 @pytest.mark.parametrize(
     "field, subject, allowed",
-    [("form_kind", "form_submitted", FORM_KINDS), ("activity_kind", "web_activity", ACTIVITY_KINDS),
-     ("page_type", "web_activity", PAGE_TYPES), ("status", "crm_status", CRM_STATUSES),
-     ("touch_channel", "crm_status", TOUCH_CHANNELS), ("disposition", "crm_status", DISPOSITIONS)],
+    [
+        ("form_kind", "form_submitted", FORM_KINDS),
+        ("activity_kind", "web_activity", ACTIVITY_KINDS),
+        ("page_type", "web_activity", PAGE_TYPES),
+        ("status", "crm_status", CRM_STATUSES),
+        ("touch_channel", "crm_status", TOUCH_CHANNELS),
+        ("disposition", "crm_status", DISPOSITIONS),
+    ],
 )
 def test_every_vocabulary_value_is_accepted(field, subject, allowed):
     for value in allowed:
@@ -234,24 +326,66 @@ REJECTIONS = [
     ("display-name email", "form_submitted", {"email": f"Jane Doe <{EMAIL}>"}, "invalid_email", "email"),
     ("double dot email", "form_submitted", {"email": "jane..doe@acme-corp.com"}, "invalid_email", "email"),
     ("blank form id", "form_submitted", {"form_id": " "}, "missing_field", "form_id"),
-    ("negative company size", "form_submitted", {"company_size": -5}, "invalid_value", "company_size -5 is outside 0..5000000"),
+    (
+        "negative company size",
+        "form_submitted",
+        {"company_size": -5},
+        "invalid_value",
+        "company_size -5 is outside 0..5000000",
+    ),
     ("absurd company size", "form_submitted", {"company_size": 10**9}, "invalid_value", "company_size"),
-    ("3 MB company", "form_submitted", {"company": THREE_MB}, "invalid_value", "company is 3000000 characters, the limit is 2048"),
+    (
+        "3 MB company",
+        "form_submitted",
+        {"company": THREE_MB},
+        "invalid_value",
+        "company is 3000000 characters, the limit is 2048",
+    ),
     ("3 MB email", "form_submitted", {"email": THREE_MB + "@x.com"}, "invalid_value", "email is 3000006 characters"),
     ("negative fill time", "form_submitted", {"seconds_to_fill": -1.0}, "invalid_value", "seconds_to_fill"),
     ("NaN fill time", "form_submitted", {"seconds_to_fill": float("nan")}, "invalid_value", "seconds_to_fill"),
-    ("unknown form kind", "form_submitted", {"form_kind": "webinar"}, "unknown_kind", "form_kind 'webinar' is not one of: demo_request, contact_sales"),
+    (
+        "unknown form kind",
+        "form_submitted",
+        {"form_kind": "webinar"},
+        "unknown_kind",
+        "form_kind 'webinar' is not one of: demo_request, contact_sales",
+    ),
     ("email as form kind", "form_submitted", {"form_kind": EMAIL}, "unknown_kind", "form_kind a 22-character value"),
-    ("five years old", "form_submitted", {"occurred_at": NOW - 5 * 365 * DAY_MS}, "timestamp_out_of_range", "1825 days in the past, the limit is 1095 days"),
-    ("two days ahead", "form_submitted", {"occurred_at": NOW + 2 * DAY_MS}, "timestamp_out_of_range", "172800 s in the future"),
+    (
+        "five years old",
+        "form_submitted",
+        {"occurred_at": NOW - 5 * 365 * DAY_MS},
+        "timestamp_out_of_range",
+        "1825 days in the past, the limit is 1095 days",
+    ),
+    (
+        "two days ahead",
+        "form_submitted",
+        {"occurred_at": NOW + 2 * DAY_MS},
+        "timestamp_out_of_range",
+        "172800 s in the future",
+    ),
     ("no occurred_at", "form_submitted", {"occurred_at": None}, "missing_field", "occurred_at"),
     ("unknown activity", "web_activity", {"activity_kind": "click"}, "unknown_kind", "activity_kind"),
     ("unknown page type", "web_activity", {"page_type": "landing"}, "unknown_kind", "page_type 'landing'"),
-    ("anonymous without visitor", "web_activity", {"visitor_id": " ", "email": None}, "missing_field", "email or visitor_id"),
+    (
+        "anonymous without visitor",
+        "web_activity",
+        {"visitor_id": " ", "email": None},
+        "missing_field",
+        "email or visitor_id",
+    ),
     ("bad web email", "web_activity", {"email": "jane@"}, "invalid_email", "email"),
     ("unknown status", "crm_status", {"status": "won"}, "unknown_kind", "status 'won' is not one of"),
     ("unknown channel", "crm_status", {"touch_channel": "sms"}, "unknown_kind", "touch_channel"),
-    ("malformed lead id", "crm_status", {"lead_id": "ld_123"}, "invalid_value", "lead_id must be 'ld_' and 20 hex digits, got 'ld_123'"),
+    (
+        "malformed lead id",
+        "crm_status",
+        {"lead_id": "ld_123"},
+        "invalid_value",
+        "lead_id must be 'ld_' and 20 hex digits, got 'ld_123'",
+    ),
     ("email as lead id", "crm_status", {"lead_id": EMAIL}, "invalid_value", "got a 22-character value"),
     ("no lead id or email", "crm_status", {"lead_id": None, "email": None}, "missing_field", "lead_id or email"),
 ]
@@ -317,7 +451,9 @@ def test_missing_event_id_is_derived_from_subject_and_bytes():
     again = capture("form_submitted", form(), raw=b"message one")
     other_bytes = capture("form_submitted", form(), raw=b"message two")
     assert first.event_id == again.event_id != other_bytes.event_id
-    assert first.event_id == deterministic_id("form_submitted", hashlib.blake2b(b"message one", digest_size=16).hexdigest())
+    assert first.event_id == deterministic_id(
+        "form_submitted", hashlib.blake2b(b"message one", digest_size=16).hexdigest()
+    )
     assert derived_event_id("form_submitted", b"x") != derived_event_id("web_activity", b"x")
     assert capture("form_submitted", form(event_id="  "), raw=b"message one").event_id == first.event_id
 
@@ -326,9 +462,15 @@ def test_missing_event_id_is_derived_from_subject_and_bytes():
 
 
 def test_limits_from_any_settings_like_object():
-    limits = CaptureLimits.from_settings(SimpleNamespace(
-        max_field_chars=100, max_event_age_days=30, max_clock_skew_s=5, max_company_size=1000, other=1,
-    ))
+    limits = CaptureLimits.from_settings(
+        SimpleNamespace(
+            max_field_chars=100,
+            max_event_age_days=30,
+            max_clock_skew_s=5,
+            max_company_size=1000,
+            other=1,
+        )
+    )
     assert limits == CaptureLimits(100, 30, 5, 1000)
 
 
@@ -357,10 +499,17 @@ def codec() -> Codec:
 
 
 def test_json_message_to_lead_event(codec):
-    raw = orjson.dumps({
-        "occurred_at": "2025-06-02T11:59:00Z", "form_id": "f-demo", "form_kind": "pricing_form",
-        "email": EMAIL, "company_size": 250, "honeypot": "", "seconds_to_fill": 9,
-    })
+    raw = orjson.dumps(
+        {
+            "occurred_at": "2025-06-02T11:59:00Z",
+            "form_id": "f-demo",
+            "form_kind": "pricing_form",
+            "email": EMAIL,
+            "company_size": 250,
+            "honeypot": "",
+            "seconds_to_fill": 9,
+        }
+    )
     record, encoding = codec.decode_input("form_submitted", raw, max_bytes=4096)
     event = to_lead_event("form_submitted", record, encoding, raw=raw, received_at_ms=NOW, now_ms=NOW, limits=LIMITS)
     assert event.source == "json" and event.occurred_at_ms == NOW - 60_000
@@ -373,5 +522,9 @@ def test_republished_json_gets_the_same_event_id(codec):
     ids = set()
     for _ in range(2):
         record, encoding = codec.decode_input("web_activity", raw, max_bytes=4096)
-        ids.add(to_lead_event("web_activity", record, encoding, raw=raw, received_at_ms=NOW, now_ms=NOW, limits=LIMITS).event_id)
+        ids.add(
+            to_lead_event(
+                "web_activity", record, encoding, raw=raw, received_at_ms=NOW, now_ms=NOW, limits=LIMITS
+            ).event_id
+        )
     assert len(ids) == 1

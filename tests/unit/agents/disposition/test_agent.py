@@ -55,6 +55,7 @@ class HashRedis:
                 del entries[args[0]]
                 return 1
             return 0
+
         return hdel_if
 
 
@@ -86,8 +87,12 @@ def test_a_conversion_registers_its_account_and_a_second_one_is_attached_to_it(p
     first, issue, second = (e.record for e in pipeline.emitted)
     assert first["account_id"] == "acc-1" and first["lead_id"] == lead_id_for_email("dana@acme.com")
     assert issue["issue_code"] == "duplicate_account_prevented" and second["account_id"] == "acc-1"
-    assert pipeline.metrics.registry.get_sample_value(
-        "leadflow_data_quality_issues_total", {"issue_code": "duplicate_account_prevented"}) == 1.0
+    assert (
+        pipeline.metrics.registry.get_sample_value(
+            "leadflow_data_quality_issues_total", {"issue_code": "duplicate_account_prevented"}
+        )
+        == 1.0
+    )
     assert not pipeline.dead_letters
 
 

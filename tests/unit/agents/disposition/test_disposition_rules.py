@@ -26,23 +26,26 @@ DAY = 86_400_000
 PERMANENT = frozenset({"not_icp", "already_customer", "bot_or_test"})
 
 
-@pytest.mark.parametrize(("status", "disposition", "outcome", "stage", "reset"), [
-    ("accepted", None, "accepted", "sal", False),
-    ("sql", None, "sql", "sql", False),
-    ("converted", None, "converted", "opportunity", False),
-    ("closed_won", None, "closed", "opportunity", False),
-    ("closed_lost", "competitor", "closed", "opportunity", False),
-    ("rejected", "not_now", "recycled", "recycled", True),
-    ("rejected", "no_response", "recycled", "recycled", True),
-    ("rejected", "bad_data", "recycled", "recycled", True),
-    ("rejected", "competitor", "recapture", "recycled", True),
-    ("rejected", "not_icp", "disqualified", "disqualified", False),
-    ("rejected", "already_customer", "disqualified", "disqualified", False),
-    ("rejected", "bot_or_test", "disqualified", "disqualified", False),
-    ("first_touch", None, None, None, False),
-    ("working", None, None, None, False),
-    ("meeting_booked", None, None, None, False),
-])
+@pytest.mark.parametrize(
+    ("status", "disposition", "outcome", "stage", "reset"),
+    [
+        ("accepted", None, "accepted", "sal", False),
+        ("sql", None, "sql", "sql", False),
+        ("converted", None, "converted", "opportunity", False),
+        ("closed_won", None, "closed", "opportunity", False),
+        ("closed_lost", "competitor", "closed", "opportunity", False),
+        ("rejected", "not_now", "recycled", "recycled", True),
+        ("rejected", "no_response", "recycled", "recycled", True),
+        ("rejected", "bad_data", "recycled", "recycled", True),
+        ("rejected", "competitor", "recapture", "recycled", True),
+        ("rejected", "not_icp", "disqualified", "disqualified", False),
+        ("rejected", "already_customer", "disqualified", "disqualified", False),
+        ("rejected", "bot_or_test", "disqualified", "disqualified", False),
+        ("first_touch", None, None, None, False),
+        ("working", None, None, None, False),
+        ("meeting_booked", None, None, None, False),
+    ],
+)
 def test_table(status, disposition, outcome, stage, reset):
     d = decide(status, disposition, permanent=PERMANENT)
     assert (d.outcome, d.stage, d.score_reset) == (outcome, stage, reset)
@@ -61,14 +64,18 @@ def test_every_valid_rejection_is_either_disqualified_or_recycled():
     for policy in (DEFAULT_POLICY, empty):
         for disposition in DISPOSITIONS:
             assert decide("rejected", disposition, permanent=PERMANENT, policy=policy).outcome in (
-                "disqualified", "recycled", "recapture")
+                "disqualified",
+                "recycled",
+                "recapture",
+            )
 
 
 def test_not_now_and_no_response_get_30_60_90_day_checkpoints():
     for reason in ("not_now", "no_response"):
         d = decide("rejected", reason, permanent=PERMANENT)
-        record = disposition_record(d, lead_id="ld_1", crm_event_id="crm-1", occurred_at_ms=1000,
-                                    new_stage="recycled", rep_id="ae-ana")
+        record = disposition_record(
+            d, lead_id="ld_1", crm_event_id="crm-1", occurred_at_ms=1000, new_stage="recycled", rep_id="ae-ana"
+        )
         assert record["checkpoints"] == [1000 + 30 * DAY, 1000 + 60 * DAY, 1000 + 90 * DAY]
         assert record["score_reset"] is True and record["disposition"] == reason
 
@@ -94,11 +101,21 @@ def test_ids_are_deterministic():
     assert a["event_id"] == b["event_id"]
 
 
-@pytest.mark.parametrize(("name", "key"), [
-    ("Acme, Inc.", "acme"), ("ACME inc", "acme"), ("acme", "acme"), ("The Acme Company", "acme"),
-    ("Globex GmbH", "globex"), ("Procter & Gamble Co.", "procter and gamble"), ("Inc.", None), ("", None),
-    (None, None), ("A", None),
-])
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Acme, Inc.", "acme"),
+        ("ACME inc", "acme"),
+        ("acme", "acme"),
+        ("The Acme Company", "acme"),
+        ("Globex GmbH", "globex"),
+        ("Procter & Gamble Co.", "procter and gamble"),
+        ("Inc.", None),
+        ("", None),
+        (None, None),
+        ("A", None),
+    ],
+)
 def test_company_names_normalize(name, key):
     assert normalize_company(name) == key
 
@@ -106,7 +123,12 @@ def test_company_names_normalize(name, key):
 def test_conversion_on_a_new_domain_registers_the_proposed_account():
     m = match_account("acc-1", domain="acme.com", company_key="acme", by_domain=None, by_company=None)
     assert (m.account_id, m.matched_by, m.duplicate_prevented, m.register_domain, m.register_company) == (
-        "acc-1", None, False, True, True)
+        "acc-1",
+        None,
+        False,
+        True,
+        True,
+    )
     assert account_issue(m, proposed_id="acc-1", domain="acme.com") is None
 
 
@@ -118,7 +140,10 @@ def test_conversion_on_a_known_domain_attaches_to_the_existing_account():
 
 
 def test_domain_wins_over_company_name_and_company_name_is_the_fallback():
-    assert match_account(None, domain="acme.com", company_key="acme", by_domain="acc-1", by_company="acc-7").account_id == "acc-1"
+    assert (
+        match_account(None, domain="acme.com", company_key="acme", by_domain="acc-1", by_company="acc-7").account_id
+        == "acc-1"
+    )
     m = match_account(None, domain="acme.io", company_key="acme", by_domain=None, by_company="acc-7")
     assert (m.account_id, m.matched_by, m.duplicate_prevented, m.register_domain) == ("acc-7", "company", False, True)
 

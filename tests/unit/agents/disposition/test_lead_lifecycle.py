@@ -21,7 +21,10 @@ def test_accepted_and_sql_move_the_lead_to_sales_stages():
     state, out = run([crm(status="accepted", at=T0 + HOUR, rep_id="ae-ana")], mql_lead())
     [d] = of(out, "lead_dispositioned")
     assert state.stage == "sal" and (d.record["outcome"], d.record["new_stage"], d.record["rep_id"]) == (
-        "accepted", "sal", "ae-ana")
+        "accepted",
+        "sal",
+        "ae-ana",
+    )
     state, out = run([crm(status="sql", at=T0 + 2 * HOUR)], state)
     assert state.stage == "sql" and of(out, "lead_dispositioned")[0].record["outcome"] == "sql"
 
@@ -44,8 +47,13 @@ def test_not_now_recycles_with_the_score_reset_and_checkpoints_and_can_qualify_a
 
 def test_configured_checkpoints_are_used():
     policy = DispositionPolicy(recycle={"no_response": (7 * DAY,)}, recapture={"competitor": (180 * DAY,)})
-    state, out = apply_event(mql_lead(), crm(status="rejected", disposition="competitor", at=T0 + DAY),
-                             MODEL, now_ms=T0 + DAY, dispositions=policy)
+    state, out = apply_event(
+        mql_lead(),
+        crm(status="rejected", disposition="competitor", at=T0 + DAY),
+        MODEL,
+        now_ms=T0 + DAY,
+        dispositions=policy,
+    )
     [d] = of(out, "lead_dispositioned")
     assert d.record["outcome"] == "recapture" and d.record["checkpoints"] == [T0 + 181 * DAY]
     assert state.stage == "recycled"
@@ -86,8 +94,7 @@ def test_permanent_rejection_excludes_and_a_later_form_is_flagged_as_returning()
 
 
 def test_conversion_moves_to_opportunity_but_is_published_by_the_account_matcher():
-    state, out = run([crm(status="converted", at=T0 + HOUR, account_id="acc-1", account_domain="acme.com")],
-                     mql_lead())
+    state, out = run([crm(status="converted", at=T0 + HOUR, account_id="acc-1", account_domain="acme.com")], mql_lead())
     assert state.stage == "opportunity" and of(out, "lead_dispositioned") == []
 
 
@@ -108,10 +115,18 @@ def test_redelivered_disposition_emits_nothing():
 @given(order=st.permutations(range(5)))
 def test_same_time_rejection_and_buyer_activity_give_one_state_in_any_order(order):
     t = T0 + 10 * DAY
-    batch = [page(at=t, eid="p"), director_form(at=t, eid="f"), crm(status="rejected", disposition="not_now", at=t, eid="r"),
-             crm(status="accepted", at=t, eid="a"), form(CORP, kind="chat", at=t, eid="c")]
+    batch = [
+        page(at=t, eid="p"),
+        director_form(at=t, eid="f"),
+        crm(status="rejected", disposition="not_now", at=t, eid="r"),
+        crm(status="accepted", at=t, eid="a"),
+        form(CORP, kind="chat", at=t, eid="c"),
+    ]
     base = mql_lead()
     state, _ = run([batch[i] for i in order], base)
     reference, _ = run(batch, base)
-    strip = lambda s: {k: v for k, v in s.to_dict().items() if k not in ("recent_event_ids", "mql_number", "qualified_at_ms")}  # noqa: E731
+
+    def strip(s):
+        return {k: v for k, v in s.to_dict().items() if k not in ("recent_event_ids", "mql_number", "qualified_at_ms")}
+
     assert strip(state) == strip(reference)

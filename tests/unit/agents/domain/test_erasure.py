@@ -46,12 +46,20 @@ def test_keyed_id_has_the_same_shape_but_cannot_be_recomputed_without_the_key():
 
 def test_capture_derives_keyed_ids_with_the_configured_key():
     record = {"event_id": "f-1", "occurred_at": NOW, "form_id": "demo", "form_kind": "demo_request", "email": EMAIL}
-    event = to_lead_event("form_submitted", record, "json", raw=b"{}", received_at_ms=NOW, now_ms=NOW,
-                          limits=CaptureLimits(lead_id_key=KEY))
+    event = to_lead_event(
+        "form_submitted",
+        record,
+        "json",
+        raw=b"{}",
+        received_at_ms=NOW,
+        now_ms=NOW,
+        limits=CaptureLimits(lead_id_key=KEY),
+    )
     assert event.lead_id == lead_id_for_email(EMAIL, KEY)
     crm = {"event_id": "c-1", "occurred_at": NOW, "email": EMAIL, "status": "working"}
-    event = to_lead_event("crm_status", crm, "json", raw=b"{}", received_at_ms=NOW, now_ms=NOW,
-                          limits=CaptureLimits(lead_id_key=KEY))
+    event = to_lead_event(
+        "crm_status", crm, "json", raw=b"{}", received_at_ms=NOW, now_ms=NOW, limits=CaptureLimits(lead_id_key=KEY)
+    )
     assert event.lead_id == lead_id_for_email(EMAIL, KEY)
 
 
@@ -103,10 +111,19 @@ def test_the_erasure_request_carries_the_lead_id_only_and_capture_accepts_it():
     record = erasure_request(lead, requested_at_ms=NOW, event_id="erasure-1", requested_by="dpo-ticket-7")
     assert "email" not in record and record["status"] == ERASURE_REQUESTED
     Codec(SchemaRegistry.load()).encode("crm_status", record)  # valid against the input contract
-    event = to_lead_event("crm_status", record, "json", raw=b"{}", received_at_ms=NOW, now_ms=NOW, limits=CaptureLimits())
+    event = to_lead_event(
+        "crm_status", record, "json", raw=b"{}", received_at_ms=NOW, now_ms=NOW, limits=CaptureLimits()
+    )
     assert event.lead_id == lead and is_erasure(event)
-    other = to_lead_event("crm_status", {**record, "status": "working"}, "json", raw=b"{}", received_at_ms=NOW,
-                          now_ms=NOW, limits=CaptureLimits())
+    other = to_lead_event(
+        "crm_status",
+        {**record, "status": "working"},
+        "json",
+        raw=b"{}",
+        received_at_ms=NOW,
+        now_ms=NOW,
+        limits=CaptureLimits(),
+    )
     assert not is_erasure(other)
 
 
@@ -123,7 +140,9 @@ def test_suppression_keys_are_keyed_and_reveal_neither_the_id_nor_the_email():
 
 def test_lead_erased_record_is_deterministic_valid_avro_and_has_no_personal_fields():
     record = erasure_request(lead_id_for_email(EMAIL), requested_at_ms=NOW, event_id="erasure-1")
-    event = to_lead_event("crm_status", record, "json", raw=b"{}", received_at_ms=NOW, now_ms=NOW, limits=CaptureLimits())
+    event = to_lead_event(
+        "crm_status", record, "json", raw=b"{}", received_at_ms=NOW, now_ms=NOW, limits=CaptureLimits()
+    )
     out = lead_erased_record(event, erased_at_ms=NOW + 5, found=True, visitors=2, mode="suppress")
     assert out == lead_erased_record(event, erased_at_ms=NOW + 5, found=True, visitors=2, mode="suppress")
     assert out["event_id"].startswith("er_") and out["lead_id"] == event.lead_id and out["later_events"] == "suppress"
@@ -138,8 +157,12 @@ def test_lead_erased_record_is_deterministic_valid_avro_and_has_no_personal_fiel
 
 
 def test_topics_are_created_with_retention_and_compaction_from_the_settings():
-    settings = load_settings(internal_retention_hours=48, io_retention_hours=-1, changelog_max_compaction_lag_hours=2,
-                             changelog_tombstone_retention_hours=3)
+    settings = load_settings(
+        internal_retention_hours=48,
+        io_retention_hours=-1,
+        changelog_max_compaction_lag_hours=2,
+        changelog_tombstone_retention_hours=3,
+    )
     names = TopicNames.from_settings(settings)
     for topic in (names.lead_events, names.visitor_events, names.sla_commands, names.dead_letters):
         assert topic_config(settings, topic) == {"cleanup.policy": "delete", "retention.ms": str(48 * 3_600_000)}
@@ -148,8 +171,10 @@ def test_topics_are_created_with_retention_and_compaction_from_the_settings():
     [changelog] = [t for t in changelog_topics(settings) if "lead_to_state" in t]
     assert changelog == f"{settings.app_id}-lead_to_state-changelog"
     assert topic_config(settings, changelog) == {
-        "cleanup.policy": "compact", "max.compaction.lag.ms": str(2 * 3_600_000),
-        "delete.retention.ms": str(3 * 3_600_000)}
+        "cleanup.policy": "compact",
+        "max.compaction.lag.ms": str(2 * 3_600_000),
+        "delete.retention.ms": str(3 * 3_600_000),
+    }
 
 
 def test_table_names_match_the_tables_the_app_creates(tmp_path):

@@ -20,9 +20,14 @@ MINUTE = 60_000
 
 _n = itertools.count(1)
 FORM_SIGNALS = {  # config/scoring-model.yaml event_signals.form_kinds
-    "demo_request": "contact_request", "contact_sales": "contact_request", "pricing_form": "contact_request",
-    "chat": "contact_request", "content_download": "content_download", "webinar_registration": "webinar_registration",
-    "event_badge_scan": "event_badge_scan", "newsletter": "newsletter_signup",
+    "demo_request": "contact_request",
+    "contact_sales": "contact_request",
+    "pricing_form": "contact_request",
+    "chat": "contact_request",
+    "content_download": "content_download",
+    "webinar_registration": "webinar_registration",
+    "event_badge_scan": "event_badge_scan",
+    "newsletter": "newsletter_signup",
 }
 
 QUEUES = [
@@ -35,12 +40,21 @@ def rep(rep_id: str, role: str = "AE", capacity: int = 10, **fields: Any) -> dic
     return {"id": rep_id, "name": rep_id.title(), "role": role, "capacity": capacity, **fields}
 
 
-def roster(reps: list[dict[str, Any]], *, rules: list[dict[str, Any]] | None = None,
-           territories: list[dict[str, Any]] | None = None, account_owners: dict[str, str] | None = None,
-           config=CONFIG, now_ms: int | None = NOW) -> Roster:
+def roster(
+    reps: list[dict[str, Any]],
+    *,
+    rules: list[dict[str, Any]] | None = None,
+    territories: list[dict[str, Any]] | None = None,
+    account_owners: dict[str, str] | None = None,
+    config=CONFIG,
+    now_ms: int | None = NOW,
+) -> Roster:
     raw = {
-        "territories": territories if territories is not None else [
-            {"id": "na", "countries": ["US", "CA"]}, {"id": "emea", "countries": ["GB", "DE", "FR"]},
+        "territories": territories
+        if territories is not None
+        else [
+            {"id": "na", "countries": ["US", "CA"]},
+            {"id": "emea", "countries": ["GB", "DE", "FR"]},
         ],
         "reps": reps + QUEUES,
         "rules": rules or [],
@@ -49,12 +63,25 @@ def roster(reps: list[dict[str, Any]], *, rules: list[dict[str, Any]] | None = N
     return parse_roster(raw, config=config, now_ms=now_ms)
 
 
-def mql(email: str | None = None, *, form_kind: str | None = "demo_request", signals: dict[str, float] | None = None,
-        trigger: str | None = None, fit_grade: str | None = "B", country: str | None = "US",
-        company_size: int | None = 500, industry: str | None = "Software", score: float = 60.0,
-        fast_track: bool = False, priority_hint: str | None = None, mql_number: int = 1,
-        event_id: str | None = None, account_key: str | None = None, touches: list[str] | None = None,
-        **extra: Any) -> dict[str, Any]:
+def mql(
+    email: str | None = None,
+    *,
+    form_kind: str | None = "demo_request",
+    signals: dict[str, float] | None = None,
+    trigger: str | None = None,
+    fit_grade: str | None = "B",
+    country: str | None = "US",
+    company_size: int | None = 500,
+    industry: str | None = "Software",
+    score: float = 60.0,
+    fast_track: bool = False,
+    priority_hint: str | None = None,
+    mql_number: int = 1,
+    event_id: str | None = None,
+    account_key: str | None = None,
+    touches: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A LeadQualified v3 record as scoring emits it: the structured facts (firmographics,
     signals, form_kinds) next to the handoff's display text. ``legacy(record)`` makes it a v2 one."""
     email = email or f"lead{next(_n)}@corp{next(_n)}.example.com"
@@ -97,11 +124,20 @@ def mql(email: str | None = None, *, form_kind: str | None = "demo_request", sig
         "company": "Corp",
         "job_title": "Director",
         "priority_hint": priority_hint,
-        "firmographics": {"company_size": company_size, "industry": industry, "country": country,
-                          "segment": CONFIG.segment_for(company_size), "fit_grade": fit_grade},
+        "firmographics": {
+            "company_size": company_size,
+            "industry": industry,
+            "country": country,
+            "segment": CONFIG.segment_for(company_size),
+            "fit_grade": fit_grade,
+        },
         "signals": [{"signal": s, "points": p} for s, p in signals.items()],
-        "form_kinds": sorted({*([form_kind] if form_kind else []),
-                              *(k.removeprefix("form:") for k in touch_kinds if k.startswith("form:"))}),
+        "form_kinds": sorted(
+            {
+                *([form_kind] if form_kind else []),
+                *(k.removeprefix("form:") for k in touch_kinds if k.startswith("form:")),
+            }
+        ),
         "lead_type": None,
     }
     record.update(extra)
@@ -116,11 +152,17 @@ def legacy(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in V3_FIELDS}
 
 
-def route(record: dict[str, Any], r: Roster | None, *, open_leads=None, cursors=None, now_ms: int = NOW,
-          config=CONFIG) -> tuple[Plan, Decision, dict[str, Any], Any]:
+def route(
+    record: dict[str, Any], r: Roster | None, *, open_leads=None, cursors=None, now_ms: int = NOW, config=CONFIG
+) -> tuple[Plan, Decision, dict[str, Any], Any]:
     """Plan + reference selection + record, like the agent does with Redis."""
     p = plan(record, r, config, now_ms=now_ms, roster_version=1)
-    d = select_reference(p, open_leads if open_leads is not None else {}, cursors if cursors is not None else {},
-                         lead_id=record["lead_id"], now_ms=now_ms)
+    d = select_reference(
+        p,
+        open_leads if open_leads is not None else {},
+        cursors if cursors is not None else {},
+        lead_id=record["lead_id"],
+        now_ms=now_ms,
+    )
     a = assignment_record(p, d, record, r, config)
     return p, d, a.record, a

@@ -46,8 +46,13 @@ class MemoryRosterStore:
         if key in self.decisions:
             return dataclasses.replace(self.decisions[key], replay=True)
         stage = plan.stages[0]
-        decision = Decision(stage=0, rule=stage.rule, owner_id=stage.candidates[0].rep_id, assigned_at_ms=now_ms,
-                            roster_version=plan.roster_version)
+        decision = Decision(
+            stage=0,
+            rule=stage.rule,
+            owner_id=stage.candidates[0].rep_id,
+            assigned_at_ms=now_ms,
+            roster_version=plan.roster_version,
+        )
         self.decisions[key] = decision
         return decision
 
@@ -98,8 +103,12 @@ def test_an_mql_is_assigned_then_the_assignment_is_remembered(pipeline):
     memo = orjson.loads(pipeline.tables["lead_to_assignment"][LEAD.encode()])
     assert memo  # written after the record was emitted
     assert [s.key for s in pipeline.channel("assignments").sent] == [LEAD.encode()]
-    assert pipeline.metrics.registry.get_sample_value(
-        "leadflow_assignments_total", {"rule": record["rule"], "priority": record["priority"]}) == 1.0
+    assert (
+        pipeline.metrics.registry.get_sample_value(
+            "leadflow_assignments_total", {"rule": record["rule"], "priority": record["priority"]}
+        )
+        == 1.0
+    )
     assert not pipeline.dead_letters
 
 
@@ -115,16 +124,36 @@ def test_a_redelivered_mql_is_skipped(pipeline):
 
 
 def test_a_breach_that_only_escalates_is_not_routings_business(pipeline):
-    breach = {"event_id": "br-1", "lead_id": LEAD, "assignment_id": "as-1", "owner_id": "ae-ana", "priority": "P1",
-              "tier": 1, "escalate_to_role": "manager", "due_at": T0, "breached_at": T0 + 1, "minutes_late": 0.1,
-              "action": "escalate"}
+    breach = {
+        "event_id": "br-1",
+        "lead_id": LEAD,
+        "assignment_id": "as-1",
+        "owner_id": "ae-ana",
+        "priority": "P1",
+        "tier": 1,
+        "escalate_to_role": "manager",
+        "due_at": T0,
+        "breached_at": T0 + 1,
+        "minutes_late": 0.1,
+        "action": "escalate",
+    }
     asyncio.run(pipeline.deliver_record("sla_breaches", "sla_breached", breach, key=LEAD.encode()))
     assert not pipeline.emitted and not pipeline.dead_letters
 
 
 def test_wrong_records_and_commands_are_dead_lettered_as_unknown_kind(pipeline):
-    breach = {"event_id": "br-1", "lead_id": LEAD, "assignment_id": "as-1", "owner_id": "ae-ana", "priority": "P1",
-              "tier": 0, "escalate_to_role": "rep", "due_at": T0, "breached_at": T0 + 1, "minutes_late": 0.1}
+    breach = {
+        "event_id": "br-1",
+        "lead_id": LEAD,
+        "assignment_id": "as-1",
+        "owner_id": "ae-ana",
+        "priority": "P1",
+        "tier": 0,
+        "escalate_to_role": "rep",
+        "due_at": T0,
+        "breached_at": T0 + 1,
+        "minutes_late": 0.1,
+    }
     asyncio.run(pipeline.deliver_record("mqls", "sla_breached", breach, key=LEAD.encode()))
     asyncio.run(pipeline.deliver("routing_retries", wire.encode(wire.SlaSweep(0, 1, 2)), key=b"r"))
 

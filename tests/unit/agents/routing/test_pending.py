@@ -10,8 +10,8 @@ from agents.routing import pending
 from agents.routing.config import RosterErrorPolicy, parse_routing_config
 from agents.routing.exceptions import RoutingConfigError
 from agents.routing.pending import PendingLead, PendingStore, roster_document_problem, should_park
-from agents.routing.rules import FALLBACK_REASONS, assignment_id, assignment_record, fallback_plan
 from agents.routing.roster_store import RosterDataError, RosterStore
+from agents.routing.rules import FALLBACK_REASONS, assignment_id, assignment_record, fallback_plan
 from tests.unit.agents.routing.helpers import CONFIG, MINUTE, NOW, mql, rep, roster
 from tests.unit.agents.routing.test_routing_config import with_change
 
@@ -29,8 +29,15 @@ def doc_with(**fields) -> dict:
 
 
 def parked(lead_id: str = "ld_1", *, number: int = 1, since: int = NOW, partition: int = 0) -> PendingLead:
-    return PendingLead(lead_id, f"mql_{lead_id}_{number}", number, partition, since,
-                       pending.ROSTER_UNREADABLE, {"lead_id": lead_id, "mql_number": number})
+    return PendingLead(
+        lead_id,
+        f"mql_{lead_id}_{number}",
+        number,
+        partition,
+        since,
+        pending.ROSTER_UNREADABLE,
+        {"lead_id": lead_id, "mql_number": number},
+    )
 
 
 # --- the roster document's shape -----------------------------------------------------------
@@ -40,15 +47,18 @@ def test_a_valid_document_has_no_problem():
     assert roster_document_problem(valid_doc()) is None
 
 
-@pytest.mark.parametrize("doc,expected", [
-    (doc_with(reps="not-a-list"), "roster field 'reps' is a str, not a list"),
-    (doc_with(reps=[SECRET]), "roster field 'reps[0]' is a str, not an object"),
-    (doc_with(rules={"a": 1}), "roster field 'rules' is a dict, not a list"),
-    (doc_with(account_owners=[SECRET]), "roster field 'account_owners' is a list, not an object"),
-    (doc_with(reps=[{"name": SECRET}]), "roster field 'reps[0].id' is missing or not a string"),
-    ({"meta": {}}, "roster document field 'roster' is a NoneType, not an object"),
-    ([1, 2], "roster document is a list, not an object"),
-])
+@pytest.mark.parametrize(
+    "doc,expected",
+    [
+        (doc_with(reps="not-a-list"), "roster field 'reps' is a str, not a list"),
+        (doc_with(reps=[SECRET]), "roster field 'reps[0]' is a str, not an object"),
+        (doc_with(rules={"a": 1}), "roster field 'rules' is a dict, not a list"),
+        (doc_with(account_owners=[SECRET]), "roster field 'account_owners' is a list, not an object"),
+        (doc_with(reps=[{"name": SECRET}]), "roster field 'reps[0].id' is missing or not a string"),
+        ({"meta": {}}, "roster document field 'roster' is a NoneType, not an object"),
+        ([1, 2], "roster document is a list, not an object"),
+    ],
+)
 def test_a_corrupt_document_is_named_by_field_never_by_value(doc, expected):
     problem = roster_document_problem(doc)
     assert problem == expected
@@ -60,11 +70,17 @@ class _Client:  # RosterStore only registers its scripts at construction
         return None
 
 
-@pytest.mark.parametrize("raw,expected", [
-    (orjson.dumps(doc_with(reps="not-a-list")), "leadflow:roster:doc: roster field 'reps' is a str, not a list"),
-    (b"{not json", "roster document leadflow:roster:doc is not valid JSON"),
-    (orjson.dumps(doc_with(reps=[{"id": "x", "capacity": "lots"}])), "a roster entry has a field of the wrong type"),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (orjson.dumps(doc_with(reps="not-a-list")), "leadflow:roster:doc: roster field 'reps' is a str, not a list"),
+        (b"{not json", "roster document leadflow:roster:doc is not valid JSON"),
+        (
+            orjson.dumps(doc_with(reps=[{"id": "x", "capacity": "lots"}])),
+            "a roster entry has a field of the wrong type",
+        ),
+    ],
+)
 def test_the_store_turns_a_corrupt_document_into_a_roster_data_error(raw, expected):
     with pytest.raises(RosterDataError) as info:
         RosterStore(_Client(), "leadflow")._parse(raw)
@@ -93,11 +109,14 @@ def test_pending_waits_until_max_pending_minutes_then_falls_back():
     assert not should_park(capped, NOW, NOW + 5 * MINUTE)
 
 
-@pytest.mark.parametrize("value,expected", [
-    ({"action": "wait"}, "roster_error.action: expected one of the allowed values, got 'wait'"),
-    ({"action": "pending", "max_pending_minutes": 0}, "roster_error.max_pending_minutes"),
-    ({"action": "pending", "retry": 1}, "roster_error.retry: unknown key"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ({"action": "wait"}, "roster_error.action: expected one of the allowed values, got 'wait'"),
+        ({"action": "pending", "max_pending_minutes": 0}, "roster_error.max_pending_minutes"),
+        ({"action": "pending", "retry": 1}, "roster_error.retry: unknown key"),
+    ],
+)
 def test_bad_roster_error_policy_names_the_key(value, expected):
     with pytest.raises(RoutingConfigError) as info:
         parse_routing_config(with_change("roster_error", value))
@@ -109,8 +128,13 @@ def test_bad_roster_error_policy_names_the_key(value, expected):
 
 def test_fallback_for_an_unreadable_roster_names_the_reason_and_keeps_the_assignment_id():
     record = mql()
-    plan = fallback_plan(record, CONFIG, reason="roster_unreadable", roster_version=-1,
-                         note="roster unusable: roster field 'reps' is a str, not a list")
+    plan = fallback_plan(
+        record,
+        CONFIG,
+        reason="roster_unreadable",
+        roster_version=-1,
+        note="roster unusable: roster field 'reps' is a str, not a list",
+    )
     decision = pending.local_fallback_decision(plan, NOW)
     out = assignment_record(plan, decision, record, None, CONFIG)
     assert "roster_unreadable" in FALLBACK_REASONS

@@ -33,12 +33,17 @@ def _scenario(config, reps=None, *, now_ms: int = NOW + 60 * MINUTE):
     _, _, assigned, _ = route(first, r, open_leads=open_leads, cursors=cursors, config=config)
     assert (assigned["priority"], assigned["owner_id"]) == ("P2", "sdr-a")
     memo = RoutingMemo(first["event_id"], 1, "P2", assigned)
-    upgrade = {**first, "event_id": first["event_id"] + "-up-P1", "priority_hint": "P1",
-               "upgrade_of": first["event_id"], "previous_priority_hint": "P2",
-               "breakdown": first["breakdown"] + [{"signal": "contact_request", "points": 20.0, "detail": None}],
-               "signals": first["signals"] + [{"signal": "contact_request", "points": 20.0}],
-               "form_kinds": sorted({*first["form_kinds"], "demo_request"}),
-               "handoff": {**first["handoff"], "trigger": "contact_request (demo_request form)"}}
+    upgrade = {
+        **first,
+        "event_id": first["event_id"] + "-up-P1",
+        "priority_hint": "P1",
+        "upgrade_of": first["event_id"],
+        "previous_priority_hint": "P2",
+        "breakdown": first["breakdown"] + [{"signal": "contact_request", "points": 20.0, "detail": None}],
+        "signals": first["signals"] + [{"signal": "contact_request", "points": 20.0}],
+        "form_kinds": sorted({*first["form_kinds"], "demo_request"}),
+        "handoff": {**first["handoff"], "trigger": "contact_request (demo_request form)"},
+    }
     facts = facts_from_mql(upgrade, config)
     priority = classify(facts, config)
     assert redelivery_action(memo, facts, priority.priority) is None, "a raise is routed"
@@ -58,8 +63,11 @@ def test_default_policy_is_reroute_and_a_demo_request_moves_the_sdr_lead_to_an_a
     assert record["mql_event_id"] == upgrade["event_id"]
     assert record["first_touch_due_at"] - record["assigned_at"] == 10 * MINUTE
     assert "priority raised from P2 to P1 on the same MQL" in record["reason"]
-    assert record["audit"][0] == {"candidate": "sdr-a", "decision": "skipped",
-                                  "reason": "priority_upgrade (reroute): the new priority goes to role AE, sdr-a has role SDR"}
+    assert record["audit"][0] == {
+        "candidate": "sdr-a",
+        "decision": "skipped",
+        "reason": "priority_upgrade (reroute): the new priority goes to role AE, sdr-a has role SDR",
+    }
     assert open_leads["sdr-a"] == set() and open_leads[record["owner_id"]] == {first["lead_id"]}, "the slot moved"
     CODEC.encode("lead_assigned", record)
 
@@ -78,7 +86,9 @@ def test_keep_owner_falls_back_to_a_reroute_when_the_owner_cannot_take_it_now():
     _, _, _, _, memo = _scenario(_config("keep_owner"))
     away = roster([rep("sdr-a", "SDR", out_of_office=OOO), rep("ae-a")])
     upgrade = mql(form_kind="demo_request", fit_grade="C")
-    p = plan_upgrade(plan(upgrade, away, _config("keep_owner"), now_ms=now), memo, away, _config("keep_owner"), now_ms=now)
+    p = plan_upgrade(
+        plan(upgrade, away, _config("keep_owner"), now_ms=now), memo, away, _config("keep_owner"), now_ms=now
+    )
     assert p.stages[0].rule != KEEP_OWNER_RULE
     assert "sdr-a is out of office" in p.stages[0].audit_before[0]["reason"]
 
@@ -90,8 +100,13 @@ def test_reroute_keeps_an_owner_who_already_has_the_new_role():
     p = plan_upgrade(plan(mql(form_kind="demo_request"), r, CONFIG, now_ms=now), memo, r, CONFIG, now_ms=now)
     assert p.stages[0].rule == KEEP_OWNER_RULE and p.stages[0].candidates[0].rep_id == "ae-owner"
     fallback = RoutingMemo("mql-1", 1, "P2", {"owner_id": CONFIG.fallback.owner_id})
-    p = plan_upgrade(plan(mql(form_kind="demo_request"), r, _config("keep_owner"), now_ms=now), fallback, r,
-                     _config("keep_owner"), now_ms=now)
+    p = plan_upgrade(
+        plan(mql(form_kind="demo_request"), r, _config("keep_owner"), now_ms=now),
+        fallback,
+        r,
+        _config("keep_owner"),
+        now_ms=now,
+    )
     assert p.stages[0].rule != KEEP_OWNER_RULE, "the triage queue does not keep an upgraded lead"
 
 

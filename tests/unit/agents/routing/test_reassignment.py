@@ -8,8 +8,17 @@ import pytest
 
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.reassign import (
-    MANAGER_RULE, breach_reason, describe_duration, facts_of, facts_to_dict, memo_after, plan_reassignment,
-    reassign_action, reassignment_id, reassignment_record, wants_reassignment,
+    MANAGER_RULE,
+    breach_reason,
+    describe_duration,
+    facts_of,
+    facts_to_dict,
+    memo_after,
+    plan_reassignment,
+    reassign_action,
+    reassignment_id,
+    reassignment_record,
+    wants_reassignment,
 )
 from agents.routing.redelivery import RoutingMemo
 from agents.routing.rules import plan, select_reference
@@ -19,11 +28,19 @@ from tests.unit.agents.routing.helpers import CONFIG, MINUTE, NOW, mql, rep, ros
 
 CODEC = Codec(SchemaRegistry.load())
 HOUR = 60 * MINUTE
-POOL_RULE = {"name": "pool", "match": {"countries": ["US"]}, "members": ["ae-ana", "ae-ben", "ae-cy"],
-             "default_owner": "mgr-mia"}
-REPS = [rep("ae-ana", team="na-sales", manager="mgr-mia"), rep("ae-ben", team="na-sales", manager="mgr-mia"),
-        rep("ae-cy", team="na-sales", manager="mgr-mia"), rep("mgr-mia", "manager", round_robin=False),
-        rep("ae-other")]
+POOL_RULE = {
+    "name": "pool",
+    "match": {"countries": ["US"]},
+    "members": ["ae-ana", "ae-ben", "ae-cy"],
+    "default_owner": "mgr-mia",
+}
+REPS = [
+    rep("ae-ana", team="na-sales", manager="mgr-mia"),
+    rep("ae-ben", team="na-sales", manager="mgr-mia"),
+    rep("ae-cy", team="na-sales", manager="mgr-mia"),
+    rep("mgr-mia", "manager", round_robin=False),
+    rep("ae-other"),
+]
 
 
 def first_routing(r=None, *, open_leads=None, cursors=None):
@@ -31,18 +48,33 @@ def first_routing(r=None, *, open_leads=None, cursors=None):
     r = r or roster(REPS, rules=[POOL_RULE])
     record = mql(form_kind="demo_request", country="US")
     p, _, assigned, _ = route(record, r, open_leads=open_leads, cursors=cursors)
-    memo = RoutingMemo(record["event_id"], 1, assigned["priority"], assigned, owners=(assigned["owner_id"],),
-                       first_assigned_at=assigned["assigned_at"], facts=facts_to_dict(p.facts, p.priority))
+    memo = RoutingMemo(
+        record["event_id"],
+        1,
+        assigned["priority"],
+        assigned,
+        owners=(assigned["owner_id"],),
+        first_assigned_at=assigned["assigned_at"],
+        facts=facts_to_dict(p.facts, p.priority),
+    )
     return r, record, memo
 
 
 def breach_of(memo, *, tier=2, due_after=4 * HOUR, action="reassign"):
     rec = memo.record
     return {
-        "event_id": breach_id(rec["lead_id"], rec["event_id"], tier), "lead_id": rec["lead_id"],
-        "assignment_id": rec["event_id"], "owner_id": rec["owner_id"], "priority": rec["priority"], "tier": tier,
-        "escalate_to_role": "manager", "escalate_to_id": "mgr-mia", "due_at": memo.first_assigned_at + due_after,
-        "breached_at": memo.first_assigned_at + due_after + 500, "minutes_late": 0.008, "action": action,
+        "event_id": breach_id(rec["lead_id"], rec["event_id"], tier),
+        "lead_id": rec["lead_id"],
+        "assignment_id": rec["event_id"],
+        "owner_id": rec["owner_id"],
+        "priority": rec["priority"],
+        "tier": tier,
+        "escalate_to_role": "manager",
+        "escalate_to_id": "mgr-mia",
+        "due_at": memo.first_assigned_at + due_after,
+        "breached_at": memo.first_assigned_at + due_after + 500,
+        "minutes_late": 0.008,
+        "action": action,
         "first_assigned_at": memo.first_assigned_at,
     }
 
@@ -51,8 +83,15 @@ def reassign(r, memo, breach, *, open_leads, cursors, now_ms, config=CONFIG):
     """What the agent does with a reassigning breach, with the reference selection for Redis."""
     facts, priority = facts_of(memo, config)
     base = plan({}, r, config, now_ms=now_ms, roster_version=1, facts=facts, priority=priority)
-    p = plan_reassignment(base, owner_id=breach["owner_id"], previous=memo.owners, roster=r, config=config,
-                          now_ms=now_ms, why=breach_reason(breach, memo))
+    p = plan_reassignment(
+        base,
+        owner_id=breach["owner_id"],
+        previous=memo.owners,
+        roster=r,
+        config=config,
+        now_ms=now_ms,
+        why=breach_reason(breach, memo),
+    )
     if p is None:
         return None, None
     d = select_reference(p, open_leads, cursors, lead_id=breach["lead_id"], now_ms=now_ms)
@@ -81,8 +120,14 @@ def test_everyone_who_already_had_the_mql_is_skipped():
     _, second = reassign(r, memo, breach_of(memo), open_leads=open_leads, cursors=cursors, now_ms=NOW + 4 * HOUR)
     memo2 = memo_after(memo, second.record)
     assert memo2.owners == (memo.record["owner_id"], second.record["owner_id"])
-    _, third = reassign(r, memo2, breach_of(memo2, tier=3, due_after=24 * HOUR), open_leads=open_leads,
-                        cursors=cursors, now_ms=NOW + 24 * HOUR)
+    _, third = reassign(
+        r,
+        memo2,
+        breach_of(memo2, tier=3, due_after=24 * HOUR),
+        open_leads=open_leads,
+        cursors=cursors,
+        now_ms=NOW + 24 * HOUR,
+    )
     assert third.record["owner_id"] == ({"ae-ana", "ae-ben", "ae-cy"} - set(memo2.owners)).pop()
     skipped = {e["candidate"]: e["reason"] for e in third.record["audit"] if e["decision"] == "skipped"}
     assert skipped[memo.record["owner_id"]] == "reassign: already had this lead"
@@ -90,8 +135,10 @@ def test_everyone_who_already_had_the_mql_is_skipped():
 
 
 def test_when_the_pool_is_used_up_the_plan_moves_on_and_never_back_to_the_owner():
-    r = roster([rep("ae-ana", manager="mgr-mia"), rep("mgr-mia", "manager", round_robin=False)],
-               rules=[{"name": "pool", "match": {"countries": ["US"]}, "members": ["ae-ana"], "default_owner": "mgr-mia"}])
+    r = roster(
+        [rep("ae-ana", manager="mgr-mia"), rep("mgr-mia", "manager", round_robin=False)],
+        rules=[{"name": "pool", "match": {"countries": ["US"]}, "members": ["ae-ana"], "default_owner": "mgr-mia"}],
+    )
     open_leads = {}
     _, record, memo = first_routing(r, open_leads=open_leads)
     assert memo.record["owner_id"] == "ae-ana"
@@ -114,8 +161,10 @@ def test_manager_target_puts_the_owners_manager_first_else_the_next_rep():
     _, a = reassign(r, memo, breach_of(memo), open_leads=open_leads, cursors={}, now_ms=NOW + HOUR, config=config)
     assert (a.record["owner_id"], a.record["rule"]) == ("mgr-mia", MANAGER_RULE)
     assert "Mgr-Mia manages" in a.record["reason"]
-    away = roster([*REPS[:3], rep("mgr-mia", "manager", round_robin=False, active=False), REPS[4]],
-                  rules=[{**POOL_RULE, "default_owner": "ae-other"}])
+    away = roster(
+        [*REPS[:3], rep("mgr-mia", "manager", round_robin=False, active=False), REPS[4]],
+        rules=[{**POOL_RULE, "default_owner": "ae-other"}],
+    )
     _, b = reassign(away, memo, breach_of(memo), open_leads={}, cursors={}, now_ms=NOW + HOUR, config=config)
     assert b.record["rule"] == "rule:pool" and b.record["owner_id"] != memo.record["owner_id"]
     assert {"candidate": "mgr-mia", "decision": "skipped", "reason": f"{MANAGER_RULE}: inactive"} in b.record["audit"]
@@ -137,10 +186,16 @@ def test_record_says_why_keeps_the_mql_and_starts_a_fresh_deadline():
     assert (out["assigned_at"], out["first_touch_due_at"]) == (at, at + 10 * MINUTE)
     assert out["reason"].startswith(f"reassigned: first touch SLA breached by {old} (tier 2, 4 h); P1 (demo_request")
     assert (out["reassigned_from"], out["replaces_assignment_id"], out["cause_event_id"]) == (
-        old, memo.record["event_id"], breach["event_id"])
+        old,
+        memo.record["event_id"],
+        breach["event_id"],
+    )
     assert out["handoff"] == record["handoff"]
-    assert out["audit"][0] == {"candidate": old, "decision": "skipped",
-                               "reason": f"reassign: first touch SLA breached by {old} (tier 2, 4 h)"}
+    assert out["audit"][0] == {
+        "candidate": old,
+        "decision": "skipped",
+        "reason": f"reassign: first touch SLA breached by {old} (tier 2, 4 h)",
+    }
     _, decoded = CODEC.decode(CODEC.encode("lead_assigned", out))
     assert decoded == out
 
@@ -159,10 +214,19 @@ def test_tier_0_counts_from_the_owners_own_assignment():
     assert breach_reason(breach, memo) == f"first touch SLA breached by {memo.record['owner_id']} (tier 0, 10 min)"
 
 
-@pytest.mark.parametrize(("ms", "text"), [
-    (4 * 3_600_000, "4 h"), (90 * 60_000, "1.5 h"), (10 * 60_000, "10 min"), (6_000, "6 s"), (2 * 86_400_000, "2 d"),
-    (26 * 3_600_000, "26 h"), (0, "0 s"), (-5, "0 s"),
-])
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (4 * 3_600_000, "4 h"),
+        (90 * 60_000, "1.5 h"),
+        (10 * 60_000, "10 min"),
+        (6_000, "6 s"),
+        (2 * 86_400_000, "2 d"),
+        (26 * 3_600_000, "26 h"),
+        (0, "0 s"),
+        (-5, "0 s"),
+    ],
+)
 def test_durations_read_like_a_person_wrote_them(ms, text):
     assert describe_duration(ms) == text
 
@@ -191,8 +255,9 @@ def test_memo_round_trips_and_old_memos_still_reassign():
     assert again == memo
     facts, priority = facts_of(again, CONFIG)
     assert facts == facts_from_mql(record, CONFIG) and priority == classify(facts, CONFIG)
-    legacy = RoutingMemo.from_dict({"mql_event_id": memo.mql_event_id, "mql_number": 1, "priority": "P1",
-                                    "record": memo.record})  # written before reassignment existed
+    legacy = RoutingMemo.from_dict(
+        {"mql_event_id": memo.mql_event_id, "mql_number": 1, "priority": "P1", "record": memo.record}
+    )  # written before reassignment existed
     assert legacy.owners == (memo.record["owner_id"],) and legacy.first_assigned_at == memo.record["assigned_at"]
     facts, priority = facts_of(legacy, CONFIG)
     # Its firmographics are not read back from the handoff's display text (lead_qualified v3):

@@ -44,8 +44,10 @@ def test_valid_roster_round_trips_through_its_redis_document():
 
 
 def test_unknown_territory_names_the_rep_and_the_rule():
-    raw = changed(reps=lambda reps: reps[0].update(territories=["apac"]),
-                  rules=lambda rules: rules[0]["match"].update(territories=["mars"]))
+    raw = changed(
+        reps=lambda reps: reps[0].update(territories=["apac"]),
+        rules=lambda rules: rules[0]["match"].update(territories=["mars"]),
+    )
     found = problems(raw)
     assert "reps[0] (id 'ae-ana').territories: unknown territory 'apac'" in found
     assert "rules[0] (name 'na').match.territories: unknown territory 'mars'" in found
@@ -58,7 +60,9 @@ def test_inactive_default_owner_is_refused():
 
 def test_departed_default_owner_is_refused():
     raw = changed(reps=lambda reps: reps[2].update(departed_at="2025-06-30T00:00:00Z"))
-    assert any(p.startswith("rules[0] (name 'na').default_owner: 'mgr-mia' departed on 2025-06-30") for p in problems(raw))
+    assert any(
+        p.startswith("rules[0] (name 'na').default_owner: 'mgr-mia' departed on 2025-06-30") for p in problems(raw)
+    )
 
 
 def test_default_owner_out_of_office_today_is_only_a_warning():
@@ -91,8 +95,10 @@ def test_shape_errors_name_the_entry_by_id():
 
 
 def test_all_problems_are_reported_together():
-    raw = changed(reps=lambda reps: (reps[0].update(capacity=0, territories=["apac"]), reps.append(rep("sdr-sam", "SDR"))),
-                  rules=lambda rules: rules.append({"name": "x", "members": ["ghost"], "default_owner": "nobody"}))
+    raw = changed(
+        reps=lambda reps: (reps[0].update(capacity=0, territories=["apac"]), reps.append(rep("sdr-sam", "SDR"))),
+        rules=lambda rules: rules.append({"name": "x", "members": ["ghost"], "default_owner": "nobody"}),
+    )
     found = problems(raw)
     assert len(found) == 5, found
     assert "rules[1] (name 'x').members: unknown rep 'ghost'" in found
@@ -100,10 +106,19 @@ def test_all_problems_are_reported_together():
 
 
 def test_out_of_office_window_must_be_ordered_and_valid():
-    raw = changed(reps=lambda reps: reps[0].update(out_of_office=[
-        {"from": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, {"from": "soon", "until": "later"}]))
+    raw = changed(
+        reps=lambda reps: reps[0].update(
+            out_of_office=[
+                {"from": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+                {"from": "soon", "until": "later"},
+            ]
+        )
+    )
     found = problems(raw)
-    assert any(p.startswith("reps[0] (id 'ae-ana').out_of_office[0]: 'from' (2026-02-01T00:00:00Z) must be before") for p in found)
+    assert any(
+        p.startswith("reps[0] (id 'ae-ana').out_of_office[0]: 'from' (2026-02-01T00:00:00Z) must be before")
+        for p in found
+    )
     assert any(p.startswith("reps[0] (id 'ae-ana').out_of_office[1]: not an ISO-8601 time") for p in found)
 
 
@@ -128,7 +143,11 @@ def test_nurture_owner_must_be_in_the_roster_and_active_fallback_must_not_be_ina
 
 
 def test_rule_conditions_are_checked_against_the_config():
-    raw = changed(rules=lambda rules: rules[0]["match"].update(segments=["giant"], lead_types=["carrier_pigeon"], priorities=["P9"]))
+    raw = changed(
+        rules=lambda rules: rules[0]["match"].update(
+            segments=["giant"], lead_types=["carrier_pigeon"], priorities=["P9"]
+        )
+    )
     found = problems(raw)
     assert "rules[0] (name 'na').match.segments: unknown segment 'giant'" in found
     assert "rules[0] (name 'na').match.lead_types: unknown lead type 'carrier_pigeon'" in found
@@ -136,10 +155,16 @@ def test_rule_conditions_are_checked_against_the_config():
 
 
 def test_availability_inactive_departed_out_of_office():
-    roster = parse_roster(changed(reps=lambda reps: (
-        reps[0].update(out_of_office=[{"from": "2025-12-31T00:00:00Z", "until": "2026-01-02T00:00:00Z"}]),
-        reps[1].update(departed_at="2026-06-01"),
-    )), config=CONFIG, now_ms=NOW)
+    roster = parse_roster(
+        changed(
+            reps=lambda reps: (
+                reps[0].update(out_of_office=[{"from": "2025-12-31T00:00:00Z", "until": "2026-01-02T00:00:00Z"}]),
+                reps[1].update(departed_at="2026-06-01"),
+            )
+        ),
+        config=CONFIG,
+        now_ms=NOW,
+    )
     ana, sam = roster.reps["ae-ana"], roster.reps["sdr-sam"]
     assert ana.unavailable_reason(NOW) == "out of office until 2026-01-02T00:00:00Z"
     assert ana.unavailable_reason(to_epoch_ms("2026-01-02T00:00:00Z")) is None  # back at `until`

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 from agents.routing.roster_presence_store import RosterWatch, check_roster_at_start
 
-SETTINGS = SimpleNamespace(redis_url="redis://user:secret@redis:6379/0", redis_key_prefix="p",
-                           roster_path="config/roster.yaml")
+SETTINGS = SimpleNamespace(
+    redis_url="redis://user:secret@redis:6379/0", redis_key_prefix="p", roster_path="config/roster.yaml"
+)
 
 
 class Gauge:

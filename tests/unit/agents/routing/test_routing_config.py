@@ -52,19 +52,26 @@ def test_segment_overrides_and_segments():
     assert CONFIG.first_touch_sla_ms("P2", "smb") == 48 * 3_600_000
 
 
-@pytest.mark.parametrize("path,value,expected", [
-    ("priorities.P1.first_touch_sla_minutes", "soon", "priorities.P1.first_touch_sla_minutes: expected a number, got 'soon'"),
-    ("priorities.P1.first_touch_sla_minutes", 0, "priorities.P1.first_touch_sla_minutes"),
-    ("priorities.P2", ..., "priorities.P2: required key is missing"),
-    ("priorities.P1.nurture", True, "priorities.P1: set exactly one of"),
-    ("nurture_owner", "revops-triage", "nurture_owner: must differ"),
-    ("fit_bump.to_priority", "P3", "fit_bump.to_priority: 'P3' is not more urgent than 'P2'"),
-    ("reassignment.to", "boss", "reassignment.to: expected one of the allowed values, got 'boss'"),
-    ("fit_bump.segments", ["giant"], "fit_bump.segments: unknown segment 'giant'"),
-    ("segment_sla_overrides", {"giant": {"P1": 5}}, "segment_sla_overrides.giant: unknown segment"),
-    ("surprise", 1, "surprise: unknown key"),
-    ("fallback", ..., "fallback: required key is missing"),
-])
+@pytest.mark.parametrize(
+    "path,value,expected",
+    [
+        (
+            "priorities.P1.first_touch_sla_minutes",
+            "soon",
+            "priorities.P1.first_touch_sla_minutes: expected a number, got 'soon'",
+        ),
+        ("priorities.P1.first_touch_sla_minutes", 0, "priorities.P1.first_touch_sla_minutes"),
+        ("priorities.P2", ..., "priorities.P2: required key is missing"),
+        ("priorities.P1.nurture", True, "priorities.P1: set exactly one of"),
+        ("nurture_owner", "revops-triage", "nurture_owner: must differ"),
+        ("fit_bump.to_priority", "P3", "fit_bump.to_priority: 'P3' is not more urgent than 'P2'"),
+        ("reassignment.to", "boss", "reassignment.to: expected one of the allowed values, got 'boss'"),
+        ("fit_bump.segments", ["giant"], "fit_bump.segments: unknown segment 'giant'"),
+        ("segment_sla_overrides", {"giant": {"P1": 5}}, "segment_sla_overrides.giant: unknown segment"),
+        ("surprise", 1, "surprise: unknown key"),
+        ("fallback", ..., "fallback: required key is missing"),
+    ],
+)
 def test_bad_config_names_the_key(path, value, expected):
     assert any(expected in p for p in problems(with_change(path, value))), problems(with_change(path, value))
 

@@ -44,7 +44,11 @@ def test_inactive_account_owner_is_skipped_with_the_reason():
     r = roster(AES + [rep("ae-owner", active=False)], account_owners={"acme.com": "ae-owner"})
     _, _, record, _ = route(mql("dana@acme.com"), r)
     assert record["owner_id"] != "ae-owner" and record["rule"] == "round_robin:AE"
-    assert record["audit"][0] == {"candidate": "ae-owner", "decision": "skipped", "reason": "account owner of acme.com: inactive"}
+    assert record["audit"][0] == {
+        "candidate": "ae-owner",
+        "decision": "skipped",
+        "reason": "account owner of acme.com: inactive",
+    }
 
 
 def test_out_of_office_account_owner_is_skipped():
@@ -56,7 +60,9 @@ def test_out_of_office_account_owner_is_skipped():
 
 
 def test_account_owner_respects_capacity_when_configured():
-    config = CONFIG.model_copy(update={"account_owner": CONFIG.account_owner.model_copy(update={"ignore_capacity": False})})
+    config = CONFIG.model_copy(
+        update={"account_owner": CONFIG.account_owner.model_copy(update={"ignore_capacity": False})}
+    )
     r = roster(AES + [rep("ae-owner")], account_owners={"acme.com": "ae-owner"})
     _, _, record, _ = route(mql("dana@acme.com"), r, open_leads=full("ae-owner"), config=config)
     assert record["owner_id"] != "ae-owner"
@@ -65,24 +71,36 @@ def test_account_owner_respects_capacity_when_configured():
 
 # --- territory / attribute rules ------------------------------------------------------------
 
-TERRITORY_REPS = [rep("ae-na", territories=["na"]), rep("ae-emea1", territories=["emea"], segments=["enterprise"]),
-                  rep("ae-emea2", territories=["emea"]), rep("ae-anywhere"), rep("mgr-emea", "manager", round_robin=False)]
+TERRITORY_REPS = [
+    rep("ae-na", territories=["na"]),
+    rep("ae-emea1", territories=["emea"], segments=["enterprise"]),
+    rep("ae-emea2", territories=["emea"]),
+    rep("ae-anywhere"),
+    rep("mgr-emea", "manager", round_robin=False),
+]
 EMEA_RULE = {"name": "emea", "match": {"territories": ["emea"]}, "default_owner": "mgr-emea"}
 
 
 def test_territory_rule_routes_to_the_reps_who_name_the_territory():
     r = roster(TERRITORY_REPS, rules=[EMEA_RULE])
     open_leads, cursors = {}, {}
-    owners = Counter(route(mql(country="GB"), r, open_leads=open_leads, cursors=cursors)[2]["owner_id"] for _ in range(4))
+    owners = Counter(
+        route(mql(country="GB"), r, open_leads=open_leads, cursors=cursors)[2]["owner_id"] for _ in range(4)
+    )
     assert owners == {"ae-emea2": 4}  # not ae-anywhere (names no territory), not ae-emea1 (enterprise only)
-    big = Counter(route(mql(country="GB", company_size=5000), r, open_leads=open_leads, cursors=cursors)[2]["owner_id"]
-                  for _ in range(2))
+    big = Counter(
+        route(mql(country="GB", company_size=5000), r, open_leads=open_leads, cursors=cursors)[2]["owner_id"]
+        for _ in range(2)
+    )
     assert set(big) == {"ae-emea1", "ae-emea2"}  # an enterprise lead: both serve it
     _, _, record, _ = route(mql(country="US"), r)
     # No rule names North America, so the reps serving its territory come before anyone anywhere.
     assert (record["rule"], record["owner_id"]) == ("territory:na", "ae-na")
-    assert record["audit"][0] == {"candidate": "rule:emea", "decision": "not_matched",
-                                  "reason": "territory na not in ['emea']"}
+    assert record["audit"][0] == {
+        "candidate": "rule:emea",
+        "decision": "not_matched",
+        "reason": "territory na not in ['emea']",
+    }
 
 
 def test_a_record_written_before_v3_is_routed_without_firmographics_and_the_audit_says_so():
@@ -90,9 +108,16 @@ def test_a_record_written_before_v3_is_routed_without_firmographics_and_the_audi
     so no territory rule or territory pool matches it; the role's round robin takes it."""
     r = roster(TERRITORY_REPS, rules=[EMEA_RULE])
     _, _, record, _ = route(legacy(mql(country="GB")), r)
-    assert record["audit"][0] == {"candidate": "firmographics", "decision": "not_applicable", "reason": LEGACY_FACTS_NOTE}
-    assert record["audit"][1] == {"candidate": "rule:emea", "decision": "not_matched",
-                                  "reason": "territory unknown not in ['emea']"}
+    assert record["audit"][0] == {
+        "candidate": "firmographics",
+        "decision": "not_applicable",
+        "reason": LEGACY_FACTS_NOTE,
+    }
+    assert record["audit"][1] == {
+        "candidate": "rule:emea",
+        "decision": "not_matched",
+        "reason": "territory unknown not in ['emea']",
+    }
     assert record["rule"] == "round_robin:AE" and not record["is_fallback"]
     _, _, control, _ = route(mql(country="GB"), r)  # the same lead as a v3 record
     assert control["rule"] == "rule:emea" and "firmographics" not in [a["candidate"] for a in control["audit"]]
@@ -102,15 +127,27 @@ def test_lead_type_sets_the_priority_and_territory_still_picks_the_owner():
     """A US lead with pricing views and a demo form is typed demo_request (first listed type
     wins ties); a rule keyed on another lead type does not match, yet the lead must reach North
     America AEs, never a round robin across EMEA reps."""
-    reps = [rep("ae-na", territories=["na"]), rep("ae-emea", territories=["emea"]),
-            rep("mgr-na", "manager", round_robin=False)]
-    rules = [{"name": "na-pricing", "match": {"territories": ["na"], "lead_types": ["pricing_with_form"]},
-              "default_owner": "mgr-na"}]
+    reps = [
+        rep("ae-na", territories=["na"]),
+        rep("ae-emea", territories=["emea"]),
+        rep("mgr-na", "manager", round_robin=False),
+    ]
+    rules = [
+        {
+            "name": "na-pricing",
+            "match": {"territories": ["na"], "lead_types": ["pricing_with_form"]},
+            "default_owner": "mgr-na",
+        }
+    ]
     r = roster(reps, rules=rules)
     open_leads, cursors = {}, {}
     for _ in range(5):
-        _, _, record, _ = route(mql(country="US", signals={"pricing_page_visit": 30.0, "contact_request": 20.0}),
-                                r, open_leads=open_leads, cursors=cursors)
+        _, _, record, _ = route(
+            mql(country="US", signals={"pricing_page_visit": 30.0, "contact_request": 20.0}),
+            r,
+            open_leads=open_leads,
+            cursors=cursors,
+        )
         assert record["priority"] == "P1" and record["owner_role"] == "AE"
         assert (record["rule"], record["owner_id"]) == ("territory:na", "ae-na")
     assert [a["candidate"] for a in record["audit"]] == ["rule:na-pricing", "ae-na"]
@@ -122,11 +159,16 @@ def test_round_robin_across_the_role_is_the_last_resort():
     _, _, record, _ = route(mql(country="US"), roster(reps))
     assert (record["rule"], record["owner_id"]) == ("round_robin:AE", "ae-emea")
     assert [(a["candidate"], a["decision"]) for a in record["audit"]] == [
-        ("ae-away", "skipped"), ("territory:na", "not_applicable"), ("ae-emea", "chosen")]
+        ("ae-away", "skipped"),
+        ("territory:na", "not_applicable"),
+        ("ae-emea", "chosen"),
+    ]
 
 
 def test_territory_step_can_be_switched_off():
-    config = CONFIG.model_copy(update={"territory_round_robin": CONFIG.territory_round_robin.model_copy(update={"enabled": False})})
+    config = CONFIG.model_copy(
+        update={"territory_round_robin": CONFIG.territory_round_robin.model_copy(update={"enabled": False})}
+    )
     reps = [rep("ae-na", territories=["na"]), rep("ae-emea", territories=["emea"])]
     rules_seen = {route(mql(country="US"), roster(reps), config=config)[2]["rule"] for _ in range(3)}
     assert rules_seen == {"round_robin:AE"}
@@ -141,7 +183,12 @@ def test_rule_reason_says_why_it_matched():
 
 def test_attribute_rules_first_match_wins():
     rules = [
-        {"name": "fintech", "match": {"industries": ["Fintech"], "min_company_size": 200}, "members": ["ae-emea1"], "default_owner": "mgr-emea"},
+        {
+            "name": "fintech",
+            "match": {"industries": ["Fintech"], "min_company_size": 200},
+            "members": ["ae-emea1"],
+            "default_owner": "mgr-emea",
+        },
         {"name": "catch-all", "members": ["ae-na"], "default_owner": "mgr-emea"},
     ]
     r = roster(TERRITORY_REPS, rules=rules)
@@ -152,8 +199,10 @@ def test_attribute_rules_first_match_wins():
 
 
 def test_members_of_another_role_are_skipped_and_the_rule_falls_to_its_default_owner():
-    r = roster(TERRITORY_REPS + [rep("sdr-emea", "SDR", territories=["emea"])],
-               rules=[{**EMEA_RULE, "members": ["sdr-emea", "ae-emea1"]}])
+    r = roster(
+        TERRITORY_REPS + [rep("sdr-emea", "SDR", territories=["emea"])],
+        rules=[{**EMEA_RULE, "members": ["sdr-emea", "ae-emea1"]}],
+    )
     _, _, record, _ = route(mql(country="GB"), r, open_leads=full("ae-emea1"))
     assert (record["owner_id"], record["rule"]) == ("mgr-emea", "rule:emea:default_owner")
     assert ("sdr-emea", "skipped") in audit_of(record)
@@ -184,8 +233,14 @@ def test_capacity_exhaustion_moves_on_to_the_next_rep_then_the_fallback():
 
 def test_inactive_departed_and_out_of_office_reps_are_never_chosen():
     ooo = [{"from": "2025-12-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"}]
-    r = roster([rep("ae-ok"), rep("ae-inactive", active=False), rep("ae-left", departed_at="2025-12-01"),
-                rep("ae-away", out_of_office=ooo)])
+    r = roster(
+        [
+            rep("ae-ok"),
+            rep("ae-inactive", active=False),
+            rep("ae-left", departed_at="2025-12-01"),
+            rep("ae-away", out_of_office=ooo),
+        ]
+    )
     open_leads, cursors = {}, {}
     owners = Counter(route(mql(), r, open_leads=open_leads, cursors=cursors)[2]["owner_id"] for _ in range(12))
     assert owners == {"ae-ok": 10, "revops-triage": 2}
@@ -211,7 +266,11 @@ def test_all_reps_unavailable_is_a_named_fallback_reason():
 def test_no_roster_goes_to_the_configured_fallback():
     _, _, record, assignment = route(mql(), None)
     assert (record["owner_id"], record["owner_name"], record["owner_role"], record["team"]) == (
-        "revops-triage", "RevOps triage queue", "queue", "revops")
+        "revops-triage",
+        "RevOps triage queue",
+        "queue",
+        "revops",
+    )
     assert assignment.fallback_reason == "roster_not_loaded"
     assert record["audit"][0]["candidate"] == "roster"
 
@@ -259,9 +318,12 @@ def test_reassigning_a_lead_moves_its_open_slot():
     open_leads = {}
     record = mql(form_kind="webinar_registration", fit_grade="C")
     assert route(record, r, open_leads=open_leads)[2]["owner_id"] == "sdr-a"
-    upgrade = {**record, "event_id": record["event_id"] + "-p1",
-               "breakdown": record["breakdown"] + [{"signal": "contact_request", "points": 20.0, "detail": None}],
-               "signals": record["signals"] + [{"signal": "contact_request", "points": 20.0}]}
+    upgrade = {
+        **record,
+        "event_id": record["event_id"] + "-p1",
+        "breakdown": record["breakdown"] + [{"signal": "contact_request", "points": 20.0, "detail": None}],
+        "signals": record["signals"] + [{"signal": "contact_request", "points": 20.0}],
+    }
     assert route(upgrade, r, open_leads=open_leads)[2]["owner_id"] == "ae-a"
     assert open_leads == {"sdr-a": set(), "ae-a": {record["lead_id"]}}
 
@@ -278,8 +340,12 @@ def test_record_carries_sla_deadline_rule_reason_audit_and_handoff():
     assert record["first_touch_due_at"] == NOW + 10 * MINUTE
     assert record["reason"].startswith("P1 (demo_request -> P1): weighted round robin")
     assert record["handoff"] == record_in["handoff"]
-    assert audit_of(record) == [("territory:na", "not_applicable"),  # no AE names a territory
-                                ("ae-a", "chosen"), ("ae-b", "eligible"), ("ae-c", "eligible")]
+    assert audit_of(record) == [
+        ("territory:na", "not_applicable"),  # no AE names a territory
+        ("ae-a", "chosen"),
+        ("ae-b", "eligible"),
+        ("ae-c", "eligible"),
+    ]
     CODEC.encode("lead_assigned", record)
 
 
@@ -305,30 +371,50 @@ def test_redelivery_and_same_mql_are_skipped_but_a_priority_raise_is_routed():
 
 # --- properties -----------------------------------------------------------------------------
 
-REP = st.fixed_dictionaries({
-    "role": st.sampled_from(["AE", "SDR"]),
-    "capacity": st.integers(1, 4),
-    "active": st.booleans(),
-    "away": st.booleans(),
-    "territories": st.sampled_from([[], ["na"], ["emea"]]),
-})
+REP = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["AE", "SDR"]),
+        "capacity": st.integers(1, 4),
+        "active": st.booleans(),
+        "away": st.booleans(),
+        "territories": st.sampled_from([[], ["na"], ["emea"]]),
+    }
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(reps=st.lists(REP, min_size=1, max_size=6), leads=st.lists(
-    st.tuples(st.sampled_from(["demo_request", "webinar_registration", "newsletter"]), st.sampled_from(["US", "GB", "JP"])),
-    min_size=1, max_size=25), with_rule=st.booleans())
+@given(
+    reps=st.lists(REP, min_size=1, max_size=6),
+    leads=st.lists(
+        st.tuples(
+            st.sampled_from(["demo_request", "webinar_registration", "newsletter"]), st.sampled_from(["US", "GB", "JP"])
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    with_rule=st.booleans(),
+)
 def test_every_lead_gets_an_available_owner_within_capacity(reps, leads, with_rule):
     ooo = [{"from": "2025-12-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"}]
-    entries = [rep(f"r{i}", d["role"], d["capacity"], active=d["active"], territories=d["territories"],
-                   out_of_office=ooo if d["away"] else []) for i, d in enumerate(reps)]
+    entries = [
+        rep(
+            f"r{i}",
+            d["role"],
+            d["capacity"],
+            active=d["active"],
+            territories=d["territories"],
+            out_of_office=ooo if d["away"] else [],
+        )
+        for i, d in enumerate(reps)
+    ]
     entries.append(rep("boss", "manager", capacity=2, round_robin=False))
     rules = [{"name": "emea", "match": {"territories": ["emea"]}, "default_owner": "boss"}] if with_rule else []
     r = roster(entries, rules=rules)
     open_leads, cursors = {}, {}
     for form_kind, country in leads:
-        _, _, record, _ = route(mql(form_kind=form_kind, country=country, fit_grade="C"), r,
-                                open_leads=open_leads, cursors=cursors)
+        _, _, record, _ = route(
+            mql(form_kind=form_kind, country=country, fit_grade="C"), r, open_leads=open_leads, cursors=cursors
+        )
         owner = r.reps.get(record["owner_id"])
         assert owner is not None, "always a named owner from the roster"
         assert owner.unavailable_reason(NOW) is None, "never an inactive or absent owner"

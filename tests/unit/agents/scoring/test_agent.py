@@ -116,11 +116,16 @@ def test_a_rejection_with_a_recyclable_reason_recycles_the_lead(pipeline):
 
     dispositioned = [e.record for e in pipeline.emitted[before:] if e.subject == "lead_dispositioned"]
     assert [(d["status"], d["disposition"], d["new_stage"]) for d in dispositioned] == [
-        ("rejected", "no_response", "recycled")]
+        ("rejected", "no_response", "recycled")
+    ]
     assert dispositioned[0]["checkpoints"]  # when the lead comes back for review
     assert stored(pipeline).stage == "recycled"
-    assert pipeline.metrics.registry.get_sample_value(
-        "leadflow_dispositions_total", {"status": "rejected", "disposition": "no_response"}) == 1.0
+    assert (
+        pipeline.metrics.registry.get_sample_value(
+            "leadflow_dispositions_total", {"status": "rejected", "disposition": "no_response"}
+        )
+        == 1.0
+    )
 
 
 def test_an_unknown_internal_message_type_is_dead_lettered_as_unknown_kind(pipeline):

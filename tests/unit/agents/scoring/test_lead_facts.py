@@ -27,12 +27,14 @@ def _routing(**changes):
 
 def _webinar_mql(priority):
     """A grade-B webinar lead that qualifies (58 points, no lead type above P2 by default)."""
-    events = [form(CORP, kind="webinar_registration", at=T0, eid="w-reg", **WEBINAR_LEAD),
-              activity(CORP, "webinar_attended", at=T0 + 1, eid="w-1"),
-              activity(CORP, "webinar_attended", at=T0 + 2, eid="w-2"),
-              form(CORP, kind="event_badge_scan", at=T0 + 3, eid="b-1"),
-              form(CORP, kind="event_badge_scan", at=T0 + 4, eid="b-2"),
-              activity(CORP, "content_download", at=T0 + 5, eid="dl-1", content_title="Events playbook")]
+    events = [
+        form(CORP, kind="webinar_registration", at=T0, eid="w-reg", **WEBINAR_LEAD),
+        activity(CORP, "webinar_attended", at=T0 + 1, eid="w-1"),
+        activity(CORP, "webinar_attended", at=T0 + 2, eid="w-2"),
+        form(CORP, kind="event_badge_scan", at=T0 + 3, eid="b-1"),
+        form(CORP, kind="event_badge_scan", at=T0 + 4, eid="b-2"),
+        activity(CORP, "content_download", at=T0 + 5, eid="dl-1", content_title="Events playbook"),
+    ]
     state, outputs = None, []
     for event in events:
         state, out = apply_event(state, event, MODEL, now_ms=event.occurred_at_ms, priority=priority)
@@ -55,8 +57,10 @@ def test_every_mql_carries_routings_own_decision_on_its_facts(events):
 def test_the_hint_follows_routings_configuration():
     _, (default,) = _webinar_mql(priority_policy(CONFIG))
     assert (default["priority_hint"], default["lead_type"]) == ("P2", "webinar")
-    lead_types = [{**t, "priority": "P1"} if t["name"] == "webinar" else t
-                  for t in read_yaml(REPO / "config" / "routing.yaml", RoutingConfigError)["lead_types"]]
+    lead_types = [
+        {**t, "priority": "P1"} if t["name"] == "webinar" else t
+        for t in read_yaml(REPO / "config" / "routing.yaml", RoutingConfigError)["lead_types"]
+    ]
     _, (changed,) = _webinar_mql(priority_policy(_routing(lead_types=lead_types)))
     assert (changed["priority_hint"], changed["lead_type"]) == ("P1", "webinar")
     no_fit_bump = _routing(fit_bump=None, segments=[{"name": "big", "min_company_size": 100}], segment_sla_overrides={})
@@ -71,6 +75,11 @@ def test_without_routings_policy_the_mql_is_sent_without_a_priority_and_never_up
     assert state.stage == "mql" and state.sent_priority is None
     _, out = apply_event(state, form(CORP, kind="demo_request", at=T0 + HOUR, eid="demo"), MODEL, now_ms=T0 + HOUR)
     assert of(out, "lead_qualified") == []
-    _, out = apply_event(state, form(CORP, kind="demo_request", at=T0 + HOUR, eid="demo"), MODEL, now_ms=T0 + HOUR,
-                         priority=priority_policy(CONFIG))
+    _, out = apply_event(
+        state,
+        form(CORP, kind="demo_request", at=T0 + HOUR, eid="demo"),
+        MODEL,
+        now_ms=T0 + HOUR,
+        priority=priority_policy(CONFIG),
+    )
     assert [o.record["priority_hint"] for o in of(out, "lead_qualified")] == [], "no sent priority to raise"

@@ -20,8 +20,19 @@ from agents.scoring import apply_event, evaluate, next_review_at_ms, parse_model
 from agents.scoring.decay import decay_factor
 from agents.scoring.outputs import qualified_id, upgrade_id
 from tests.unit.agents.scoring.helpers import (
+    CORP,
+    DAY,
+    HOUR,
+    MODEL,
+    PRIORITY,
+    REPO,
+    T0,
+    activity,
+    director_form,
+    form,
     model_with,
-    CORP, DAY, HOUR, MODEL, PRIORITY, REPO, T0, activity, director_form, form, of, page,
+    of,
+    page,
 )
 from tests.unit.agents.scoring.test_scoring_properties import lead_events
 
@@ -70,6 +81,7 @@ HOT = lambda at: [page(at=at, eid=f"p{at}"), director_form(at=at + 1, eid=f"f{at
 
 # --- item 1: examples -------------------------------------------------------------------------
 
+
 def test_a_hot_lead_whose_events_arrive_200_days_late_gets_no_mql_and_does_not_read_as_one():
     state, outputs, _ = process(HOT(T0), start_ms=T0 + 200 * DAY)
     assert mqls(outputs) == []
@@ -80,7 +92,9 @@ def test_a_hot_lead_whose_events_arrive_200_days_late_gets_no_mql_and_does_not_r
     assert (state.mql, state.mql_number, state.mql_sent, state.stage) == (True, 1, 0, "nurture")
     assert next_review_at_ms(state, MODEL) == T0 + 1 + 30 * DAY, "only the inactivity review, no MQL review"
     swept, out = review(state, MODEL, now_ms=T0 + 200 * DAY)
-    assert [o.record["cause_event_id"] for o in out] == [f"sweep:inactive_since:{T0 + 1}"], "no 'mql_ended' for an MQL never sent"
+    assert [o.record["cause_event_id"] for o in out] == [f"sweep:inactive_since:{T0 + 1}"], (
+        "no 'mql_ended' for an MQL never sent"
+    )
     assert not swept.mql and swept.stage == "nurture"
 
 
@@ -90,8 +104,9 @@ def test_the_same_events_processed_on_time_give_the_mql_and_the_same_event_time_
     assert [m["event_id"] for m in mqls(live_out)] == [qualified_id(live.lead_id, 1)]
     assert live.stage == "mql" and live.mql_sent == 1
     assert event_time_part(live) == event_time_part(late)
-    assert [o.record["event_id"] for o in of(live_out, "lead_scored")] == \
-        [o.record["event_id"] for o in of(late_out, "lead_scored")]
+    assert [o.record["event_id"] for o in of(live_out, "lead_scored")] == [
+        o.record["event_id"] for o in of(late_out, "lead_scored")
+    ]
 
 
 def test_a_later_live_crossing_gets_the_same_mql_number_whether_or_not_the_history_was_sent():
@@ -113,15 +128,23 @@ def test_an_unsent_episode_is_sent_by_the_first_event_whose_score_qualifies_at_p
     state, out, _ = process([activity(kind="email_click", at=T0 + DAY, eid="click")], state, start_ms=now)
     (mql,) = mqls(out)
     assert mql["event_id"] == qualified_id(state.lead_id, 1) and mql["mql_number"] == 1
-    assert mql["qualified_at"] == now and mql["score"] == pytest.approx(
-        evaluate(state, MODEL, now).score, abs=0.01) and mql["score"] > THRESHOLD
+    assert (
+        mql["qualified_at"] == now
+        and mql["score"] == pytest.approx(evaluate(state, MODEL, now).score, abs=0.01)
+        and mql["score"] > THRESHOLD
+    )
     assert sum(i["points"] for i in mql["breakdown"]) == pytest.approx(mql["score"], abs=0.05)
     assert state.stage == "mql" and of(out, "lead_scored")[-1].record["mql"] is True
 
 
 def test_fast_track_is_decided_on_the_score_at_processing_time():
-    events = [page(at=T0, eid="a"), page(at=T0, eid="b", page_type="roi_calculator"), page(at=T0, eid="c"),
-              activity(kind="email_click", at=T0, eid="d"), director_form(at=T0, eid="e")]
+    events = [
+        page(at=T0, eid="a"),
+        page(at=T0, eid="b", page_type="roi_calculator"),
+        page(at=T0, eid="c"),
+        activity(kind="email_click", at=T0, eid="d"),
+        director_form(at=T0, eid="e"),
+    ]
     _, on_time, _ = process(events)
     _, late, _ = process(events, start_ms=T0 + 40 * DAY)
     (fresh,), (stale,) = mqls(on_time), mqls(late)
@@ -166,8 +189,9 @@ DISTINCT = {
     "download": lambda at, eid: activity(CORP, "content_download", at=at, eid=eid, content_title="Guide"),
     "unsubscribe": lambda at, eid: activity(CORP, "unsubscribe", at=at, eid=eid),
     "demo_form": lambda at, eid: director_form(CORP, at=at, eid=eid),
-    "newsletter": lambda at, eid: form(CORP, kind="newsletter", at=at, eid=eid, job_title="VP Sales",
-                                       company_size=800, industry="Retail", country="DE"),
+    "newsletter": lambda at, eid: form(
+        CORP, kind="newsletter", at=at, eid=eid, job_title="VP Sales", company_size=800, industry="Retail", country="DE"
+    ),
 }
 
 
@@ -178,7 +202,9 @@ def distinct_events(draw):
 
 
 # Processing delays: hypothesis favours small integers, so typical lateness is drawn explicitly too.
-DELAY = st.sampled_from([0, SECOND, 10 * SECOND, HOUR, DAY, 20 * DAY, 60 * DAY, 150 * DAY, 400 * DAY]) | st.integers(0, 400 * DAY)
+DELAY = st.sampled_from([0, SECOND, 10 * SECOND, HOUR, DAY, 20 * DAY, 60 * DAY, 150 * DAY, 400 * DAY]) | st.integers(
+    0, 400 * DAY
+)
 DELAYS = st.lists(DELAY, min_size=1, max_size=6)
 
 
@@ -194,10 +220,14 @@ def test_any_arrival_order_at_any_processing_delay_gives_the_same_final_state(ev
         # How many crossings happened on the way is arrival-order history (README, "MQL").
         d.pop("mql_number"), d.pop("qualified_at_ms")
         # A signal total is stored as (units, valid at); compare its value at the lead's clock.
-        d["signals"] = {name: (round(units * decay_factor(d["as_of_ms"] - at, MODEL.half_life_ms), 9), count, last)
-                        for name, (units, at, count, last) in d["signals"].items()}
+        d["signals"] = {
+            name: (round(units * decay_factor(d["as_of_ms"] - at, MODEL.half_life_ms), 9), count, last)
+            for name, (units, at, count, last) in d["signals"].items()
+        }
     assert a == b
-    assert evaluate(one, MODEL, one.as_of_ms).score == pytest.approx(evaluate(other, MODEL, other.as_of_ms).score, abs=1e-9)
+    assert evaluate(one, MODEL, one.as_of_ms).score == pytest.approx(
+        evaluate(other, MODEL, other.as_of_ms).score, abs=1e-9
+    )
 
 
 @PROPERTY_SETTINGS
@@ -209,8 +239,12 @@ def test_in_one_arrival_order_the_processing_delay_never_changes_the_event_time_
 
 
 @PROPERTY_SETTINGS
-@given(events=st.lists(lead_events(positive_only=True, with_profile=False), min_size=1, max_size=20),
-       data=st.data(), delays=DELAYS, backfilled=st.sets(st.integers(0, 20), max_size=4))
+@given(
+    events=st.lists(lead_events(positive_only=True, with_profile=False), min_size=1, max_size=20),
+    data=st.data(),
+    delays=DELAYS,
+    backfilled=st.sets(st.integers(0, 20), max_size=4),
+)
 def test_no_mql_is_sent_unless_the_score_at_processing_time_is_above_the_threshold(events, data, delays, backfilled):
     # A grade-A profile first (in arrival order somewhere) so that the gate usually passes.
     events = data.draw(st.permutations([director_form(at=T0 + 50 * DAY, eid="profile"), *events]))
@@ -236,9 +270,12 @@ def test_no_mql_is_sent_unless_the_score_at_processing_time_is_above_the_thresho
 
 
 @PROPERTY_SETTINGS
-@given(events=st.lists(lead_events(positive_only=True, with_profile=False) | lead_events(), min_size=1, max_size=20),
-       data=st.data(), restart_delay=st.sampled_from([6 * SECOND, 10 * SECOND]) | st.integers(0, 10 * SECOND),
-       jitter=st.lists(st.integers(0, SECOND), min_size=1, max_size=6))
+@given(
+    events=st.lists(lead_events(positive_only=True, with_profile=False) | lead_events(), min_size=1, max_size=20),
+    data=st.data(),
+    restart_delay=st.sampled_from([6 * SECOND, 10 * SECOND]) | st.integers(0, 10 * SECOND),
+    jitter=st.lists(st.integers(0, SECOND), min_size=1, max_size=6),
+)
 def test_a_few_seconds_of_processing_delay_change_no_mql(events, data, restart_delay, jitter):
     """A restart re-applies events seconds later: nothing here is a cliff in the delay, so only
     a score within a hair of a threshold could differ (decay over 10 s is ~1e-5 points)."""
@@ -256,13 +293,18 @@ def test_a_few_seconds_of_processing_delay_change_no_mql(events, data, restart_d
 
 # --- item 5: priority upgrades ------------------------------------------------------------------
 
+
 def _p2_mql(email: str = CORP, at: int = T0):
     """Grade B (manager, 500 employees, retail, US) with webinar and event signals: a P2 MQL."""
     profile = dict(job_title="Marketing Manager", company_size=500, industry="Retail", country="US", first_name="Sam")
-    events = [form(email, kind="webinar_registration", at=at, eid="w-reg", **profile),
-              activity(email, "webinar_attended", at=at + 1, eid="w-1"), activity(email, "webinar_attended", at=at + 2, eid="w-2"),
-              form(email, kind="event_badge_scan", at=at + 3, eid="badge-1"), form(email, kind="event_badge_scan", at=at + 4, eid="badge-2"),
-              activity(email, "content_download", at=at + 5, eid="dl-1", content_title="Events playbook")]  # 58 points
+    events = [
+        form(email, kind="webinar_registration", at=at, eid="w-reg", **profile),
+        activity(email, "webinar_attended", at=at + 1, eid="w-1"),
+        activity(email, "webinar_attended", at=at + 2, eid="w-2"),
+        form(email, kind="event_badge_scan", at=at + 3, eid="badge-1"),
+        form(email, kind="event_badge_scan", at=at + 4, eid="badge-2"),
+        activity(email, "content_download", at=at + 5, eid="dl-1", content_title="Events playbook"),
+    ]  # 58 points
     return process(events)
 
 
@@ -278,7 +320,11 @@ def test_a_demo_request_on_a_p2_mql_re_issues_it_once_as_p1():
     record = up.record
     assert record["event_id"] == upgrade_id(state.lead_id, 1, "P1") != mql["event_id"]
     assert (record["mql_number"], record["upgrade_of"], record["previous_priority_hint"], record["priority_hint"]) == (
-        1, mql["event_id"], "P2", "P1")
+        1,
+        mql["event_id"],
+        "P2",
+        "P1",
+    )
     assert record["handoff"]["trigger"] == "contact_request (demo_request form)"
     assert (state.stage, state.mql_number, state.sent_priority) == ("mql", 1, "P1")
     # Redelivered: a duplicate. Re-applied after a crash before the state write: the same id.
@@ -316,6 +362,7 @@ def test_the_upgrade_age_bound_is_configuration_checked_at_load():
 def test_no_upgrade_for_a_lead_that_sales_owns_or_an_mql_that_was_never_sent():
     state, _, _ = _p2_mql()
     from agents.scoring import reset_score
+
     owned = reset_score(state, T0 + 10)
     owned.stage = "sal"
     assert upgrades(process([form(kind="demo_request", at=T0 + HOUR, eid="d")], owned)[1]) == []

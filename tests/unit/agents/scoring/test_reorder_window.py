@@ -41,7 +41,9 @@ def sweep(state, now, *, window=WINDOW):
 
 def sent(outputs):
     """What sales was told: (mql_number, id, upgrade_of) of every lead_qualified, in order."""
-    return [(o.record["mql_number"], o.record["event_id"], o.record["upgrade_of"]) for o in of(outputs, "lead_qualified")]
+    return [
+        (o.record["mql_number"], o.record["event_id"], o.record["upgrade_of"]) for o in of(outputs, "lead_qualified")
+    ]
 
 
 def canonical(events):
@@ -60,7 +62,9 @@ def a_lead_within_the_window(draw):
         elif kind == "recycled":  # score reset
             events.append(crm(CORP, "rejected", at=T0 + offset, eid=f"r{i}", disposition="not_now"))
         else:
-            events.append(draw(lead_events(at=T0 + offset, positive_only=kind == "positive", with_profile=kind == "any")))
+            events.append(
+                draw(lead_events(at=T0 + offset, positive_only=kind == "positive", with_profile=kind == "any"))
+            )
     unique = {(e.kind, e.event_id): e for e in events}
     return canonical(unique.values())
 
@@ -107,8 +111,10 @@ def test_live_traffic_and_late_uploads_are_decided_exactly_as_without_the_window
     events = canonical({(e.kind, e.event_id): e for e in events}.values())
     late = data.draw(st.permutations(events))
     lag = data.draw(st.integers(W, 400 * 86_400_000))
-    for arrivals in ([(e, e.occurred_at_ms + LIVE) for e in events],
-                     [(e, max(x.occurred_at_ms for x in late[:i + 1]) + lag) for i, e in enumerate(late)]):
+    for arrivals in (
+        [(e, e.occurred_at_ms + LIVE) for e in events],
+        [(e, max(x.occurred_at_ms for x in late[: i + 1]) + lag) for i, e in enumerate(late)],
+    ):
         windowed, out, _ = feed(arrivals)
         plain, plain_out, _ = feed(arrivals, window=reorder.OFF)
         assert out == plain_out
@@ -117,12 +123,16 @@ def test_live_traffic_and_late_uploads_are_decided_exactly_as_without_the_window
 
 # --- the example of the finding: a form that overtakes nothing, web activity that does ------
 
+
 def _form_and_web(at=T0):
     """Demo request from a grade-A director (40) + pricing (55: MQL 1) + unsubscribe (40: ends)
     + pricing again (55: MQL 2), the form on one topic, the pages on another."""
     form = director_form(at=at, eid="form")
-    web = [page(at=at + 100, eid="p1"), activity(CORP, "unsubscribe", at=at + 200, eid="u"),
-           page(at=at + 300, eid="p2")]
+    web = [
+        page(at=at + 100, eid="p1"),
+        activity(CORP, "unsubscribe", at=at + 200, eid="u"),
+        page(at=at + 300, eid="p2"),
+    ]
     return form, web
 
 
@@ -130,8 +140,9 @@ def _form_and_web(at=T0):
 def test_web_activity_overtaking_the_form_changes_no_mql(window):
     form, web = _form_and_web()
     in_order, out_in_order, _ = feed([(e, e.occurred_at_ms + 50) for e in [form, *web]], window=window)
-    overtaken, out_overtaken, _ = feed([(e, e.occurred_at_ms + 50) for e in web] + [(form, form.occurred_at_ms + 400)],
-                                       window=window)
+    overtaken, out_overtaken, _ = feed(
+        [(e, e.occurred_at_ms + 50) for e in web] + [(form, form.occurred_at_ms + 400)], window=window
+    )
     lead = form.lead_id
     assert sent(out_in_order) == [(1, qualified_id(lead, 1), None), (2, qualified_id(lead, 2), None)]
     if window is reorder.OFF:  # the control: in arrival order the form hides the first crossing
@@ -142,6 +153,7 @@ def test_web_activity_overtaking_the_form_changes_no_mql(window):
 
 
 # --- the window edge ------------------------------------------------------------------------
+
 
 def _lead_with_an_unsubscribe_a_window_later():
     """Live: a grade-A demo request at T0 (40 points), an unsubscribe at T0 + W (25)."""
@@ -175,6 +187,7 @@ def test_a_backfilled_crossing_inside_the_window_is_counted_never_sent():
 
 
 # --- latency: live events are decided at once; catch-up waits for the window ------------------
+
 
 def test_a_live_crossing_is_sent_by_the_event_that_causes_it():
     form, web = _form_and_web()
@@ -231,6 +244,7 @@ def test_redelivery_inside_the_window_changes_nothing():
 
 # --- configuration ---------------------------------------------------------------------------
 
+
 def test_the_window_is_validated():
     assert ReorderWindow.from_seconds(60, 2) == ReorderWindow(60_000, 2_000)
     assert ReorderWindow.from_seconds(0, 0) == reorder.OFF
@@ -240,9 +254,11 @@ def test_the_window_is_validated():
     with pytest.raises(ValueError, match="live_ms"):
         ReorderWindow(1000, 1000)
     assert load_settings().reorder_window_s == 180 and load_settings().live_event_bound_s == 2
-    for overrides, named in (({"reorder_window_s": "nan"}, "LEADFLOW_REORDER_WINDOW_S"),
-                             ({"reorder_window_s": -5}, "LEADFLOW_REORDER_WINDOW_S"),
-                             ({"live_event_bound_s": 200}, "LEADFLOW_LIVE_EVENT_BOUND_S")):
+    for overrides, named in (
+        ({"reorder_window_s": "nan"}, "LEADFLOW_REORDER_WINDOW_S"),
+        ({"reorder_window_s": -5}, "LEADFLOW_REORDER_WINDOW_S"),
+        ({"live_event_bound_s": 200}, "LEADFLOW_LIVE_EVENT_BOUND_S"),
+    ):
         with pytest.raises(SettingsError, match=named):
             load_settings(**overrides)
     assert load_settings(reorder_window_s=0, live_event_bound_s=5).reorder_window_s == 0, "0 = off"

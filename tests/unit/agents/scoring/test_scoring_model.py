@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from agents.scoring import ModelError, load_model, parse_model
 from tests.unit.agents.scoring.helpers import MODEL, MODEL_PATH
@@ -38,7 +39,7 @@ def test_default_model_reproduces_the_brief_table_and_thresholds():
 
 
 def test_model_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         MODEL.version = "changed"  # type: ignore[misc]
 
 
@@ -47,25 +48,55 @@ def test_wrong_type_names_key_and_value():
     assert "signals.pricing_page_visit.points: expected a number, got 'abc'" in message
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda r: r["thresholds"].update(mql_threshold=50), "thresholds.mql_threshold: unknown key (value 50)"),
-    (lambda r: r["decay"].pop("half_life_days"), "decay.half_life_days: required key is missing"),
-    (lambda r: r["decay"].update(half_life_days=0), "decay.half_life_days: input should be greater than 0, got 0"),
-    (lambda r: r["fit_gate"].update(min_grade="Z"), "fit_gate.min_grade:"),
-    (lambda r: r["thresholds"].update(fast_track=40), "thresholds.fast_track: expected >= thresholds.mql (50), got 40"),
-    (lambda r: r["signals"]["blog_visit"].update(cap=2), "signals.blog_visit.cap: expected the sign of points (5) and at least its size, got 2"),
-    (lambda r: r["signals"]["unsubscribe"].update(cap=15), "signals.unsubscribe.cap:"),
-    (lambda r: r["event_signals"]["page_types"].update(pricing="pricing_visit"), "event_signals.page_types.pricing: unknown signal 'pricing_visit'"),
-    (lambda r: r["event_signals"]["form_kinds"].update(fax="contact_request"), "event_signals.form_kinds.fax: unknown form kind"),
-    (lambda r: r["icp"].update(min_seniority="overlord"), "icp.min_seniority: unknown seniority level 'overlord'"),
-    (lambda r: r["icp"]["countries"].append(False), "icp.countries[20]: expected a string, got False"),
-    (lambda r: r["attribution"]["medium_rules"][0].update(channel="tv"), "attribution.medium_rules[0].channel: not in attribution.channels, got 'tv'"),
-    (lambda r: r["attribution"]["source_aliases"]["partner"].append("google"), "'google' is already an alias of 'organic_search'"),
-    (lambda r: r["handoff"]["openers"].update(default="Hi {frist_name}"), "handoff.openers.default: unknown placeholder {frist_name}"),
-    (lambda r: r["dispositions"].update(permanent=["maybe"]), "dispositions.permanent: unknown disposition 'maybe'"),
-    (lambda r: r["domains"]["free_email"].append("not a domain"), "domains.free_email: expected a domain like example.com, got 'not a domain'"),
-    (lambda r: r.update(version=""), "version:"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda r: r["thresholds"].update(mql_threshold=50), "thresholds.mql_threshold: unknown key (value 50)"),
+        (lambda r: r["decay"].pop("half_life_days"), "decay.half_life_days: required key is missing"),
+        (lambda r: r["decay"].update(half_life_days=0), "decay.half_life_days: input should be greater than 0, got 0"),
+        (lambda r: r["fit_gate"].update(min_grade="Z"), "fit_gate.min_grade:"),
+        (
+            lambda r: r["thresholds"].update(fast_track=40),
+            "thresholds.fast_track: expected >= thresholds.mql (50), got 40",
+        ),
+        (
+            lambda r: r["signals"]["blog_visit"].update(cap=2),
+            "signals.blog_visit.cap: expected the sign of points (5) and at least its size, got 2",
+        ),
+        (lambda r: r["signals"]["unsubscribe"].update(cap=15), "signals.unsubscribe.cap:"),
+        (
+            lambda r: r["event_signals"]["page_types"].update(pricing="pricing_visit"),
+            "event_signals.page_types.pricing: unknown signal 'pricing_visit'",
+        ),
+        (
+            lambda r: r["event_signals"]["form_kinds"].update(fax="contact_request"),
+            "event_signals.form_kinds.fax: unknown form kind",
+        ),
+        (lambda r: r["icp"].update(min_seniority="overlord"), "icp.min_seniority: unknown seniority level 'overlord'"),
+        (lambda r: r["icp"]["countries"].append(False), "icp.countries[20]: expected a string, got False"),
+        (
+            lambda r: r["attribution"]["medium_rules"][0].update(channel="tv"),
+            "attribution.medium_rules[0].channel: not in attribution.channels, got 'tv'",
+        ),
+        (
+            lambda r: r["attribution"]["source_aliases"]["partner"].append("google"),
+            "'google' is already an alias of 'organic_search'",
+        ),
+        (
+            lambda r: r["handoff"]["openers"].update(default="Hi {frist_name}"),
+            "handoff.openers.default: unknown placeholder {frist_name}",
+        ),
+        (
+            lambda r: r["dispositions"].update(permanent=["maybe"]),
+            "dispositions.permanent: unknown disposition 'maybe'",
+        ),
+        (
+            lambda r: r["domains"]["free_email"].append("not a domain"),
+            "domains.free_email: expected a domain like example.com, got 'not a domain'",
+        ),
+        (lambda r: r.update(version=""), "version:"),
+    ],
+)
 def test_invalid_values_are_reported_with_key_and_value(mutate, expected):
     assert expected in _broken(mutate)
 
@@ -74,6 +105,7 @@ def test_all_problems_are_reported_at_once():
     def two_problems(r):
         r["signals"]["blog_visit"]["cap"] = 2
         r["handoff"]["openers"]["nope"] = "Hi"  # (was priority_hints.by_signal, a removed section)
+
     message = _broken(two_problems)
     assert "signals.blog_visit.cap" in message and "handoff.openers.nope: unknown signal" in message
 
@@ -101,6 +133,7 @@ def test_load_model_reports_yaml_problems_with_the_file(tmp_path):
 def test_a_recalibrated_model_applies_to_existing_state_without_replay():
     from agents.scoring import evaluate
     from tests.unit.agents.scoring.helpers import T0, page, run
+
     state, _ = run([page(at=T0)])
     raw = copy.deepcopy(RAW)
     raw["version"] = "2025.2-calibrated"

@@ -36,21 +36,41 @@ def lead_events(draw, *, at=None, positive_only=False, with_profile=True):
         return page(CORP, draw(st.sampled_from(pages)), at=when, eid=eid, utm_source=source, utm_medium=medium)
     if kind == "activity":
         kinds = POSITIVE_ACTIVITIES if positive_only else (*POSITIVE_ACTIVITIES, "unsubscribe")
-        return activity(CORP, draw(st.sampled_from(kinds)), at=when, eid=eid,
-                        content_title=draw(st.sampled_from([None, "Routing guide", "SLA playbook"])))
+        return activity(
+            CORP,
+            draw(st.sampled_from(kinds)),
+            at=when,
+            eid=eid,
+            content_title=draw(st.sampled_from([None, "Routing guide", "SLA playbook"])),
+        )
     if kind == "form":
         profile = {}
         if with_profile:
-            profile = {"job_title": draw(st.sampled_from(TITLES)), "industry": draw(st.sampled_from(INDUSTRIES)),
-                       "country": draw(st.sampled_from(COUNTRIES)),
-                       "company_size": draw(st.sampled_from([None, 20, 150, 5000])),
-                       "seconds_to_fill": draw(st.sampled_from([1.0, 30.0, None]))}
-        return form(CORP, kind=draw(st.sampled_from(["demo_request", "newsletter", "content_download", "chat"])),
-                    at=when, eid=eid, utm_source=source, utm_medium=medium,
-                    hidden_lead_source=draw(st.sampled_from([None, "Web", "Partner"])), **profile)
+            profile = {
+                "job_title": draw(st.sampled_from(TITLES)),
+                "industry": draw(st.sampled_from(INDUSTRIES)),
+                "country": draw(st.sampled_from(COUNTRIES)),
+                "company_size": draw(st.sampled_from([None, 20, 150, 5000])),
+                "seconds_to_fill": draw(st.sampled_from([1.0, 30.0, None])),
+            }
+        return form(
+            CORP,
+            kind=draw(st.sampled_from(["demo_request", "newsletter", "content_download", "chat"])),
+            at=when,
+            eid=eid,
+            utm_source=source,
+            utm_medium=medium,
+            hidden_lead_source=draw(st.sampled_from([None, "Web", "Partner"])),
+            **profile,
+        )
     status = draw(st.sampled_from(["first_touch", "working", "rejected"]))
-    return crm(CORP, status, at=when, eid=eid,
-               disposition=draw(st.sampled_from(["not_now", "not_icp"])) if status == "rejected" else None)
+    return crm(
+        CORP,
+        status,
+        at=when,
+        eid=eid,
+        disposition=draw(st.sampled_from(["not_now", "not_icp"])) if status == "rejected" else None,
+    )
 
 
 def _unique(events):
@@ -82,22 +102,29 @@ def _event_time_part(state):
 
 # --- decay ---------------------------------------------------------------------------------
 
+
 @PROPERTY_SETTINGS
-@given(events=st.lists(lead_events(), min_size=1, max_size=15),
-       offsets=st.lists(st.integers(0, 3000 * DAY), min_size=2, max_size=8))
+@given(
+    events=st.lists(lead_events(), min_size=1, max_size=15),
+    offsets=st.lists(st.integers(0, 3000 * DAY), min_size=2, max_size=8),
+)
 def test_decay_is_monotonic_non_increasing_in_elapsed_time(events, offsets):
     state, _ = run(_unique(events))
     times = sorted(state.as_of_ms + o for o in offsets)
-    per_signal = [{i.signal: abs(i.points) for i in evaluate(state, MODEL, t).engagement_items
-                   if i.signal != "inactivity"} for t in times]
+    per_signal = [
+        {i.signal: abs(i.points) for i in evaluate(state, MODEL, t).engagement_items if i.signal != "inactivity"}
+        for t in times
+    ]
     for earlier, later in zip(per_signal, per_signal[1:]):
         for signal, points in later.items():
             assert points <= earlier.get(signal, 0) + 1e-9
 
 
 @PROPERTY_SETTINGS
-@given(events=st.lists(lead_events(positive_only=True), min_size=1, max_size=15),
-       offsets=st.lists(st.integers(0, 3000 * DAY), min_size=2, max_size=8))
+@given(
+    events=st.lists(lead_events(positive_only=True), min_size=1, max_size=15),
+    offsets=st.lists(st.integers(0, 3000 * DAY), min_size=2, max_size=8),
+)
 def test_score_of_positive_engagement_never_rises_with_time(events, offsets):
     state, _ = run(_unique(events))
     scores = [evaluate(state, MODEL, state.as_of_ms + o).score for o in sorted(offsets)]
@@ -112,9 +139,13 @@ def test_decay_factor_is_monotonic_and_bounded(a, b, half_life):
 
 # --- order independence and replay ---------------------------------------------------------
 
+
 @PROPERTY_SETTINGS
-@given(history=st.lists(lead_events(), max_size=8),
-       batch=st.lists(lead_events(at=T0 + 200 * DAY), min_size=2, max_size=10), data=st.data())
+@given(
+    history=st.lists(lead_events(), max_size=8),
+    batch=st.lists(lead_events(at=T0 + 200 * DAY), min_size=2, max_size=10),
+    data=st.data(),
+)
 def test_same_time_events_are_order_independent(history, batch, data):
     history, batch = _unique(history), _unique(batch)
     batch = [e for e in batch if e.event_id not in {h.event_id for h in history}]
@@ -127,9 +158,11 @@ def test_same_time_events_are_order_independent(history, batch, data):
 
 
 @PROPERTY_SETTINGS
-@given(history=st.lists(lead_events(positive_only=True), max_size=6),
-       batch=st.lists(lead_events(at=T0 + 200 * DAY, positive_only=True, with_profile=False), min_size=2, max_size=10),
-       data=st.data())
+@given(
+    history=st.lists(lead_events(positive_only=True), max_size=6),
+    batch=st.lists(lead_events(at=T0 + 200 * DAY, positive_only=True, with_profile=False), min_size=2, max_size=10),
+    data=st.data(),
+)
 def test_same_time_positive_events_qualify_the_same_number_of_times_in_any_order(history, batch, data):
     history, batch = _unique(history), _unique(batch)
     batch = [e for e in batch if e.event_id not in {h.event_id for h in history}]
@@ -139,8 +172,12 @@ def test_same_time_positive_events_qualify_the_same_number_of_times_in_any_order
     assert one.mql_number == other.mql_number
     # MQLs (not their priority upgrades: a demo request applied after the crossing raises the
     # priority it would have had if applied first) are the same, and so is the final priority.
-    ids = lambda outs: sorted(o.record["event_id"] for o in outs  # noqa: E731
-                              if o.subject == "lead_qualified" and o.record["upgrade_of"] is None)
+
+    def ids(outs):
+        return sorted(
+            o.record["event_id"] for o in outs if o.subject == "lead_qualified" and o.record["upgrade_of"] is None
+        )
+
     assert ids(out_one) == ids(out_other)
     assert (one.stage, one.mql_sent, one.sent_priority) == (other.stage, other.mql_sent, other.sent_priority)
 
@@ -155,8 +192,9 @@ def test_replay_is_idempotent(events):
     # ids, but every crossing is history by then - nothing is sent and nothing reads as an MQL.
     rebuilt, outputs2 = run(events, now_ms=T0 + 9999 * DAY)
     assert _event_time_part(rebuilt) == _event_time_part(state)
-    assert [o.record.get("event_id") for o in outputs if o.subject != "lead_qualified"] == \
-        [o.record.get("event_id") for o in outputs2]
+    assert [o.record.get("event_id") for o in outputs if o.subject != "lead_qualified"] == [
+        o.record.get("event_id") for o in outputs2
+    ]
     assert rebuilt.mql_sent == 0 and rebuilt.stage != "mql"
     assert state.event_count == len({(e.kind, e.event_id) for e in events})
 
@@ -175,8 +213,11 @@ REPEATABLE = {
 
 
 @settings(max_examples=40, deadline=None)
-@given(signal=st.sampled_from(sorted(REPEATABLE)), repeats=st.integers(1, 300),
-       gaps=st.lists(st.integers(-DAY, 3 * DAY), min_size=1, max_size=20))
+@given(
+    signal=st.sampled_from(sorted(REPEATABLE)),
+    repeats=st.integers(1, 300),
+    gaps=st.lists(st.integers(-DAY, 3 * DAY), min_size=1, max_size=20),
+)
 def test_caps_hold_for_arbitrarily_many_repeats(signal, repeats, gaps):
     cap = MODEL.signals[signal].cap
     state, at = None, T0
@@ -190,6 +231,7 @@ def test_caps_hold_for_arbitrarily_many_repeats(signal, repeats, gaps):
 
 
 # --- review timing --------------------------------------------------------------------------
+
 
 @PROPERTY_SETTINGS
 @given(events=st.lists(lead_events(positive_only=True, with_profile=False), min_size=1, max_size=20))
@@ -207,8 +249,12 @@ TERMS = st.tuples(st.sampled_from([-15.0, -5.0, 5.0, 10.0, 20.0]), st.floats(0, 
 
 
 @settings(max_examples=200, deadline=None)
-@given(terms=st.lists(TERMS, max_size=5), constant=st.floats(-20, 40), level=st.floats(0, 60),
-       step=st.one_of(st.none(), st.tuples(st.floats(1, 500), st.floats(-20, 0))))
+@given(
+    terms=st.lists(TERMS, max_size=5),
+    constant=st.floats(-20, 40),
+    level=st.floats(0, 60),
+    step=st.one_of(st.none(), st.tuples(st.floats(1, 500), st.floats(-20, 0))),
+)
 def test_first_time_at_or_below_finds_the_earliest_crossing(terms, constant, level, step):
     half_life = 90.0
     steps = [step] if step else []
@@ -217,8 +263,9 @@ def test_first_time_at_or_below_finds_the_earliest_crossing(terms, constant, lev
         value = constant + sum(p * min(k, u * 0.5 ** (t / half_life)) for p, u, k in terms)
         return value + sum(d for ts, d in steps if t >= ts)
 
-    found = first_time_at_or_below(t0=0.0, half_life_ms=half_life, constant=constant, terms=terms,
-                                   steps=steps, level=level)
+    found = first_time_at_or_below(
+        t0=0.0, half_life_ms=half_life, constant=constant, terms=terms, steps=steps, level=level
+    )
     grid = [i * 2.0 for i in range(1500)]  # 0 .. ~33 half-lives
     first_on_grid = next((t for t in grid if score(t) <= level - 1e-9), None)
     if found is None:

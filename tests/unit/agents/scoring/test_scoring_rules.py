@@ -10,18 +10,36 @@ import pytest
 
 from agents.domain.identity import lead_id_for_email
 from agents.scoring import (
-    LeadState, evaluate, next_review_at_ms, reset_score, review,
+    LeadState,
+    evaluate,
+    next_review_at_ms,
+    reset_score,
+    review,
 )
 from agents.scoring.outputs import qualified_id
 from tests.unit.agents.scoring.helpers import (
+    CORP,
+    DAY,
+    HOUR,
+    MODEL,
+    REPO,
+    T0,
+    activity,
+    breakdown,
+    crm,
+    director_form,
+    form,
     model_with,
-    CORP, DAY, HOUR, MODEL, REPO, T0, activity, breakdown, crm, director_form, form, of, page, run,
+    of,
+    page,
+    run,
 )
 
 SCHEMAS = REPO / "schemas"
 
 
 # --- MQL on the canonical lead ----------------------------------------------------------
+
 
 def test_director_at_500_person_corporate_domain_viewing_pricing_and_requesting_demo_is_mql():
     state, outputs = run([page(at=T0), director_form(at=T0 + HOUR)])
@@ -32,10 +50,16 @@ def test_director_at_500_person_corporate_domain_viewing_pricing_and_requesting_
     assert record["mql_number"] == 1
     assert record["fit_grade"] == "A"
     assert record["fast_track"] is False
-    assert breakdown(record) == pytest.approx({
-        "company_size": 5, "icp_industry": 5, "senior_title": 10,
-        "contact_request": 20, "pricing_page_visit": 15,
-    }, abs=0.01)
+    assert breakdown(record) == pytest.approx(
+        {
+            "company_size": 5,
+            "icp_industry": 5,
+            "senior_title": 10,
+            "contact_request": 20,
+            "pricing_page_visit": 15,
+        },
+        abs=0.01,
+    )
     assert record["score"] == pytest.approx(55, abs=0.01)
     assert record["handoff"]["trigger"] == "contact_request (demo_request form)"
     assert "plans and cost" in record["handoff"]["problem_hypothesis"]
@@ -57,8 +81,13 @@ def test_brief_table_alone_gives_exactly_50_which_is_not_above_the_threshold():
 
 
 def test_fast_track_above_80():
-    events = [page(at=T0), page("dana@acme.com", "roi_calculator", at=T0), page(at=T0),
-              activity(kind="email_click", at=T0), director_form(at=T0)]
+    events = [
+        page(at=T0),
+        page("dana@acme.com", "roi_calculator", at=T0),
+        page(at=T0),
+        activity(kind="email_click", at=T0),
+        director_form(at=T0),
+    ]
     _, outputs = run(events)
     (mql,) = of(outputs, "lead_qualified")
     assert mql.record["score"] > 80 and mql.record["fast_track"] is True
@@ -87,8 +116,11 @@ def test_free_email_is_flagged_with_negative_points_and_never_mql_by_default():
 
 def test_free_email_gate_is_configurable():
     model = model_with(fit_gate__free_email_fails_gate=False)
-    state, outputs = run([page("dana@gmail.com", pt, at=T0 + i) for i, pt in enumerate(HOT_ACTIVITY)]
-                         + [director_form("dana@gmail.com", at=T0 + 10)], model=model)
+    state, outputs = run(
+        [page("dana@gmail.com", pt, at=T0 + i) for i, pt in enumerate(HOT_ACTIVITY)]
+        + [director_form("dana@gmail.com", at=T0 + 10)],
+        model=model,
+    )
     assert len(of(outputs, "lead_qualified")) == 1
     assert of(outputs, "lead_qualified")[0].record["account_key"] is None  # no account from gmail
 
@@ -138,6 +170,7 @@ def test_excluded_country_is_grade_f():
 
 # --- Decay, inactivity and reviews ------------------------------------------------------
 
+
 def test_lead_active_200_days_ago_scores_far_lower_than_one_active_yesterday():
     now = T0 + 400 * DAY
     stale, _ = run([page(at=now - 200 * DAY), director_form(at=now - 200 * DAY)])
@@ -166,7 +199,9 @@ def test_quiet_mql_decays_out_at_the_reviewed_time_and_recrossing_gives_mql_numb
     again, out = run([director_form(at=due + DAY, kind="contact_sales")], quiet)
     (mql2,) = of(out, "lead_qualified")
     assert mql2.record["mql_number"] == 2 and again.mql_number == 2
-    assert mql2.record["event_id"] == qualified_id(state.lead_id, 2) != of(outputs, "lead_qualified")[0].record["event_id"]
+    assert (
+        mql2.record["event_id"] == qualified_id(state.lead_id, 2) != of(outputs, "lead_qualified")[0].record["event_id"]
+    )
 
 
 def test_decayed_mql_is_closed_by_the_next_event_even_if_no_review_ran():
@@ -198,8 +233,16 @@ def test_negative_signals_count_and_are_capped():
 
 def _last_scored(state):
     from agents.scoring.outputs import scored_output
-    return scored_output(state, MODEL, evaluate(state, MODEL, state.as_of_ms), cause_event_id="x",
-                         cause_kind="sweep", occurred_at_ms=state.as_of_ms, now_ms=state.as_of_ms).record
+
+    return scored_output(
+        state,
+        MODEL,
+        evaluate(state, MODEL, state.as_of_ms),
+        cause_event_id="x",
+        cause_kind="sweep",
+        occurred_at_ms=state.as_of_ms,
+        now_ms=state.as_of_ms,
+    ).record
 
 
 def test_caps_and_every_nth_occurrence():
@@ -237,6 +280,7 @@ def test_reset_score_clears_behaviour_and_old_events_no_longer_score():
 
 
 # --- Dedup, replay, CRM ------------------------------------------------------------------
+
 
 def test_duplicate_event_is_ignored():
     event = director_form(at=T0)
@@ -293,43 +337,64 @@ def test_sales_stage_never_re_qualifies():
 
 
 def test_crm_account_domain_becomes_the_account_key():
-    state, out = run([form("dana@gmail.com", at=T0),
-                      crm("dana@gmail.com", "converted", at=T0 + 1, account_id="acc-9",
-                          account_domain="https://www.Acme.com/about")])
+    state, out = run(
+        [
+            form("dana@gmail.com", at=T0),
+            crm(
+                "dana@gmail.com",
+                "converted",
+                at=T0 + 1,
+                account_id="acc-9",
+                account_domain="https://www.Acme.com/about",
+            ),
+        ]
+    )
     assert out[-1].record["account_key"] == "acme.com"
 
 
 # --- Attribution -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("fields", "channel"), [
-    ({"utm_source": "google", "utm_medium": "cpc", "hidden_lead_source": "Partner"}, "paid_search"),
-    ({"utm_source": "linkedin", "utm_medium": "cpc"}, "paid_social"),
-    ({"utm_medium": "cpc"}, "paid_search"),
-    ({"utm_source": "Web", "hidden_lead_source": "Trade Show"}, "event"),
-    ({"hidden_lead_source": "Inbound"}, "unknown"),
-    ({"hidden_lead_source": "Web"}, "unknown"),
-    ({"utm_source": "G2"}, "review_sites"),
-    ({"utm_source": "some-newsletter-we-never-heard-of"}, "other"),
-])
+
+@pytest.mark.parametrize(
+    ("fields", "channel"),
+    [
+        ({"utm_source": "google", "utm_medium": "cpc", "hidden_lead_source": "Partner"}, "paid_search"),
+        ({"utm_source": "linkedin", "utm_medium": "cpc"}, "paid_social"),
+        ({"utm_medium": "cpc"}, "paid_search"),
+        ({"utm_source": "Web", "hidden_lead_source": "Trade Show"}, "event"),
+        ({"hidden_lead_source": "Inbound"}, "unknown"),
+        ({"hidden_lead_source": "Web"}, "unknown"),
+        ({"utm_source": "G2"}, "review_sites"),
+        ({"utm_source": "some-newsletter-we-never-heard-of"}, "other"),
+    ],
+)
 def test_form_attribution(fields, channel):
     _, out = run([form(**fields)])
     assert out[0].record["first_touch_source"] == channel
 
 
 def test_first_and_last_touch_are_kept_separately_and_unknown_never_overrides():
-    events = [page(at=T0, utm_source="google", utm_medium="cpc"),
-              page(at=T0 + DAY, utm_source="linkedin", utm_medium="paid_social"),
-              form(at=T0 + 2 * DAY, hidden_lead_source="Web")]
+    events = [
+        page(at=T0, utm_source="google", utm_medium="cpc"),
+        page(at=T0 + DAY, utm_source="linkedin", utm_medium="paid_social"),
+        form(at=T0 + 2 * DAY, hidden_lead_source="Web"),
+    ]
     _, out = run(events)
     assert (out[-1].record["first_touch_source"], out[-1].record["last_touch_source"]) == ("paid_search", "paid_social")
 
 
 # --- State and outputs -------------------------------------------------------------------
 
+
 def test_state_round_trips_through_orjson():
-    state, _ = run([page(at=T0, utm_source="google", utm_medium="cpc"), director_form(at=T0 + 1),
-                    activity(kind="content_download", content_title="Routing guide", at=T0 + 2),
-                    crm(at=T0 + 3)])
+    state, _ = run(
+        [
+            page(at=T0, utm_source="google", utm_medium="cpc"),
+            director_form(at=T0 + 1),
+            activity(kind="content_download", content_title="Routing guide", at=T0 + 2),
+            crm(at=T0 + 3),
+        ]
+    )
     restored = LeadState.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
     assert restored == state and restored.to_dict() == state.to_dict()
 
@@ -342,10 +407,12 @@ def _avro_schema(file_name: str):
     return fastavro.parse_schema(json.loads((SCHEMAS / file_name).read_text()), named)
 
 
-@pytest.mark.parametrize(("subject", "schema"), [("lead_scored", "lead_scored.v2.avsc"),
-                                                 ("lead_qualified", "lead_qualified.v3.avsc")])
+@pytest.mark.parametrize(
+    ("subject", "schema"), [("lead_scored", "lead_scored.v2.avsc"), ("lead_qualified", "lead_qualified.v3.avsc")]
+)
 def test_output_records_match_the_avro_schemas(subject, schema):
     from fastavro.validation import validate
+
     _, outputs = run([page(at=T0), director_form(at=T0, visitor_id="v-1")])
     parsed = _avro_schema(schema)
     output = of(outputs, subject)[-1]
@@ -363,8 +430,12 @@ def test_form_with_visitor_id_emits_visitor_linked_once():
 
 
 def test_breakdown_details_never_contain_an_email():
-    _, out = run([director_form("dana.smith@gmail.com", at=T0),
-                  page("dana.smith@gmail.com", url="https://x.io/pricing?email=dana.smith@gmail.com", at=T0)])
+    _, out = run(
+        [
+            director_form("dana.smith@gmail.com", at=T0),
+            page("dana.smith@gmail.com", url="https://x.io/pricing?email=dana.smith@gmail.com", at=T0),
+        ]
+    )
     assert "@" not in json.dumps([o.record["breakdown"] for o in out])
     state, _ = run([page(url="https://x.io/p?e=a@b.co")])
     assert "@" not in str(state.to_dict()["touches"])
@@ -380,12 +451,14 @@ def test_apply_event_does_not_mutate_its_input_state():
 def test_anonymous_event_is_refused_by_apply_event():
     from agents.scoring import ScoringError
     from tests.unit.agents.scoring.helpers import anonymous_page
+
     with pytest.raises(ScoringError):
         run([anonymous_page("v-1", "pricing", at=T0)])
 
 
 def test_model_file_is_the_one_settings_point_at():
     from streams.settings import Settings
+
     assert Path(Settings.model_fields["scoring_model_path"].default) == REPO / "config" / "scoring-model.yaml"
 
 
@@ -410,8 +483,13 @@ def test_free_mail_lead_with_grade_a_reads_sensibly():
     scored = of(outputs, "lead_scored")[-1].record
     assert scored["fit_grade"] == "A", "the firmographic grade is its own fact"
     assert scored["gate_passed"] is False and scored["score"] == 0.0
-    assert scored["gate_failures"] == [{"code": "free_email", "signal": "gmail.com",
-                                        "detail": "gmail.com is a free email provider (work email required)"}]
+    assert scored["gate_failures"] == [
+        {
+            "code": "free_email",
+            "signal": "gmail.com",
+            "detail": "gmail.com is a free email provider (work email required)",
+        }
+    ]
     assert not of(outputs, "lead_qualified")
 
 

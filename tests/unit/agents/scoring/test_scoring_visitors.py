@@ -19,16 +19,20 @@ def _buffer(events, vstate=None, **kw):
 
 
 def test_pages_before_identification_count_with_their_original_times():
-    vstate = _buffer([
-        anonymous_page("v-1", "pricing", at=T0 - 10 * DAY, eid="anon-1", utm_source="google", utm_medium="cpc"),
-        anonymous_page("v-1", "docs", at=T0 - 9 * DAY, eid="anon-2"),
-    ])
+    vstate = _buffer(
+        [
+            anonymous_page("v-1", "pricing", at=T0 - 10 * DAY, eid="anon-1", utm_source="google", utm_medium="cpc"),
+            anonymous_page("v-1", "docs", at=T0 - 9 * DAY, eid="anon-2"),
+        ]
+    )
     state, outputs = run([director_form(at=T0, visitor_id="v-1")])
     (link,) = of(outputs, "visitor_linked")
     vstate, forwards = link_visitor(vstate, link.lead_id, visitor_id=link.visitor_id)
 
     assert [(e.event_id, e.occurred_at_ms, e.lead_id) for e in forwards] == [
-        ("anon-1", T0 - 10 * DAY, LEAD), ("anon-2", T0 - 9 * DAY, LEAD)]
+        ("anon-1", T0 - 10 * DAY, LEAD),
+        ("anon-2", T0 - 9 * DAY, LEAD),
+    ]
     state, outputs = run(forwards, state, now_ms=T0)
     last = outputs[-1].record
     assert last["cause_kind"] == "merge"
@@ -50,8 +54,10 @@ def test_after_linking_activity_is_forwarded_directly_and_relinking_is_idempoten
 
 
 def test_buffer_is_bounded_and_keeps_the_first_touch():
-    events = [anonymous_page("v-3", "pricing", at=T0 + i, eid=f"a{i}", utm_source="google" if i == 0 else None)
-              for i in range(10)]
+    events = [
+        anonymous_page("v-3", "pricing", at=T0 + i, eid=f"a{i}", utm_source="google" if i == 0 else None)
+        for i in range(10)
+    ]
     vstate = _buffer(events, max_buffered=4)
     assert [e["event_id"] for e in vstate.buffered] == ["a0", "a7", "a8", "a9"]
     assert vstate.dropped == 6
@@ -76,6 +82,7 @@ def test_visitor_state_round_trips_and_input_is_not_mutated():
 
 def test_identified_events_are_refused():
     from tests.unit.agents.scoring.helpers import page
+
     with pytest.raises(ScoringError):
         apply_visitor_event(None, page(at=T0), MODEL)
     with pytest.raises(ScoringError):

@@ -21,9 +21,14 @@ from tests.unit.agents.scoring.helpers import CORP, T0, crm, director_form
 
 S = 1_000
 LEAD = lead_id_for_email(CORP)
-CONFIG = parse_sla_config({"version": "t", "sweep": {"bucket_seconds": 2}, "escalation": {"P1": {"tiers": [
-    {"after": "20s", "role": "rep"}, {"after": "40s", "role": "manager"}]}},
-    "contacts": {"manager": {"default": "mgr-marco"}}})
+CONFIG = parse_sla_config(
+    {
+        "version": "t",
+        "sweep": {"bucket_seconds": 2},
+        "escalation": {"P1": {"tiers": [{"after": "20s", "role": "rep"}, {"after": "40s", "role": "manager"}]}},
+        "contacts": {"manager": {"default": "mgr-marco"}},
+    }
+)
 
 
 @pytest.fixture
@@ -35,11 +40,27 @@ def pipeline(fake_pipeline):
 
 def assignment(*, at: int = T0, due_in_ms: int = 10 * S) -> dict:
     return {
-        "event_id": "as-1", "lead_id": LEAD, "mql_event_id": "mql-1", "owner_id": "ae-ana", "owner_name": "Ana",
-        "owner_role": "AE", "team": "na-sales", "priority": "P1", "assigned_at": at,
-        "first_touch_due_at": at + due_in_ms, "rule": "round_robin", "reason": "test", "is_fallback": False,
-        "audit": [], "handoff": {"trigger": "demo_request", "problem_hypothesis": "-", "disqualifiers_checked": [],
-                                 "last_touches": [], "recommended_opener": "Hi"},
+        "event_id": "as-1",
+        "lead_id": LEAD,
+        "mql_event_id": "mql-1",
+        "owner_id": "ae-ana",
+        "owner_name": "Ana",
+        "owner_role": "AE",
+        "team": "na-sales",
+        "priority": "P1",
+        "assigned_at": at,
+        "first_touch_due_at": at + due_in_ms,
+        "rule": "round_robin",
+        "reason": "test",
+        "is_fallback": False,
+        "audit": [],
+        "handoff": {
+            "trigger": "demo_request",
+            "problem_hypothesis": "-",
+            "disqualifiers_checked": [],
+            "last_touches": [],
+            "recommended_opener": "Hi",
+        },
     }
 
 
@@ -72,7 +93,9 @@ def test_an_assignment_opens_the_clock_and_the_sweep_past_the_deadline_breaches_
     assert (breach.record["tier"], breach.record["owner_id"], breach.record["priority"]) == (0, "ae-ana", "P1")
     commands = [wire.reader(wire.SlaSweep)(s.value) for s in pipeline.channel("sla_commands").sent]
     assert commands and all(c.partition == 0 for c in commands)
-    assert pipeline.metrics.registry.get_sample_value("leadflow_sla_breaches_total", {"priority": "P1", "tier": "0"}) == 1
+    assert (
+        pipeline.metrics.registry.get_sample_value("leadflow_sla_breaches_total", {"priority": "P1", "tier": "0"}) == 1
+    )
     assert not pipeline.dead_letters
 
 
@@ -91,13 +114,24 @@ def test_a_crm_touch_stops_the_clock_and_other_lead_events_are_skipped(pipeline)
     sweep_until(pipeline, 60 * S)
 
     assert pipeline.subjects() == [] and not pipeline.dead_letters
-    assert pipeline.metrics.registry.get_sample_value(
-        "leadflow_speed_to_lead_seconds_count", {"priority": "P1", "team": "na-sales"}) == 1.0
+    assert (
+        pipeline.metrics.registry.get_sample_value(
+            "leadflow_speed_to_lead_seconds_count", {"priority": "P1", "team": "na-sales"}
+        )
+        == 1.0
+    )
 
 
 def test_records_and_commands_that_are_not_this_agents_are_dead_lettered_as_unknown_kind(pipeline):
-    erased = {"event_id": "er-1", "lead_id": LEAD, "request_event_id": "rq-1", "requested_at": T0,
-              "erased_at": T0, "found": True, "later_events": "forget"}
+    erased = {
+        "event_id": "er-1",
+        "lead_id": LEAD,
+        "request_event_id": "rq-1",
+        "requested_at": T0,
+        "erased_at": T0,
+        "found": True,
+        "later_events": "forget",
+    }
     run(pipeline.deliver_record("assignments", "lead_erased", erased, key=LEAD.encode()))
     run(pipeline.deliver("sla_commands", wire.encode(wire.ReviewDue(0, 1)), key=b"x"))
 
@@ -114,8 +148,9 @@ def test_a_processing_error_is_logged_and_dead_lettered_naming_sla(pipeline, mon
 
     monkeypatch.setattr(sla_rules, "apply", broken)
     with caplog.at_level(logging.ERROR):
-        meta = run(pipeline.deliver_record("assignments", "lead_assigned", assignment(), key=LEAD.encode(),
-                                           partition=4))
+        meta = run(
+            pipeline.deliver_record("assignments", "lead_assigned", assignment(), key=LEAD.encode(), partition=4)
+        )
 
     (dead,) = pipeline.dead_letters
     assert (dead.meta, dead.reason_code, dead.reason) == (meta, "processing_error", "RuntimeError in sla")

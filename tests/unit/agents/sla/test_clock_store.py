@@ -16,9 +16,21 @@ from streams.due_index import bucket_of
 S = 1_000
 T0 = 1_767_225_600_000
 WIDTH = 2 * S
-CONFIG = parse_sla_config({"version": "t", "escalation": {"P1": {"tiers": [
-    {"after": "20s", "role": "rep"}, {"after": "40s", "role": "manager"}, {"after": "60s", "role": "head_of_sales"}]}},
-    "contacts": {"head_of_sales": {"default": "hos-hana"}}})
+CONFIG = parse_sla_config(
+    {
+        "version": "t",
+        "escalation": {
+            "P1": {
+                "tiers": [
+                    {"after": "20s", "role": "rep"},
+                    {"after": "40s", "role": "manager"},
+                    {"after": "60s", "role": "head_of_sales"},
+                ]
+            }
+        },
+        "contacts": {"head_of_sales": {"default": "hos-hana"}},
+    }
+)
 
 
 class Log:
@@ -60,8 +72,16 @@ def run(coro):
 
 
 def assign(store: ClockStore, lead: str, due_in_s: int) -> None:
-    record = {"event_id": f"as-{lead}", "lead_id": lead, "mql_event_id": f"mql-{lead}", "owner_id": "ae-ana",
-              "team": "na-sales", "priority": "P1", "assigned_at": T0, "first_touch_due_at": T0 + due_in_s * S}
+    record = {
+        "event_id": f"as-{lead}",
+        "lead_id": lead,
+        "mql_event_id": f"mql-{lead}",
+        "owner_id": "ae-ana",
+        "team": "na-sales",
+        "priority": "P1",
+        "assigned_at": T0,
+        "first_touch_due_at": T0 + due_in_s * S,
+    }
     run(store.apply(lead, Assigned(record), 0, T0))
 
 

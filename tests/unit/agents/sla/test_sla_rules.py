@@ -24,30 +24,49 @@ S, M, H = 1_000, 60_000, 3_600_000
 T0 = 1_735_689_600_000
 LEAD = "ld_00000000000000000001"
 
-CONFIG = parse_sla_config({
-    "version": "test",
-    "first_touch": {"clock_skew_tolerance": "2m"},
-    "escalation": {
-        "P1": {"from": "assigned", "tiers": [
-            {"after": "2h", "role": "rep"}, {"after": "4h", "role": "manager"},
-            {"after": "24h", "role": "head_of_sales"}]},
-        "P2": {"from": "due", "tiers": [{"after": "2h", "role": "manager"}]},
-        "P3": {"tiers": []},
-    },
-    "contacts": {"manager": {"by_team": {"na-sales": "mgr-marco"}}, "head_of_sales": {"default": "hos-hana"}},
-})
-REASSIGN = parse_sla_config({
-    "version": "reassign", "reassignment": {"enabled": True, "max_per_mql": 1},
-    "escalation": {"P1": {"tiers": [{"after": "2h", "role": "manager"}]}},
-})
+CONFIG = parse_sla_config(
+    {
+        "version": "test",
+        "first_touch": {"clock_skew_tolerance": "2m"},
+        "escalation": {
+            "P1": {
+                "from": "assigned",
+                "tiers": [
+                    {"after": "2h", "role": "rep"},
+                    {"after": "4h", "role": "manager"},
+                    {"after": "24h", "role": "head_of_sales"},
+                ],
+            },
+            "P2": {"from": "due", "tiers": [{"after": "2h", "role": "manager"}]},
+            "P3": {"tiers": []},
+        },
+        "contacts": {"manager": {"by_team": {"na-sales": "mgr-marco"}}, "head_of_sales": {"default": "hos-hana"}},
+    }
+)
+REASSIGN = parse_sla_config(
+    {
+        "version": "reassign",
+        "reassignment": {"enabled": True, "max_per_mql": 1},
+        "escalation": {"P1": {"tiers": [{"after": "2h", "role": "manager"}]}},
+    }
+)
 
 
 def assignment(*, aid="as-1", mql="mql-1", at=T0, due=None, priority="P1", owner="ae-ana", team="na-sales"):
-    return Assigned({
-        "event_id": aid, "lead_id": LEAD, "mql_event_id": mql, "owner_id": owner, "owner_name": owner,
-        "owner_role": "AE", "team": team, "priority": priority, "assigned_at": at,
-        "first_touch_due_at": due if due is not None else at + 10 * M,
-    })
+    return Assigned(
+        {
+            "event_id": aid,
+            "lead_id": LEAD,
+            "mql_event_id": mql,
+            "owner_id": owner,
+            "owner_name": owner,
+            "owner_role": "AE",
+            "team": team,
+            "priority": priority,
+            "assigned_at": at,
+            "first_touch_due_at": due if due is not None else at + 10 * M,
+        }
+    )
 
 
 def touch(at, *, eid="crm-1", status="first_touch", rep="ae-ana"):
@@ -76,8 +95,11 @@ def test_assignment_opens_a_clock_due_at_the_first_touch_deadline():
     assert out == [] and state.is_open and open_priority(state) == "P1"
     assert next_due_ms(state) == T0 + 10 * M
     assert [(t.number, t.due_ms, t.role, t.contact_id) for t in state.clock.tiers] == [
-        (0, T0 + 10 * M, "owner", "ae-ana"), (1, T0 + 2 * H, "rep", "ae-ana"),
-        (2, T0 + 4 * H, "manager", "mgr-marco"), (3, T0 + 24 * H, "head_of_sales", "hos-hana")]
+        (0, T0 + 10 * M, "owner", "ae-ana"),
+        (1, T0 + 2 * H, "rep", "ae-ana"),
+        (2, T0 + 4 * H, "manager", "mgr-marco"),
+        (3, T0 + 24 * H, "head_of_sales", "hos-hana"),
+    ]
 
 
 def test_nothing_happens_before_the_deadline():
@@ -90,10 +112,19 @@ def test_breach_after_the_deadline_names_lead_owner_priority_tier_and_lateness()
     state, out = run([(assignment(), T0), (Tick(), T0 + 10 * M + 3 * S)])
     [breach] = breaches(out)
     assert breach == {
-        "event_id": breach_id(LEAD, "as-1", 0), "lead_id": LEAD, "assignment_id": "as-1",
-        "owner_id": "ae-ana", "priority": "P1", "tier": 0, "escalate_to_role": "owner",
-        "escalate_to_id": "ae-ana", "due_at": T0 + 10 * M, "breached_at": T0 + 10 * M + 3 * S,
-        "minutes_late": 0.05, "action": "escalate", "first_assigned_at": T0,
+        "event_id": breach_id(LEAD, "as-1", 0),
+        "lead_id": LEAD,
+        "assignment_id": "as-1",
+        "owner_id": "ae-ana",
+        "priority": "P1",
+        "tier": 0,
+        "escalate_to_role": "owner",
+        "escalate_to_id": "ae-ana",
+        "due_at": T0 + 10 * M,
+        "breached_at": T0 + 10 * M + 3 * S,
+        "minutes_late": 0.05,
+        "action": "escalate",
+        "first_assigned_at": T0,
     }
     assert state.clock.fired == (0,) and next_due_ms(state) == T0 + 2 * H
     again, out = apply(state, Tick(), CONFIG, now_ms=T0 + 11 * M)
@@ -103,7 +134,11 @@ def test_breach_after_the_deadline_names_lead_owner_priority_tier_and_lateness()
 def test_escalation_tiers_fire_in_order_each_once():
     state, out = run([(assignment(), T0)] + [(Tick(), T0 + m * M) for m in range(0, 25 * 60, 7)])
     assert [(b["tier"], b["escalate_to_role"], b["escalate_to_id"]) for b in breaches(out)] == [
-        (0, "owner", "ae-ana"), (1, "rep", "ae-ana"), (2, "manager", "mgr-marco"), (3, "head_of_sales", "hos-hana")]
+        (0, "owner", "ae-ana"),
+        (1, "rep", "ae-ana"),
+        (2, "manager", "mgr-marco"),
+        (3, "head_of_sales", "hos-hana"),
+    ]
     assert not state.is_open and open_priority(state) is None  # nothing left to escalate
 
 
@@ -121,8 +156,9 @@ def test_touch_in_time_stops_the_clock_and_records_time_to_first_touch():
 
 
 def test_touch_after_a_breach_still_records_time_to_first_touch_and_cancels_later_tiers():
-    state, out = run([(assignment(), T0), (Tick(), T0 + 11 * M), (touch(T0 + 50 * M), T0 + 50 * M),
-                      (Tick(), T0 + 30 * H)])
+    state, out = run(
+        [(assignment(), T0), (Tick(), T0 + 11 * M), (touch(T0 + 50 * M), T0 + 50 * M), (Tick(), T0 + 30 * H)]
+    )
     assert [b["tier"] for b in breaches(out)] == [0]
     [first] = touches(out)
     assert first.seconds == 3000.0 and first.after_breach is True
@@ -182,36 +218,59 @@ def test_p1_breach_asks_for_reassignment_once_per_mql_and_escalation_keeps_its_a
     [b0] = breaches(out)
     assert (b0["escalate_to_role"], b0["escalate_to_id"]) == ("reassign", None)
     # routing re-assigns the same MQL to the next rep: new tier-0 deadline, same escalation anchor
-    state, out = run([(assignment(aid="as-2", owner="ae-ben", at=T0 + 12 * M), T0 + 12 * M),
-                      (Tick(), T0 + 23 * M)], state, config=REASSIGN)
+    state, out = run(
+        [(assignment(aid="as-2", owner="ae-ben", at=T0 + 12 * M), T0 + 12 * M), (Tick(), T0 + 23 * M)],
+        state,
+        config=REASSIGN,
+    )
     [b1] = breaches(out)
     assert (b1["assignment_id"], b1["owner_id"], b1["tier"], b1["escalate_to_role"]) == ("as-2", "ae-ben", 0, "owner")
     assert state.clock.reassignments == 1 and state.clock.mql_assigned_at_ms == T0
     state, out = run([(Tick(), T0 + 2 * H)], state, config=REASSIGN)
     assert [(b["tier"], b["escalate_to_role"]) for b in breaches(out)] == [(1, "manager")]
     # a third assignment of the same MQL keeps tier 1 fired (due at the same anchored time)
-    state, out = run([(assignment(aid="as-3", owner="ae-cy", at=T0 + 3 * H), T0 + 3 * H),
-                      (Tick(), T0 + 3 * H + 11 * M)], state, config=REASSIGN)
+    state, out = run(
+        [(assignment(aid="as-3", owner="ae-cy", at=T0 + 3 * H), T0 + 3 * H), (Tick(), T0 + 3 * H + 11 * M)],
+        state,
+        config=REASSIGN,
+    )
     assert [(b["assignment_id"], b["tier"]) for b in breaches(out)] == [("as-3", 0)]
 
 
-LADDER_REASSIGN = parse_sla_config({
-    "version": "ladder-reassign",
-    "reassignment": {"enabled": True, "priorities": ["P1", "P2"], "tiers": [2], "max_per_mql": 1},
-    "escalation": {
-        "P1": {"from": "assigned", "tiers": [
-            {"after": "2h", "role": "rep"}, {"after": "4h", "role": "manager"}, {"after": "24h", "role": "head_of_sales"}]},
-        "P2": {"from": "due", "tiers": [{"after": "2h", "role": "rep"}, {"after": "4h", "role": "manager"},
-                                        {"after": "24h", "role": "head_of_sales"}]},
-    },
-    "contacts": {"manager": {"by_team": {"na-sales": "mgr-marco"}}, "head_of_sales": {"default": "hos-hana"}},
-})
+LADDER_REASSIGN = parse_sla_config(
+    {
+        "version": "ladder-reassign",
+        "reassignment": {"enabled": True, "priorities": ["P1", "P2"], "tiers": [2], "max_per_mql": 1},
+        "escalation": {
+            "P1": {
+                "from": "assigned",
+                "tiers": [
+                    {"after": "2h", "role": "rep"},
+                    {"after": "4h", "role": "manager"},
+                    {"after": "24h", "role": "head_of_sales"},
+                ],
+            },
+            "P2": {
+                "from": "due",
+                "tiers": [
+                    {"after": "2h", "role": "rep"},
+                    {"after": "4h", "role": "manager"},
+                    {"after": "24h", "role": "head_of_sales"},
+                ],
+            },
+        },
+        "contacts": {"manager": {"by_team": {"na-sales": "mgr-marco"}}, "head_of_sales": {"default": "hos-hana"}},
+    }
+)
 
 
 def test_a_ladder_tier_can_reassign_and_keeps_its_role_and_contact():
     state, out = run([(assignment(), T0), (Tick(), T0 + 4 * H)], config=LADDER_REASSIGN)
     assert [(b["tier"], b["escalate_to_role"], b["escalate_to_id"], b["action"]) for b in breaches(out)] == [
-        (0, "owner", "ae-ana", "escalate"), (1, "rep", "ae-ana", "escalate"), (2, "manager", "mgr-marco", "reassign")]
+        (0, "owner", "ae-ana", "escalate"),
+        (1, "rep", "ae-ana", "escalate"),
+        (2, "manager", "mgr-marco", "reassign"),
+    ]
     assert {b["first_assigned_at"] for b in breaches(out)} == {T0}
 
 
@@ -224,7 +283,8 @@ def test_reassignment_gives_a_fresh_tier_0_and_the_ladder_continues_without_rest
     state, out = run([(Tick(), later + 10 * M), (Tick(), T0 + 24 * H)], state, config=LADDER_REASSIGN)
     assert [(b["assignment_id"], b["owner_id"], b["tier"], b["due_at"], b["action"]) for b in breaches(out)] == [
         ("as-2", "ae-ben", 0, later + 10 * M, "escalate"),  # the new owner's own first-touch deadline
-        ("as-2", "ae-ben", 3, T0 + 24 * H, "escalate")]     # the original ladder, on its original schedule
+        ("as-2", "ae-ben", 3, T0 + 24 * H, "escalate"),
+    ]  # the original ladder, on its original schedule
     assert not state.is_open
 
 
@@ -233,27 +293,40 @@ def test_a_due_anchored_ladder_continues_from_the_first_deadline_after_reassignm
     state, out = run([(assignment(priority="P2", due=due), T0), (Tick(), due + 4 * H)], config=LADDER_REASSIGN)
     assert [(b["tier"], b["action"]) for b in breaches(out)] == [(0, "escalate"), (1, "escalate"), (2, "reassign")]
     later = due + 4 * H + M
-    state, _ = run([(assignment(aid="as-2", owner="ae-ben", priority="P2", at=later, due=later + 48 * H), later)],
-                   state, config=LADDER_REASSIGN)
-    assert [(t.number, t.due_ms) for t in state.clock.tiers if t.number] == [(1, due + 2 * H), (2, due + 4 * H),
-                                                                            (3, due + 24 * H)]
+    state, _ = run(
+        [(assignment(aid="as-2", owner="ae-ben", priority="P2", at=later, due=later + 48 * H), later)],
+        state,
+        config=LADDER_REASSIGN,
+    )
+    assert [(t.number, t.due_ms) for t in state.clock.tiers if t.number] == [
+        (1, due + 2 * H),
+        (2, due + 4 * H),
+        (3, due + 24 * H),
+    ]
     assert next_due_ms(state) == due + 24 * H  # not 24 h after the new owner's deadline
 
 
 def test_max_per_mql_stops_further_reassigning_tiers():
-    config = parse_sla_config({
-        "version": "x", "reassignment": {"enabled": True, "tiers": [0, 1], "max_per_mql": 1},
-        "escalation": {"P1": {"tiers": [{"after": "2h", "role": "manager"}]}},
-    })
+    config = parse_sla_config(
+        {
+            "version": "x",
+            "reassignment": {"enabled": True, "tiers": [0, 1], "max_per_mql": 1},
+            "escalation": {"P1": {"tiers": [{"after": "2h", "role": "manager"}]}},
+        }
+    )
     state, out = run([(assignment(), T0), (Tick(), T0 + 11 * M)], config=config)
     assert [(b["tier"], b["action"]) for b in breaches(out)] == [(0, "reassign")]
-    state, out = run([(assignment(aid="as-2", owner="ae-ben", at=T0 + 12 * M), T0 + 12 * M),
-                      (Tick(), T0 + 2 * H)], state, config=config)
+    state, out = run(
+        [(assignment(aid="as-2", owner="ae-ben", at=T0 + 12 * M), T0 + 12 * M), (Tick(), T0 + 2 * H)],
+        state,
+        config=config,
+    )
     assert [(b["tier"], b["action"]) for b in breaches(out)] == [(0, "escalate"), (1, "escalate")]
 
 
 def test_clocks_saved_before_tier_actions_still_load():
     from agents.sla.rules import Tier
+
     assert Tier.from_list([1, T0, "manager", "mgr-marco"]).action == "escalate"
     assert Tier.from_list([0, T0, "reassign", None]).action == "reassign"
     tier = Tier(2, T0, "manager", None, "reassign")

@@ -1,0 +1,52 @@
+"""Conversions have one owner: ``decide`` (agents.disposition.rules) says a conversion needs the
+account, the disposition agent publishes it once the account is matched, and the scoring agent
+only moves the lead to ``opportunity``. Both agents read the same CRM event, as in the worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from agents.disposition import agent as disposition
+from agents.disposition.rules import DEFAULT_POLICY, decide
+from agents.domain import wire
+from agents.domain.events import CRM_STATUSES
+from agents.domain.identity import lead_id_for_email
+from agents.scoring import agent as scoring
+from streams.testing import ManualClock
+from tests.unit.agents.disposition.test_agent import HashRedis
+from tests.unit.agents.scoring.helpers import MODEL, PRIORITY, T0, crm, director_form, page
+
+EMAIL = "dana@acme.com"
+
+
+@pytest.mark.parametrize("status", CRM_STATUSES)
+def test_only_a_conversion_needs_the_account(status):
+    decision = decide(status, "not_now" if status == "rejected" else None, permanent=MODEL.permanent_dispositions)
+    assert decision.needs_account is (status == "converted")
+
+
+def test_one_conversion_one_record_from_the_account_matcher_and_the_stage_from_scoring(fake_pipeline):
+    pipeline = fake_pipeline(clock=ManualClock(T0 / 1000), redis=HashRedis())
+    scoring.register(pipeline, model=MODEL, dispositions=DEFAULT_POLICY, priority=PRIORITY)
+    disposition.register(pipeline, model=MODEL)
+    for event in (
+        page(EMAIL, at=T0),
+        director_form(EMAIL, at=T0 + 1),
+        crm(EMAIL, "converted", at=T0 + 2, account_id="acc-1"),
+    ):
+        asyncio.run(pipeline.deliver("lead_events", wire.encode_lead_event(event), key=event.lead_id.encode()))
+
+    lead = lead_id_for_email(EMAIL)
+    [record] = [e.record for e in pipeline.emitted if e.subject == "lead_dispositioned"]
+    assert (record["outcome"], record["new_stage"], record["account_id"]) == ("converted", "opportunity", "acc-1")
+    assert orjson.loads(pipeline.tables["lead_to_state"][lead.encode()])["stage"] == "opportunity"
+    assert (
+        pipeline.metrics.registry.get_sample_value(
+            "leadflow_dispositions_total", {"status": "converted", "disposition": "none"}
+        )
+        == 1.0
+    )
+    assert not pipeline.dead_letters
