@@ -18,7 +18,7 @@ from typing import Any, cast
 import faust
 from mode.supervisors import CrashingSupervisor
 
-from streams import faust_flush
+from streams import faust_flush, faust_recovery
 from streams.codec import Codec, RemoteSchemas, SchemaRegistry
 from streams.connections import faust_broker_credentials, redis_async, schema_registry_client
 from streams.consume import Consumer, Decoder, Handler, Meta, Topics, make_consumer
@@ -217,6 +217,7 @@ class Pipeline:
 def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES) -> faust.App:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     faust_flush.install()  # offsets are committed only after the changelog records are handed over
+    faust_recovery.install()  # no record delivered, then dropped, while stream partitions resume after recovery
     return faust.App(
         settings.app_id,
         broker=settings.broker_url,
