@@ -14,10 +14,12 @@ from pathlib import Path
 
 import click
 
+from leadflow.bench_cli import bench
 from leadflow.cli_context import LeadflowGroup
 from leadflow.cli_context import kafka_settings_from as _kafka_settings
 from leadflow.cli_context import settings_from as _settings
-from leadflow.extra_cli import INPUT_KINDS, bench, demo, replay, simulate
+from leadflow.demo_cli import demo
+from leadflow.inputs_cli import INPUT_KINDS, replay, simulate
 from leadflow.privacy_cli import forget
 from leadflow.roster_cli import roster
 from streams.connections import KafkaUnavailable, RedisUnavailable, kafka_client_kwargs

@@ -1,7 +1,7 @@
 """Settings for CLI commands: built once per invocation, bad values as a one-line click error.
 
-Shared by the main group (``leadflow.cli``) and the command modules it lists (``extra_cli``,
-``privacy_cli``, ``roster_cli``), which never import ``leadflow.cli`` back."""
+Shared by the main group (``leadflow.cli``) and the command modules it lists (``bench_cli``,
+``demo_cli``, ``inputs_cli``, ``privacy_cli``, ``roster_cli``), which never import ``leadflow.cli`` back."""
 
 from __future__ import annotations
 

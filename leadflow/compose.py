@@ -31,7 +31,9 @@ from agents.sla.exceptions import SlaConfigError
 from streams.app import Pipeline, build_pipeline, finish_pipeline
 from streams.codec import DECODE_REASON_CODES, Codec
 from streams.deadletter import RUNTIME_REASON_CODES
-from streams.metrics import DUPLICATE_STAGES, Metrics, Vocabulary, mql_label_pairs
+from streams.metric_labels import Vocabulary, mql_label_pairs
+from streams.metric_schema import DUPLICATE_STAGES
+from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 

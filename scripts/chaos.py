@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # aiokafka logs every reconnect attempt while a broker is away: the scenarios expect that.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    from leadflow.demo import write_compressed_configs
+    from leadflow.demo.compressed_time import write_compressed_configs
     from leadflow.devstack import DevStack
     from streams.settings import REPO_ROOT, load_settings
 

@@ -22,8 +22,9 @@ passes. ``None`` becomes ``"none"``, booleans ``"true"``/``"false"``, integers t
 form. Rejected values are never logged (they may be personal data); the first rejection per
 label is logged once, naming the metric and the label.
 
-Label guards and score bands live in :mod:`streams.metric_labels`. Callers use the
-prometheus_client API they know::
+Label guards and score bands live in :mod:`streams.metric_labels`, the namespace, the runtime's
+own label sets and the histogram buckets in :mod:`streams.metric_schema`, the HTTP endpoint in
+:mod:`streams.metrics_endpoint`. Callers use the prometheus_client API they know::
 
     metrics.events_in.labels(kind="form_submitted", encoding="avro").inc()
     metrics.event_to_score_seconds.labels(kind=event.kind).observe(elapsed_seconds(t0, t1))
@@ -33,125 +34,36 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from streams.metric_labels import (  # re-exported: the metrics' public helpers
-    OTHER,
-    SCORE_BANDS,
+from streams.metric_labels import (
     BoundedMetric,
     LabelGuard,
     Vocabulary,
     closed_guard,
-    elapsed_seconds,
     ident_guard,
-    mql_label_pairs,
     number_guard,
-    score_band,
     score_band_guard,
 )
-
-__all__ = [
-    "BOOLEANS",
-    "DUPLICATE_STAGES",
-    "ENCODINGS",
-    "FORBIDDEN_LABELS",
-    "NAMESPACE",
-    "OTHER",
-    "PRIORITIES",
-    "SCORE_BANDS",
-    "SPEED_TO_LEAD_BUCKETS",
-    "BoundedMetric",
-    "LabelGuard",
-    "Metrics",
-    "Vocabulary",
-    "elapsed_seconds",
-    "mql_label_pairs",
-    "score_band",
-]
+from streams.metric_schema import (
+    BOOLEANS,
+    ENCODINGS,
+    EVENT_TO_ASSIGNMENT_BUCKETS,
+    EVENT_TO_SCORE_BUCKETS,
+    NAMESPACE,
+    PRIORITIES,
+    REJECTED,
+    SPEED_TO_LEAD_BUCKETS,
+)
+from streams.metrics_endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
-
-NAMESPACE = "leadflow"
-
-# --- Vocabularies the runtime itself defines (closed label sets) ------------------------------
-ENCODINGS = ("avro", "json")
-PRIORITIES = ("P1", "P2", "P3")
-BOOLEANS = ("true", "false")
-# The CRM status whose leadflow_dispositions_total series carry a rejection reason.
-REJECTED = "rejected"
-# Where duplicates are skipped (label ``stage``): scoring's dedup window, and routing's
-# redelivery checks (agents/routing/redelivery.py: duplicate -> "route", stale, same_mql).
-DUPLICATE_STAGES = ("score", "route", "route_stale", "route_same_mql", "reassign_duplicate", "reassign_stale")
-
-# --- Histogram buckets (seconds) ------------------------------------------------------------
-# Input event (broker timestamp) -> score emitted: 5 ms .. 60 s.
-EVENT_TO_SCORE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-# Input event -> assignment emitted; the business target is "assigned within 2 minutes".
-EVENT_TO_ASSIGNMENT_BUCKETS = (
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-)
-_MINUTE, _HOUR, _DAY = 60.0, 3600.0, 86400.0
-# Assignment -> first touch, up to 7 days. Edges include the default SLAs (10 min P1, 48 h P2,
-# 5 days P3) and the business targets (1 h hot, 24 h MQL), so the dashboards' "within X" ratios
-# read exact bucket counts.
-SPEED_TO_LEAD_BUCKETS = (
-    30.0,
-    _MINUTE,
-    2 * _MINUTE,
-    5 * _MINUTE,
-    10 * _MINUTE,
-    15 * _MINUTE,
-    30 * _MINUTE,
-    _HOUR,
-    2 * _HOUR,
-    4 * _HOUR,
-    8 * _HOUR,
-    24 * _HOUR,
-    48 * _HOUR,
-    72 * _HOUR,
-    5 * _DAY,
-    7 * _DAY,
-)
-
-# Label names that must never appear on any metric (personal data / unbounded ids).
-FORBIDDEN_LABELS = frozenset(
-    {
-        "email",
-        "lead_id",
-        "event_id",
-        "visitor_id",
-        "rep_id",
-        "owner_id",
-        "account_id",
-        "account_domain",
-        "company",
-        "name",
-        "reason_text",
-        "detail",
-        "url",
-    }
-)
 
 
 def _package_version() -> str:
@@ -176,8 +88,7 @@ class Metrics:
             raise TypeError("Metrics needs the application's Vocabulary (leadflow.compose.METRIC_VOCABULARY)")
         self.registry = registry
         self.vocabulary = vocab = vocabulary
-        self._server: Any = None
-        self._server_thread: threading.Thread | None = None
+        self._endpoint = MetricsEndpoint(registry)
         self._lag_labels: set[tuple[str, ...]] = set()
         r = registry
 
@@ -468,37 +379,21 @@ class Metrics:
         404. Port 0 means do not serve (returns None).
 
         Returns the WSGI server (``server.server_port`` is the bound port)."""
-        from streams.health import make_server, routes
-
         if not port:
             return None
-        if self._server is not None:
-            raise RuntimeError(f"metrics endpoint already served on port {self._server.server_port}")
-        self._server = make_server(addr, port, routes(make_wsgi_app(self.registry), health))
-        self._server_thread = threading.Thread(
-            target=self._server.serve_forever,
-            name="metrics-http",
-            daemon=True,
-        )
-        self._server_thread.start()
-        host = self._server.server_address[0]
+        server = self._endpoint.start(port, addr, health)
+        host = server.server_address[0]
         shown = f"[{host}]" if ":" in host else host
         paths = "/metrics, /livez, /readyz" if health is not None else "/metrics"
         log.info(
             "serving %s on http://%s:%d (bound to %s)",
             paths,
             shown,
-            self._server.server_port,
+            server.server_port,
             "all interfaces" if host in ("0.0.0.0", "::") else host,
         )
-        return self._server
+        return server
 
     def stop(self) -> None:
         """Stop the endpoint started by ``serve`` (no-op if none)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._server_thread is not None:
-            self._server_thread.join(timeout=5)
-            self._server_thread = None
+        self._endpoint.stop()

@@ -20,11 +20,13 @@ roster, atomic Lua selection with open-lead sets, cursors and idempotency keys),
 ``leadflow/roster_cli.py`` (``leadflow roster load FILE`` / ``show``).
 """
 
+from agents.routing.assignment import assignment_record
 from agents.routing.config import RoutingConfig, load_routing_config, parse_routing_config
 from agents.routing.exceptions import RosterError, RoutingConfigError, RoutingError
 from agents.routing.facts import LeadFacts, PriorityDecision, classify, facts_from_mql
 from agents.routing.roster import Rep, Roster, Rule, Territory, parse_roster
-from agents.routing.rules import Decision, Plan, assignment_record, plan, select_reference
+from agents.routing.rules import Decision, Plan, plan
+from agents.routing.selection import select_reference
 
 __all__ = [
     "Decision",

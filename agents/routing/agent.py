@@ -67,6 +67,7 @@ from agents.domain import wire
 from agents.routing import pending as parking
 from agents.routing import reassign as reassignment
 from agents.routing import rules, upgrades
+from agents.routing.assignment import assignment_record
 from agents.routing.config import RoutingConfig
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
@@ -175,7 +176,7 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             if result is None:
                 return
             plan, decision, roster = result
-        assignment = rules.assignment_record(plan, decision, record, roster, config)
+        assignment = assignment_record(plan, decision, record, roster, config)
         await pipeline.emit("lead_assigned", facts.lead_id, assignment.record)
         if raised_from and not decision.replay:
             log.info(

@@ -18,7 +18,7 @@ whatever prefix survives a crash, a re-drive either routes the lead or drops a s
 entry. Exactly once: a re-driven MQL goes through the same path as a fresh one - the
 ``lead_to_assignment`` memo skips it if it was assigned meanwhile, the Redis idempotency key
 of its MQL event returns a decision already made, and the assignment id is derived from lead
-and MQL event (``rules.assignment_id``), so a re-emitted record is the same record.
+and MQL event (``assignment.assignment_id``), so a re-emitted record is the same record.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from agents.domain.identity import deterministic_id
+from agents.routing.assignment import Assignment, assignment_record
 from agents.routing.config import RoutingConfig
 from agents.routing.facts import LeadFacts, PriorityDecision, facts_from_mql
 from agents.routing.redelivery import RoutingMemo
@@ -37,12 +38,10 @@ from agents.routing.rules import (
     NOT_APPLICABLE,
     SINGLE,
     SKIPPED,
-    Assignment,
     Candidate,
     Decision,
     Plan,
     Stage,
-    assignment_record,
     audit,
 )
 

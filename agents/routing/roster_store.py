@@ -24,8 +24,8 @@ was decided before (no counter moves), refuses a plan made from an older roster 
 ``agents.routing.rules``: first ``single`` candidate with room, or smooth weighted round
 robin by remaining capacity within a ``pool``), moves the lead into the chosen rep's open
 set, updates the pool's cursor and stores the decision under the MQL's idempotency key - all
-in one step, so two workers never hand out the same slot. ``select_reference`` in the rules
-module is the same algorithm in Python.
+in one step, so two workers never hand out the same slot. ``select_reference`` in
+``agents.routing.selection`` is the same algorithm in Python.
 
 Live roster. ``load`` writes the document and bumps the version atomically; ``snapshot``
 is one round trip that returns the document only when the version differs from the cached

@@ -34,12 +34,13 @@ No Faust, Redis or Prometheus here (a unit test enforces it). The split of work:
    the room evens out; reps with no room are skipped (audited "at capacity"). Cursors and
    open-lead sets are updated in the same call, together with the idempotency key of the
    MQL event, so two workers never hand out the same slot and a redelivered MQL gets its
-   first decision back. ``select_reference`` is the same algorithm in Python (the unit tests'
-   oracle, and the specification of the Lua script).
+   first decision back. ``agents.routing.selection.select_reference`` is the same algorithm
+   in Python (the unit tests' oracle, and the specification of the Lua script).
 
-3. ``assignment_record(plan, decision, ...)`` (pure) builds the ``lead_assigned`` record:
-   owner, priority, first-touch deadline (SLA from the priority table, per segment), the rule
-   that matched and why, and the audit trail (pre-skips + capacity results, in order).
+3. ``agents.routing.assignment.assignment_record(plan, decision, ...)`` (pure) builds the
+   ``lead_assigned`` record: owner, priority, first-touch deadline (SLA from the priority
+   table, per segment), the rule that matched and why, and the audit trail (pre-skips +
+   capacity results, in order).
 
 Fallback reasons (metric label, bounded): ``roster_not_loaded``,
 ``nurture_owner_unavailable``, ``capacity_exhausted`` (someone suitable existed but was
@@ -53,10 +54,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agents.domain.identity import deterministic_id
 from agents.routing.config import RoutingConfig
 from agents.routing.facts import LEGACY_FACTS_NOTE, LeadFacts, PriorityDecision, classify, facts_from_mql
-from agents.routing.matching import describe_match, owner_of, rule_mismatch, serves
+from agents.routing.matching import describe_match, rule_mismatch, serves
 from agents.routing.roster import Rep, Roster, Rule
 
 SINGLE, POOL = "single", "pool"
@@ -117,10 +117,6 @@ class Decision:
 
 def audit(candidate: str, decision: str, reason: str) -> dict[str, str]:
     return {"candidate": candidate, "decision": decision, "reason": reason}
-
-
-def assignment_id(lead_id: str, mql_event_id: str) -> str:
-    return deterministic_id(lead_id, "assigned", mql_event_id, prefix="as_")
 
 
 # --- 1. planning --------------------------------------------------------------------------
@@ -346,139 +342,3 @@ def _plan_rule(
             reason=f"matched rule {rule.name} ({why}); its members could not take the lead, default owner",
         )
     return True
-
-
-# --- 2. selection (reference implementation of the Lua script) ----------------------------
-
-
-def select_reference(
-    p: Plan,
-    open_leads: dict[str, set[str]],
-    cursors: dict[str, dict[str, int]],
-    *,
-    lead_id: str,
-    now_ms: int,
-) -> Decision:
-    """Pick an owner exactly as ``agents.routing.roster_store``'s Lua script does, mutating
-    ``open_leads`` (rep -> lead ids) and ``cursors`` (pool -> rep -> current weight)."""
-    evaluated = []
-    for index, stage in enumerate(p.stages):
-        seen = []
-        chosen = None
-        if stage.kind == SINGLE:
-            c = stage.candidates[0]
-            n = len(open_leads.get(c.rep_id, ()))
-            seen.append((c.rep_id, n, c.capacity))
-            if c.capacity is None or n < c.capacity or lead_id in open_leads.get(c.rep_id, ()):
-                chosen = c.rep_id
-        else:
-            weights = {}
-            for c in stage.candidates:
-                n = len(open_leads.get(c.rep_id, ()))
-                seen.append((c.rep_id, n, c.capacity))
-                room = (1 << 30) if c.capacity is None else c.capacity - n + (lead_id in open_leads.get(c.rep_id, ()))
-                if room > 0:
-                    weights[c.rep_id] = room
-            if weights:
-                state = cursors.setdefault(stage.pool or stage.rule, {})
-                total = sum(weights.values())
-                best, best_value = None, None
-                for rep_id, weight in weights.items():  # candidate order breaks ties
-                    state[rep_id] = state.get(rep_id, 0) + weight
-                    if best_value is None or state[rep_id] > best_value:
-                        best, best_value = rep_id, state[rep_id]
-                assert best is not None  # weights is not empty
-                state[best] -= total
-                chosen = best
-        evaluated.append(tuple(seen))
-        if chosen is not None:
-            for leads in open_leads.values():
-                leads.discard(lead_id)
-            open_leads.setdefault(chosen, set()).add(lead_id)
-            return Decision(index, stage.rule, chosen, now_ms, p.roster_version, tuple(evaluated))
-    raise AssertionError("the fallback stage always takes the lead")
-
-
-# --- 3. the assignment record -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    record: dict[str, Any]  # Avro lead_assigned fields
-    fallback_reason: str | None
-    rule: str
-    priority: str
-
-
-def assignment_record(
-    p: Plan,
-    decision: Decision,
-    record: dict[str, Any],
-    roster: Roster | None,
-    config: RoutingConfig,
-) -> Assignment:
-    facts, priority = p.facts, p.priority
-    owner = owner_of(decision.owner_id, roster, config)
-    consistent = (
-        decision.stage < len(p.stages)
-        and p.stages[decision.stage].rule == decision.rule
-        and (decision.roster_version == p.roster_version or p.roster_version < 0)
-    )
-    if consistent:
-        trail, capacity_skips = _audit_trail(p, decision)
-        stage_reason = p.stages[decision.stage].reason
-    else:  # a replayed decision made with another roster version: keep what was decided
-        trail = [
-            audit(owner.id, CHOSEN, f"{decision.rule}: decided earlier with roster version {decision.roster_version}")
-        ]
-        capacity_skips, stage_reason = 0, decision.rule
-    is_fallback = decision.rule == FALLBACK_RULE
-    fallback_reason = None
-    if is_fallback:
-        fallback_reason = (
-            "capacity_exhausted"
-            if capacity_skips
-            and p.fallback_hint
-            not in ("roster_not_loaded", "nurture_owner_unavailable", "routing_error", "roster_unreadable")
-            else p.fallback_hint
-        )
-        stage_reason = f"no rule or rep could take the lead ({fallback_reason}); assigned to the fallback {owner.name}"
-    due = decision.assigned_at_ms + config.first_touch_sla_ms(priority.priority, priority.segment)
-    out = {
-        "event_id": assignment_id(facts.lead_id, facts.mql_event_id),
-        "lead_id": facts.lead_id,
-        "mql_event_id": facts.mql_event_id,
-        "owner_id": owner.id,
-        "owner_name": owner.name,
-        "owner_role": owner.role,
-        "team": owner.team,
-        "priority": priority.priority,
-        "assigned_at": decision.assigned_at_ms,
-        "first_touch_due_at": due,
-        "rule": decision.rule,
-        "reason": f"{priority.priority} ({priority.reason}): {stage_reason}",
-        "is_fallback": is_fallback,
-        "audit": trail,
-        "handoff": record["handoff"],
-    }
-    return Assignment(out, fallback_reason, decision.rule, priority.priority)
-
-
-def _audit_trail(p: Plan, decision: Decision) -> tuple[list[dict[str, str]], int]:
-    trail: list[dict[str, str]] = []
-    capacity_skips = 0
-    for index in range(decision.stage + 1):
-        stage = p.stages[index]
-        trail.extend(stage.audit_before)
-        seen = decision.evaluated[index] if index < len(decision.evaluated) else ()
-        for rep_id, open_count, capacity in seen:
-            load = f"{open_count}/{capacity} open" if capacity is not None else f"{open_count} open, no limit"
-            if index == decision.stage and rep_id == decision.owner_id:
-                how = "weighted round robin, " if stage.kind == POOL else ""
-                trail.append(audit(rep_id, CHOSEN, f"{stage.rule}: {how}{load}"))
-            elif capacity is not None and open_count >= capacity:
-                capacity_skips += 1
-                trail.append(audit(rep_id, SKIPPED, f"{stage.rule}: at capacity ({load})"))
-            else:
-                trail.append(audit(rep_id, ELIGIBLE, f"{stage.rule}: {load}, not its turn in the round robin"))
-    return trail, capacity_skips

@@ -32,7 +32,7 @@ from agents.scoring.state import LeadState, VisitorState
 from streams.app import Pipeline
 from streams.consume import Meta
 from streams.due_index import DueIndex, Sweeper
-from streams.metrics import score_band
+from streams.metric_labels import score_band
 
 log = logging.getLogger(__name__)
 

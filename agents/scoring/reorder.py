@@ -47,6 +47,7 @@ from agents.scoring import rules
 from agents.scoring.evaluation import evaluate
 from agents.scoring.model import ScoringModel
 from agents.scoring.outputs import LEAD_QUALIFIED, LEAD_SCORED, Output, QualifiedOutput, scored_output
+from agents.scoring.stages import label_stage
 from agents.scoring.state import LeadState
 
 __all__ = ["ReorderWindow", "OFF", "apply_event", "review", "next_review_at_ms"]
@@ -290,7 +291,7 @@ def _resolve(ctx: _Ctx, state: LeadState | None, base: LeadState | None, entries
     )
     final = steps[-1][0].clone()
     final.mql_sent, final.sent_priority = mql_sent, sent_priority  # the ledger is what was really sent
-    rules._label(final)
+    label_stage(final)
     if state is not None and state.as_of_ms > final.as_of_ms:  # a review had moved the clock on: keep it
         final, _ = rules.review(final, ctx.model, now_ms=state.as_of_ms)  # state only: it was told then
     final.window = window

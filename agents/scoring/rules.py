@@ -51,17 +51,17 @@ LeadQualified: same mql_number, the new ``priority_hint``, ``previous_priority_h
 ``upgrade_of`` (the MQL's id), id from lead id + mql_number + the new priority - one per
 raise, the same id on redelivery. Routing re-routes or upgrades it (``config/routing.yaml``, ``priority_upgrade``).
 
-Stages handled here: new -> nurture (gate failed or below threshold) -> mql, and
+Stages (``agents.scoring.stages``): new -> nurture (gate failed or below threshold) -> mql, and
 disqualified (bot, disposable domain, or a CRM rejection with a permanent disposition) which
 never qualifies again. Sales stages (sal, sql, opportunity) keep their stage: the ``mql``
 flag is tracked but no new MQL is emitted.
 
 Dispositions. CRM statuses move the lead through the table in ``agents.disposition.rules``
 (accepted -> sal, sql -> sql, converted/closed -> opportunity, rejected -> recycled with the
-score reset, or disqualified for good); ``lead_dispositioned`` and data-quality issues
-(a rejection without a valid reason is *not* applied, only reported) are emitted here, except
-conversions, which the disposition agent publishes after matching the existing account. A
-form submitted after a permanent rejection yields no MQL and a ``returning_rejected_prospect``
+score reset, or disqualified for good; applied by ``agents.scoring.disposition_effects``);
+``lead_dispositioned`` and data-quality issues (a rejection without a valid reason is *not*
+applied, only reported) are emitted here, except conversions, which the disposition agent
+publishes after matching the existing account. A form submitted after a permanent rejection yields no MQL and a ``returning_rejected_prospect``
 issue. A recycled lead that crosses the threshold again is MQL number n + 1.
 
 Reviews. Quiet leads change without events: an MQL decays below the threshold, or the
@@ -73,34 +73,19 @@ a negative signal decayed is not buyer intent); the next event will.
 
 from __future__ import annotations
 
-from agents.disposition.rules import (
-    DEFAULT_POLICY,
-    REJECTION_WITH_INVALID_DISPOSITION,
-    REJECTION_WITHOUT_DISPOSITION,
-    RETURNING_REJECTED_PROSPECT,
-    Decision,
-    DispositionPolicy,
-    decide,
-    disposition_record,
-    issue_record,
-)
+from agents.disposition.rules import DEFAULT_POLICY, DispositionPolicy
 from agents.domain.events import CRM_STATUS, EVENT_KINDS, FORM_SUBMITTED, LeadEvent
 from agents.domain.lead_facts import PriorityPolicy
-from agents.scoring.evaluation import Evaluation, evaluate, inactivity_due_ms, time_score_falls_to
+from agents.scoring.disposition_effects import apply_crm_status, lifecycle_outputs, reset_score_in_place
+from agents.scoring.evaluation import evaluate, inactivity_due_ms, time_score_falls_to
 from agents.scoring.exceptions import ScoringError
 from agents.scoring.fit import assess_fit
 from agents.scoring.handoff import SCORE_THRESHOLD_TRIGGER, build_handoff
-from agents.scoring.intake import absorb, normalize_domain
+from agents.scoring.intake import absorb
 from agents.scoring.lead_facts import decide_priority, facts_fields
 from agents.scoring.model import ScoringModel
-from agents.scoring.outputs import (
-    DispositionedOutput,
-    IssueOutput,
-    Output,
-    VisitorLinked,
-    qualified_output,
-    scored_output,
-)
+from agents.scoring.outputs import Output, VisitorLinked, qualified_output, scored_output
+from agents.scoring.stages import label_stage, may_upgrade, mql_undelivered, transition
 from agents.scoring.state import LeadState
 from agents.scoring.visitors import apply_visitor_event, link_visitor
 
@@ -116,8 +101,6 @@ __all__ = [
 
 DEFAULT_DEDUP_WINDOW = 512
 MAX_LINKED_VISITORS = 20
-MQL_ELIGIBLE_STAGES = frozenset({"new", "nurture", "recycled", "mql"})
-DISQUALIFIED = "disqualified"
 SWEEP, MERGE = "sweep", "merge"
 
 
@@ -154,19 +137,19 @@ def apply_event(
     if t > lead.as_of_ms:
         lead.as_of_ms = t
         if lead.mql:  # end an MQL that decayed away before this event (review may have lagged)
-            _transition(lead, evaluate(lead, model, t), may_qualify=False)
+            transition(lead, evaluate(lead, model, t), may_qualify=False)
 
     returning = (
         event.kind == FORM_SUBMITTED and lead.excluded_at_ms is not None and t > lead.excluded_at_ms
     )  # strictly after: same-ms events are order-free
     absorbed = absorb(lead, event, model)
-    decision = _apply_crm(lead, event, model, dispositions) if event.kind == CRM_STATUS else None
+    decision = apply_crm_status(lead, event, model, dispositions) if event.kind == CRM_STATUS else None
     fit = assess_fit(lead, model)
     if fit.rejection and fit.rejection not in lead.disqualifications:
         lead.disqualifications = sorted({*lead.disqualifications, fit.rejection})
         fit = assess_fit(lead, model)  # re-run so the checks list shows the disqualification
     ev = evaluate(lead, model, lead.as_of_ms, fit)
-    _transition(lead, ev, may_qualify=True)  # event time: episodes, numbering
+    transition(lead, ev, may_qualify=True)  # event time: episodes, numbering
     lead.model_version = model.version
 
     # Delivery (processing time): decided on the score as of the later of the lead's clock and
@@ -175,14 +158,14 @@ def apply_event(
     ev_now = ev if decided_at == lead.as_of_ms else evaluate(lead, model, decided_at, fit)
     live = not event.backfill
     send, previous_hint, ranked = False, None, None
-    if live and _undelivered(lead) and ev_now.qualifies:
+    if live and mql_undelivered(lead) and ev_now.qualifies:
         ranked = decide_priority(lead, ev_now, priority)
         send = True
         lead.mql_sent, lead.sent_priority = lead.mql_number, ranked.priority if ranked is not None else None
-        _label(lead)
-    elif live and priority is not None and _may_upgrade(lead, model, ev_now, age_ms=decided_at - t):
+        label_stage(lead)
+    elif live and priority is not None and may_upgrade(lead, model, ev_now, age_ms=decided_at - t):
         ranked = decide_priority(lead, ev_now, priority)
-        sent = lead.sent_priority  # not None: _may_upgrade
+        sent = lead.sent_priority  # not None: may_upgrade
         if ranked is not None and sent is not None and ranked.priority < sent:  # "P1" < "P2"
             send, previous_hint = True, lead.sent_priority
             lead.sent_priority = ranked.priority
@@ -220,7 +203,7 @@ def apply_event(
     if visitor and visitor not in lead.linked_visitor_ids:
         lead.linked_visitor_ids = sorted([*lead.linked_visitor_ids, visitor])[-MAX_LINKED_VISITORS:]
         outputs.append(VisitorLinked(visitor_id=visitor, lead_id=lead.lead_id))
-    outputs.extend(_lifecycle_outputs(lead, event, decision, returning=returning))
+    outputs.extend(lifecycle_outputs(lead, event, decision, returning=returning))
     return lead, outputs
 
 
@@ -235,7 +218,7 @@ def review(state: LeadState, model: ScoringModel, *, now_ms: int) -> tuple[LeadS
     lead = state.clone()
     lead.as_of_ms = now_ms
     ev = evaluate(lead, model, now_ms)
-    _transition(lead, ev, may_qualify=False)
+    transition(lead, ev, may_qualify=False)
     reasons = []
     if state.mql_delivered and not lead.mql:  # an MQL never sent ends silently
         reasons.append(f"mql_ended:{state.mql_number}")
@@ -281,157 +264,8 @@ def reset_score(state: LeadState, at_ms: int) -> LeadState:
     and the next crossing is a new MQL (mql_number + 1).
     """
     lead = state.clone()
-    _reset_in_place(lead, at_ms)
+    reset_score_in_place(lead, at_ms)
     return lead
-
-
-def _reset_in_place(lead: LeadState, at_ms: int) -> None:
-    lead.signals = {}
-    lead.score_reset_at_ms = max(at_ms, lead.score_reset_at_ms or at_ms)
-    lead.as_of_ms = max(lead.as_of_ms, at_ms)
-    lead.last_engaged_ms = max(at_ms, lead.last_engaged_ms or at_ms)
-    lead.mql = False
-    if lead.stage == "mql":
-        lead.stage = "nurture"
-
-
-# --- Dispositions (the table is agents.disposition.rules; the effects are applied here) ---------
-
-
-def _apply_crm(lead: LeadState, event: LeadEvent, model: ScoringModel, policy: DispositionPolicy) -> Decision:
-    """Apply a CRM status's lifecycle effect. The score reset of a recycling rejection always
-    applies (resets commute); the stage follows the newest status by (event time, event id),
-    so a late, older status never overwrites a newer one. Permanent exclusions are recorded
-    by intake (``crm_rejected:<reason>``) and enforced by ``_transition``."""
-    data = event.data
-    decision = decide(
-        data.get("status") or "unknown",
-        data.get("disposition"),
-        permanent=model.permanent_dispositions,
-        policy=policy,
-        invalid_disposition=data.get("disposition_invalid"),
-    )
-    if decision.score_reset:
-        _reset_in_place(lead, event.occurred_at_ms)
-    if decision.stage is not None:
-        order = [event.occurred_at_ms, event.event_id]
-        if lead.crm_status is None or order > list(lead.crm_status[:2]):
-            lead.stage = decision.stage
-            lead.crm_status = [*order, decision.status, decision.disposition]
-    return decision
-
-
-def _lifecycle_outputs(
-    lead: LeadState,
-    event: LeadEvent,
-    decision: Decision | None,
-    *,
-    returning: bool,
-) -> list[Output]:
-    """lead_dispositioned / data_quality_issue records, built after the stage is final."""
-    t, data = event.occurred_at_ms, event.data
-    outputs: list[Output] = []
-    if decision is not None:
-        if decision.publishes_disposition and not decision.needs_account:  # conversions: the disposition agent
-            outputs.append(
-                DispositionedOutput(
-                    lead.lead_id,
-                    disposition_record(
-                        decision,
-                        lead_id=lead.lead_id,
-                        crm_event_id=event.event_id,
-                        occurred_at_ms=t,
-                        new_stage=lead.stage,
-                        rep_id=data.get("rep_id"),
-                        account_id=data.get("account_id"),
-                        account_domain=normalize_domain(data.get("account_domain")),
-                    ),
-                )
-            )
-        unapplied = (REJECTION_WITHOUT_DISPOSITION, REJECTION_WITH_INVALID_DISPOSITION)
-        for code, detail in decision.issues:
-            outputs.append(
-                IssueOutput(
-                    lead.lead_id,
-                    issue_record(
-                        code,
-                        detail,
-                        lead_id=lead.lead_id,
-                        source_event_id=event.event_id,
-                        occurred_at_ms=t,
-                    ),
-                    status=decision.status if code in unapplied else None,
-                )
-            )
-    if returning:
-        reasons = ", ".join(d.split(":", 1)[1] for d in lead.disqualifications if d.startswith("crm_rejected:"))
-        kind = data.get("form_kind") or "unknown"
-        outputs.append(
-            IssueOutput(
-                lead.lead_id,
-                issue_record(
-                    RETURNING_REJECTED_PROSPECT,
-                    f"{kind} form from a prospect sales excluded for good ({reasons}); no MQL created, "
-                    f"stage stays {lead.stage}",
-                    lead_id=lead.lead_id,
-                    source_event_id=event.event_id,
-                    occurred_at_ms=t,
-                ),
-            )
-        )
-    return outputs
-
-
-def _transition(lead: LeadState, ev: Evaluation, *, may_qualify: bool) -> bool:
-    """Update stage and MQL flag from an evaluation; True when this is a new MQL crossing."""
-    if lead.disqualified:
-        lead.mql, lead.stage = False, DISQUALIFIED
-        return False
-    if lead.stage not in MQL_ELIGIBLE_STAGES:  # sales-owned: track the flag, never re-qualify
-        lead.mql = ev.holds_mql if lead.mql else ev.qualifies
-        return False
-    crossed = False
-    if lead.mql:
-        lead.mql = ev.holds_mql
-    elif may_qualify and ev.qualifies:
-        lead.mql, crossed = True, True
-        lead.mql_number += 1
-        lead.qualified_at_ms = ev.at_ms
-    _label(lead)
-    return crossed
-
-
-def _label(lead: LeadState) -> None:
-    """Marketing-owned stage: ``mql`` only while an episode is open *and* was sent to sales; a
-    historical (unsent) episode leaves the lead resting (nurture, or recycled). Sales-owned
-    and disqualified leads keep their stage."""
-    if lead.stage not in MQL_ELIGIBLE_STAGES or lead.disqualified:
-        return
-    lead.stage = "mql" if lead.mql_delivered else _resting_stage(lead)
-
-
-def _undelivered(lead: LeadState) -> bool:
-    """An open MQL episode whose LeadQualified has not been sent (a marketing-owned lead)."""
-    return lead.mql and lead.mql_sent < lead.mql_number and not lead.disqualified and lead.stage in MQL_ELIGIBLE_STAGES
-
-
-def _may_upgrade(lead: LeadState, model: ScoringModel, ev_now: Evaluation, *, age_ms: int) -> bool:
-    """A sent, open MQL that still holds at processing time, and an event recent enough to
-    re-prioritise it (``mql_upgrades``)."""
-    return (
-        model.mql_upgrades.enabled
-        and lead.stage == "mql"
-        and lead.sent_priority is not None
-        and age_ms <= model.upgrade_max_event_age_ms
-        and ev_now.holds_mql
-    )
-
-
-def _resting_stage(lead: LeadState) -> str:
-    """Marketing-owned stage of a lead that is not an MQL: a function of its history, not of
-    the path (a transient MQL crossing between same-time events must not change the label)."""
-    rejected = lead.crm_status is not None and lead.crm_status[2] == "rejected"
-    return "recycled" if rejected else "nurture"
 
 
 def _check(state: LeadState | None, event: LeadEvent, dedup_window: int) -> str:

@@ -315,7 +315,7 @@ class ScenarioRun:
             await asyncio.sleep(self.opts.probe_every_s)
 
     async def run(self, lag_threshold: int | None) -> ScenarioReport:
-        from leadflow.demo import load_roster
+        from leadflow.demo.run import load_roster
         from leadflow.simulator import Publisher
         from streams.app import build_codec
         from streams.topics import TopicNames, ensure_topics
@@ -422,10 +422,10 @@ class ScenarioRun:
             await reader.stop()
 
     async def _cleanup(self) -> None:
-        from leadflow.demo import _delete_run_topics
+        from leadflow.demo.run import delete_run_topics
 
         try:
-            await asyncio.wait_for(_delete_run_topics(self.settings), 30)
+            await asyncio.wait_for(delete_run_topics(self.settings), 30)
         except Exception as exc:  # noqa: BLE001 - topics of a run only cost disk
             self.report.notes.append(f"topics not deleted: {type(exc).__name__}")
         forget_redis_keys(self.settings)

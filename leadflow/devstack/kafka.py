@@ -1,133 +1,39 @@
 """A single-node Apache Kafka broker (KRaft, combined broker+controller) on loopback.
 
-The jars come from Maven Central via `mvn` and kafka-pom.xml, cached per version under
-`<jar_cache_dir>/<version>/libs`; once cached, starting is fully offline. Data, config,
-log and pid file live in `data_dir`, so a later CLI invocation finds the broker again.
+The jars come from Maven Central (:mod:`leadflow.devstack.kafka_jars`), the broker's config
+from :mod:`leadflow.devstack.kafka_config`. Data, config, log and pid file live in
+`data_dir`, so a later CLI invocation finds the broker again.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import shutil
 import socket
 import struct
 import subprocess
-import tempfile
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadflow.devstack.base import ManagedProcess, die_with_parent_preexec, launch_and_wait, port_is_free
-from leadflow.devstack.exceptions import (
-    DevStackError,
-    JarFetchError,
-    PortInUseError,
-    ToolMissingError,
+from leadflow.devstack.exceptions import DevStackError, PortInUseError, ToolMissingError
+from leadflow.devstack.kafka_config import (
+    HOST,
+    NODE_ID,
+    SaslSslListener,
+    new_cluster_id,
+    render_properties,
+    server_properties,
 )
+from leadflow.devstack.kafka_jars import ensure_kafka_jars
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
-NODE_ID = 1
-KAFKA_POM = Path(__file__).with_name("kafka-pom.xml")
 LOG4J_CONFIG = Path(__file__).with_name("log4j.properties")
-_MVN_TIMEOUT_S = 15 * 60
-_MVN_OUTPUT_LINES = 30
-_STALE_STAGING_AGE_S = 3600
+_TOOL_OUTPUT_LINES = 30  # of a failed Kafka tool, quoted in the error
 
 
-# --- pure helpers ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SaslSslListener:
-    """An extra SASL_SSL listener, as managed Kafka services expose (MSK, Confluent, Aiven).
-
-    ``keystore_pem`` holds the broker's unencrypted PKCS#8 key and certificate chain (Kafka's
-    PEM keystore); ``users`` are SCRAM users created when the storage is formatted (KIP-900),
-    for both SCRAM-SHA-256 and SCRAM-SHA-512, and accepted with PLAIN as well.
-    """
-
-    port: int
-    keystore_pem: Path
-    users: Mapping[str, str] = field(default_factory=dict)
-
-    def properties(self) -> dict[str, str]:
-        plain_users = " ".join(f'user_{name}="{password}"' for name, password in self.users.items())
-        return {
-            "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
-            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            "listener.name.sasl_ssl.plain.sasl.jaas.config": f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
-            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
-            "listener.name.sasl_ssl.ssl.keystore.location": str(self.keystore_pem),
-        }
-
-    def format_arguments(self) -> list[str]:
-        args = []
-        for name, password in self.users.items():
-            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
-                args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
-        return args
-
-
-def server_properties(
-    *, port: int, controller_port: int, log_dir: Path, sasl_ssl: SaslSslListener | None = None
-) -> dict[str, str]:
-    """Broker config for one combined broker+controller node on loopback."""
-    props = {
-        "process.roles": "broker,controller",
-        "node.id": str(NODE_ID),
-        "controller.quorum.voters": f"{NODE_ID}@{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(log_dir),
-        # The app creates every topic with an explicit partition count (co-partitioning).
-        "auto.create.topics.enable": "false",
-        "num.partitions": "1",
-        # One node: internal topics cannot be replicated; few partitions = faster first use.
-        "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "8",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "transaction.state.log.num.partitions": "8",
-        # Nobody else will join: do not delay the first consumer-group rebalance.
-        "group.initial.rebalance.delay.ms": "0",
-        # Accept oversized records (up to 10 MiB) so leadflow, not the broker, rejects them:
-        # they reach the dead-letter topic with a reason instead of failing at the publisher.
-        "message.max.bytes": str(10 * 1024 * 1024),
-    }
-    if sasl_ssl is not None:
-        props["listeners"] += f",SASL_SSL://{HOST}:{sasl_ssl.port}"
-        props["advertised.listeners"] += f",SASL_SSL://{HOST}:{sasl_ssl.port}"
-        props["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
-        props.update(sasl_ssl.properties())
-    return props
-
-
-def render_properties(props: Mapping[str, str]) -> str:
-    """Java .properties text; backslashes escaped so Windows-ish or odd paths survive."""
-    lines = [f"{key}={value.replace(chr(92), chr(92) * 2)}" for key, value in props.items()]
-    return "\n".join(lines) + "\n"
-
-
-def new_cluster_id() -> str:
-    """A Kafka cluster id (Uuid: 16 random bytes, URL-safe base64, no padding).
-
-    Generated here rather than with `StorageTool random-uuid` to save a JVM start.
-    Same rules as Kafka's Uuid.randomUuid(): not a reserved id, no leading '-'.
-    """
-    while True:
-        raw = os.urandom(16)
-        text = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-        if not text.startswith("-") and raw[:15] != bytes(15):  # 0 and 1 are reserved
-            return text
+# --- the Metadata probe and the JDK ------------------------------------------------------
 
 
 def metadata_broker_ids(host: str, port: int, timeout: float = 1.0) -> list[int]:
@@ -238,74 +144,7 @@ class KafkaServer:
 
     def ensure_jars(self) -> Path:
         """Resolve the Kafka jars into the cache once; later calls are offline no-ops."""
-        if self.libs_dir.is_dir() and any(self.libs_dir.glob("*.jar")):
-            return self.libs_dir
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ToolMissingError(
-                f"mvn not found on PATH; it downloads Kafka {self.version} from Maven Central "
-                "once. On Debian/Ubuntu run `apt-get install -y maven` (needs a JDK 17)."
-            )
-        version_dir = self.libs_dir.parent
-        version_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_staging_dirs(version_dir)
-        # Resolve into a private dir, then rename: a half-finished fetch is never mistaken
-        # for a complete cache, and two concurrent fetches cannot mix their files.
-        staging = Path(tempfile.mkdtemp(prefix=".libs-", dir=version_dir))
-        try:
-            started = time.monotonic()
-            self._run_maven(mvn, staging)
-            staging.chmod(0o755)  # mkdtemp makes it 0700; the cache is shared read-only
-            try:
-                staging.rename(self.libs_dir)
-            except OSError:
-                if not self.libs_dir.is_dir():
-                    raise
-                log.info("another process cached Kafka %s jars first; using those", self.version)
-            log.info("fetched Kafka %s jars into %s in %.1fs", self.version, self.libs_dir, time.monotonic() - started)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return self.libs_dir
-
-    def _run_maven(self, mvn: str, output_dir: Path) -> None:
-        cmd = [
-            mvn,
-            "-q",
-            "-B",
-            "-Dstyle.color=never",
-            "-f",
-            str(KAFKA_POM),
-            f"-Dkafka.version={self.version}",
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={output_dir}",
-            "-DincludeScope=runtime",
-        ]
-        log.info("fetching Kafka %s jars with Maven (one-time)", self.version)
-        try:
-            result = subprocess.run(
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=_MVN_TIMEOUT_S,
-                preexec_fn=die_with_parent_preexec(),  # a dead caller needs no jars
-            )
-            failure = None if result.returncode == 0 else f"exit code {result.returncode}"
-            output = result.stdout
-        except subprocess.TimeoutExpired as exc:
-            failure = f"no result after {_MVN_TIMEOUT_S}s"
-            output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else ""
-        if failure is None and not any(output_dir.glob("*.jar")):
-            failure = "it succeeded but produced no jars"
-        if failure:
-            tail = "\n".join(output.splitlines()[-_MVN_OUTPUT_LINES:])
-            raise JarFetchError(
-                f"could not fetch Kafka {self.version} jars with Maven ({failure}). Check: "
-                "network access to Maven Central (https://repo.maven.apache.org, or a proxy/"
-                "mirror in ~/.m2/settings.xml); `mvn -v` works and runs on a JDK 17; "
-                f"Kafka {self.version} exists (setting kafka_version). "
-                f"Command: {' '.join(cmd)}\nMaven output:\n{tail}"
-            )
+        return ensure_kafka_jars(self.version, self.libs_dir)
 
     # -- lifecycle --
 
@@ -477,19 +316,8 @@ class KafkaServer:
         if result.returncode == 0 and self.sasl_ssl is not None:
             self.scram_marker_file.write_text("\n".join(sorted(self.sasl_ssl.users)) + "\n")
         if result.returncode != 0:
-            tail = "\n".join(result.stdout.splitlines()[-_MVN_OUTPUT_LINES:])
+            tail = "\n".join(result.stdout.splitlines()[-_TOOL_OUTPUT_LINES:])
             raise DevStackError(
                 f"formatting Kafka storage in {self.log_dir} failed (exit code "
                 f"{result.returncode}); delete {self.data_dir} to start from scratch.\n{tail}"
             )
-
-
-def _remove_stale_staging_dirs(version_dir: Path) -> None:
-    """Drop staging dirs left by an interrupted fetch (old enough not to be in use)."""
-    cutoff = time.time() - _STALE_STAGING_AGE_S
-    for staging in version_dir.glob(".libs-*"):
-        try:
-            if staging.stat().st_mtime < cutoff:
-                shutil.rmtree(staging, ignore_errors=True)
-        except FileNotFoundError:
-            pass

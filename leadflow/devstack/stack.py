@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from leadflow.devstack.kafka import KafkaServer, SaslSslListener
+from leadflow.devstack.kafka import KafkaServer
+from leadflow.devstack.kafka_config import SaslSslListener
 from leadflow.devstack.redis import RedisServer
 from streams.settings import Settings
 

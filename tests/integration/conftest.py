@@ -16,7 +16,7 @@ import pytest
 
 from leadflow.devstack import DevStack
 from leadflow.devstack.base import ManagedProcess
-from leadflow.devstack.kafka import SaslSslListener
+from leadflow.devstack.kafka_config import SaslSslListener
 from leadflow.devstack.pki import TlsFiles, make_tls_files
 from streams.settings import REPO_ROOT, Settings, load_settings
 from streams.topics import TopicNames, ensure_topics
@@ -24,6 +24,14 @@ from tests.integration.kafkatools import KafkaTools
 
 TEST_KAFKA_PORT = int(os.environ.get("LEADFLOW_TEST_KAFKA_PORT", "29092"))
 TEST_REDIS_PORT = int(os.environ.get("LEADFLOW_TEST_REDIS_PORT", "26379"))
+
+
+@pytest.fixture(scope="session")
+def routing_config():
+    """config/routing.yaml, loaded (read once, on first use: never at import)."""
+    from tests.repo_config import default_routing_config
+
+    return default_routing_config()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ import time
 import pytest
 from rich.console import Console
 
-from leadflow.demo import DemoOptions, run_demo
+from leadflow.demo.options import DemoOptions
+from leadflow.demo.run import run_demo
 from streams.settings import load_settings
 from tests.integration.conftest import free_port
 

@@ -578,7 +578,8 @@ def test_every_dashboard_panel_returns_data_after_a_minute_of_demo_traffic(stack
 
     from rich.console import Console
 
-    from leadflow.demo import DemoOptions, run_demo
+    from leadflow.demo.options import DemoOptions
+    from leadflow.demo.run import run_demo
     from streams.settings import load_settings
 
     metrics_port = free_port()

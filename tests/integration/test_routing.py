@@ -25,17 +25,16 @@ from typing import Any
 import pytest
 
 from agents.domain.identity import lead_id_for_email
-from agents.routing.config import load_routing_config
 from agents.routing.roster import parse_roster
 from leadflow.devstack.base import ManagedProcess
 from streams.settings import REPO_ROOT
 from tests.integration.conftest import WorkerHarness
 from tests.integration.factories import as_json, form_submit, web_activity
 from tests.integration.kafkatools import codec
+from tests.repo_config import default_routing_config
 
 pytestmark = pytest.mark.integration
 
-CONFIG = load_routing_config(REPO_ROOT / "config" / "routing.yaml")
 HOUR_MS = 3_600_000
 
 
@@ -96,7 +95,7 @@ def _redis_call(settings, fn):
 
 
 def load_roster(harness: WorkerHarness, raw: dict[str, Any]) -> int:
-    roster = parse_roster(raw, config=CONFIG, now_ms=int(time.time() * 1000))
+    roster = parse_roster(raw, config=default_routing_config(), now_ms=int(time.time() * 1000))
     return _redis_call(harness.settings, lambda store: store.load(roster, source="test"))
 
 
@@ -116,7 +115,6 @@ def produce_keyed(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
     asyncio.run(go())
 
 
-_MQL_FIELDS = set(codec().registry.latest("lead_qualified").field_names)
 _n = iter(range(1, 10**9))
 
 
@@ -167,14 +165,14 @@ def mql(
             "company_size": company_size,
             "industry": None,
             "country": country,
-            "segment": CONFIG.segment_for(company_size),
+            "segment": default_routing_config().segment_for(company_size),
             "fit_grade": fit_grade,
         },
         "signals": [{"signal": signal, "points": 20.0}],
         "form_kinds": [form_kind],
         "lead_type": None,
     }
-    if "cause_received_at" in _MQL_FIELDS:
+    if "cause_received_at" in codec().registry.latest("lead_qualified").field_names:
         record["cause_received_at"] = None
     return record
 
@@ -417,7 +415,7 @@ def test_duplicate_mql_delivery_gives_one_assignment(routing, kafka):
     assert routing.metric('leadflow_duplicates_skipped_total{stage="route"}') >= 2
 
 
-def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent(stack, stack_settings):
+def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent(routing_config, stack, stack_settings):
     """The Lua script against rules.select_reference on a mixed roster (account owner, rule
     pool with a default owner, round robin, capacity, fallback), plus replay, stale plans and
     release - on the real Redis, no worker needed."""
@@ -426,7 +424,8 @@ def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent
     import redis.asyncio as aioredis
 
     from agents.routing.roster_store import RosterStore, StalePlan
-    from agents.routing.rules import plan, select_reference
+    from agents.routing.rules import plan
+    from agents.routing.selection import select_reference
 
     roster = parse_roster(
         {
@@ -445,7 +444,7 @@ def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent
             "rules": [{"name": "emea", "match": {"territories": ["emea"]}, "default_owner": "mgr"}],
             "account_owners": {"owned.example.com": "owner"},
         },
-        config=CONFIG,
+        config=routing_config,
         now_ms=int(time.time() * 1000),
     )
     rng = random.Random(11)
@@ -460,7 +459,7 @@ def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent
                 record = mql(
                     domain=rng.choice(["owned.example.com", "corp.example.com"]), country=rng.choice(["GB", "US"])
                 )
-                p = plan(record, roster, CONFIG, now_ms=now, roster_version=version)
+                p = plan(record, roster, routing_config, now_ms=now, roster_version=version)
                 got = await store.assign(p, now_ms=now, ttl_s=60)
                 want = select_reference(p, open_leads, cursors, lead_id=record["lead_id"], now_ms=now)
                 assert (got.stage, got.rule, got.owner_id, got.evaluated) == (
@@ -475,10 +474,11 @@ def test_lua_selection_is_the_reference_algorithm_and_atomic_state_is_consistent
             assert counts == {r: len(open_leads.get(r, ())) for r in roster.reps}
             assert counts["gone"] == 0 and counts["e2"] <= 1 and counts["mgr"] <= 2
             await store.load(roster)  # live change: plans made from version 1 are refused...
-            stale = plan(mql(), roster, CONFIG, now_ms=now, roster_version=version)
+            stale = plan(mql(), roster, routing_config, now_ms=now, roster_version=version)
             with pytest.raises(StalePlan):
                 await store.assign(stale, now_ms=now, ttl_s=60)
-            unchecked = plan(mql(), roster, CONFIG, now_ms=now, roster_version=-1)  # ...unless told not to check
+            # ...unless told not to check
+            unchecked = plan(mql(), roster, routing_config, now_ms=now, roster_version=-1)
             assert (await store.assign(unchecked, now_ms=now, ttl_s=60)).roster_version == version + 1
             owner = await store.release(unchecked.facts.lead_id)
             assert owner is not None and await store.release(unchecked.facts.lead_id) is None

@@ -1,4 +1,5 @@
-"""Shared unit-test fixtures."""
+"""Shared unit-test fixtures: process-wide state put back, a fake pipeline, and the repository's
+own configuration (session-scoped: read once, on first use, never at import)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,41 @@ import sys
 import threading
 
 import pytest
+
+# The configuration fixtures import tests.repo_config when used: a test of one layer (streams)
+# does not depend on the layers above it (agents) unless it asks for their configuration.
+
+
+@pytest.fixture(scope="session")
+def routing_config():
+    """config/routing.yaml, loaded."""
+    from tests.repo_config import default_routing_config
+
+    return default_routing_config()
+
+
+@pytest.fixture(scope="session")
+def scoring_model():
+    """config/scoring-model.yaml, loaded."""
+    from tests.repo_config import default_scoring_model
+
+    return default_scoring_model()
+
+
+@pytest.fixture(scope="session")
+def routing_priority():
+    """Routing's priority policy, handed to scoring as the composition root does (leadflow.compose)."""
+    from tests.repo_config import default_priority
+
+    return default_priority()
+
+
+@pytest.fixture(scope="session")
+def codec():
+    """The codec over the registered schemas (schemas/registry.yaml)."""
+    from streams.codec import Codec, SchemaRegistry
+
+    return Codec(SchemaRegistry.load())
 
 
 @pytest.fixture

@@ -12,17 +12,11 @@ import orjson
 import pytest
 
 from agents.routing.facts import facts_from_mql
-from streams.codec import DEFAULT_SCHEMA_DIR, Codec, SchemaRegistry
+from streams.codec import DEFAULT_SCHEMA_DIR, Codec
 from streams.codec.json import compile_record_coercer
-from tests.unit.agents.routing.helpers import CONFIG
 from tests.unit.agents.scoring.helpers import T0, director_form, of, page, run
 
 V3_FIELDS = ["firmographics", "signals", "form_kinds", "lead_type"]
-
-
-@pytest.fixture(scope="module")
-def codec() -> Codec:
-    return Codec(SchemaRegistry.load())
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +80,9 @@ def test_older_json_readers_read_a_v3_json_record(codec, mql, version):
 
 
 @pytest.mark.parametrize("version", [1, 2])
-def test_records_written_before_v3_read_as_v3_without_facts_and_route_with_unknown_firmographics(codec, mql, version):
+def test_records_written_before_v3_read_as_v3_without_facts_and_route_with_unknown_firmographics(
+    routing_config, codec, mql, version
+):
     older = _version(codec, version)
     record = {name: mql[name] for name in older.field_names}
     buffer = BytesIO()
@@ -94,7 +90,7 @@ def test_records_written_before_v3_read_as_v3_without_facts_and_route_with_unkno
     raw = b"\x00" + older.id.to_bytes(4, "big") + buffer.getvalue()
     read, _ = codec.decode_input("lead_qualified", raw, max_bytes=1 << 20)  # resolved to v3
     assert {name: read[name] for name in V3_FIELDS} == dict.fromkeys(V3_FIELDS)
-    facts = facts_from_mql(read, CONFIG)
+    facts = facts_from_mql(read, routing_config)
     assert (facts.facts_known, facts.country, facts.company_size, facts.industry) == (False, None, None, None)
     assert "contact_request" in facts.signals, "the breakdown's signals (a typed field) still count"
-    assert facts_from_mql(mql, CONFIG).country == "US", "the control: the v3 record's country is read"
+    assert facts_from_mql(mql, routing_config).country == "US", "the control: the v3 record's country is read"

@@ -17,10 +17,7 @@ from click.testing import CliRunner
 
 from agents.domain.config_errors import yaml_error_line
 from leadflow.cli import main, tail_topic
-from streams.settings import REPO_ROOT, load_settings
-from streams.topics import TopicNames
-
-NAMES = TopicNames.from_settings(load_settings(topic_prefix="acme"))
+from streams.settings import REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("restore_logging")  # CliRunner runs the entry point in-process
 BROKEN_YAML = "version: 1\nsignals:\n  a: 1\n b: 2\n"  # bad indentation on line 4
@@ -70,14 +67,14 @@ def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
         ("other.team.topic", "other.team.topic"),  # any dotted name: someone else's topic
     ],
 )
-def test_tail_topic_accepts_roles_and_full_names(role, topic):
-    assert tail_topic(NAMES, role) == topic
+def test_tail_topic_accepts_roles_and_full_names(acme_topics, role, topic):
+    assert tail_topic(acme_topics, role) == topic
 
 
 @pytest.mark.parametrize("role", ["mql", "all", "inputs", "from_settings", "MQLS", ""])
-def test_tail_topic_rejects_a_bare_unknown_word_listing_the_roles(role):
+def test_tail_topic_rejects_a_bare_unknown_word_listing_the_roles(acme_topics, role):
     with pytest.raises(click.BadParameter) as info:
-        tail_topic(NAMES, role)
+        tail_topic(acme_topics, role)
     message = info.value.format_message()
     assert f"unknown role {role!r}" in message
     assert "form_submits" in message and "mqls" in message and "dead_letters" in message

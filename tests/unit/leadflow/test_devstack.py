@@ -37,13 +37,8 @@ from leadflow.devstack.exceptions import (
     ProcessExitedError,
     ToolMissingError,
 )
-from leadflow.devstack.kafka import (
-    KafkaServer,
-    metadata_broker_ids,
-    new_cluster_id,
-    render_properties,
-    server_properties,
-)
+from leadflow.devstack.kafka import KafkaServer, metadata_broker_ids
+from leadflow.devstack.kafka_config import new_cluster_id, render_properties, server_properties
 from leadflow.devstack.redis import RedisServer, render_redis_conf
 from leadflow.devstack.stack import DevStack
 from streams.settings import load_settings

@@ -15,16 +15,11 @@ from agents.domain.identity import lead_id_for_email
 from leadflow.simulator import PERSONAS_BY_NAME, CrmSimulator, TrafficSimulator, parse_mix
 from leadflow.simulator.crm import rep_habit
 from leadflow.simulator.sessions import BAD_KINDS
-from streams.codec import Codec, SchemaRegistry
+from streams.codec import Codec
 from streams.codec.exceptions import DecodeError
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MAX_BYTES = 256 * 1024
-
-
-@pytest.fixture(scope="module")
-def codec() -> Codec:
-    return Codec(SchemaRegistry.load())
 
 
 def capture(codec: Codec, event, raw: bytes | None = None):
@@ -262,7 +257,7 @@ AES = ("ae-ana", "ae-ben", "ae-chloe", "ae-david")
 
 
 def demo_crm(seed: int) -> CrmSimulator:
-    from leadflow.demo import DemoOptions
+    from leadflow.demo.options import DemoOptions
     from leadflow.simulator.crm import REP_TIMINGS
 
     opts = DemoOptions()
@@ -367,7 +362,7 @@ def test_crm_records_pass_capture(codec):
 
 
 def test_demo_compresses_every_sla_duration():
-    from leadflow.demo import compress_routing_config, compress_sla_config
+    from leadflow.demo.compressed_time import compress_routing_config, compress_sla_config
 
     routing = {
         "version": "v",
@@ -392,7 +387,7 @@ def test_demo_compresses_every_sla_duration():
 
 
 def test_demo_configs_from_the_repo_still_validate(tmp_path):
-    from leadflow.demo import write_compressed_configs
+    from leadflow.demo.compressed_time import write_compressed_configs
     from streams.settings import load_settings
 
     settings = load_settings()

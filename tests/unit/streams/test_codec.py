@@ -19,7 +19,6 @@ from streams.codec import (
     Codec,
     DecodeError,
     EncodeError,
-    SchemaRegistry,
     SchemaRegistryError,
 )
 from streams.codec.json import iso_to_epoch_ms
@@ -240,11 +239,6 @@ SAMPLES = {
 }
 
 
-@pytest.fixture(scope="module")
-def codec() -> Codec:
-    return Codec(SchemaRegistry.load())
-
-
 def _json(**fields) -> bytes:
     return orjson.dumps(fields)
 
@@ -397,13 +391,12 @@ def test_json_leading_whitespace_is_still_json(codec):
 # --- dead-letter reason codes --------------------------------------------------------------
 
 
-def _truncated_avro() -> bytes:
-    codec = Codec(SchemaRegistry.load())
+def _truncated_avro(codec: Codec) -> bytes:
     return codec.encode("form_submitted", SAMPLES["form_submitted"])[:-9]
 
 
 BAD_INPUTS = [
-    # (case, subject, raw, reason code, text the detail must contain)
+    # (case, subject, raw - or how to make it with the codec, reason code, text the detail must contain)
     ("3 MB string", "form_submitted", _json(**_minimal_form(company="x" * 3_000_000)), "too_large", "limit is 262144"),
     ("bad magic byte", "form_submitted", b"\x01\x00\x00\x00\x66\x02", "unknown_encoding", "0x01"),
     ("JSON array", "form_submitted", b'[{"email": "a@b.co"}]', "unknown_encoding", "0x5b"),
@@ -412,7 +405,7 @@ BAD_INPUTS = [
     ("UTF-8 BOM before JSON", "form_submitted", b"\xef\xbb\xbf{}", "unknown_encoding", "0xef"),
     ("broken JSON", "form_submitted", b'{"email": "a@b.co", ', "undecodable", "not valid JSON"),
     ("invalid UTF-8 in JSON", "form_submitted", b'{"email": "\xff"}', "undecodable", "not valid JSON"),
-    ("truncated Avro", "form_submitted", _truncated_avro(), "undecodable", "truncated"),
+    ("truncated Avro", "form_submitted", _truncated_avro, "undecodable", "truncated"),
     ("header only", "form_submitted", b"\x00\x00\x00", "undecodable", "5-byte header"),
     ("unknown schema id", "form_submitted", b"\x00\x00\x00\x03\xe7\x02", "unknown_schema_id", "999"),
     ("id of another subject", "form_submitted", b"\x00\x00\x00\x00\xc9\x00", "unknown_schema_id", "web_activity"),
@@ -430,6 +423,7 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize("case, subject, raw, code, text", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_bad_input_gets_its_reason_code(codec, case, subject, raw, code, text):
+    raw = raw(codec) if callable(raw) else raw
     error = _decode_error(codec, subject, raw)
     assert error.reason_code == code
     assert text in error.detail

@@ -6,7 +6,7 @@ import ssl
 
 import pytest
 
-from leadflow.devstack.kafka import SaslSslListener, server_properties
+from leadflow.devstack.kafka_config import SaslSslListener, server_properties
 from leadflow.devstack.redis import RedisTls, render_redis_conf
 from streams.connections import (
     describe_kafka_error,

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from agents.domain.identity import deterministic_id
-from streams.codec import Codec, SchemaRegistry
+from streams.codec import Codec
 from streams.codec.avro import avro_header, read_avro, write_avro
 from streams.deadletter import (
     DeadLetterTooLarge,
@@ -22,7 +22,6 @@ from streams.deadletter import (
     fit_dead_letter,
 )
 
-CODEC = Codec(SchemaRegistry.load())
 FORMATS = ("avro", "json")
 
 
@@ -40,67 +39,67 @@ def _record(value: bytes, key: bytes | None = b"lead-1") -> dict:
     )
 
 
-def _encoder(output_format: str):
-    return lambda record: CODEC.encode_output("dead_letter", record, output_format)
+def _encoder(codec: Codec, output_format: str):
+    return lambda record: codec.encode_output("dead_letter", record, output_format)
 
 
-def _decoded(output_format: str, payload: bytes) -> dict:
+def _decoded(codec: Codec, output_format: str, payload: bytes) -> dict:
     if output_format == "avro":
-        return CODEC.decode(payload)[1]
-    record = CODEC.decode(payload, "dead_letter")[1]  # JSON: bytes as base64 text
+        return codec.decode(payload)[1]
+    record = codec.decode(payload, "dead_letter")[1]  # JSON: bytes as base64 text
     return {**record, **{name: base64.b64decode(record[name]) for name in ("original", "source_key") if record[name]}}
 
 
 @pytest.mark.parametrize("output_format", FORMATS)
-def test_a_record_that_fits_is_kept_whole_with_its_size_and_digest(output_format):
+def test_a_record_that_fits_is_kept_whole_with_its_size_and_digest(codec, output_format):
     value = b"\x01not json nor avro"
-    record, payload = fit_dead_letter(_record(value), _encoder(output_format), 10_000)
-    assert payload == _encoder(output_format)(record)
-    letter = _decoded(output_format, payload)
+    record, payload = fit_dead_letter(_record(value), _encoder(codec, output_format), 10_000)
+    assert payload == _encoder(codec, output_format)(record)
+    letter = _decoded(codec, output_format, payload)
     assert letter["original"] == value and letter["truncated"] is False
     assert letter["original_size"] == len(value)
     assert letter["original_sha256"] == hashlib.sha256(value).hexdigest()
 
 
 @pytest.mark.parametrize("output_format", FORMATS)
-def test_a_large_original_is_cut_to_the_longest_prefix_that_fits(output_format):
+def test_a_large_original_is_cut_to_the_longest_prefix_that_fits(codec, output_format):
     value = bytes(range(256)) * 400  # 102,400 bytes, every byte value
     limit = 50_000
-    encode = _encoder(output_format)
+    encode = _encoder(codec, output_format)
     record, payload = fit_dead_letter(_record(value), encode, limit)
     assert len(payload) <= limit
     kept = record["original"]
     assert value.startswith(kept) and 0 < len(kept) < len(value)
     # Longest: one more byte would not fit.
     assert len(encode({**record, "original": value[: len(kept) + 1]})) > limit
-    letter = _decoded(output_format, payload)
+    letter = _decoded(codec, output_format, payload)
     assert letter["truncated"] is True and letter["original"] == kept
     assert letter["original_size"] == len(value)
     assert letter["original_sha256"] == hashlib.sha256(value).hexdigest()
     assert letter["source_key"] == b"lead-1", "the key is kept when the original alone can be cut"
 
 
-def test_at_the_fuzz_run_sizes_the_encoding_fits_the_broker_limit():
+def test_at_the_fuzz_run_sizes_the_encoding_fits_the_broker_limit(codec):
     """The case found by the fuzz run: 10 MiB - 200 bytes of input, 10 MiB topic limit."""
     limit = 10 * 1024 * 1024 - 16 * 1024
     value = b"x" * (10 * 1024 * 1024 - 200)
-    record, payload = fit_dead_letter(_record(value), _encoder("avro"), limit)
+    record, payload = fit_dead_letter(_record(value), _encoder(codec, "avro"), limit)
     assert limit - 8 <= len(payload) <= limit  # cut to within a varint of the limit
     assert record["truncated"] and record["original_size"] == len(value)
 
 
 @pytest.mark.parametrize("output_format", FORMATS)
-def test_a_key_too_large_for_the_record_is_cut_too(output_format):
+def test_a_key_too_large_for_the_record_is_cut_too(codec, output_format):
     key = b"k" * 5000
-    record, payload = fit_dead_letter(_record(b"v" * 5000, key=key), _encoder(output_format), 3000)
+    record, payload = fit_dead_letter(_record(b"v" * 5000, key=key), _encoder(codec, output_format), 3000)
     assert len(payload) <= 3000
     assert record["original"] == b"" and key.startswith(record["source_key"]) and record["source_key"]
     assert record["truncated"] is True
 
 
-def test_a_limit_below_the_fixed_fields_is_a_clear_error():
+def test_a_limit_below_the_fixed_fields_is_a_clear_error(codec):
     with pytest.raises(DeadLetterTooLarge, match=r"p\.in\.form-submits needs more than 100 bytes.*max\.message\.bytes"):
-        fit_dead_letter(_record(b"v" * 500), _encoder("avro"), 100)
+        fit_dead_letter(_record(b"v" * 500), _encoder(codec, "avro"), 100)
 
 
 @settings(max_examples=60, deadline=None)
@@ -113,9 +112,9 @@ def test_a_limit_below_the_fixed_fields_is_a_clear_error():
     limit=st.integers(min_value=400, max_value=5000),
     output_format=st.sampled_from(FORMATS),
 )
-def test_whatever_the_sizes_the_encoding_fits_and_keeps_a_prefix(value, key, limit, output_format):
+def test_whatever_the_sizes_the_encoding_fits_and_keeps_a_prefix(codec, value, key, limit, output_format):
     try:
-        record, payload = fit_dead_letter(_record(value, key=key), _encoder(output_format), limit)
+        record, payload = fit_dead_letter(_record(value, key=key), _encoder(codec, output_format), limit)
     except DeadLetterTooLarge:
         # The smallest honest record: original and key emptied (a missing key stays null) and
         # flagged truncated - or, with nothing to cut, the record as it is.
@@ -128,9 +127,9 @@ def test_whatever_the_sizes_the_encoding_fits_and_keeps_a_prefix(value, key, lim
             }
         else:
             smallest = _record(value, key=key)
-        assert len(_encoder(output_format)(smallest)) > limit
+        assert len(_encoder(codec, output_format)(smallest)) > limit
         return
-    assert len(payload) <= limit and payload == _encoder(output_format)(record)
+    assert len(payload) <= limit and payload == _encoder(codec, output_format)(record)
     assert value.startswith(record["original"]) and record["original_size"] == len(value)
     assert record["truncated"] is (record["original"] != value or record["source_key"] != key)
 
@@ -153,8 +152,8 @@ def test_the_kafka_key_is_hashed_only_when_it_would_crowd_out_the_record():
     assert dead_letter_key(big, 1000) == hashlib.sha256(big).hexdigest().encode()
 
 
-def test_a_v1_dead_letter_read_as_v2_gets_the_new_fields_defaulted():
-    v1, v2 = CODEC.registry.by_id(1601), CODEC.registry.latest("dead_letter")
+def test_a_v1_dead_letter_read_as_v2_gets_the_new_fields_defaulted(codec):
+    v1, v2 = codec.registry.by_id(1601), codec.registry.latest("dead_letter")
     old = {name: value for name, value in _record(b"raw").items() if name in v1.field_names}
     letter = read_avro(write_avro(v1, avro_header(1601), old), v1, v2)
     assert letter["original"] == b"raw" and letter["truncated"] is False

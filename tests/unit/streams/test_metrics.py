@@ -13,18 +13,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from agents.domain.events import CRM_STATUSES, DISPOSITIONS, EVENT_KINDS, STAGES
 from leadflow.compose import DEAD_LETTER_REASONS
 from leadflow.compose import METRIC_VOCABULARY as VOCABULARY
-from streams.metrics import (
-    FORBIDDEN_LABELS,
+from streams.metric_labels import (
     OTHER,
     SCORE_BANDS,
-    SPEED_TO_LEAD_BUCKETS,
     BoundedMetric,
-    Metrics,
     Vocabulary,
     elapsed_seconds,
     mql_label_pairs,
     score_band,
 )
+from streams.metric_schema import FORBIDDEN_LABELS, SPEED_TO_LEAD_BUCKETS
+from streams.metrics import Metrics
 
 # Metric attribute -> (exposed family name, type, label names): the contract dashboards and
 # alerts are written against.

@@ -18,7 +18,6 @@ from streams.metrics import Metrics
 from streams.redis_client import RETRYABLE_ERRORS, RedisRetry, wait_for_redis
 from streams.settings import Settings
 
-SETTINGS = Settings(redis_retry_initial_s=0.001, redis_retry_max_s=0.002)
 AWAY = [
     redis_errors.ConnectionError("down"),
     redis_errors.BusyLoadingError("LOADING Redis is loading the dataset in memory"),
@@ -49,9 +48,9 @@ def failing(errors: list[BaseException], result: str = "ok"):
     return operation, calls
 
 
-def test_every_kind_of_redis_being_away_is_waited_out_and_counted(caplog):
+def test_every_kind_of_redis_being_away_is_waited_out_and_counted(redis_retry_settings, caplog):
     m = metrics()
-    retry = RedisRetry(SETTINGS, m, who="routing", held="MQLs are held")
+    retry = RedisRetry(redis_retry_settings, m, who="routing", held="MQLs are held")
     operation, calls = failing(list(AWAY))
     with caplog.at_level(logging.WARNING):
         assert asyncio.run(retry(operation)) == "ok"
@@ -63,11 +62,11 @@ def test_every_kind_of_redis_being_away_is_waited_out_and_counted(caplog):
 
 
 @pytest.mark.parametrize("error", [redis_errors.ResponseError("WRONGTYPE"), ValueError("bug")])
-def test_an_error_that_is_not_an_outage_is_raised_at_once(error):
+def test_an_error_that_is_not_an_outage_is_raised_at_once(redis_retry_settings, error):
     m = metrics()
     operation, calls = failing([error])
     with pytest.raises(type(error)):
-        asyncio.run(RedisRetry(SETTINGS, m, who="t")(operation))
+        asyncio.run(RedisRetry(redis_retry_settings, m, who="t")(operation))
     assert len(calls) == 1 and not m.registry.get_sample_value("leadflow_redis_retries_total")
 
 
@@ -87,7 +86,7 @@ class FakeSyncRedis:
         return True
 
 
-def test_start_up_waits_for_a_loading_redis_but_not_for_a_wrong_password(monkeypatch):
+def test_start_up_waits_for_a_loading_redis_but_not_for_a_wrong_password(redis_retry_settings, monkeypatch):
     m = metrics()
     monkeypatch.setattr(
         redis_client,
@@ -96,11 +95,11 @@ def test_start_up_waits_for_a_loading_redis_but_not_for_a_wrong_password(monkeyp
             [redis_errors.BusyLoadingError("LOADING"), redis_errors.ConnectionError("refused")]
         ),
     )
-    assert wait_for_redis(SETTINGS, m, max_wait_s=5).ping() is True
+    assert wait_for_redis(redis_retry_settings, m, max_wait_s=5).ping() is True
     assert m.registry.get_sample_value("leadflow_redis_retries_total") == 2
 
     wrong = FakeSyncRedis([redis_errors.AuthenticationError("WRONGPASS invalid username-password pair")] * 3)
     monkeypatch.setattr(redis_client, "redis_sync", lambda settings: wrong)
     with pytest.raises(RedisUnavailable, match="authentication failed"):
-        wait_for_redis(SETTINGS, max_wait_s=5)
+        wait_for_redis(redis_retry_settings, max_wait_s=5)
     assert len(wrong.errors) == 2  # tried once

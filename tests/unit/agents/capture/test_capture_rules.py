@@ -24,7 +24,6 @@ from agents.domain.events import (
     LeadEvent,
 )
 from agents.domain.identity import deterministic_id, lead_id_for_email
-from streams.codec import Codec, SchemaRegistry
 
 NOW = 1_748_865_600_000  # 2025-06-02T12:00:00Z
 DAY_MS = 86_400_000
@@ -491,11 +490,6 @@ def test_rules_import_no_infrastructure():
 
 
 # --- with the codec ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def codec() -> Codec:
-    return Codec(SchemaRegistry.load())
 
 
 def test_json_message_to_lead_event(codec):

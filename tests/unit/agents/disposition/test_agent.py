@@ -15,7 +15,7 @@ from agents.disposition import agent as disposition
 from agents.domain import wire
 from agents.domain.identity import lead_id_for_email
 from streams.testing import ManualClock
-from tests.unit.agents.scoring.helpers import MODEL, T0, crm, director_form, page
+from tests.unit.agents.scoring.helpers import T0, crm, director_form, page
 
 PREFIX = "leadflow"
 
@@ -65,9 +65,9 @@ def redis_double():
 
 
 @pytest.fixture
-def pipeline(fake_pipeline, redis_double):
+def pipeline(scoring_model, fake_pipeline, redis_double):
     pipeline = fake_pipeline(clock=ManualClock(T0 / 1000), redis=redis_double)
-    disposition.register(pipeline, model=MODEL)
+    disposition.register(pipeline, model=scoring_model)
     return pipeline
 
 

@@ -17,21 +17,25 @@ from agents.domain.identity import lead_id_for_email
 from agents.scoring import agent as scoring
 from streams.testing import ManualClock
 from tests.unit.agents.disposition.test_agent import HashRedis
-from tests.unit.agents.scoring.helpers import MODEL, PRIORITY, T0, crm, director_form, page
+from tests.unit.agents.scoring.helpers import T0, crm, director_form, page
 
 EMAIL = "dana@acme.com"
 
 
 @pytest.mark.parametrize("status", CRM_STATUSES)
-def test_only_a_conversion_needs_the_account(status):
-    decision = decide(status, "not_now" if status == "rejected" else None, permanent=MODEL.permanent_dispositions)
+def test_only_a_conversion_needs_the_account(scoring_model, status):
+    decision = decide(
+        status, "not_now" if status == "rejected" else None, permanent=scoring_model.permanent_dispositions
+    )
     assert decision.needs_account is (status == "converted")
 
 
-def test_one_conversion_one_record_from_the_account_matcher_and_the_stage_from_scoring(fake_pipeline):
+def test_one_conversion_one_record_from_the_account_matcher_and_the_stage_from_scoring(
+    scoring_model, routing_priority, fake_pipeline
+):
     pipeline = fake_pipeline(clock=ManualClock(T0 / 1000), redis=HashRedis())
-    scoring.register(pipeline, model=MODEL, dispositions=DEFAULT_POLICY, priority=PRIORITY)
-    disposition.register(pipeline, model=MODEL)
+    scoring.register(pipeline, model=scoring_model, dispositions=DEFAULT_POLICY, priority=routing_priority)
+    disposition.register(pipeline, model=scoring_model)
     for event in (
         page(EMAIL, at=T0),
         director_form(EMAIL, at=T0 + 1),

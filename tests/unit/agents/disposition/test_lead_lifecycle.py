@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from agents.disposition.rules import DispositionPolicy
 from agents.scoring import apply_event
-from tests.unit.agents.scoring.helpers import CORP, DAY, HOUR, MODEL, T0, crm, director_form, form, of, page, run
+from tests.unit.agents.scoring.helpers import CORP, DAY, HOUR, T0, crm, director_form, form, of, page, run
 
 
 def mql_lead():
@@ -45,12 +45,12 @@ def test_not_now_recycles_with_the_score_reset_and_checkpoints_and_can_qualify_a
     assert mql.record["mql_number"] == 2 and state.stage == "mql"
 
 
-def test_configured_checkpoints_are_used():
+def test_configured_checkpoints_are_used(scoring_model):
     policy = DispositionPolicy(recycle={"no_response": (7 * DAY,)}, recapture={"competitor": (180 * DAY,)})
     state, out = apply_event(
         mql_lead(),
         crm(status="rejected", disposition="competitor", at=T0 + DAY),
-        MODEL,
+        scoring_model,
         now_ms=T0 + DAY,
         dispositions=policy,
     )

@@ -7,7 +7,7 @@ import pytest
 
 from agents.domain.durations import format_seconds, is_duration, parse_duration_ms
 from agents.sla.config import parse_duration_ms as sla_parse
-from leadflow.demo import compress_sla_config
+from leadflow.demo.compressed_time import compress_sla_config
 from leadflow.devstack.prometheus import grafana_to_promql
 
 H = 3_600_000

@@ -1,4 +1,5 @@
-"""Builders shared by the routing unit tests: the default config, small rosters, MQL records."""
+"""Builders shared by the routing unit tests: small rosters and MQL records, built against the
+default routing config (tests.repo_config) unless given another one."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from agents.domain.identity import lead_id_for_email
-from agents.routing.config import load_routing_config, read_yaml
-from agents.routing.exceptions import RosterError
+from agents.routing.assignment import assignment_record
+from agents.routing.config import RoutingConfig
 from agents.routing.roster import Roster, parse_roster
-from agents.routing.rules import Decision, Plan, assignment_record, plan, select_reference
+from agents.routing.rules import Decision, Plan, plan
+from agents.routing.selection import select_reference
+from tests.repo_config import default_routing_config
 
 REPO = Path(__file__).resolve().parents[4]
-CONFIG = load_routing_config(REPO / "config" / "routing.yaml")
-DEFAULT_ROSTER_RAW = read_yaml(REPO / "config" / "roster.yaml", RosterError)
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MINUTE = 60_000
 
@@ -46,7 +47,7 @@ def roster(
     rules: list[dict[str, Any]] | None = None,
     territories: list[dict[str, Any]] | None = None,
     account_owners: dict[str, str] | None = None,
-    config=CONFIG,
+    config: RoutingConfig | None = None,
     now_ms: int | None = NOW,
 ) -> Roster:
     raw = {
@@ -60,7 +61,7 @@ def roster(
         "rules": rules or [],
         "account_owners": account_owners or {},
     }
-    return parse_roster(raw, config=config, now_ms=now_ms)
+    return parse_roster(raw, config=config or default_routing_config(), now_ms=now_ms)
 
 
 def mql(
@@ -128,7 +129,7 @@ def mql(
             "company_size": company_size,
             "industry": industry,
             "country": country,
-            "segment": CONFIG.segment_for(company_size),
+            "segment": default_routing_config().segment_for(company_size),
             "fit_grade": fit_grade,
         },
         "signals": [{"signal": s, "points": p} for s, p in signals.items()],
@@ -153,9 +154,16 @@ def legacy(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def route(
-    record: dict[str, Any], r: Roster | None, *, open_leads=None, cursors=None, now_ms: int = NOW, config=CONFIG
+    record: dict[str, Any],
+    r: Roster | None,
+    *,
+    open_leads=None,
+    cursors=None,
+    now_ms: int = NOW,
+    config: RoutingConfig | None = None,
 ) -> tuple[Plan, Decision, dict[str, Any], Any]:
     """Plan + reference selection + record, like the agent does with Redis."""
+    config = config or default_routing_config()
     p = plan(record, r, config, now_ms=now_ms, roster_version=1)
     d = select_reference(
         p,

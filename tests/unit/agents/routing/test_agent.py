@@ -15,14 +15,12 @@ from agents.disposition.rules import DEFAULT_POLICY
 from agents.domain import wire
 from agents.domain.identity import lead_id_for_email
 from agents.routing import agent as routing
-from agents.routing.config import load_routing_config
 from agents.routing.roster_store import Snapshot
 from agents.routing.rules import Decision
 from agents.scoring import agent as scoring
 from streams.testing import ManualClock
-from tests.unit.agents.scoring.helpers import CORP, MODEL, PRIORITY, REPO, T0, director_form, page
+from tests.unit.agents.scoring.helpers import CORP, T0, director_form, page
 
-CONFIG = load_routing_config(REPO / "config" / "routing.yaml")
 LEAD = lead_id_for_email(CORP)
 
 
@@ -75,10 +73,10 @@ def stores(monkeypatch):
 
 
 @pytest.fixture
-def pipeline(fake_pipeline, stores):
+def pipeline(scoring_model, routing_priority, routing_config, fake_pipeline, stores):
     pipeline = fake_pipeline(clock=ManualClock(T0 / 1000), redis=object())
-    scoring.register(pipeline, model=MODEL, dispositions=DEFAULT_POLICY, priority=PRIORITY)
-    routing.register(pipeline, config=CONFIG)
+    scoring.register(pipeline, model=scoring_model, dispositions=DEFAULT_POLICY, priority=routing_priority)
+    routing.register(pipeline, config=routing_config)
     return pipeline
 
 
@@ -92,14 +90,14 @@ def assigned(pipeline) -> list[dict]:
     return [e.record for e in pipeline.emitted if e.subject == "lead_assigned"]
 
 
-def test_an_mql_is_assigned_then_the_assignment_is_remembered(pipeline):
+def test_an_mql_is_assigned_then_the_assignment_is_remembered(routing_config, pipeline):
     qualify(pipeline)
     asyncio.run(pipeline.pump("mqls"))
 
     (record,) = assigned(pipeline)
     mql = next(e.record for e in pipeline.emitted if e.subject == "lead_qualified")
     assert record["lead_id"] == LEAD and record["mql_event_id"] == mql["event_id"]
-    assert record["owner_id"] == CONFIG.fallback.owner_id and record["is_fallback"] is True
+    assert record["owner_id"] == routing_config.fallback.owner_id and record["is_fallback"] is True
     memo = orjson.loads(pipeline.tables["lead_to_assignment"][LEAD.encode()])
     assert memo  # written after the record was emitted
     assert [s.key for s in pipeline.channel("assignments").sent] == [LEAD.encode()]

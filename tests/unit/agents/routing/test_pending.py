@@ -7,12 +7,13 @@ import orjson
 import pytest
 
 from agents.routing import pending
+from agents.routing.assignment import assignment_id, assignment_record
 from agents.routing.config import RosterErrorPolicy, parse_routing_config
 from agents.routing.exceptions import RoutingConfigError
 from agents.routing.pending import PendingLead, PendingStore, roster_document_problem, should_park
 from agents.routing.roster_store import RosterDataError, RosterStore
-from agents.routing.rules import FALLBACK_REASONS, assignment_id, assignment_record, fallback_plan
-from tests.unit.agents.routing.helpers import CONFIG, MINUTE, NOW, mql, rep, roster
+from agents.routing.rules import FALLBACK_REASONS, fallback_plan
+from tests.unit.agents.routing.helpers import MINUTE, NOW, mql, rep, roster
 from tests.unit.agents.routing.test_routing_config import with_change
 
 SECRET = "ann.secret@corp.example.com"
@@ -47,20 +48,22 @@ def test_a_valid_document_has_no_problem():
     assert roster_document_problem(valid_doc()) is None
 
 
+# The documents are built inside the test (their roster is checked against routing.yaml): the
+# parameters are how to build them.
 @pytest.mark.parametrize(
-    "doc,expected",
+    "make_doc,expected",
     [
-        (doc_with(reps="not-a-list"), "roster field 'reps' is a str, not a list"),
-        (doc_with(reps=[SECRET]), "roster field 'reps[0]' is a str, not an object"),
-        (doc_with(rules={"a": 1}), "roster field 'rules' is a dict, not a list"),
-        (doc_with(account_owners=[SECRET]), "roster field 'account_owners' is a list, not an object"),
-        (doc_with(reps=[{"name": SECRET}]), "roster field 'reps[0].id' is missing or not a string"),
-        ({"meta": {}}, "roster document field 'roster' is a NoneType, not an object"),
-        ([1, 2], "roster document is a list, not an object"),
+        (lambda: doc_with(reps="not-a-list"), "roster field 'reps' is a str, not a list"),
+        (lambda: doc_with(reps=[SECRET]), "roster field 'reps[0]' is a str, not an object"),
+        (lambda: doc_with(rules={"a": 1}), "roster field 'rules' is a dict, not a list"),
+        (lambda: doc_with(account_owners=[SECRET]), "roster field 'account_owners' is a list, not an object"),
+        (lambda: doc_with(reps=[{"name": SECRET}]), "roster field 'reps[0].id' is missing or not a string"),
+        (lambda: {"meta": {}}, "roster document field 'roster' is a NoneType, not an object"),
+        (lambda: [1, 2], "roster document is a list, not an object"),
     ],
 )
-def test_a_corrupt_document_is_named_by_field_never_by_value(doc, expected):
-    problem = roster_document_problem(doc)
+def test_a_corrupt_document_is_named_by_field_never_by_value(make_doc, expected):
+    problem = roster_document_problem(make_doc())
     assert problem == expected
     assert SECRET not in problem
 
@@ -71,17 +74,21 @@ class _Client:  # RosterStore only registers its scripts at construction
 
 
 @pytest.mark.parametrize(
-    "raw,expected",
+    "make_raw,expected",
     [
-        (orjson.dumps(doc_with(reps="not-a-list")), "leadflow:roster:doc: roster field 'reps' is a str, not a list"),
-        (b"{not json", "roster document leadflow:roster:doc is not valid JSON"),
         (
-            orjson.dumps(doc_with(reps=[{"id": "x", "capacity": "lots"}])),
+            lambda: orjson.dumps(doc_with(reps="not-a-list")),
+            "leadflow:roster:doc: roster field 'reps' is a str, not a list",
+        ),
+        (lambda: b"{not json", "roster document leadflow:roster:doc is not valid JSON"),
+        (
+            lambda: orjson.dumps(doc_with(reps=[{"id": "x", "capacity": "lots"}])),
             "a roster entry has a field of the wrong type",
         ),
     ],
 )
-def test_the_store_turns_a_corrupt_document_into_a_roster_data_error(raw, expected):
+def test_the_store_turns_a_corrupt_document_into_a_roster_data_error(make_raw, expected):
+    raw = make_raw()
     with pytest.raises(RosterDataError) as info:
         RosterStore(_Client(), "leadflow")._parse(raw)
     assert expected in info.value.detail
@@ -96,9 +103,9 @@ def test_the_store_parses_a_valid_document():
 # --- policy ---------------------------------------------------------------------------------
 
 
-def test_default_policy_is_the_fallback_owner_now():
-    assert CONFIG.roster_error == RosterErrorPolicy(action="fallback", max_pending_minutes=None)
-    assert not should_park(CONFIG.roster_error, NOW, NOW)
+def test_default_policy_is_the_fallback_owner_now(routing_config):
+    assert routing_config.roster_error == RosterErrorPolicy(action="fallback", max_pending_minutes=None)
+    assert not should_park(routing_config.roster_error, NOW, NOW)
 
 
 def test_pending_waits_until_max_pending_minutes_then_falls_back():
@@ -126,20 +133,20 @@ def test_bad_roster_error_policy_names_the_key(value, expected):
 # --- the fallback assignment without a usable roster --------------------------------------
 
 
-def test_fallback_for_an_unreadable_roster_names_the_reason_and_keeps_the_assignment_id():
+def test_fallback_for_an_unreadable_roster_names_the_reason_and_keeps_the_assignment_id(routing_config):
     record = mql()
     plan = fallback_plan(
         record,
-        CONFIG,
+        routing_config,
         reason="roster_unreadable",
         roster_version=-1,
         note="roster unusable: roster field 'reps' is a str, not a list",
     )
     decision = pending.local_fallback_decision(plan, NOW)
-    out = assignment_record(plan, decision, record, None, CONFIG)
+    out = assignment_record(plan, decision, record, None, routing_config)
     assert "roster_unreadable" in FALLBACK_REASONS
     assert out.fallback_reason == "roster_unreadable"
-    assert out.record["owner_id"] == CONFIG.fallback.owner_id and out.record["is_fallback"]
+    assert out.record["owner_id"] == routing_config.fallback.owner_id and out.record["is_fallback"]
     assert out.record["event_id"] == assignment_id(record["lead_id"], record["event_id"])
     assert out.record["audit"][0]["reason"] == "roster unusable: roster field 'reps' is a str, not a list"
     assert out.record["audit"][-1]["decision"] == "chosen"

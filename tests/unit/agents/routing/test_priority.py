@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from agents.routing.facts import classify, facts_from_mql
-from tests.unit.agents.routing.helpers import CONFIG, legacy, mql
+from tests.repo_config import default_routing_config
+from tests.unit.agents.routing.helpers import legacy, mql
 
 
 def priority_of(record) -> tuple[str, str]:
-    decision = classify(facts_from_mql(record, CONFIG), CONFIG)
+    config = default_routing_config()
+    decision = classify(facts_from_mql(record, config), config)
     return decision.priority, decision.lead_type
 
 
@@ -86,9 +88,9 @@ def test_most_urgent_type_wins_newsletter_plus_demo_is_p1():
         ("C", None, "P2"),
     ],
 )
-def test_fit_multiplies_intent(grade, size, expected):
+def test_fit_multiplies_intent(routing_config, grade, size, expected):
     record = mql(form_kind="webinar_registration", fit_grade=grade, company_size=size)
-    decision = classify(facts_from_mql(record, CONFIG), CONFIG)
+    decision = classify(facts_from_mql(record, routing_config), routing_config)
     assert decision.priority == expected
     if expected == "P1":
         assert "fit multiplies intent" in decision.reason
@@ -112,8 +114,8 @@ def test_no_type_uses_the_default_type_whatever_the_record_hints():
     assert priority_of(mql(priority_hint=None, **base)) == ("P2", "other")
 
 
-def test_facts_are_read_from_the_v3_fields_never_from_display_text():
-    facts = facts_from_mql(mql(country="de", company_size=1200, industry="Financial Services"), CONFIG)
+def test_facts_are_read_from_the_v3_fields_never_from_display_text(routing_config):
+    facts = facts_from_mql(mql(country="de", company_size=1200, industry="Financial Services"), routing_config)
     assert (facts.country, facts.company_size, facts.industry, facts.facts_known) == (
         "DE",
         1200,
@@ -126,31 +128,32 @@ def test_facts_are_read_from_the_v3_fields_never_from_display_text():
         "icp_geography: failed (RU is not served)",
         "icp_company_size: passed (9000 employees)",
     ]
-    facts = facts_from_mql(record, CONFIG)
+    facts = facts_from_mql(record, routing_config)
     assert (facts.country, facts.company_size, facts.industry) == ("US", 40, "software")
 
 
-def test_a_record_written_before_v3_has_unknown_firmographics_and_typed_evidence_only():
+def test_a_record_written_before_v3_has_unknown_firmographics_and_typed_evidence_only(routing_config):
     record = legacy(
         mql(form_kind="webinar_registration", country="US", company_size=5000, industry="Software", fit_grade="C")
     )
     assert "icp_geography: passed (US)" in record["handoff"]["disqualifiers_checked"]  # display text, not read
-    facts = facts_from_mql(record, CONFIG)
+    facts = facts_from_mql(record, routing_config)
     assert (facts.country, facts.company_size, facts.industry, facts.facts_known) == (None, None, None, False)
     # Lead type from typed fields: the breakdown's signals and the handoff's form:<kind> touches.
     assert (facts.form_kinds, facts.signals) == ({"webinar_registration"}, {"webinar_registration"})
-    decision = classify(facts, CONFIG)
+    decision = classify(facts, routing_config)
     assert (decision.priority, decision.lead_type, decision.segment) == ("P2", "webinar", None), (
         "no enterprise bump: size unknown"
     )
     assert (
         classify(
-            facts_from_mql(mql(form_kind="webinar_registration", company_size=5000, fit_grade="C"), CONFIG), CONFIG
+            facts_from_mql(mql(form_kind="webinar_registration", company_size=5000, fit_grade="C"), routing_config),
+            routing_config,
         ).priority
         == "P1"
     ), "the control: the v3 record's size makes it enterprise"
 
 
-def test_account_domain_prefers_the_account_key_then_the_email():
-    assert facts_from_mql(mql("a@x.com", account_key="acme.com"), CONFIG).domain == "acme.com"
-    assert facts_from_mql(mql("a@globex.io", account_key="001CRMID"), CONFIG).domain == "globex.io"
+def test_account_domain_prefers_the_account_key_then_the_email(routing_config):
+    assert facts_from_mql(mql("a@x.com", account_key="acme.com"), routing_config).domain == "acme.com"
+    assert facts_from_mql(mql("a@globex.io", account_key="001CRMID"), routing_config).domain == "globex.io"

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from agents.routing.assignment import assignment_id, assignment_record
 from agents.routing.config import parse_routing_config, read_yaml
 from agents.routing.exceptions import RoutingConfigError
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
-from agents.routing.rules import assignment_id, assignment_record, plan, select_reference
+from agents.routing.rules import plan
+from agents.routing.selection import select_reference
 from agents.routing.upgrades import KEEP_OWNER_RULE, plan_upgrade, upgrade_of
-from streams.codec import Codec, SchemaRegistry
-from tests.unit.agents.routing.helpers import CONFIG, MINUTE, NOW, REPO, mql, rep, roster, route
-
-CODEC = Codec(SchemaRegistry.load())
+from tests.unit.agents.routing.helpers import MINUTE, NOW, REPO, mql, rep, roster, route
 
 OOO = [{"from": "2020-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}]
 
@@ -55,9 +54,9 @@ def _scenario(config, reps=None, *, now_ms: int = NOW + 60 * MINUTE):
     return first, upgrade, record, open_leads, memo
 
 
-def test_default_policy_is_reroute_and_a_demo_request_moves_the_sdr_lead_to_an_ae_at_p1():
-    assert CONFIG.priority_upgrade.policy == "reroute"
-    first, upgrade, record, open_leads, _ = _scenario(CONFIG)
+def test_default_policy_is_reroute_and_a_demo_request_moves_the_sdr_lead_to_an_ae_at_p1(routing_config, codec):
+    assert routing_config.priority_upgrade.policy == "reroute"
+    first, upgrade, record, open_leads, _ = _scenario(routing_config)
     assert (record["priority"], record["owner_role"]) == ("P1", "AE") and record["owner_id"] in {"ae-a", "ae-b"}
     assert record["event_id"] == assignment_id(first["lead_id"], upgrade["event_id"])
     assert record["mql_event_id"] == upgrade["event_id"]
@@ -69,7 +68,7 @@ def test_default_policy_is_reroute_and_a_demo_request_moves_the_sdr_lead_to_an_a
         "reason": "priority_upgrade (reroute): the new priority goes to role AE, sdr-a has role SDR",
     }
     assert open_leads["sdr-a"] == set() and open_leads[record["owner_id"]] == {first["lead_id"]}, "the slot moved"
-    CODEC.encode("lead_assigned", record)
+    codec.encode("lead_assigned", record)
 
 
 def test_keep_owner_policy_keeps_the_sdr_and_tightens_the_sla_to_p1():
@@ -93,13 +92,15 @@ def test_keep_owner_falls_back_to_a_reroute_when_the_owner_cannot_take_it_now():
     assert "sdr-a is out of office" in p.stages[0].audit_before[0]["reason"]
 
 
-def test_reroute_keeps_an_owner_who_already_has_the_new_role():
+def test_reroute_keeps_an_owner_who_already_has_the_new_role(routing_config):
     now = NOW + 60 * MINUTE
     memo = RoutingMemo("mql-1", 1, "P2", {"owner_id": "ae-owner"})
     r = roster([rep("ae-owner"), rep("ae-b")])
-    p = plan_upgrade(plan(mql(form_kind="demo_request"), r, CONFIG, now_ms=now), memo, r, CONFIG, now_ms=now)
+    p = plan_upgrade(
+        plan(mql(form_kind="demo_request"), r, routing_config, now_ms=now), memo, r, routing_config, now_ms=now
+    )
     assert p.stages[0].rule == KEEP_OWNER_RULE and p.stages[0].candidates[0].rep_id == "ae-owner"
-    fallback = RoutingMemo("mql-1", 1, "P2", {"owner_id": CONFIG.fallback.owner_id})
+    fallback = RoutingMemo("mql-1", 1, "P2", {"owner_id": routing_config.fallback.owner_id})
     p = plan_upgrade(
         plan(mql(form_kind="demo_request"), r, _config("keep_owner"), now_ms=now),
         fallback,
@@ -110,13 +111,13 @@ def test_reroute_keeps_an_owner_who_already_has_the_new_role():
     assert p.stages[0].rule != KEEP_OWNER_RULE, "the triage queue does not keep an upgraded lead"
 
 
-def test_each_raise_is_acted_on_once():
-    first, upgrade, record, _, memo = _scenario(CONFIG)
+def test_each_raise_is_acted_on_once(routing_config):
+    first, upgrade, record, _, memo = _scenario(routing_config)
     after = RoutingMemo(upgrade["event_id"], 1, "P1", record)
-    again = facts_from_mql(upgrade, CONFIG)
+    again = facts_from_mql(upgrade, routing_config)
     assert redelivery_action(after, again, "P1") == "duplicate"
-    original = facts_from_mql(first, CONFIG)
-    assert redelivery_action(after, original, classify(original, CONFIG).priority) == "same_mql"
+    original = facts_from_mql(first, routing_config)
+    assert redelivery_action(after, original, classify(original, routing_config).priority) == "same_mql"
     assert upgrade_of(after, 1, "P1") is None and upgrade_of(memo, 2, "P1") is None  # a new MQL is not an upgrade
 
 

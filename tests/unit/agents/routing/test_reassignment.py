@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from agents.routing.config import RoutingConfig
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.reassign import (
     MANAGER_RULE,
@@ -21,12 +22,12 @@ from agents.routing.reassign import (
     wants_reassignment,
 )
 from agents.routing.redelivery import RoutingMemo
-from agents.routing.rules import plan, select_reference
+from agents.routing.rules import plan
+from agents.routing.selection import select_reference
 from agents.sla.rules import breach_id
-from streams.codec import Codec, SchemaRegistry
-from tests.unit.agents.routing.helpers import CONFIG, MINUTE, NOW, mql, rep, roster, route
+from tests.repo_config import default_routing_config
+from tests.unit.agents.routing.helpers import MINUTE, NOW, mql, rep, roster, route
 
-CODEC = Codec(SchemaRegistry.load())
 HOUR = 60 * MINUTE
 POOL_RULE = {
     "name": "pool",
@@ -79,8 +80,9 @@ def breach_of(memo, *, tier=2, due_after=4 * HOUR, action="reassign"):
     }
 
 
-def reassign(r, memo, breach, *, open_leads, cursors, now_ms, config=CONFIG):
+def reassign(r, memo, breach, *, open_leads, cursors, now_ms, config: RoutingConfig | None = None):
     """What the agent does with a reassigning breach, with the reference selection for Redis."""
+    config = config or default_routing_config()
     facts, priority = facts_of(memo, config)
     base = plan({}, r, config, now_ms=now_ms, roster_version=1, facts=facts, priority=priority)
     p = plan_reassignment(
@@ -134,7 +136,7 @@ def test_everyone_who_already_had_the_mql_is_skipped():
     assert skipped[second.record["owner_id"]].startswith("reassign: first touch SLA breached by")
 
 
-def test_when_the_pool_is_used_up_the_plan_moves_on_and_never_back_to_the_owner():
+def test_when_the_pool_is_used_up_the_plan_moves_on_and_never_back_to_the_owner(routing_config):
     r = roster(
         [rep("ae-ana", manager="mgr-mia"), rep("mgr-mia", "manager", round_robin=False)],
         rules=[{"name": "pool", "match": {"countries": ["US"]}, "members": ["ae-ana"], "default_owner": "mgr-mia"}],
@@ -147,15 +149,17 @@ def test_when_the_pool_is_used_up_the_plan_moves_on_and_never_back_to_the_owner(
     # the default owner misses it too: no AE left, the fallback owner takes it
     memo2 = memo_after(memo, a.record)
     _, b = reassign(r, memo2, breach_of(memo2, tier=3), open_leads=open_leads, cursors={}, now_ms=NOW + 2 * HOUR)
-    assert (b.record["owner_id"], b.record["is_fallback"]) == (CONFIG.fallback.owner_id, True)
+    assert (b.record["owner_id"], b.record["is_fallback"]) == (routing_config.fallback.owner_id, True)
     # and if the fallback owner misses it, nobody else is left: the lead stays
     memo3 = memo_after(memo2, b.record)
     p, none = reassign(r, memo3, breach_of(memo3, tier=3), open_leads=open_leads, cursors={}, now_ms=NOW + 3 * HOUR)
     assert p is None and none is None
 
 
-def test_manager_target_puts_the_owners_manager_first_else_the_next_rep():
-    config = CONFIG.model_copy(update={"reassignment": CONFIG.reassignment.model_copy(update={"to": "manager"})})
+def test_manager_target_puts_the_owners_manager_first_else_the_next_rep(routing_config):
+    config = routing_config.model_copy(
+        update={"reassignment": routing_config.reassignment.model_copy(update={"to": "manager"})}
+    )
     open_leads = {}
     r, _, memo = first_routing(open_leads=open_leads)
     _, a = reassign(r, memo, breach_of(memo), open_leads=open_leads, cursors={}, now_ms=NOW + HOUR, config=config)
@@ -173,7 +177,7 @@ def test_manager_target_puts_the_owners_manager_first_else_the_next_rep():
 # --- the record and its audit text ---------------------------------------------------------
 
 
-def test_record_says_why_keeps_the_mql_and_starts_a_fresh_deadline():
+def test_record_says_why_keeps_the_mql_and_starts_a_fresh_deadline(codec):
     open_leads, cursors = {}, {}
     r, record, memo = first_routing(open_leads=open_leads, cursors=cursors)
     breach = breach_of(memo)
@@ -196,7 +200,7 @@ def test_record_says_why_keeps_the_mql_and_starts_a_fresh_deadline():
         "decision": "skipped",
         "reason": f"reassign: first touch SLA breached by {old} (tier 2, 4 h)",
     }
-    _, decoded = CODEC.decode(CODEC.encode("lead_assigned", out))
+    _, decoded = codec.decode(codec.encode("lead_assigned", out))
     assert decoded == out
 
 
@@ -249,17 +253,17 @@ def test_only_reassigning_breaches_of_the_current_assignment_are_acted_on():
     assert reassign_action(memo, {**breach, "owner_id": "someone-else"}) == "stale"
 
 
-def test_memo_round_trips_and_old_memos_still_reassign():
+def test_memo_round_trips_and_old_memos_still_reassign(routing_config):
     r, record, memo = first_routing(open_leads={})
     again = RoutingMemo.from_dict(orjson.loads(orjson.dumps(memo.to_dict())))
     assert again == memo
-    facts, priority = facts_of(again, CONFIG)
-    assert facts == facts_from_mql(record, CONFIG) and priority == classify(facts, CONFIG)
+    facts, priority = facts_of(again, routing_config)
+    assert facts == facts_from_mql(record, routing_config) and priority == classify(facts, routing_config)
     legacy = RoutingMemo.from_dict(
         {"mql_event_id": memo.mql_event_id, "mql_number": 1, "priority": "P1", "record": memo.record}
     )  # written before reassignment existed
     assert legacy.owners == (memo.record["owner_id"],) and legacy.first_assigned_at == memo.record["assigned_at"]
-    facts, priority = facts_of(legacy, CONFIG)
+    facts, priority = facts_of(legacy, routing_config)
     # Its firmographics are not read back from the handoff's display text (lead_qualified v3):
     # unknown, so the country rule does not match and the role's round robin takes the lead.
     assert (facts.country, facts.company_size, facts.facts_known, priority.priority) == (None, None, False, "P1")

@@ -8,7 +8,8 @@ import pytest
 
 from agents.routing.exceptions import RosterError
 from agents.routing.roster import Roster, parse_roster, to_epoch_ms
-from tests.unit.agents.routing.helpers import CONFIG, DEFAULT_ROSTER_RAW, NOW, QUEUES, rep
+from tests.repo_config import default_routing_config
+from tests.unit.agents.routing.helpers import NOW, QUEUES, rep
 
 BASE = {
     "territories": [{"id": "na", "countries": ["US", "CA"]}, {"id": "emea", "countries": ["GB", "DE"]}],
@@ -20,7 +21,7 @@ BASE = {
 
 def problems(raw, **kw) -> list[str]:
     with pytest.raises(RosterError) as info:
-        parse_roster(raw, config=CONFIG, now_ms=NOW, **kw)
+        parse_roster(raw, config=default_routing_config(), now_ms=NOW, **kw)
     return info.value.problems
 
 
@@ -31,15 +32,15 @@ def changed(**edits):
     return raw
 
 
-def test_default_roster_is_valid_and_warns_about_its_departed_account_owner():
-    roster = parse_roster(DEFAULT_ROSTER_RAW, config=CONFIG, now_ms=NOW)
+def test_default_roster_is_valid_and_warns_about_its_departed_account_owner(default_roster_raw, routing_config):
+    roster = parse_roster(default_roster_raw, config=routing_config, now_ms=NOW)
     assert {"AE", "SDR", "manager", "head_of_sales", "nurture", "queue"} <= {r.role for r in roster.reps.values()}
     assert len(roster.territories) >= 2 and roster.rules
     assert any("globex.de" in w and "inactive" in w for w in roster.warnings)
 
 
-def test_valid_roster_round_trips_through_its_redis_document():
-    roster = parse_roster(BASE, config=CONFIG, now_ms=NOW)
+def test_valid_roster_round_trips_through_its_redis_document(routing_config):
+    roster = parse_roster(BASE, config=routing_config, now_ms=NOW)
     assert Roster.from_dict(roster.to_dict()) == roster
 
 
@@ -65,9 +66,9 @@ def test_departed_default_owner_is_refused():
     )
 
 
-def test_default_owner_out_of_office_today_is_only_a_warning():
+def test_default_owner_out_of_office_today_is_only_a_warning(routing_config):
     raw = changed(reps=lambda reps: reps[2].update(out_of_office=[{"from": "2025-12-20", "until": "2026-01-10"}]))
-    roster = parse_roster(raw, config=CONFIG, now_ms=NOW)
+    roster = parse_roster(raw, config=routing_config, now_ms=NOW)
     assert any("mgr-mia" in w and "out of office until 2026-01-10" in w for w in roster.warnings)
 
 
@@ -127,11 +128,11 @@ def test_country_in_two_territories_is_ambiguous():
     assert "territories[2] (id 'uk').countries: 'GB' already belongs to territory 'emea'" in problems(raw)
 
 
-def test_account_owner_must_exist_but_may_be_inactive():
+def test_account_owner_must_exist_but_may_be_inactive(routing_config):
     raw = changed(account_owners=lambda owners: owners.update({"globex.com": "ghost", "Initech.COM": "sdr-sam"}))
     assert "account_owners.globex.com: unknown rep 'ghost'" in problems(raw)
     raw = changed(reps=lambda reps: reps[0].update(active=False))
-    roster = parse_roster(raw, config=CONFIG, now_ms=NOW)
+    roster = parse_roster(raw, config=routing_config, now_ms=NOW)
     assert any("account_owners.acme.com: owner 'ae-ana' is inactive" in w for w in roster.warnings)
 
 
@@ -154,7 +155,7 @@ def test_rule_conditions_are_checked_against_the_config():
     assert "rules[0] (name 'na').match.priorities: unknown priority 'P9'" in found
 
 
-def test_availability_inactive_departed_out_of_office():
+def test_availability_inactive_departed_out_of_office(routing_config):
     roster = parse_roster(
         changed(
             reps=lambda reps: (
@@ -162,7 +163,7 @@ def test_availability_inactive_departed_out_of_office():
                 reps[1].update(departed_at="2026-06-01"),
             )
         ),
-        config=CONFIG,
+        config=routing_config,
         now_ms=NOW,
     )
     ana, sam = roster.reps["ae-ana"], roster.reps["sdr-sam"]

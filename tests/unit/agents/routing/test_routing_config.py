@@ -5,17 +5,14 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 
 from agents.routing.config import parse_routing_config
 from agents.routing.exceptions import RoutingConfigError
-from tests.unit.agents.routing.helpers import CONFIG, REPO
-
-RAW = yaml.safe_load((REPO / "config" / "routing.yaml").read_text())
+from tests.repo_config import default_raw
 
 
 def with_change(path: str, value):
-    raw = copy.deepcopy(RAW)
+    raw = copy.deepcopy(default_raw("routing.yaml"))
     node = raw
     *parents, last = path.split(".")
     for part in parents:
@@ -33,23 +30,23 @@ def problems(raw) -> list[str]:
     return info.value.problems
 
 
-def test_default_config_is_the_briefs_table():
-    assert CONFIG.first_touch_sla_ms("P1", None) == 10 * 60_000
-    assert CONFIG.first_touch_sla_ms("P2", None) == 48 * 3_600_000
-    assert CONFIG.first_touch_sla_ms("P3", None) == 5 * 86_400_000
-    assert CONFIG.priorities["P1"].role == "AE" and CONFIG.priorities["P2"].role == "SDR"
-    assert CONFIG.priorities["P3"].nurture and CONFIG.priorities["P3"].role is None
-    assert CONFIG.fit_bump.from_priority == "P2" and CONFIG.fit_bump.to_priority == "P1"
-    assert CONFIG.reassignment.to == "next_rep"
+def test_default_config_is_the_briefs_table(routing_config):
+    assert routing_config.first_touch_sla_ms("P1", None) == 10 * 60_000
+    assert routing_config.first_touch_sla_ms("P2", None) == 48 * 3_600_000
+    assert routing_config.first_touch_sla_ms("P3", None) == 5 * 86_400_000
+    assert routing_config.priorities["P1"].role == "AE" and routing_config.priorities["P2"].role == "SDR"
+    assert routing_config.priorities["P3"].nurture and routing_config.priorities["P3"].role is None
+    assert routing_config.fit_bump.from_priority == "P2" and routing_config.fit_bump.to_priority == "P1"
+    assert routing_config.reassignment.to == "next_rep"
 
 
-def test_segment_overrides_and_segments():
-    assert CONFIG.segment_for(5000) == "enterprise"
-    assert CONFIG.segment_for(500) == "mid_market"
-    assert CONFIG.segment_for(10) == "smb"
-    assert CONFIG.segment_for(None) is None
-    assert CONFIG.first_touch_sla_ms("P2", "enterprise") == 24 * 3_600_000
-    assert CONFIG.first_touch_sla_ms("P2", "smb") == 48 * 3_600_000
+def test_segment_overrides_and_segments(routing_config):
+    assert routing_config.segment_for(5000) == "enterprise"
+    assert routing_config.segment_for(500) == "mid_market"
+    assert routing_config.segment_for(10) == "smb"
+    assert routing_config.segment_for(None) is None
+    assert routing_config.first_touch_sla_ms("P2", "enterprise") == 24 * 3_600_000
+    assert routing_config.first_touch_sla_ms("P2", "smb") == 48 * 3_600_000
 
 
 @pytest.mark.parametrize(
@@ -76,7 +73,7 @@ def test_bad_config_names_the_key(path, value, expected):
     assert any(expected in p for p in problems(with_change(path, value))), problems(with_change(path, value))
 
 
-def test_lead_type_without_condition_is_refused():
-    raw = copy.deepcopy(RAW)
+def test_lead_type_without_condition_is_refused(routing_raw):
+    raw = copy.deepcopy(routing_raw)
     raw["lead_types"].append({"name": "anything", "priority": "P1"})
     assert any("lead_types[7] (name 'anything'): has no condition" in p for p in problems(raw))

@@ -9,13 +9,11 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agents.routing.assignment import assignment_id
 from agents.routing.facts import LEGACY_FACTS_NOTE, facts_from_mql
 from agents.routing.redelivery import RoutingMemo, redelivery_action
-from agents.routing.rules import assignment_id
-from streams.codec import Codec, SchemaRegistry
-from tests.unit.agents.routing.helpers import CONFIG, MINUTE, NOW, legacy, mql, rep, roster, route
+from tests.unit.agents.routing.helpers import MINUTE, NOW, legacy, mql, rep, roster, route
 
-CODEC = Codec(SchemaRegistry.load())
 AES = [rep("ae-a"), rep("ae-b"), rep("ae-c")]
 
 
@@ -31,13 +29,13 @@ def full(*rep_ids, n=10):
 # --- account owner --------------------------------------------------------------------------
 
 
-def test_account_owner_wins_even_at_capacity():
+def test_account_owner_wins_even_at_capacity(codec):
     r = roster(AES + [rep("ae-owner")], account_owners={"acme.com": "ae-owner"})
     _, decision, record, _ = route(mql("dana@acme.com"), r, open_leads=full("ae-owner"))
     assert (record["owner_id"], record["rule"], record["is_fallback"]) == ("ae-owner", "account_owner", False)
     assert "owns the account acme.com" in record["reason"]
     assert audit_of(record) == [("ae-owner", "chosen")]
-    CODEC.encode("lead_assigned", record)  # the record matches the Avro contract
+    codec.encode("lead_assigned", record)  # the record matches the Avro contract
 
 
 def test_inactive_account_owner_is_skipped_with_the_reason():
@@ -59,9 +57,9 @@ def test_out_of_office_account_owner_is_skipped():
     assert "out of office until 2026-01-03T00:00:00Z" in record["audit"][0]["reason"]
 
 
-def test_account_owner_respects_capacity_when_configured():
-    config = CONFIG.model_copy(
-        update={"account_owner": CONFIG.account_owner.model_copy(update={"ignore_capacity": False})}
+def test_account_owner_respects_capacity_when_configured(routing_config):
+    config = routing_config.model_copy(
+        update={"account_owner": routing_config.account_owner.model_copy(update={"ignore_capacity": False})}
     )
     r = roster(AES + [rep("ae-owner")], account_owners={"acme.com": "ae-owner"})
     _, _, record, _ = route(mql("dana@acme.com"), r, open_leads=full("ae-owner"), config=config)
@@ -165,9 +163,9 @@ def test_round_robin_across_the_role_is_the_last_resort():
     ]
 
 
-def test_territory_step_can_be_switched_off():
-    config = CONFIG.model_copy(
-        update={"territory_round_robin": CONFIG.territory_round_robin.model_copy(update={"enabled": False})}
+def test_territory_step_can_be_switched_off(routing_config):
+    config = routing_config.model_copy(
+        update={"territory_round_robin": routing_config.territory_round_robin.model_copy(update={"enabled": False})}
     )
     reps = [rep("ae-na", territories=["na"]), rep("ae-emea", territories=["emea"])]
     rules_seen = {route(mql(country="US"), roster(reps), config=config)[2]["rule"] for _ in range(3)}
@@ -331,7 +329,7 @@ def test_reassigning_a_lead_moves_its_open_slot():
 # --- the record -----------------------------------------------------------------------------
 
 
-def test_record_carries_sla_deadline_rule_reason_audit_and_handoff():
+def test_record_carries_sla_deadline_rule_reason_audit_and_handoff(codec):
     record_in = mql(form_kind="demo_request")
     _, decision, record, _ = route(record_in, roster(AES))
     assert record["event_id"] == assignment_id(record_in["lead_id"], record_in["event_id"])
@@ -346,7 +344,7 @@ def test_record_carries_sla_deadline_rule_reason_audit_and_handoff():
         ("ae-b", "eligible"),
         ("ae-c", "eligible"),
     ]
-    CODEC.encode("lead_assigned", record)
+    codec.encode("lead_assigned", record)
 
 
 def test_p2_sla_is_48_hours():
@@ -355,16 +353,16 @@ def test_p2_sla_is_48_hours():
     assert record["first_touch_due_at"] - record["assigned_at"] == 48 * 60 * MINUTE
 
 
-def test_redelivery_and_same_mql_are_skipped_but_a_priority_raise_is_routed():
+def test_redelivery_and_same_mql_are_skipped_but_a_priority_raise_is_routed(routing_config):
     record = mql(form_kind="webinar_registration", fit_grade="C")
-    facts = facts_from_mql(record, CONFIG)
+    facts = facts_from_mql(record, routing_config)
     memo = RoutingMemo(record["event_id"], 1, "P2")
     assert redelivery_action(None, facts, "P2") is None
     assert redelivery_action(memo, facts, "P2") == "duplicate"
-    other = facts_from_mql({**record, "event_id": "another-event"}, CONFIG)
+    other = facts_from_mql({**record, "event_id": "another-event"}, routing_config)
     assert redelivery_action(memo, other, "P2") == "same_mql"
     assert redelivery_action(memo, other, "P1") is None  # a P1 signal arrived: route again
-    requalified = facts_from_mql({**record, "event_id": "mql-2", "mql_number": 2}, CONFIG)
+    requalified = facts_from_mql({**record, "event_id": "mql-2", "mql_number": 2}, routing_config)
     assert redelivery_action(memo, requalified, "P2") is None
     assert redelivery_action(RoutingMemo("mql-2", 2, "P2"), facts, "P1") == "stale"  # older crossing redelivered late
 
@@ -394,7 +392,7 @@ REP = st.fixed_dictionaries(
     ),
     with_rule=st.booleans(),
 )
-def test_every_lead_gets_an_available_owner_within_capacity(reps, leads, with_rule):
+def test_every_lead_gets_an_available_owner_within_capacity(codec, reps, leads, with_rule):
     ooo = [{"from": "2025-12-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"}]
     entries = [
         rep(
@@ -421,7 +419,7 @@ def test_every_lead_gets_an_available_owner_within_capacity(reps, leads, with_ru
         assert [a["candidate"] for a in record["audit"] if a["decision"] == "chosen"] == [owner.id]
         if record["priority"] == "P3":
             assert owner.id == "nurture-sequence"
-        CODEC.encode("lead_assigned", record)
+        codec.encode("lead_assigned", record)
     for rep_id, leads_open in open_leads.items():
         capacity = r.reps[rep_id].capacity
         assert capacity is None or len(leads_open) <= capacity, rep_id

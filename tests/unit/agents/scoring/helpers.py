@@ -1,28 +1,23 @@
-"""Builders shared by the scoring unit tests: the default model and readable event factories."""
+"""Builders shared by the scoring unit tests: readable event factories, and ``run`` over the
+default model and priority policy (tests.repo_config) unless given another model."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 from pathlib import Path
 
-import yaml
-
 from agents.domain.events import LeadEvent
 from agents.domain.identity import lead_id_for_email
-from agents.routing.config import load_routing_config
-from agents.routing.priority import priority_policy
-from agents.scoring import apply_event, load_model, parse_model
+from agents.scoring import ScoringModel, apply_event, parse_model
+from tests.repo_config import default_priority, default_raw, default_scoring_model
 
 REPO = Path(__file__).resolve().parents[4]
-MODEL_PATH = REPO / "config" / "scoring-model.yaml"
-MODEL = load_model(MODEL_PATH)
-# Routing's priority policy, handed to scoring as the composition root does (leadflow.compose).
-PRIORITY = priority_policy(load_routing_config(REPO / "config" / "routing.yaml"))
 
 
 def model_with(**changes):
     """The default model with some keys changed: ``fit_gate__free_email_fails_gate=False``."""
-    raw = yaml.safe_load(MODEL_PATH.read_text())
+    raw = copy.deepcopy(default_raw("scoring-model.yaml"))
     for dotted, value in changes.items():
         node = raw
         *path, last = dotted.split("__")
@@ -133,12 +128,18 @@ def crm(email: str = CORP, status: str = "first_touch", *, at: int = T0, eid: st
     return LeadEvent(eid or _eid("crm"), "crm_status", lead_id_for_email(email), None, at, at, "json", data)
 
 
-def run(events, state=None, *, model=MODEL, now_ms: int | None = None, dedup_window: int = 512):
+def run(events, state=None, *, model: ScoringModel | None = None, now_ms: int | None = None, dedup_window: int = 512):
     """Apply events in order; returns (state, all outputs)."""
+    model = model or default_scoring_model()
     outputs = []
     for event in events:
         state, out = apply_event(
-            state, event, model, now_ms=now_ms or event.occurred_at_ms, dedup_window=dedup_window, priority=PRIORITY
+            state,
+            event,
+            model,
+            now_ms=now_ms or event.occurred_at_ms,
+            dedup_window=dedup_window,
+            priority=default_priority(),
         )
         outputs.extend(out)
     return state, outputs

@@ -17,15 +17,15 @@ from agents.scoring import agent as scoring
 from agents.scoring import reorder
 from agents.scoring.state import LeadState
 from streams.testing import ManualClock
-from tests.unit.agents.scoring.helpers import CORP, MODEL, PRIORITY, T0, anonymous_page, crm, director_form, page
+from tests.unit.agents.scoring.helpers import CORP, T0, anonymous_page, crm, director_form, page
 
 LEAD = lead_id_for_email(CORP)
 
 
 @pytest.fixture
-def pipeline(fake_pipeline):
+def pipeline(scoring_model, routing_priority, fake_pipeline):
     pipeline = fake_pipeline(clock=ManualClock(T0 / 1000))
-    scoring.register(pipeline, model=MODEL, dispositions=DEFAULT_POLICY, priority=PRIORITY)
+    scoring.register(pipeline, model=scoring_model, dispositions=DEFAULT_POLICY, priority=routing_priority)
     return pipeline
 
 
@@ -44,14 +44,14 @@ def sample(pipeline, name: str, **labels) -> float:
     return pipeline.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-def test_a_hot_lead_is_scored_qualified_and_stored(pipeline):
+def test_a_hot_lead_is_scored_qualified_and_stored(scoring_model, pipeline):
     deliver(pipeline, page(at=T0))
     deliver(pipeline, director_form(at=T0))
 
     assert pipeline.subjects() == ["lead_scored", "lead_scored", "lead_qualified"]
     mql = pipeline.emitted[-1]
     assert mql.key == LEAD and mql.record["lead_id"] == LEAD and mql.record["mql_number"] == 1
-    assert mql.record["score"] > MODEL.thresholds.mql
+    assert mql.record["score"] > scoring_model.thresholds.mql
     # The records went out on their topics (as the runtime sends them) ...
     assert [s.key for s in pipeline.channel("mqls").sent] == [LEAD.encode()]
     # ... and the state was written: the lead is an MQL with both events counted.
@@ -72,10 +72,10 @@ def test_a_redelivered_event_changes_nothing(pipeline):
     assert sample(pipeline, "leadflow_duplicates_skipped_total", stage="score") == 1.0
 
 
-def test_the_decay_review_runs_through_the_timers_command_on_the_leads_partition(pipeline):
+def test_the_decay_review_runs_through_the_timers_command_on_the_leads_partition(scoring_model, pipeline):
     deliver(pipeline, page(at=T0), partition=3)
     deliver(pipeline, director_form(at=T0), partition=3)
-    due = reorder.next_review_at_ms(stored(pipeline), MODEL)
+    due = reorder.next_review_at_ms(stored(pipeline), scoring_model)
     assert due is not None and due > T0
     pipeline.partitions = {3}
 

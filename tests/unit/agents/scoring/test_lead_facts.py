@@ -11,8 +11,8 @@ from agents.routing.exceptions import RoutingConfigError
 from agents.routing.facts import classify, facts_from_mql
 from agents.routing.priority import priority_policy
 from agents.scoring import apply_event
-from tests.unit.agents.routing.helpers import CONFIG
-from tests.unit.agents.scoring.helpers import CORP, HOUR, MODEL, REPO, T0, activity, form, of, run
+from tests.repo_config import default_scoring_model
+from tests.unit.agents.scoring.helpers import CORP, HOUR, REPO, T0, activity, form, of, run
 from tests.unit.agents.scoring.test_scoring_properties import lead_events
 
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,25 +37,25 @@ def _webinar_mql(priority):
     ]
     state, outputs = None, []
     for event in events:
-        state, out = apply_event(state, event, MODEL, now_ms=event.occurred_at_ms, priority=priority)
+        state, out = apply_event(state, event, default_scoring_model(), now_ms=event.occurred_at_ms, priority=priority)
         outputs.extend(out)
     return state, [o.record for o in of(outputs, "lead_qualified")]
 
 
 @PROPERTY_SETTINGS
 @given(st.lists(lead_events(positive_only=True), min_size=1, max_size=12))
-def test_every_mql_carries_routings_own_decision_on_its_facts(events):
+def test_every_mql_carries_routings_own_decision_on_its_facts(routing_config, events):
     _, outputs = run(sorted(events, key=lambda e: e.occurred_at_ms))
     for out in of(outputs, "lead_qualified"):
         record = out.record
-        decision = classify(facts_from_mql(record, CONFIG), CONFIG)
+        decision = classify(facts_from_mql(record, routing_config), routing_config)
         assert (record["priority_hint"], record["lead_type"]) == (decision.priority, decision.lead_type)
         assert record["firmographics"]["segment"] == decision.segment
         assert record["firmographics"]["fit_grade"] == record["fit_grade"]
 
 
-def test_the_hint_follows_routings_configuration():
-    _, (default,) = _webinar_mql(priority_policy(CONFIG))
+def test_the_hint_follows_routings_configuration(routing_config):
+    _, (default,) = _webinar_mql(priority_policy(routing_config))
     assert (default["priority_hint"], default["lead_type"]) == ("P2", "webinar")
     lead_types = [
         {**t, "priority": "P1"} if t["name"] == "webinar" else t
@@ -68,18 +68,20 @@ def test_the_hint_follows_routings_configuration():
     assert segmented["firmographics"]["segment"] == "big"
 
 
-def test_without_routings_policy_the_mql_is_sent_without_a_priority_and_never_upgraded():
+def test_without_routings_policy_the_mql_is_sent_without_a_priority_and_never_upgraded(scoring_model, routing_config):
     state, (mql,) = _webinar_mql(None)
     assert (mql["priority_hint"], mql["lead_type"], mql["firmographics"]["segment"]) == (None, None, None)
     assert mql["firmographics"]["country"] == "US" and mql["form_kinds"] == ["event_badge_scan"]  # the 5 newest touches
     assert state.stage == "mql" and state.sent_priority is None
-    _, out = apply_event(state, form(CORP, kind="demo_request", at=T0 + HOUR, eid="demo"), MODEL, now_ms=T0 + HOUR)
+    _, out = apply_event(
+        state, form(CORP, kind="demo_request", at=T0 + HOUR, eid="demo"), scoring_model, now_ms=T0 + HOUR
+    )
     assert of(out, "lead_qualified") == []
     _, out = apply_event(
         state,
         form(CORP, kind="demo_request", at=T0 + HOUR, eid="demo"),
-        MODEL,
+        scoring_model,
         now_ms=T0 + HOUR,
-        priority=priority_policy(CONFIG),
+        priority=priority_policy(routing_config),
     )
     assert [o.record["priority_hint"] for o in of(out, "lead_qualified")] == [], "no sent priority to raise"

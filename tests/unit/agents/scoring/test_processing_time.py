@@ -16,15 +16,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from agents.domain.events import BACKFILL_HEADER, LeadEvent, backfill_requested
-from agents.scoring import apply_event, evaluate, next_review_at_ms, parse_model, review
+from agents.scoring import ScoringModel, apply_event, evaluate, next_review_at_ms, parse_model, review
 from agents.scoring.decay import decay_factor
 from agents.scoring.outputs import qualified_id, upgrade_id
+from tests.repo_config import default_priority, default_scoring_model
 from tests.unit.agents.scoring.helpers import (
     CORP,
     DAY,
     HOUR,
-    MODEL,
-    PRIORITY,
     REPO,
     T0,
     activity,
@@ -37,7 +36,7 @@ from tests.unit.agents.scoring.helpers import (
 from tests.unit.agents.scoring.test_scoring_properties import lead_events
 
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-THRESHOLD = MODEL.thresholds.mql
+
 SECOND = 1000
 
 
@@ -45,16 +44,17 @@ def backfill(event: LeadEvent) -> LeadEvent:
     return replace(event, backfill=True)
 
 
-def process(events, state=None, *, model=MODEL, delays=None, start_ms: int | None = None):
+def process(events, state=None, *, model: ScoringModel | None = None, delays=None, start_ms: int | None = None):
     """Apply ``events`` in this arrival order on a monotone processing clock: each event is
     processed at the newest event time seen so far (``start_ms`` at least) plus its delay.
     Returns (state, outputs, [(state after, outputs, decision time) per event])."""
+    model = model or default_scoring_model()
     steps, outputs = [], []
     clock = start_ms if start_ms is not None else -(2**62)
     for i, event in enumerate(events):
         clock = max(clock, event.occurred_at_ms)
         now = clock + (delays[i % len(delays)] if delays else 0)
-        state, out = apply_event(state, event, model, now_ms=now, priority=PRIORITY)
+        state, out = apply_event(state, event, model, now_ms=now, priority=default_priority())
         outputs.extend(out)
         steps.append((state, out, max(state.as_of_ms, now)))
     return state, outputs, steps
@@ -82,7 +82,7 @@ HOT = lambda at: [page(at=at, eid=f"p{at}"), director_form(at=at + 1, eid=f"f{at
 # --- item 1: examples -------------------------------------------------------------------------
 
 
-def test_a_hot_lead_whose_events_arrive_200_days_late_gets_no_mql_and_does_not_read_as_one():
+def test_a_hot_lead_whose_events_arrive_200_days_late_gets_no_mql_and_does_not_read_as_one(scoring_model):
     state, outputs, _ = process(HOT(T0), start_ms=T0 + 200 * DAY)
     assert mqls(outputs) == []
     last = of(outputs, "lead_scored")[-1].record
@@ -90,8 +90,8 @@ def test_a_hot_lead_whose_events_arrive_200_days_late_gets_no_mql_and_does_not_r
     assert last["score"] == pytest.approx(55, abs=0.01), "lead_scored stays the event-time score"
     # Event time still knows the crossing happened (numbering stays aligned with a live run).
     assert (state.mql, state.mql_number, state.mql_sent, state.stage) == (True, 1, 0, "nurture")
-    assert next_review_at_ms(state, MODEL) == T0 + 1 + 30 * DAY, "only the inactivity review, no MQL review"
-    swept, out = review(state, MODEL, now_ms=T0 + 200 * DAY)
+    assert next_review_at_ms(state, scoring_model) == T0 + 1 + 30 * DAY, "only the inactivity review, no MQL review"
+    swept, out = review(state, scoring_model, now_ms=T0 + 200 * DAY)
     assert [o.record["cause_event_id"] for o in out] == [f"sweep:inactive_since:{T0 + 1}"], (
         "no 'mql_ended' for an MQL never sent"
     )
@@ -118,7 +118,7 @@ def test_a_later_live_crossing_gets_the_same_mql_number_whether_or_not_the_histo
     assert [m["event_id"] for m in mqls(live_out)] == [qualified_id(lead, 1), qualified_id(lead, 2)]
 
 
-def test_an_unsent_episode_is_sent_by_the_first_event_whose_score_qualifies_at_processing_time():
+def test_an_unsent_episode_is_sent_by_the_first_event_whose_score_qualifies_at_processing_time(scoring_model):
     now = T0 + 25 * DAY
     # 55 points at T0; by `now` they are worth 20 + 35 * 2^(-25/90) = 48.9: history, not an MQL.
     state, out, _ = process(HOT(T0), start_ms=now)
@@ -130,14 +130,14 @@ def test_an_unsent_episode_is_sent_by_the_first_event_whose_score_qualifies_at_p
     assert mql["event_id"] == qualified_id(state.lead_id, 1) and mql["mql_number"] == 1
     assert (
         mql["qualified_at"] == now
-        and mql["score"] == pytest.approx(evaluate(state, MODEL, now).score, abs=0.01)
-        and mql["score"] > THRESHOLD
+        and mql["score"] == pytest.approx(evaluate(state, scoring_model, now).score, abs=0.01)
+        and mql["score"] > scoring_model.thresholds.mql
     )
     assert sum(i["points"] for i in mql["breakdown"]) == pytest.approx(mql["score"], abs=0.05)
     assert state.stage == "mql" and of(out, "lead_scored")[-1].record["mql"] is True
 
 
-def test_fast_track_is_decided_on_the_score_at_processing_time():
+def test_fast_track_is_decided_on_the_score_at_processing_time(scoring_model):
     events = [
         page(at=T0, eid="a"),
         page(at=T0, eid="b", page_type="roi_calculator"),
@@ -149,7 +149,7 @@ def test_fast_track_is_decided_on_the_score_at_processing_time():
     _, late, _ = process(events, start_ms=T0 + 40 * DAY)
     (fresh,), (stale,) = mqls(on_time), mqls(late)
     assert fresh["fast_track"] is True and fresh["score"] > 80
-    assert stale["fast_track"] is False and THRESHOLD < stale["score"] <= 80
+    assert stale["fast_track"] is False and scoring_model.thresholds.mql < stale["score"] <= 80
     assert fresh["event_id"] == stale["event_id"]
 
 
@@ -210,7 +210,9 @@ DELAYS = st.lists(DELAY, min_size=1, max_size=6)
 
 @PROPERTY_SETTINGS
 @given(events=distinct_events(), data=st.data(), delays_a=DELAYS, delays_b=DELAYS)
-def test_any_arrival_order_at_any_processing_delay_gives_the_same_final_state(events, data, delays_a, delays_b):
+def test_any_arrival_order_at_any_processing_delay_gives_the_same_final_state(
+    scoring_model, events, data, delays_a, delays_b
+):
     other_order = data.draw(st.permutations(events))
     one, _, _ = process(events, delays=delays_a)
     other, _, _ = process(other_order, delays=delays_b)
@@ -221,12 +223,12 @@ def test_any_arrival_order_at_any_processing_delay_gives_the_same_final_state(ev
         d.pop("mql_number"), d.pop("qualified_at_ms")
         # A signal total is stored as (units, valid at); compare its value at the lead's clock.
         d["signals"] = {
-            name: (round(units * decay_factor(d["as_of_ms"] - at, MODEL.half_life_ms), 9), count, last)
+            name: (round(units * decay_factor(d["as_of_ms"] - at, scoring_model.half_life_ms), 9), count, last)
             for name, (units, at, count, last) in d["signals"].items()
         }
     assert a == b
-    assert evaluate(one, MODEL, one.as_of_ms).score == pytest.approx(
-        evaluate(other, MODEL, other.as_of_ms).score, abs=1e-9
+    assert evaluate(one, scoring_model, one.as_of_ms).score == pytest.approx(
+        evaluate(other, scoring_model, other.as_of_ms).score, abs=1e-9
     )
 
 
@@ -245,17 +247,19 @@ def test_in_one_arrival_order_the_processing_delay_never_changes_the_event_time_
     delays=DELAYS,
     backfilled=st.sets(st.integers(0, 20), max_size=4),
 )
-def test_no_mql_is_sent_unless_the_score_at_processing_time_is_above_the_threshold(events, data, delays, backfilled):
+def test_no_mql_is_sent_unless_the_score_at_processing_time_is_above_the_threshold(
+    scoring_model, events, data, delays, backfilled
+):
     # A grade-A profile first (in arrival order somewhere) so that the gate usually passes.
     events = data.draw(st.permutations([director_form(at=T0 + 50 * DAY, eid="profile"), *events]))
     events = [backfill(e) if i in backfilled else e for i, e in enumerate(events)]
     state, outputs, steps = process(events, delays=delays)
     sent: dict[int, list[str]] = {}
     for event, (after, out, decided_at) in zip(events, steps):
-        now_ev = evaluate(after, MODEL, decided_at)
+        now_ev = evaluate(after, scoring_model, decided_at)
         for record in (o.record for o in of(out, "lead_qualified")):
             assert not event.backfill, "backfill never sends"
-            assert now_ev.fit.passed and now_ev.score > THRESHOLD, (record, now_ev.score)
+            assert now_ev.fit.passed and now_ev.score > scoring_model.thresholds.mql, (record, now_ev.score)
             assert record["score"] == pytest.approx(now_ev.score, abs=0.006)
             assert record["fast_track"] == now_ev.fast_track
             sent.setdefault(record["mql_number"], []).append(record["event_id"])
@@ -276,7 +280,7 @@ def test_no_mql_is_sent_unless_the_score_at_processing_time_is_above_the_thresho
     restart_delay=st.sampled_from([6 * SECOND, 10 * SECOND]) | st.integers(0, 10 * SECOND),
     jitter=st.lists(st.integers(0, SECOND), min_size=1, max_size=6),
 )
-def test_a_few_seconds_of_processing_delay_change_no_mql(events, data, restart_delay, jitter):
+def test_a_few_seconds_of_processing_delay_change_no_mql(scoring_model, events, data, restart_delay, jitter):
     """A restart re-applies events seconds later: nothing here is a cliff in the delay, so only
     a score within a hair of a threshold could differ (decay over 10 s is ~1e-5 points)."""
     events = data.draw(st.permutations([director_form(at=T0 + 50 * DAY, eid="profile"), *events]))
@@ -284,8 +288,10 @@ def test_a_few_seconds_of_processing_delay_change_no_mql(events, data, restart_d
     late, out_b, steps_b = process(events, delays=[restart_delay + j for j in jitter])
     for (s1, _, d1), (s2, _, d2) in zip(steps_a, steps_b):
         for state, at in ((s1, d1), (s2, d2)):
-            score = evaluate(state, MODEL, at).score
-            assume(min(abs(score - THRESHOLD), abs(score - MODEL.thresholds.fast_track)) > 0.01)
+            score = evaluate(state, scoring_model, at).score
+            assume(
+                min(abs(score - scoring_model.thresholds.mql), abs(score - scoring_model.thresholds.fast_track)) > 0.01
+            )
     assert [m["event_id"] for m in mqls(out_a)] == [m["event_id"] for m in mqls(out_b)]
     assert [u["event_id"] for u in upgrades(out_a)] == [u["event_id"] for u in upgrades(out_b)]
     assert prompt.to_dict() == late.to_dict()
@@ -335,13 +341,13 @@ def test_a_demo_request_on_a_p2_mql_re_issues_it_once_as_p1():
     assert of(out, "lead_qualified") == []
 
 
-def test_upgrades_need_a_live_recent_event():
+def test_upgrades_need_a_live_recent_event(scoring_model):
     state, _, _ = _p2_mql()
     assert upgrades(process([backfill(form(kind="demo_request", at=T0 + HOUR, eid="bf"))], state)[1]) == []
     # A demo request from 20 days before processing (the model's bound is 14 days).
     old = form(kind="demo_request", at=T0 + HOUR, eid="old")
     assert upgrades(process([old], state, start_ms=T0 + HOUR + 20 * DAY)[1]) == []
-    assert MODEL.mql_upgrades.max_event_age_days == 14
+    assert scoring_model.mql_upgrades.max_event_age_days == 14
     wider = model_with(mql_upgrades__max_event_age_days=30)  # the control: within a 30-day bound it does
     assert len(upgrades(process([old], state, model=wider, start_ms=T0 + HOUR + 20 * DAY)[1])) == 1
     off = model_with(mql_upgrades__enabled=False)
@@ -394,7 +400,7 @@ def test_lead_qualified_v3_is_written_and_v1_v2_readers_still_decode_an_upgrade(
 
 
 def test_replay_backfill_sets_the_header_once_and_keeps_the_others():
-    from leadflow.extra_cli import backfill_headers
+    from leadflow.inputs_cli import backfill_headers
 
     headers = backfill_headers([("trace", b"x"), (BACKFILL_HEADER, b"0")])
     assert headers == [("trace", b"x"), (BACKFILL_HEADER, b"1")] and backfill_requested(headers)

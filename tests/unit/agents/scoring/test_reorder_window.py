@@ -15,28 +15,35 @@ from agents.scoring import evaluate, reorder
 from agents.scoring.outputs import qualified_id
 from agents.scoring.reorder import ReorderWindow
 from streams.settings import SettingsError, load_settings
-from tests.unit.agents.scoring.helpers import CORP, MODEL, PRIORITY, T0, activity, crm, director_form, of, page
+from tests.repo_config import default_priority, default_scoring_model
+from tests.unit.agents.scoring.helpers import CORP, T0, activity, crm, director_form, of, page
 from tests.unit.agents.scoring.test_scoring_properties import lead_events
 
 SECOND, MINUTE = 1000, 60_000
 W, LIVE = 10 * MINUTE, 2 * SECOND
 WINDOW = ReorderWindow(W, LIVE)
-THRESHOLDS = (MODEL.thresholds.mql, MODEL.rearm_at, MODEL.thresholds.fast_track)
 TOPICS = ("form_submitted", "web_activity", "crm_status")
+
+
+def thresholds(model):
+    """The scores at which a lead's MQL state changes."""
+    return (model.thresholds.mql, model.rearm_at, model.thresholds.fast_track)
 
 
 def feed(arrivals, state=None, *, window=WINDOW):
     """Apply ``(event, processing time)`` pairs in this order; returns (state, outputs, steps)."""
     outputs, steps = [], []
     for event, now in arrivals:
-        state, out = reorder.apply_event(state, event, MODEL, now_ms=now, window=window, priority=PRIORITY)
+        state, out = reorder.apply_event(
+            state, event, default_scoring_model(), now_ms=now, window=window, priority=default_priority()
+        )
         outputs.extend(out)
         steps.append(state)
     return state, outputs, steps
 
 
 def sweep(state, now, *, window=WINDOW):
-    return reorder.review(state, MODEL, now_ms=now, window=window, priority=PRIORITY)
+    return reorder.review(state, default_scoring_model(), now_ms=now, window=window, priority=default_priority())
 
 
 def sent(outputs):
@@ -71,7 +78,7 @@ def a_lead_within_the_window(draw):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(events=a_lead_within_the_window(), data=st.data())
-def test_any_interleaving_of_the_same_topic_sequences_gives_the_same_mqls_and_final_state(events, data):
+def test_any_interleaving_of_the_same_topic_sequences_gives_the_same_mqls_and_final_state(scoring_model, events, data):
     """Without faults each event is processed live, in event-time order. With one, a prefix
     was processed live, then a restart re-reads each topic at its own pace: the rest arrives
     as any interleaving of the per-topic sequences, late by 2 s to 4 min (catch-up), with some
@@ -80,8 +87,8 @@ def test_any_interleaving_of_the_same_topic_sequences_gives_the_same_mqls_and_fi
     # A score within a hair of a threshold may decide differently minutes later (decay): not
     # what is tested here (test_processing_time covers the delay itself).
     for state, event in zip(base_steps, events):
-        score = evaluate(state, MODEL, event.occurred_at_ms).score
-        assume(all(abs(score - level) > 0.02 for level in THRESHOLDS))
+        score = evaluate(state, scoring_model, event.occurred_at_ms).score
+        assume(all(abs(score - level) > 0.02 for level in thresholds(scoring_model)))
 
     cut = data.draw(st.integers(0, len(events) - 1), label="processed before the crash")
     queues = {topic: [e for e in events[cut:] if e.kind == topic] for topic in TOPICS}
@@ -189,20 +196,20 @@ def test_a_backfilled_crossing_inside_the_window_is_counted_never_sent():
 # --- latency: live events are decided at once; catch-up waits for the window ------------------
 
 
-def test_a_live_crossing_is_sent_by_the_event_that_causes_it():
+def test_a_live_crossing_is_sent_by_the_event_that_causes_it(scoring_model):
     form, web = _form_and_web()
     state, out, _ = feed([(form, T0 + 5), (web[0], T0 + 100 + LIVE)])
     assert sent(out) == [(1, qualified_id(form.lead_id, 1), None)]
-    assert reorder.next_review_at_ms(state, MODEL) != T0 + 100 + W, "nothing deferred"
+    assert reorder.next_review_at_ms(state, scoring_model) != T0 + 100 + W, "nothing deferred"
 
 
-def test_a_catch_up_crossing_is_deferred_to_event_time_plus_window_then_sent_once():
+def test_a_catch_up_crossing_is_deferred_to_event_time_plus_window_then_sent_once(scoring_model):
     form, web = _form_and_web()
     lag = 30 * SECOND  # catch-up after a restart: not live
     state, out, _ = feed([(form, T0 + lag), (web[0], T0 + 100 + lag)])
     assert sent(out) == [] and state.mql_number == 1 and state.stage == "nurture"
     assert of(out, "lead_scored")[-1].record["mql"] is False, "not an MQL until it is sent"
-    due = reorder.next_review_at_ms(state, MODEL)
+    due = reorder.next_review_at_ms(state, scoring_model)
     assert due == T0 + 100 + W
     early, nothing = sweep(state, due - 1)
     assert sent(nothing) == []
@@ -235,10 +242,12 @@ def test_the_window_state_is_bounded_and_goes_away_when_the_lead_is_quiet():
     assert state.window is None
 
 
-def test_redelivery_inside_the_window_changes_nothing():
+def test_redelivery_inside_the_window_changes_nothing(scoring_model, routing_priority):
     form, web = _form_and_web()
     state, _, _ = feed([(form, T0 + 30 * SECOND)])
-    again, out = reorder.apply_event(state, form, MODEL, now_ms=T0 + 40 * SECOND, window=WINDOW, priority=PRIORITY)
+    again, out = reorder.apply_event(
+        state, form, scoring_model, now_ms=T0 + 40 * SECOND, window=WINDOW, priority=routing_priority
+    )
     assert again is state and out == []
 
 

@@ -5,25 +5,22 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from agents.scoring import ModelError, load_model, parse_model
-from tests.unit.agents.scoring.helpers import MODEL, MODEL_PATH
-
-RAW = yaml.safe_load(MODEL_PATH.read_text())
+from tests.repo_config import default_raw
 
 
 def _broken(mutate) -> str:
-    raw = copy.deepcopy(RAW)
+    raw = copy.deepcopy(default_raw("scoring-model.yaml"))
     mutate(raw)
     with pytest.raises(ModelError) as caught:
         parse_model(raw)
     return str(caught.value)
 
 
-def test_default_model_reproduces_the_brief_table_and_thresholds():
-    m = MODEL
+def test_default_model_reproduces_the_brief_table_and_thresholds(scoring_model):
+    m = scoring_model
     assert (m.thresholds.mql, m.thresholds.fast_track, m.decay.half_life_days) == (50, 80, 90)
     assert (m.inactivity.after_days, m.inactivity.points) == (30, -10)
     assert m.fit_signals.senior_title.points == 10 and m.seniority.senior_from == "director"
@@ -38,9 +35,9 @@ def test_default_model_reproduces_the_brief_table_and_thresholds():
     assert 8 <= len(m.attribution.channels) <= 15
 
 
-def test_model_is_frozen():
+def test_model_is_frozen(scoring_model):
     with pytest.raises(ValidationError, match="frozen"):
-        MODEL.version = "changed"  # type: ignore[misc]
+        scoring_model.version = "changed"  # type: ignore[misc]
 
 
 def test_wrong_type_names_key_and_value():
@@ -130,12 +127,12 @@ def test_load_model_reports_yaml_problems_with_the_file(tmp_path):
         load_model(tmp_path / "missing.yaml")
 
 
-def test_a_recalibrated_model_applies_to_existing_state_without_replay():
+def test_a_recalibrated_model_applies_to_existing_state_without_replay(scoring_raw):
     from agents.scoring import evaluate
     from tests.unit.agents.scoring.helpers import T0, page, run
 
     state, _ = run([page(at=T0)])
-    raw = copy.deepcopy(RAW)
+    raw = copy.deepcopy(scoring_raw)
     raw["version"] = "2025.2-calibrated"
     raw["signals"]["pricing_page_visit"]["points"] = 25
     assert evaluate(state, parse_model(raw), T0).engagement_score == pytest.approx(25)

@@ -11,7 +11,7 @@ from agents.domain.events import PAGE_TYPES
 from agents.scoring import evaluate, next_review_at_ms
 from agents.scoring.decay import decay_factor, first_time_at_or_below
 from agents.scoring.evaluation import time_score_falls_to
-from tests.unit.agents.scoring.helpers import CORP, DAY, MODEL, T0, activity, crm, director_form, form, page, run
+from tests.unit.agents.scoring.helpers import CORP, DAY, T0, activity, crm, director_form, form, page, run
 
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -108,11 +108,15 @@ def _event_time_part(state):
     events=st.lists(lead_events(), min_size=1, max_size=15),
     offsets=st.lists(st.integers(0, 3000 * DAY), min_size=2, max_size=8),
 )
-def test_decay_is_monotonic_non_increasing_in_elapsed_time(events, offsets):
+def test_decay_is_monotonic_non_increasing_in_elapsed_time(scoring_model, events, offsets):
     state, _ = run(_unique(events))
     times = sorted(state.as_of_ms + o for o in offsets)
     per_signal = [
-        {i.signal: abs(i.points) for i in evaluate(state, MODEL, t).engagement_items if i.signal != "inactivity"}
+        {
+            i.signal: abs(i.points)
+            for i in evaluate(state, scoring_model, t).engagement_items
+            if i.signal != "inactivity"
+        }
         for t in times
     ]
     for earlier, later in zip(per_signal, per_signal[1:]):
@@ -125,9 +129,9 @@ def test_decay_is_monotonic_non_increasing_in_elapsed_time(events, offsets):
     events=st.lists(lead_events(positive_only=True), min_size=1, max_size=15),
     offsets=st.lists(st.integers(0, 3000 * DAY), min_size=2, max_size=8),
 )
-def test_score_of_positive_engagement_never_rises_with_time(events, offsets):
+def test_score_of_positive_engagement_never_rises_with_time(scoring_model, events, offsets):
     state, _ = run(_unique(events))
-    scores = [evaluate(state, MODEL, state.as_of_ms + o).score for o in sorted(offsets)]
+    scores = [evaluate(state, scoring_model, state.as_of_ms + o).score for o in sorted(offsets)]
     assert all(b <= a + 1e-9 for a, b in zip(scores, scores[1:]))
 
 
@@ -146,7 +150,7 @@ def test_decay_factor_is_monotonic_and_bounded(a, b, half_life):
     batch=st.lists(lead_events(at=T0 + 200 * DAY), min_size=2, max_size=10),
     data=st.data(),
 )
-def test_same_time_events_are_order_independent(history, batch, data):
+def test_same_time_events_are_order_independent(scoring_model, history, batch, data):
     history, batch = _unique(history), _unique(batch)
     batch = [e for e in batch if e.event_id not in {h.event_id for h in history}]
     shuffled = data.draw(st.permutations(batch))
@@ -154,7 +158,7 @@ def test_same_time_events_are_order_independent(history, batch, data):
     one, _ = run(batch, base)
     other, _ = run(shuffled, base)
     assert _comparable(one) == _comparable(other)
-    assert evaluate(one, MODEL, one.as_of_ms).score == evaluate(other, MODEL, other.as_of_ms).score
+    assert evaluate(one, scoring_model, one.as_of_ms).score == evaluate(other, scoring_model, other.as_of_ms).score
 
 
 @PROPERTY_SETTINGS
@@ -218,16 +222,16 @@ REPEATABLE = {
     repeats=st.integers(1, 300),
     gaps=st.lists(st.integers(-DAY, 3 * DAY), min_size=1, max_size=20),
 )
-def test_caps_hold_for_arbitrarily_many_repeats(signal, repeats, gaps):
-    cap = MODEL.signals[signal].cap
+def test_caps_hold_for_arbitrarily_many_repeats(scoring_model, signal, repeats, gaps):
+    cap = scoring_model.signals[signal].cap
     state, at = None, T0
     for i in range(repeats):
         at += gaps[i % len(gaps)]  # negative gaps: late events
         state, _ = run([REPEATABLE[signal](at, f"r{i}")], state)
-        points = {item.signal: item.points for item in evaluate(state, MODEL, state.as_of_ms).engagement_items}
+        points = {item.signal: item.points for item in evaluate(state, scoring_model, state.as_of_ms).engagement_items}
         assert abs(points.get(signal, 0)) <= abs(cap) + 1e-9
-    max_positive = sum(r.cap for r in MODEL.signals.values() if r.cap > 0)
-    assert evaluate(state, MODEL, state.as_of_ms).engagement_score <= max_positive
+    max_positive = sum(r.cap for r in scoring_model.signals.values() if r.cap > 0)
+    assert evaluate(state, scoring_model, state.as_of_ms).engagement_score <= max_positive
 
 
 # --- review timing --------------------------------------------------------------------------
@@ -235,14 +239,14 @@ def test_caps_hold_for_arbitrarily_many_repeats(signal, repeats, gaps):
 
 @PROPERTY_SETTINGS
 @given(events=st.lists(lead_events(positive_only=True, with_profile=False), min_size=1, max_size=20))
-def test_review_time_is_exactly_when_an_mql_falls_out(events):
+def test_review_time_is_exactly_when_an_mql_falls_out(scoring_model, events):
     state, _ = run([director_form(at=T0 + 50 * DAY, eid="profile"), *_unique(events)])
     assume(state.mql)
-    falls = time_score_falls_to(state, MODEL, MODEL.rearm_at)
+    falls = time_score_falls_to(state, scoring_model, scoring_model.rearm_at)
     assert falls is not None and falls > state.as_of_ms
-    assert evaluate(state, MODEL, falls).score <= MODEL.rearm_at
-    assert evaluate(state, MODEL, falls - 2).score > MODEL.rearm_at
-    assert next_review_at_ms(state, MODEL) <= falls
+    assert evaluate(state, scoring_model, falls).score <= scoring_model.rearm_at
+    assert evaluate(state, scoring_model, falls - 2).score > scoring_model.rearm_at
+    assert next_review_at_ms(state, scoring_model) <= falls
 
 
 TERMS = st.tuples(st.sampled_from([-15.0, -5.0, 5.0, 10.0, 20.0]), st.floats(0, 6), st.floats(0.5, 3))

@@ -17,11 +17,11 @@ from agents.scoring import (
     review,
 )
 from agents.scoring.outputs import qualified_id
+from tests.repo_config import default_scoring_model
 from tests.unit.agents.scoring.helpers import (
     CORP,
     DAY,
     HOUR,
-    MODEL,
     REPO,
     T0,
     activity,
@@ -41,7 +41,7 @@ SCHEMAS = REPO / "schemas"
 # --- MQL on the canonical lead ----------------------------------------------------------
 
 
-def test_director_at_500_person_corporate_domain_viewing_pricing_and_requesting_demo_is_mql():
+def test_director_at_500_person_corporate_domain_viewing_pricing_and_requesting_demo_is_mql(scoring_model):
     state, outputs = run([page(at=T0), director_form(at=T0 + HOUR)])
 
     mqls = of(outputs, "lead_qualified")
@@ -68,14 +68,14 @@ def test_director_at_500_person_corporate_domain_viewing_pricing_and_requesting_
     assert record["handoff"]["recommended_opener"].startswith("Hi Dana")
     assert record["priority_hint"] == "P1"
     assert record["account_key"] == "acme.com"
-    assert record["model_version"] == MODEL.version
+    assert record["model_version"] == scoring_model.version
     assert state.stage == "mql" and state.mql and state.event_count == 2
 
 
-def test_brief_table_alone_gives_exactly_50_which_is_not_above_the_threshold():
+def test_brief_table_alone_gives_exactly_50_which_is_not_above_the_threshold(scoring_model):
     # Director (+10), size > 100 (+5), pricing (+15), demo (+20) = 50; MQL needs > 50.
     state, outputs = run([page(at=T0), director_form(at=T0, industry="Retail")])
-    assert evaluate(state, MODEL, state.as_of_ms).score == pytest.approx(50)
+    assert evaluate(state, scoring_model, state.as_of_ms).score == pytest.approx(50)
     assert not of(outputs, "lead_qualified")
     assert state.stage == "nurture"
 
@@ -104,9 +104,9 @@ def _hot_lead(email: str, **form_fields):
     return run(events)
 
 
-def test_free_email_is_flagged_with_negative_points_and_never_mql_by_default():
+def test_free_email_is_flagged_with_negative_points_and_never_mql_by_default(scoring_model):
     state, outputs = _hot_lead("dana@gmail.com")
-    ev = evaluate(state, MODEL, state.as_of_ms)
+    ev = evaluate(state, scoring_model, state.as_of_ms)
     assert ev.score > 50 and not ev.fit.passed
     assert breakdown(of(outputs, "lead_scored")[-1].record)["free_email"] == -10
     assert not of(outputs, "lead_qualified")
@@ -125,22 +125,22 @@ def test_free_email_gate_is_configurable():
     assert of(outputs, "lead_qualified")[0].record["account_key"] is None  # no account from gmail
 
 
-def test_competitor_domain_scores_minus_20_and_is_blocked():
+def test_competitor_domain_scores_minus_20_and_is_blocked(scoring_model):
     state, outputs = _hot_lead("spy@rivalflow.io")
-    ev = evaluate(state, MODEL, state.as_of_ms)
+    ev = evaluate(state, scoring_model, state.as_of_ms)
     assert ev.fit.grade == "F" and not ev.fit.passed
     assert breakdown(of(outputs, "lead_scored")[-1].record)["competitor_domain"] == -20
     assert not of(outputs, "lead_qualified")
 
 
 @pytest.mark.parametrize("bot_fields", [{"honeypot_filled": True}, {"seconds_to_fill": 1.0}])
-def test_bot_signals_reject_the_lead_for_good(bot_fields):
+def test_bot_signals_reject_the_lead_for_good(scoring_model, bot_fields):
     state, outputs = _hot_lead(CORP, **bot_fields)
     assert state.stage == "disqualified" and state.disqualifications == ["bot_signal"]
     assert not of(outputs, "lead_qualified")
     state, outputs = run([director_form(at=T0 + DAY), page(at=T0 + DAY)], state)  # clean form later
     assert not of(outputs, "lead_qualified") and state.stage == "disqualified"
-    assert next_review_at_ms(state, MODEL) is None
+    assert next_review_at_ms(state, scoring_model) is None
 
 
 def test_a_slow_enough_form_is_not_a_bot():
@@ -154,44 +154,44 @@ def test_disposable_domain_is_rejected():
     assert not of(outputs, "lead_qualified")
 
 
-def test_lead_without_known_firmographics_has_no_grade_and_cannot_qualify():
+def test_lead_without_known_firmographics_has_no_grade_and_cannot_qualify(scoring_model):
     events = [page(at=T0 + i) for i in range(3)] + [activity(kind="email_click", at=T0)]
     events += [form(kind="demo_request", at=T0)]
     state, outputs = run(events)
-    ev = evaluate(state, MODEL, state.as_of_ms)
+    ev = evaluate(state, scoring_model, state.as_of_ms)
     assert ev.score > 50 and ev.fit.grade is None and not ev.fit.passed
     assert not of(outputs, "lead_qualified")
 
 
-def test_excluded_country_is_grade_f():
+def test_excluded_country_is_grade_f(scoring_model):
     state, _ = run([director_form(country="KP")])
-    assert evaluate(state, MODEL, state.as_of_ms).fit.grade == "F"
+    assert evaluate(state, scoring_model, state.as_of_ms).fit.grade == "F"
 
 
 # --- Decay, inactivity and reviews ------------------------------------------------------
 
 
-def test_lead_active_200_days_ago_scores_far_lower_than_one_active_yesterday():
+def test_lead_active_200_days_ago_scores_far_lower_than_one_active_yesterday(scoring_model):
     now = T0 + 400 * DAY
     stale, _ = run([page(at=now - 200 * DAY), director_form(at=now - 200 * DAY)])
     fresh, _ = run([page("lee@acme.com", at=now - DAY), director_form("lee@acme.com", at=now - DAY)])
-    stale_score = evaluate(stale, MODEL, now).score
-    fresh_score = evaluate(fresh, MODEL, now).score
+    stale_score = evaluate(stale, scoring_model, now).score
+    fresh_score = evaluate(fresh, scoring_model, now).score
     assert fresh_score == pytest.approx(20 + 35 * 0.5 ** (1 / 90), abs=0.01)
     assert stale_score == pytest.approx(20 + 35 * 0.5 ** (200 / 90) - 10, abs=0.01)
     assert fresh_score - stale_score > 35
 
 
-def test_quiet_mql_decays_out_at_the_reviewed_time_and_recrossing_gives_mql_number_2():
+def test_quiet_mql_decays_out_at_the_reviewed_time_and_recrossing_gives_mql_number_2(scoring_model):
     state, outputs = run([page(at=T0), director_form(at=T0)])
     assert state.mql and state.mql_number == 1
-    due = next_review_at_ms(state, MODEL)
+    due = next_review_at_ms(state, scoring_model)
     # 20 + 35 * 2^(-d/90) = 50  ->  d = 90 * log2(35/30) days
     assert due == pytest.approx(T0 + 90 * DAY * 0.2223924213, abs=2 * HOUR)
 
-    early, out = review(state, MODEL, now_ms=due - 2)
+    early, out = review(state, scoring_model, now_ms=due - 2)
     assert early.mql and out == []
-    quiet, out = review(state, MODEL, now_ms=due)
+    quiet, out = review(state, scoring_model, now_ms=due)
     assert not quiet.mql and quiet.stage == "nurture"
     (swept,) = out
     assert swept.record["cause_kind"] == "sweep" and swept.record["mql"] is False
@@ -212,16 +212,16 @@ def test_decayed_mql_is_closed_by_the_next_event_even_if_no_review_ran():
     assert mql.record["mql_number"] == 2
 
 
-def test_inactivity_penalty_is_scheduled_applied_once_and_lifted_by_activity():
+def test_inactivity_penalty_is_scheduled_applied_once_and_lifted_by_activity(scoring_model):
     state, _ = run([form(kind="newsletter", at=T0)])
-    due = next_review_at_ms(state, MODEL)
+    due = next_review_at_ms(state, scoring_model)
     assert due == T0 + 30 * DAY
-    state, out = review(state, MODEL, now_ms=due)
+    state, out = review(state, scoring_model, now_ms=due)
     (swept,) = out
     assert breakdown(swept.record)["inactivity"] == -10
     assert swept.record["cause_event_id"] == f"sweep:inactive_since:{T0}"
-    assert next_review_at_ms(state, MODEL) is None  # nothing more until the lead moves
-    assert review(state, MODEL, now_ms=due + DAY)[1] == []
+    assert next_review_at_ms(state, scoring_model) is None  # nothing more until the lead moves
+    assert review(state, scoring_model, now_ms=due + DAY)[1] == []
     state, out = run([page(at=due + 2 * DAY)], state)
     assert "inactivity" not in breakdown(out[0].record)
 
@@ -234,10 +234,11 @@ def test_negative_signals_count_and_are_capped():
 def _last_scored(state):
     from agents.scoring.outputs import scored_output
 
+    model = default_scoring_model()
     return scored_output(
         state,
-        MODEL,
-        evaluate(state, MODEL, state.as_of_ms),
+        model,
+        evaluate(state, model, state.as_of_ms),
         cause_event_id="x",
         cause_kind="sweep",
         occurred_at_ms=state.as_of_ms,
@@ -255,13 +256,15 @@ def test_caps_and_every_nth_occurrence():
     assert breakdown(_last_scored(state))["email_open"] == pytest.approx(8, abs=0.01)
 
 
-def test_a_capped_signal_starts_decaying_when_activity_stops_however_many_repeats():
+def test_a_capped_signal_starts_decaying_when_activity_stops_however_many_repeats(scoring_model):
     # 100 pricing views pin the signal at its cap (30), not at 1500 hidden points:
     # one half-life later it is worth 15, exactly as if the lead had viewed twice.
     many, _ = run([page(at=T0 + i) for i in range(100)])
     two, _ = run([page("lee@acme.com", at=T0 + 98), page("lee@acme.com", at=T0 + 99)])
     later = T0 + 99 + 90 * DAY
-    points = lambda s: {i.signal: i.points for i in evaluate(s, MODEL, later).engagement_items}["pricing_page_visit"]  # noqa: E731
+    points = lambda s: {i.signal: i.points for i in evaluate(s, scoring_model, later).engagement_items}[  # noqa: E731
+        "pricing_page_visit"
+    ]
     assert points(many) == pytest.approx(15, abs=0.01) == points(two)
 
 
@@ -296,7 +299,7 @@ def test_dedup_window_is_bounded_by_the_parameter():
     assert state.recent_event_ids == [f"{e.kind}:{e.event_id}" for e in events[-3:]]
 
 
-def test_replay_gives_the_same_state_and_output_ids():
+def test_replay_gives_the_same_state_and_output_ids(scoring_model):
     events = [page(at=T0), director_form(at=T0 + HOUR), crm(at=T0 + 2 * HOUR, touch_channel="call")]
     first, out1 = run(events, now_ms=T0 + 5 * DAY)
     second, out2 = run(events, now_ms=T0 + 9 * DAY)
@@ -307,12 +310,12 @@ def test_replay_gives_the_same_state_and_output_ids():
     strip = lambda o: {k: v for k, v in o.record.items() if k not in processing_time}  # noqa: E731
     assert [strip(o) for o in out1] == [strip(o) for o in out2]
     (mql1,), (mql2,) = of(out1, "lead_qualified"), of(out2, "lead_qualified")
-    assert mql1.record["score"] > mql2.record["score"] > MODEL.thresholds.mql  # 5 vs 9 days of decay
+    assert mql1.record["score"] > mql2.record["score"] > scoring_model.thresholds.mql  # 5 vs 9 days of decay
 
 
-def test_crm_status_is_a_touch_without_scoring_effect():
+def test_crm_status_is_a_touch_without_scoring_effect(scoring_model):
     state, _ = run([director_form(at=T0)])
-    before = evaluate(state, MODEL, T0 + HOUR).score
+    before = evaluate(state, scoring_model, T0 + HOUR).score
     state, out = run([crm(at=T0 + HOUR, touch_channel="call")], state)
     assert out[0].record["score"] == pytest.approx(before, abs=0.01)
     assert state.touches[-1].kind == "crm:first_touch" and state.touches[-1].detail == "call"
@@ -465,12 +468,12 @@ def test_model_file_is_the_one_settings_point_at():
 # --- the gate, next to the score (issue: disqualification is explicit) ----------------------
 
 
-def test_a_bot_never_shows_a_hot_score_and_says_why():
+def test_a_bot_never_shows_a_hot_score_and_says_why(scoring_model):
     state, outputs = _hot_lead(CORP, honeypot_filled=True, seconds_to_fill=0.4)
     scored = of(outputs, "lead_scored")[-1].record
     assert scored["gate_passed"] is False and scored["fit_passed"] is False
     assert scored["score"] == 0.0, "the number a rep sees is not a hot-looking score"
-    assert scored["ungated_score"] > MODEL.thresholds.mql
+    assert scored["ungated_score"] > scoring_model.thresholds.mql
     assert sum(item["points"] for item in scored["breakdown"]) == pytest.approx(scored["ungated_score"], abs=0.05)
     failures = {(f["code"], f["signal"]): f["detail"] for f in scored["gate_failures"]}
     assert set(failures) == {("bot_signal", "filled_too_fast"), ("bot_signal", "honeypot_filled")}
@@ -493,11 +496,11 @@ def test_free_mail_lead_with_grade_a_reads_sensibly():
     assert not of(outputs, "lead_qualified")
 
 
-def test_competitor_and_excluded_country_are_named():
+def test_competitor_and_excluded_country_are_named(scoring_model):
     _, outputs = _hot_lead(CORP, country="KP")
     codes = [(f["code"], f["signal"]) for f in of(outputs, "lead_scored")[-1].record["gate_failures"]]
     assert ("excluded_country", "KP") in codes
-    _, outputs = _hot_lead("spy@" + sorted(MODEL.competitor_domains)[0])
+    _, outputs = _hot_lead("spy@" + sorted(scoring_model.competitor_domains)[0])
     codes = [f["code"] for f in of(outputs, "lead_scored")[-1].record["gate_failures"]]
     assert codes == ["competitor_domain"]
 

@@ -6,14 +6,15 @@ import pytest
 
 from agents.domain.identity import lead_id_for_email
 from agents.scoring import ScoringError, VisitorState, apply_visitor_event, link_visitor
-from tests.unit.agents.scoring.helpers import CORP, DAY, MODEL, T0, anonymous_page, breakdown, director_form, of, run
+from tests.repo_config import default_scoring_model
+from tests.unit.agents.scoring.helpers import CORP, DAY, T0, anonymous_page, breakdown, director_form, of, run
 
 LEAD = lead_id_for_email(CORP)
 
 
 def _buffer(events, vstate=None, **kw):
     for event in events:
-        vstate, forwards = apply_visitor_event(vstate, event, MODEL, **kw)
+        vstate, forwards = apply_visitor_event(vstate, event, default_scoring_model(), **kw)
         assert forwards == []
     return vstate
 
@@ -43,12 +44,12 @@ def test_pages_before_identification_count_with_their_original_times():
     assert state.event_count == 3
 
 
-def test_after_linking_activity_is_forwarded_directly_and_relinking_is_idempotent():
+def test_after_linking_activity_is_forwarded_directly_and_relinking_is_idempotent(scoring_model):
     vstate, forwards = link_visitor(None, LEAD, visitor_id="v-2")
     assert forwards == [] and vstate.lead_id == LEAD
     again, forwards = link_visitor(vstate, LEAD)
     assert again is vstate and forwards == []
-    vstate, forwards = apply_visitor_event(vstate, anonymous_page("v-2", "pricing", at=T0), MODEL)
+    vstate, forwards = apply_visitor_event(vstate, anonymous_page("v-2", "pricing", at=T0), scoring_model)
     (forward,) = forwards
     assert forward.lead_id == LEAD and "merged_from_visitor" not in forward.data
 
@@ -63,27 +64,27 @@ def test_buffer_is_bounded_and_keeps_the_first_touch():
     assert vstate.dropped == 6
 
 
-def test_duplicates_and_worthless_pages_are_not_buffered():
+def test_duplicates_and_worthless_pages_are_not_buffered(scoring_model):
     vstate = _buffer([anonymous_page("v-4", "pricing", at=T0, eid="x")])
-    same, _ = apply_visitor_event(vstate, anonymous_page("v-4", "pricing", at=T0, eid="x"), MODEL)
+    same, _ = apply_visitor_event(vstate, anonymous_page("v-4", "pricing", at=T0, eid="x"), scoring_model)
     assert same is vstate
-    other, _ = apply_visitor_event(vstate, anonymous_page("v-4", "other", at=T0, eid="y"), MODEL)
+    other, _ = apply_visitor_event(vstate, anonymous_page("v-4", "other", at=T0, eid="y"), scoring_model)
     assert other is vstate
 
 
-def test_visitor_state_round_trips_and_input_is_not_mutated():
+def test_visitor_state_round_trips_and_input_is_not_mutated(scoring_model):
     vstate = _buffer([anonymous_page("v-5", "pricing", at=T0, eid="p")])
     assert VisitorState.from_dict(vstate.to_dict()) == vstate
     snapshot = vstate.to_dict()
     link_visitor(vstate, LEAD)
-    apply_visitor_event(vstate, anonymous_page("v-5", "demo", at=T0, eid="q"), MODEL)
+    apply_visitor_event(vstate, anonymous_page("v-5", "demo", at=T0, eid="q"), scoring_model)
     assert vstate.to_dict() == snapshot
 
 
-def test_identified_events_are_refused():
+def test_identified_events_are_refused(scoring_model):
     from tests.unit.agents.scoring.helpers import page
 
     with pytest.raises(ScoringError):
-        apply_visitor_event(None, page(at=T0), MODEL)
+        apply_visitor_event(None, page(at=T0), scoring_model)
     with pytest.raises(ScoringError):
         link_visitor(None, LEAD)

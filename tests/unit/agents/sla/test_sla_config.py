@@ -6,16 +6,16 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from agents.disposition.rules import DEFAULT_POLICY
 from agents.scoring import load_model
 from agents.sla.config import load_sla_config, parse_duration_ms, parse_sla_config, permanent_conflicts
 from agents.sla.exceptions import SlaConfigError
+from tests.repo_config import default_raw
 
 REPO = Path(__file__).resolve().parents[4]
 PATH = REPO / "config" / "sla.yaml"
-RAW = yaml.safe_load(PATH.read_text())
+
 H, D = 3_600_000, 86_400_000
 
 
@@ -65,7 +65,7 @@ def test_durations(text, ms):
 
 
 def mutate(change):
-    raw = copy.deepcopy(RAW)
+    raw = copy.deepcopy(default_raw("sla.yaml"))
     change(raw)
     return raw
 

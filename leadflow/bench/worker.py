@@ -1,11 +1,12 @@
-"""The processes `leadflow bench` starts (``python -m leadflow.bench_worker ...``).
+"""The processes `leadflow bench` starts (``python -m leadflow.bench.worker ...``).
 
 - ``worker ...``: ``leadflow worker`` with LEADFLOW_BENCH_FAUST / LEADFLOW_BENCH_PATCHES applied;
 - ``faust-passthrough SOURCE SINK [--table]``: the smallest Faust agent (Faust's own ceiling).
 
 These import ``leadflow.cli`` (the worker runs through the CLI's ``main``), and the CLI's
-``bench`` command imports ``leadflow.bench``; so they live here, above the CLI, and not in
-``leadflow.bench``. The patches themselves are ``leadflow.bench.PATCHES``.
+``bench`` command imports the rest of ``leadflow.bench``; so nothing in the package imports this
+module: the bench only names it as the module to run. The patches themselves are
+``leadflow.bench.patches.PATCHES``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import os
 import sys
 from typing import Any
 
-from leadflow.bench import PATCHES
+from leadflow.bench.patches import PATCHES
 
 
 def _proto_worker(argv: list[str]) -> None:
-    """``python -m leadflow.bench_worker worker ...``: ``leadflow worker`` with
+    """``python -m leadflow.bench.worker worker ...``: ``leadflow worker`` with
     LEADFLOW_BENCH_FAUST (JSON: extra faust.App settings) and LEADFLOW_BENCH_PATCHES (comma-
     separated names from PATCHES) applied. Used by ``leadflow bench --faust/--patch`` to try
     a change before proposing it to the owner of the code."""
@@ -43,7 +44,7 @@ def _proto_worker(argv: list[str]) -> None:
 
 
 def _faust_passthrough(argv: list[str]) -> None:
-    """``python -m leadflow.bench_worker faust-passthrough SOURCE SINK [--table]``: the smallest Faust
+    """``python -m leadflow.bench.worker faust-passthrough SOURCE SINK [--table]``: the smallest Faust
     agent - consume SOURCE, (optionally set one table key,) send to SINK - with leadflow's own
     faust.App settings (streams.app.faust_app) and LEADFLOW_* configuration."""
     import faust

@@ -1,0 +1,57 @@
+"""What one `leadflow bench` run is asked to do (``BenchOptions``), the goal it is held to, and
+the settings its worker runs with (its own topic prefix, app id, data dir)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streams.settings import REPO_ROOT, Settings
+
+GOAL_RATIO = 0.25
+DEFAULT_RESULTS_DIR = REPO_ROOT / ".leadflow" / "bench"
+
+
+@dataclass
+class BenchOptions:
+    events: int = 50_000
+    seed: int = 7
+    passthrough_runs: int = 3
+    latency_seconds: float = 15.0
+    latency_rate: float | None = None  # events/s; None = latency_fraction x pipeline throughput
+    latency_fraction: float = 0.5
+    faust_floor: bool = True  # also measure the smallest Faust agents (Faust's own ceiling)
+    profile: str | None = None  # None | "pyinstrument" | "cprofile"
+    worker_env: dict[str, str] = field(default_factory=dict)  # extra LEADFLOW_* for the worker
+    # Prototyping (see leadflow.bench.worker): extra faust.App settings and named code patches.
+    faust_overrides: dict[str, Any] = field(default_factory=dict)
+    patches: list[str] = field(default_factory=list)
+    keep_topics: bool = False
+    results_dir: Path = DEFAULT_RESULTS_DIR
+    drain_timeout_s: float = 600.0
+    # Also run every measurement through the stack's SASL_SSL listener (SCRAM-SHA-512 + TLS),
+    # in the same run, to put a number on what production security costs.
+    compare_sasl_ssl: bool = False
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def no_progress(phase: str, done: int, total: int) -> None:
+    return None
+
+
+def bench_settings(base: Settings, run_id: str, **overrides: Any) -> Settings:
+    """The worker's own topic prefix, app id, data dir; metrics off (nothing scrapes them)."""
+    data = base.model_dump()
+    data.update(
+        topic_prefix=run_id,
+        app_id=run_id,
+        redis_key_prefix=run_id,
+        metrics_port=0,
+        data_dir=Path(base.stack_dir) / "bench" / run_id / "data",
+    )
+    data.update(overrides)
+    return Settings(**data)

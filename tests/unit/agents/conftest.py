@@ -1,0 +1,1 @@
+"""Tests of the capabilities (agents/), a folder each; configuration fixtures: tests/unit/conftest.py."""

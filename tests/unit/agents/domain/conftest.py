@@ -1,0 +1,1 @@
+"""Tests of the shared domain (agents/domain/): no fixtures beyond tests/unit/conftest.py's."""

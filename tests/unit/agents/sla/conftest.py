@@ -1,0 +1,1 @@
+"""Tests of the SLA capability (agents/sla/): no fixtures beyond tests/unit/conftest.py's."""
