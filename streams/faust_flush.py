@@ -81,11 +81,10 @@ def install(*, warn_after_s: float = 10.0) -> None:
         return
     original_put = ProducerBuffer.put
     original_send_pending = ProducerBuffer._send_pending
-    waits_for: dict[int, tuple[asyncio.Future[Any], ...]] = {}  # id(changelog record) -> outputs before it
 
     def put(self: Any, fut: FutureMessage) -> None:
-        if _unacked_outputs:
-            waits_for[id(fut)] = outputs_unacknowledged()
+        # Carried by the record itself: nothing to clean up if it is never sent.
+        fut._leadflow_after = outputs_unacknowledged() if _unacked_outputs else ()  # type: ignore[attr-defined]
         original_put(self, fut)
 
     # self: Any, not ProducerBuffer - these methods give it an attribute of ours.
@@ -94,7 +93,7 @@ def install(*, warn_after_s: float = 10.0) -> None:
         # which it took the record off the queue, so a flush never sees it in neither place.
         self._leadflow_in_flight = getattr(self, "_leadflow_in_flight", 0) + 1
         try:
-            earlier_outputs = waits_for.pop(id(fut), ())
+            earlier_outputs = getattr(fut, "_leadflow_after", ())
             if earlier_outputs:
                 await outputs_acknowledged(earlier_outputs)  # the changelog never ahead of the outputs
             await original_send_pending(self, fut)
