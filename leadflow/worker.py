@@ -12,6 +12,16 @@ from streams.topics import ensure_topics, message_limit
 log = logging.getLogger(__name__)
 
 
+def use_event_loop(settings: Settings) -> None:
+    """Every loop made from here on is ``settings.event_loop``'s (before prepare and Faust)."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    else:
+        asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+
+
 def prepare(settings: Settings) -> int:
     """Create topics before Faust subscribes (a consumer that subscribes to a missing topic
     ignores it until its next metadata refresh, minutes later). Returns the topics' message
@@ -48,6 +58,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     check_data_dir(settings)  # likewise an unusable LEADFLOW_DATA_DIR, named with its path
     # A store left by a worker that did not stop cleanly may be ahead of Kafka: rebuild it.
     local_state.claim(settings.data_dir)
+    use_event_loop(settings)
     limit = prepare(settings)
     # Reconnect backoff, outage log line and readiness for every Kafka client Faust makes from here.
     kafka_outage = install(settings)

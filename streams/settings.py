@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     broker_heartbeat_interval_s: float = Field(1.0, gt=0, le=600)
     broker_commit_interval_s: float = Field(1.0, gt=0, le=3600)
     stream_buffer_maxsize: int = Field(4096, ge=1, le=1_000_000)
+    # How long the producer waits to fill a batch: a few ms batch outputs and changelog records
+    # into fewer requests (issue 14: +12% events/s, -22% broker CPU at 5 ms); 0 sends at once.
+    producer_linger_ms: int = Field(5, ge=0, le=1000)
+    producer_max_batch_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # The worker's event loop: uvloop (issue 14: +9% events/s) or the standard library's.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     standby_replicas: int = Field(0, ge=0, le=7)
     # Broker unreachable: reconnect after base, 2x base, ... up to the cap (+-20%), one log line
     # per interval, and a stop that waits on Kafka gives up after the timeout (streams/kafka_outage.py).

@@ -242,6 +242,8 @@ CASES = [
         "LEADFLOW_STREAM_BUFFER_MAXSIZE",
         "allowed: >= 1 and <= 1000000",
     ),
+    settings_case("linger-negative", {"LEADFLOW_PRODUCER_LINGER_MS": "-1"}, "LEADFLOW_PRODUCER_LINGER_MS", ">= 0"),
+    settings_case("event-loop-unknown", {"LEADFLOW_EVENT_LOOP": "trio"}, "LEADFLOW_EVENT_LOOP", "uvloop", "asyncio"),
     # 10. Keys that were removed (lead_qualified v3: routing is the one owner of priority) are
     # refused by name with what to do, not silently ignored or reported as a bare unknown key.
     file_case(
