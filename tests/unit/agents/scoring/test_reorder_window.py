@@ -128,6 +128,23 @@ def test_live_traffic_and_late_uploads_are_decided_exactly_as_without_the_window
         assert windowed.to_dict() | {"window": None} == plain.to_dict() | {"window": None}
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(events=a_lead_within_the_window(), data=st.data())
+def test_a_catch_up_event_applied_once_decides_exactly_as_a_rebuilt_path(events, data):
+    """Issue 14: the newest event of a lead, arriving late (catch-up), is applied once instead
+    of rebuilding the tail; the outputs and every intermediate state are those of the rebuild."""
+    arrivals, clock = [], 0
+    for event in data.draw(st.permutations(events), label="arrival order"):
+        clock = max(clock, event.occurred_at_ms + data.draw(st.integers(0, 4 * MINUTE), label="lag"))
+        arrivals.append((event, clock))
+    fast, fast_out, fast_steps = feed(arrivals)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reorder, "_CATCH_UP_FAST_PATH", False)
+        slow, slow_out, slow_steps = feed(arrivals)
+    assert fast_out == slow_out
+    assert [s.to_dict() for s in fast_steps] == [s.to_dict() for s in slow_steps]
+
+
 # --- the example of the finding: a form that overtakes nothing, web activity that does ------
 
 
