@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
+from aiokafka.partitioner import DefaultPartitioner
 from mode.supervisors import CrashingSupervisor
 
 from streams import faust_flush, faust_recovery
@@ -34,6 +35,29 @@ log = logging.getLogger(__name__)
 SUBJECT_TOPIC_FIELD = OUTPUT_TOPIC_FIELD
 
 
+_PARTITIONER = DefaultPartitioner()
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a keyed send goes to: aiokafka's default partitioner (Kafka's murmur2, as
+    Java clients), which Faust's producer uses."""
+    ids = list(range(partitions))
+    return cast(int, _PARTITIONER(key, ids, ids))
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer, the TopicNames fields it reads, and those it may hand events to in-process."""
+
+    consumer: Consumer
+    fields: list[str]
+    hands_off_to: tuple[str, ...] = ()
+
+    @property
+    def topics(self) -> set[str]:
+        return {*self.fields, *self.hands_off_to}
+
+
 @dataclass
 class Pipeline:
     """Everything an agent module needs; handed to each capability's ``register``."""
@@ -46,14 +70,16 @@ class Pipeline:
     clock: Callable[[], float]
     channels: dict[str, faust.TopicT] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)
-    # (consumer, TopicNames fields) in registration order; agents are built by finish_pipeline.
-    subscriptions: list[tuple[Consumer, list[str]]] = field(default_factory=list)
+    # In registration order; the agents are built by finish_pipeline.
+    subscriptions: list[Subscription] = field(default_factory=list)
     redis_factory: Callable[[], Any] | None = None
     # The smallest max.message.bytes of the topics this worker writes (streams.topics.message_limit):
     # the producer's max_request_size, and what a dead letter is sized to fit.
     message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
     _redis: Any = None
     _started_agents: bool = False
+    # (source topic, target field) -> the consumers hand_off delivers to (built with the agents)
+    _hand_offs: dict[tuple[str, str], tuple[Consumer, ...]] = field(default_factory=dict)
     # One warning per reason, then a tally every 10 s (a fuzz run once logged 48,000 lines);
     # leadflow_dead_letters_total{reason} counts every one.
     dead_letter_log: LogSummary = field(
@@ -120,18 +146,21 @@ class Pipeline:
         handle: Handler,
         decode: Decoder | None = None,
         rejects: tuple[type[Exception], ...] = (),
+        hands_off_to: tuple[str, ...] = (),
     ) -> Consumer:
         """Register consumer ``name`` on ``topics`` (a TopicNames field with ``decode``, or a
         mapping field -> decoder): each message is decoded once and its typed value handed to
         ``handle(value, meta)``; rejections and processing errors are dead-lettered
         (:mod:`streams.consume`). ``capability`` is named in logs and dead letters. The Faust
-        agents are built once every capability has registered (:meth:`build_agents`)."""
+        agents are built once every capability has registered (:meth:`build_agents`).
+        ``hands_off_to``: TopicNames fields this consumer may deliver to in-process
+        (:meth:`hand_off`); their consumers then share its agent."""
         consumer, fields = make_consumer(
             self.topic_names, topics, name=name, capability=capability, handle=handle, decode=decode, rejects=rejects
         )
         if self._started_agents:
             raise RuntimeError(f"consume({name!r}) after the pipeline's agents were built (finish_pipeline)")
-        self.subscriptions.append((consumer, fields))
+        self.subscriptions.append(Subscription(consumer, fields, hands_off_to))
         return consumer
 
     def build_agents(self) -> list[str]:
@@ -141,13 +170,19 @@ class Pipeline:
         self._started_agents = True
         return [self._agent_for(group) for group in agent_groups(self.subscriptions)]
 
-    def _agent_for(self, group: list[tuple[Consumer, list[str]]]) -> str:
-        fields = list(dict.fromkeys(f for _, fs in group for f in fs))
+    def _agent_for(self, group: list[Subscription]) -> str:
+        fields = list(dict.fromkeys(f for sub in group for f in sub.fields))
         by_topic: dict[str, tuple[Consumer, ...]] = {}
         for field_name in fields:
             topic = getattr(self.topic_names, field_name)
-            by_topic[topic] = tuple(c for c, fs in group if field_name in fs)
-        name = "+".join(c.name for c, _ in group)
+            by_topic[topic] = tuple(sub.consumer for sub in group if field_name in sub.fields)
+        for sub in group:
+            for target in sub.hands_off_to:
+                for read in sub.fields:
+                    self._hand_offs[(getattr(self.topic_names, read), target)] = by_topic.get(
+                        getattr(self.topic_names, target), ()
+                    )
+        name = "+".join(sub.consumer.name for sub in group)
         if len(fields) == 1:
             source = self.channel(fields[0])
         else:
@@ -171,6 +206,37 @@ class Pipeline:
                     await consumer.process(meta, dead_letter)
 
         return name
+
+    async def hand_off(self, target: str, key: bytes, value: bytes, meta: Meta) -> bool:
+        """Deliver ``value`` to the consumers of the TopicNames field ``target`` in-process, as
+        if it had been sent there keyed by ``key`` and read back; False (nothing done) when it
+        must be sent instead. In-process only where Kafka would put it: the partition the
+        producer's partitioner gives ``key`` is the message's own (every topic has the same
+        partition count, checked at start, so the partition's tables are this agent's).
+
+        Why: an input already keyed by lead id need not make a round trip through the lead
+        events topic (one send, one fetch and one agent iteration less per event, issue 14).
+        The consumers see the same bytes and a Meta naming ``target``; redelivery of the input
+        re-delivers the same value (deterministic event ids), which they already dedupe."""
+        consumers = self._hand_offs.get((meta.topic, target))
+        if not consumers or self.partition_of(key) != meta.partition:
+            return False
+        local = Meta(
+            topic=getattr(self.topic_names, target),
+            partition=meta.partition,
+            offset=meta.offset,
+            key=key,
+            value=value,
+            timestamp_ms=meta.timestamp_ms,
+            headers=meta.headers,
+        )
+        for consumer in consumers:
+            await consumer.process(local, self.dead_letter)
+        self.metrics.hand_offs.inc()
+        return True
+
+    def partition_of(self, key: bytes) -> int:
+        return partition_for(key, self.settings.topic_partitions)
 
     def timer(self, interval_s: float, *, name: str) -> Callable[[Callable[[], Awaitable[None]]], Any]:
         """Decorator: run ``fn()`` every ``interval_s`` on every worker. A timer must not write
@@ -305,18 +371,19 @@ def finish_pipeline(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
-def agent_groups(subscriptions: list[tuple[Consumer, list[str]]]) -> list[list[tuple[Consumer, list[str]]]]:
-    """Consumers grouped so that no topic is read by two agents: consumers whose topics
-    overlap (transitively) share one agent, in registration order.
+def agent_groups(subscriptions: list[Subscription]) -> list[list[Subscription]]:
+    """Subscriptions grouped so that no topic is read by two agents: consumers whose topics
+    (read, or handed off to) overlap, transitively, share one agent, in registration order.
 
     Why: each agent on a topic costs Faust a queue, an iteration and an ack per message; three
     capabilities on the lead events topic tripled that work (issue 14). One agent per topic
-    also orders the capabilities on a message. What it does not change: a consumer that waits
-    (Redis down) holds its topic's partition, as it did before once Faust's shared fetch filled
-    the waiting agent's buffer."""
-    groups: list[tuple[set[str], list[tuple[Consumer, list[str]]]]] = []
+    also orders the capabilities on a message, and makes a hand-off safe: the consumers it
+    calls never run concurrently with themselves on the same lead. What it does not change: a
+    consumer that waits (Redis down) holds its topic's partition, as it did before once
+    Faust's shared fetch filled the waiting agent's buffer."""
+    groups: list[tuple[set[str], list[Subscription]]] = []
     for sub in subscriptions:
-        topics, members = set(sub[1]), [sub]
+        topics, members = sub.topics, [sub]
         for group in [g for g in groups if g[0] & topics]:
             groups.remove(group)
             topics |= group[0]

@@ -6,11 +6,13 @@ Kafka Streams' punctuator design, in two halves:
 
 - :class:`DueIndex`, on the owning agent: ``bucket -> [keys]`` entries (deadlines bucketed by
   due time, ``width_ms`` wide) and the partition's cursor (the last closed bucket), in a
-  changelog-backed table of the capability. :meth:`DueIndex.sweep` closes a range of ended
-  buckets: it hands the keys of each bucket to the capability's ``on_due(partition, bucket,
-  keys)`` and removes the bucket (and moves the cursor) only *after* that returned, so a crash
-  anywhere in between leaves the bucket for the redelivered command. Work per sweep is
-  proportional to the buckets and keys that are due, never to all keys.
+  changelog-backed table of the capability. A bucket is stored in chunks (layout below), so
+  scheduling a key costs the same in a bucket of 10 keys or of 10,000. :meth:`DueIndex.sweep`
+  closes a range of ended buckets: it hands the keys of each bucket to the capability's
+  ``on_due(partition, bucket, keys)`` and removes the bucket (and moves the cursor) only
+  *after* that returned, so a crash anywhere in between leaves the bucket for the redelivered
+  command. Work per sweep is proportional to the buckets and keys that are due, never to all
+  keys.
 - :class:`Sweeper`, on the wall clock: a timer (every ``sweep_interval_s``, on every worker)
   that, for each partition of the command topic this worker owns, sends the commands covering
   the buckets that ended since its last request, starting from the cursor after a restart or a
@@ -27,6 +29,18 @@ write, per due key, outputs first, then its next index entry, then its state: a 
 its changelog in order to the partition of the command, so a crash loses only a suffix of
 those writes and the bucket's removal is the last of them. Two tables (scoring's reviews) give
 no such order across them; the bucket is still removed last.
+
+Bucket layout. The head ``b:<partition>:<bucket>`` holds the number of chunks, and chunk ``i``
+(``b:<partition>:<bucket>:<i>``) an orjson list of at most ``chunk_size`` keys: an append
+rewrites the last chunk (and the head when it opens a chunk), never the whole bucket. It
+dedupes against that chunk only, so a key may repeat in earlier chunks; :meth:`DueIndex.members`
+dedupes. A head holding a list is a bucket written before chunks (a changelog of an older
+worker): it is read as it is, converted to chunks by the first append, and dropped. Any suffix
+of the index's own writes may be lost without losing a key the table still says is indexed:
+an append writes the head before the chunk it opens (a lost chunk is read as empty, and its
+keys went with the state written after them); a conversion writes its chunks before the head
+that points at them; a drop deletes the chunks, then the head - the bucket's removal is still
+its last write, and a sweep closes a head left without chunks.
 """
 
 from __future__ import annotations
@@ -56,6 +70,10 @@ def bucket_key(partition: int, bucket: int) -> bytes:
     return b"b:%d:%d" % (partition, bucket)
 
 
+def chunk_key(bkey: bytes, i: int) -> bytes:
+    return b"%s:%d" % (bkey, i)
+
+
 def cursor_key(partition: int) -> bytes:
     return b"c:%d" % partition
 
@@ -64,35 +82,92 @@ class DueIndex:
     """Bucketed due times over a bytes->bytes table (a Faust table, or a dict in tests and
     benchmarks). Call only from the agent that owns the partition.
 
-    Storage goes through :meth:`members`, :meth:`append` and :meth:`drop` (a bucket is one
-    orjson list of keys); everything else is written in terms of them."""
+    Storage goes through :meth:`members`, :meth:`append` and :meth:`drop` (a bucket is a head
+    and chunks of at most ``chunk_size`` keys, see the module docstring); everything else is
+    written in terms of them."""
 
-    def __init__(self, table: MutableMapping[bytes, bytes], width_ms: int) -> None:
+    def __init__(self, table: MutableMapping[bytes, bytes], width_ms: int, *, chunk_size: int = 64) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be >= 1")
         self.table = table
         self.width_ms = width_ms
+        self.chunk_size = chunk_size
 
     def bucket_of(self, due_ms: int) -> int:
         return due_ms // self.width_ms
 
     # --- storage -------------------------------------------------------------------------------
 
+    def _head(self, bkey: bytes) -> tuple[int, list[str] | None]:
+        """(number of chunks, the keys of a bucket in the one-list format, else None)."""
+        raw = self.table.get(bkey)
+        if raw is None:
+            return 0, None
+        value = orjson.loads(raw)
+        return (value, None) if isinstance(value, int) else (0, value)
+
+    def _chunk(self, bkey: bytes, i: int) -> list[str]:
+        raw = self.table.get(chunk_key(bkey, i))
+        return orjson.loads(raw) if raw else []  # absent: a crash lost it (module docstring)
+
     def members(self, partition: int, bucket: int) -> list[str]:
-        """Keys indexed in a bucket (read only: the bucket stays open)."""
-        raw = self.table.get(bucket_key(partition, bucket))
-        return orjson.loads(raw) if raw else []
+        """Keys indexed in a bucket, each once (read only: the bucket stays open)."""
+        bkey = bucket_key(partition, bucket)
+        chunks, legacy = self._head(bkey)
+        if legacy is not None:
+            return legacy
+        keys: list[str] = []
+        for i in range(chunks):
+            keys.extend(self._chunk(bkey, i))
+        return list(dict.fromkeys(keys))
 
     def append(self, partition: int, bucket: int, keys: Iterable[str]) -> None:
-        """Add the keys a bucket does not hold yet, in one read-modify-write."""
-        members = self.members(partition, bucket)
-        seen = set(members)
-        added = [key for key in dict.fromkeys(keys) if key not in seen]
-        if added:
-            self.table[bucket_key(partition, bucket)] = orjson.dumps(members + added)
+        """Add the keys the bucket's last chunk does not hold, opening chunks as it fills."""
+        bkey = bucket_key(partition, bucket)
+        chunks, legacy = self._head(bkey)
+        if legacy:
+            chunks = self._convert(bkey, legacy)
+        last = self._chunk(bkey, chunks - 1) if chunks else []
+        held = set(last)
+        added = [key for key in dict.fromkeys(keys) if key not in held]
+        if not added:
+            return
+        writes: list[tuple[int, list[str]]] = []
+        if chunks and len(last) < self.chunk_size:
+            room = self.chunk_size - len(last)
+            writes.append((chunks - 1, last + added[:room]))
+            added = added[room:]
+        opened = self._split(added)
+        if opened:  # the head first: a chunk it counts but a crash lost is read as empty
+            self.table[bkey] = b"%d" % (chunks + len(opened))
+        writes.extend(enumerate(opened, start=chunks))
+        for i, chunk in writes:
+            self.table[chunk_key(bkey, i)] = orjson.dumps(chunk)
+
+    def _split(self, keys: list[str]) -> list[list[str]]:
+        return [keys[i : i + self.chunk_size] for i in range(0, len(keys), self.chunk_size)]
+
+    def _convert(self, bkey: bytes, legacy: list[str]) -> int:
+        """A one-list bucket to chunks: the chunks first, then the head pointing at them."""
+        chunks = self._split(legacy)
+        for i, chunk in enumerate(chunks):
+            self.table[chunk_key(bkey, i)] = orjson.dumps(chunk)
+        self.table[bkey] = b"%d" % len(chunks)
+        return len(chunks)
 
     def drop(self, partition: int, bucket: int) -> None:
+        """The chunks, then the head (the bucket's removal, last)."""
         bkey = bucket_key(partition, bucket)
-        if self.table.get(bkey) is not None:
-            del self.table[bkey]
+        if self.table.get(bkey) is None:
+            return
+        chunks, legacy = self._head(bkey)
+        if legacy is not None:  # the chunks a conversion cut short by a crash may have written
+            chunks = len(self._split(legacy))
+        for i in range(chunks):
+            ckey = chunk_key(bkey, i)
+            if self.table.get(ckey) is not None:
+                del self.table[ckey]
+        del self.table[bkey]
 
     # --- cursor --------------------------------------------------------------------------------
 
@@ -144,7 +219,7 @@ class DueIndex:
         bucket costs one read; the cursor is written once for the whole range."""
         processed = 0
         for bucket in range(first, last + 1):
-            if self.members(partition, bucket):
+            if self.table.get(bucket_key(partition, bucket)) is not None:  # a head left without chunks too
                 processed += await self.close(partition, bucket, on_due)
         self.advance(partition, last)
         return processed

@@ -136,6 +136,13 @@ class Metrics:
             namespace=NAMESPACE,
             registry=r,
         )
+        self.hand_offs = Counter(
+            "events_handed_off_total",
+            "Events delivered in-process to the next topic's consumers instead of a round trip "
+            "through Kafka (inputs keyed by lead id; docs/contracts.md, Keys).",
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self.duplicates_skipped = counter(
             "duplicates_skipped_total",
             "Redelivered or duplicate events skipped, by the pipeline stage that skipped them.",

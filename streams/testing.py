@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.app import SUBJECT_TOPIC_FIELD
+from streams.app import SUBJECT_TOPIC_FIELD, partition_for
 from streams.codec import Codec, SchemaRegistry
 from streams.consume import Consumer, Decoder, Handler, Meta, Topics, make_consumer
 from streams.metrics import Metrics
@@ -92,6 +92,7 @@ class FakePipeline:
         clock: Callable[[], float] | None = None,
         redis: Any = None,
         partitions: tuple[int, ...] = (0,),
+        hand_offs: bool = False,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.metrics = metrics
@@ -99,6 +100,8 @@ class FakePipeline:
         self.clock = clock if clock is not None else ManualClock()
         self.topic_names = TopicNames.from_settings(self.settings)
         self.partitions = set(partitions)  # what owned_partitions() answers for every topic
+        self.hand_offs = hand_offs
+        self.handed_off: list[tuple[str, bytes]] = []
         self.channels: dict[str, ListChannel] = {}
         self.tables: dict[str, dict[bytes, bytes]] = {}
         self.consumers: dict[str, tuple[Consumer, list[str]]] = {}
@@ -145,12 +148,23 @@ class FakePipeline:
         handle: Handler,
         decode: Decoder | None = None,
         rejects: tuple[type[Exception], ...] = (),
+        hands_off_to: tuple[str, ...] = (),
     ) -> Consumer:
         consumer, fields = make_consumer(
             self.topic_names, topics, name=name, capability=capability, handle=handle, decode=decode, rejects=rejects
         )
         self.consumers[name] = (consumer, fields)
         return consumer
+
+    async def hand_off(self, target: str, key: bytes, value: bytes, meta: Meta) -> bool:
+        """As :meth:`streams.app.Pipeline.hand_off` when built with ``hand_offs=True`` (the
+        consumers of ``target`` get it now, where the partitioner puts ``key``); otherwise
+        False, and the capability sends it on the channel (what most tests pump)."""
+        if not self.hand_offs or partition_for(key, self.settings.topic_partitions) != meta.partition:
+            return False
+        self.handed_off.append((target, key))
+        await self.deliver(target, value, key=key, partition=meta.partition, timestamp_ms=meta.timestamp_ms)
+        return True
 
     def timer(self, interval_s: float, *, name: str) -> Callable[[Callable[[], Awaitable[None]]], Any]:
         def register(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

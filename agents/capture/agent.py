@@ -1,5 +1,9 @@
 """capture: decode and validate publishers' input, re-key it by lead (or visitor), and
-dead-letter whatever is wrong. Thin Faust wiring around ``agents.capture.rules``."""
+dead-letter whatever is wrong. Thin Faust wiring around ``agents.capture.rules``.
+
+An input already on its lead's (or visitor's) partition - keyed as ``agents.capture.keys``
+says - is handed to the next consumers in-process (``Pipeline.hand_off``); any other goes
+through the lead events (or visitor events) topic."""
 
 from __future__ import annotations
 
@@ -44,10 +48,15 @@ def register(pipeline: Pipeline) -> None:
         metrics.events_in.labels(kind=lead_event.kind, encoding=encoding).inc()
         payload = wire.encode_lead_event(lead_event)
         if lead_event.lead_id is not None:
-            await lead_events.send(key=lead_event.lead_id.encode(), value=payload)
+            key = lead_event.lead_id.encode()
+            # Keyed by lead id already (docs/contracts.md, Keys): scored here, no round trip.
+            if not await pipeline.hand_off("lead_events", key, payload, meta):
+                await lead_events.send(key=key, value=payload)
         else:
             assert lead_event.visitor_id is not None  # to_lead_event: no lead id means a visitor id
-            await visitor_events.send(key=visitor_key(lead_event.visitor_id), value=payload)
+            key = visitor_key(lead_event.visitor_id)
+            if not await pipeline.hand_off("visitor_events", key, payload, meta):
+                await visitor_events.send(key=key, value=payload)
 
     pipeline.consume(
         {field: decoder(subject) for field, subject in SUBJECTS.items()},
@@ -55,4 +64,5 @@ def register(pipeline: Pipeline) -> None:
         capability="capture",
         handle=capture,
         rejects=(Rejected,),
+        hands_off_to=("lead_events", "visitor_events"),
     )

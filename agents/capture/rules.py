@@ -116,6 +116,15 @@ def to_lead_event(
     )
 
 
+def identify(subject: str, record: Mapping[str, Any], limits: CaptureLimits) -> tuple[str | None, str | None]:
+    """(lead id, visitor id) capture derives for a record; raises ``Rejected`` as capture would."""
+    build = _BUILDERS.get(subject)
+    if build is None:
+        raise ValueError(f"no capture rules for subject {subject!r}; expected one of {tuple(_BUILDERS)}")
+    lead_id, visitor_id, _ = build(record, limits)
+    return lead_id, visitor_id
+
+
 def derived_event_id(subject: str, raw: bytes) -> str:
     """Event id for a message without one: same subject and bytes -> same id."""
     return deterministic_id(subject, hashlib.blake2b(raw, digest_size=16).hexdigest())

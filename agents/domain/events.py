@@ -125,7 +125,9 @@ class LeadEvent:
     backfill: bool = False  # history being rebuilt (BACKFILL_HEADER): state only, never an MQL
 
     def to_dict(self) -> dict[str, Any]:
-        # Not dataclasses.asdict: it deep-copies `data` recursively (~50x slower on the hot path).
+        # Not dataclasses.asdict (a recursive deepcopy, ~50x slower on the hot path). A copy of
+        # `data` one level deep is a full copy (capture puts only scalars in it), so a caller may
+        # change or keep the dict (the visitor buffer keeps it) without changing the event.
         out = {
             "event_id": self.event_id,
             "kind": self.kind,
@@ -134,7 +136,7 @@ class LeadEvent:
             "occurred_at_ms": self.occurred_at_ms,
             "received_at_ms": self.received_at_ms,
             "source": self.source,
-            "data": self.data,
+            "data": dict(self.data),
         }
         if self.backfill:  # only when set: live events keep their wire bytes
             out["backfill"] = True

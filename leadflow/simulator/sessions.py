@@ -41,6 +41,7 @@ from typing import Any
 
 import orjson
 
+from agents.capture.keys import input_key
 from agents.domain.identity import lead_id_for_email
 from leadflow.simulator.crm import DEFAULT_SLA_MS, CrmSimulator, queue_owner_for
 from leadflow.simulator.personas import (
@@ -131,7 +132,6 @@ class _Step:
     at_ms: int
     subject: str
     record: dict[str, Any]
-    key: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,8 @@ class TrafficSimulator:
                 subject=step.subject,
                 record=step.record,
                 encoding=encoding,
-                key=step.key,
+                # Keyed by lead (or visitor), as docs/contracts.md asks publishers: no extra hop.
+                key=input_key(step.subject, step.record, lead_id_key=self.lead_id_key),
                 persona=persona_name,
                 lead_id=lead_id,
                 iso_time=encoding == "json" and rng.random() < 0.25,
@@ -265,7 +266,6 @@ class TrafficSimulator:
                             "utm_medium": utm_medium if n_page == 0 else None,
                             "utm_campaign": campaign if n_page == 0 else None,
                         },
-                        visitor.encode(),
                     )
                 )
             if rng.random() < persona.form_prob:
@@ -321,7 +321,7 @@ class TrafficSimulator:
             "honeypot": honeypot,
             "seconds_to_fill": round(rng.uniform(0.3, 1.8), 2) if fast else round(rng.uniform(6, 120), 1),
         }
-        return _Step(t, FORM_SUBMITTED, record, (ident.email if offline else visitor).encode())
+        return _Step(t, FORM_SUBMITTED, record)
 
     def _email_engagement(self, persona: Persona, ident: Identity, rng: random.Random, t: int, ids) -> list[_Step]:
         steps = []
@@ -349,7 +349,6 @@ class TrafficSimulator:
                             "utm_medium": "email",
                             "utm_campaign": "nurture-monthly",
                         },
-                        ident.email.encode(),
                     )
                 )
         return steps
@@ -367,10 +366,7 @@ class TrafficSimulator:
             "assigned_at": assigned_at,
             "first_touch_due_at": assigned_at + DEFAULT_SLA_MS[priority],
         }
-        return [
-            _Step(a.at_ms, CRM_STATUS, a.record, lead_id.encode())
-            for a in self.crm.react(assignment, persona=persona.name)
-        ]
+        return [_Step(a.at_ms, CRM_STATUS, a.record) for a in self.crm.react(assignment, persona=persona.name)]
 
     # -- deliberately bad input ------------------------------------------------------------
 

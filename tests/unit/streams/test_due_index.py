@@ -1,5 +1,6 @@
-"""The one sweeper (streams.due_index): the bucket index and its close loop over a dict, and the
-wall-clock half on the fake pipeline - commands per owned partition, from the cursor, in ranges
+"""The one sweeper (streams.due_index): the bucket index and its close loop over a dict (chunked
+buckets, buckets in the one-list format of older workers, a crash after any prefix of the
+index's writes), and the wall-clock half on the fake pipeline - commands per owned partition, from the cursor, in ranges
 of at most max_buckets_per_command, a failing round logged and retried at the next tick."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import orjson
 import pytest
 
-from streams.due_index import DueIndex, Sweeper, bucket_key, cursor_key
+from streams.due_index import DueIndex, Sweeper, bucket_key, chunk_key, cursor_key
 from streams.testing import ManualClock
 
 W = 1_000  # bucket width, ms
@@ -60,6 +61,148 @@ def test_a_crash_inside_on_due_leaves_the_bucket_for_the_redelivered_command():
     with pytest.raises(RuntimeError):
         run(index.sweep(0, bucket, bucket, crash))
     assert index.members(0, bucket) == ["a"] and index.cursor(0) == cursor
+
+
+def bucket_entries(table: dict[bytes, bytes], partition: int, bucket: int) -> dict[bytes, object]:
+    """The head and chunks of a bucket, decoded."""
+    bkey = bucket_key(partition, bucket)
+    return {k: orjson.loads(v) for k, v in table.items() if k == bkey or k.startswith(bkey + b":")}
+
+
+def test_appends_fill_chunks_of_at_most_chunk_size_keys_and_the_head_counts_them():
+    table: dict[bytes, bytes] = {}
+    index = DueIndex(table, W, chunk_size=3)
+    index.append(0, 7, ["k0", "k1"])
+    index.append(0, 7, [f"k{i}" for i in range(2, 9)])  # fills chunk 0, then opens two
+    index.append(0, 7, ["k9"])
+    assert bucket_entries(table, 0, 7) == {
+        bucket_key(0, 7): 4,
+        chunk_key(bucket_key(0, 7), 0): ["k0", "k1", "k2"],
+        chunk_key(bucket_key(0, 7), 1): ["k3", "k4", "k5"],
+        chunk_key(bucket_key(0, 7), 2): ["k6", "k7", "k8"],
+        chunk_key(bucket_key(0, 7), 3): ["k9"],
+    }
+    assert index.members(0, 7) == [f"k{i}" for i in range(10)]
+    with pytest.raises(ValueError, match="chunk_size"):
+        DueIndex({}, W, chunk_size=0)
+
+
+def test_a_key_repeated_across_chunks_is_a_member_and_handed_over_once():
+    table: dict[bytes, bytes] = {}
+    index = DueIndex(table, W, chunk_size=2)
+    index.append(0, 7, ["a", "b", "a"])
+    index.append(0, 7, ["c"])
+    index.append(0, 7, ["a", "c"])  # "a" is in chunk 0 only: written again; "c" is in the last chunk
+    assert orjson.loads(table[chunk_key(bucket_key(0, 7), 1)]) == ["c", "a"]
+    assert index.members(0, 7) == ["a", "b", "c"]
+    handed: list[list[str]] = []
+
+    async def on_due(partition: int, bucket: int, keys: list[str]) -> int:
+        handed.append(keys)
+        return len(keys)
+
+    assert run(index.close(0, 7, on_due)) == 3 and handed == [["a", "b", "c"]]
+
+
+def test_a_bucket_in_the_one_list_format_is_read_appended_to_and_dropped():
+    """Changelogs of workers from before the chunks hold ``bucket -> [keys]``."""
+    legacy = [f"k{i}" for i in range(5)]
+    table = {bucket_key(0, 7): orjson.dumps(legacy), bucket_key(0, 8): orjson.dumps(legacy), b"other": b"x"}
+    index = DueIndex(table, W, chunk_size=2)
+    assert index.members(0, 7) == legacy
+    index.append(0, 7, ["k4", "k5"])  # k4 was already there: the conversion kept it in the last chunk
+    assert bucket_entries(table, 0, 7) == {
+        bucket_key(0, 7): 3,
+        chunk_key(bucket_key(0, 7), 0): ["k0", "k1"],
+        chunk_key(bucket_key(0, 7), 1): ["k2", "k3"],
+        chunk_key(bucket_key(0, 7), 2): ["k4", "k5"],
+    }
+    assert index.members(0, 7) == [*legacy, "k5"]
+    index.drop(0, 7)
+    index.drop(0, 8)  # never converted
+    index.drop(0, 9)  # absent: nothing to do
+    assert table == {b"other": b"x"}
+
+
+def test_drop_removes_the_head_and_every_chunk_and_nothing_else():
+    table = {b"c:0": b"5", bucket_key(1, 7): b"[]"}
+    index = DueIndex(table, W, chunk_size=2)
+    index.append(0, 7, [f"k{i}" for i in range(7)])
+    assert len(bucket_entries(table, 0, 7)) == 5  # head + 4 chunks
+    index.drop(0, 7)
+    assert table == {b"c:0": b"5", bucket_key(1, 7): b"[]"}  # the cursor and another partition's bucket stay
+
+
+def test_a_sweep_closes_a_chunked_bucket_with_keys_appended_meanwhile():
+    table: dict[bytes, bytes] = {}
+    index = DueIndex(table, W, chunk_size=2)
+    bucket = index.schedule_many(0, {f"k{i}": T0 + W for i in range(5)}, T0)[0]
+    seen: list[list[str]] = []
+
+    async def on_due(partition: int, b: int, keys: list[str]) -> int:
+        seen.append(keys)
+        if len(seen) == 1:
+            index.append(partition, b, ["k0", "k5"])  # k0 again (in chunk 0): not handed over twice
+        return len(keys)
+
+    assert run(index.sweep(0, bucket, bucket + 1, on_due)) == 6
+    assert seen == [["k0", "k1", "k2", "k3", "k4"], ["k5"]]
+    assert bucket_entries(table, 0, bucket) == {} and index.cursor(0) == bucket + 1
+
+
+class LoggingTable(dict):
+    """A dict recording its writes in order, as a changelog does."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.writes: list[tuple[bytes, bytes | None]] = []
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes.append((key, value))
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self.writes.append((key, None))
+        super().__delitem__(key)
+
+
+def replayed(before: dict[bytes, bytes], writes: list[tuple[bytes, bytes | None]]) -> dict[bytes, bytes]:
+    table = dict(before)
+    for key, value in writes:
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    return table
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["chunked", "one-list"])
+def test_a_crash_after_any_prefix_of_the_index_writes_loses_no_key_and_leaves_nothing_behind(legacy):
+    """Replay a prefix of the writes of an append (over two chunks, or converting a one-list
+    bucket) or of a close, then redeliver the sweep: it hands over every key indexed before the
+    append and leaves no head or chunk in the table."""
+    keys = [f"k{i}" for i in range(5)]
+    start = {bucket_key(0, 7): orjson.dumps(keys)} if legacy else {}
+    if not legacy:
+        DueIndex(start, W, chunk_size=2).append(0, 7, keys)
+    appending = LoggingTable(start)
+    DueIndex(appending, W, chunk_size=2).append(0, 7, ["k5", "k6", "k7"])
+    closing = LoggingTable(appending)
+    handed: list[str] = []
+
+    async def on_due(partition: int, bucket: int, due: list[str]) -> int:
+        handed.extend(due)
+        return len(due)
+
+    run(DueIndex(closing, W, chunk_size=2).sweep(0, 7, 7, on_due))
+    assert closing.writes and sorted(handed) == sorted([*keys, "k5", "k6", "k7"])
+    for base, writes, kept in ((start, appending.writes, keys), (dict(appending), closing.writes, [])):
+        for cut in range(len(writes) + 1):
+            survived = replayed(base, writes[:cut])
+            handed.clear()
+            run(DueIndex(survived, W, chunk_size=2).sweep(0, 7, 7, on_due))
+            assert set(kept) <= set(handed), (cut, survived)
+            assert bucket_entries(survived, 0, 7) == {}, (cut, survived)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ EXPECTED = {
     "events_in": ("leadflow_events_in", "counter", {"kind", "encoding"}),
     "dead_letters": ("leadflow_dead_letters", "counter", {"reason"}),
     "dead_letter_delivery_failures": ("leadflow_dead_letter_delivery_failures", "counter", set()),
+    "hand_offs": ("leadflow_events_handed_off", "counter", set()),
     "duplicates_skipped": ("leadflow_duplicates_skipped", "counter", {"stage"}),
     "event_to_score_seconds": ("leadflow_event_to_score_seconds", "histogram", {"kind"}),
     "event_to_assignment_seconds": ("leadflow_event_to_assignment_seconds", "histogram", {"priority"}),

@@ -122,3 +122,48 @@ def test_a_bug_in_capture_is_logged_and_dead_lettered_as_a_processing_error(pipe
     ]
     assert f"capture failed at {pipeline.topic_names.form_submits}[1]@0" in caplog.text
     assert dead_letter_count(pipeline, "processing_error") == 1.0
+
+
+def test_an_input_on_its_leads_partition_is_handed_to_the_lead_event_consumers_without_a_round_trip(fake_pipeline):
+    """Issue 14: an input keyed by lead id (so on the partition of the lead) goes straight to
+    the lead events' consumers; any other partition still goes through the topic."""
+    from streams.app import partition_for
+
+    pipeline = fake_pipeline(hand_offs=True, partitions=tuple(range(4)))
+    capture.register(pipeline)
+    seen: list[LeadEvent] = []
+
+    async def record(event, meta):
+        seen.append(event)
+
+    pipeline.consume("lead_events", decode=wire.reader(LeadEvent), name="downstream", capability="test", handle=record)
+    lead_id = lead_id_for_email("dana@acme.com")
+    own = partition_for(lead_id.encode(), pipeline.settings.topic_partitions)
+
+    asyncio.run(pipeline.deliver("form_submits", form_submit(pipeline.now_ms()), key=lead_id.encode(), partition=own))
+    assert not pipeline.channel("lead_events").sent
+    assert [(e.lead_id, e.event_id) for e in seen] == [(lead_id, "ev-1")]
+    assert pipeline.handed_off == [("lead_events", lead_id.encode())]
+
+    other = (own + 1) % pipeline.settings.topic_partitions
+    asyncio.run(pipeline.deliver("form_submits", form_submit(pipeline.now_ms(), event_id="ev-2"), partition=other))
+    (sent,) = pipeline.channel("lead_events").sent
+    assert sent.key == lead_id.encode() and len(seen) == 1
+
+
+def test_anonymous_activity_on_its_visitors_partition_is_handed_to_the_visitor_buffer(fake_pipeline):
+    from streams.app import partition_for
+
+    pipeline = fake_pipeline(hand_offs=True, partitions=tuple(range(4)))
+    capture.register(pipeline)
+    seen: list[str] = []
+
+    async def record(event, meta):
+        seen.append(event.visitor_id)
+
+    pipeline.consume("visitor_events", decode=wire.reader(LeadEvent), name="buffer", capability="test", handle=record)
+    page = orjson.dumps({"event_id": "p-1", "occurred_at": pipeline.now_ms(), "visitor_id": "cookie-9",
+                         "activity_kind": "page_view", "page_type": "pricing"})  # fmt: skip
+    key = visitor_key("cookie-9")
+    asyncio.run(pipeline.deliver("web_activity", page, key=key, partition=partition_for(key, 4)))
+    assert seen == ["cookie-9"] and not pipeline.channel("visitor_events").sent
