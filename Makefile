@@ -1,5 +1,5 @@
 # Each target does its own setup (scripts/bootstrap.sh is idempotent and fast when done).
-.PHONY: setup lint run demo test unit integration bench bench-scoring bench-sla chaos broker-outage clean
+.PHONY: setup lint run demo test unit integration bench bench-recovery bench-scoring bench-sla chaos broker-outage clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -26,6 +26,11 @@ integration: setup
 
 bench: setup
 	.venv/bin/leadflow bench
+
+# Issue 14's recovery goals with 1M leads in state (cold, warm, standby failover, RSS, bytes/lead);
+# ~15 min on 2 cores. RECOVERY_ARGS e.g. "--leads 200000 --no-failover".
+bench-recovery: setup
+	.venv/bin/python -m leadflow.bench.recovery --leads 1000000 --output benchmarks/results $(RECOVERY_ARGS)
 
 bench-scoring: setup
 	.venv/bin/python scripts/bench_scoring.py

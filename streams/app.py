@@ -324,6 +324,7 @@ def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
         producer_linger=settings.producer_linger_ms / 1000,
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        consumer_max_fetch_size=settings.consumer_max_fetch_bytes,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         # What the topics accept (read from the broker at start): a larger record would be
