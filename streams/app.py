@@ -9,6 +9,7 @@ It knows no capability: :mod:`leadflow.compose` (the composition root) builds a 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,8 +42,13 @@ _PARTITIONER = DefaultPartitioner()
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition a keyed send goes to: aiokafka's default partitioner (Kafka's murmur2, as
     Java clients), which Faust's producer uses."""
-    ids = list(range(partitions))
+    ids = _partition_ids(partitions)
     return cast(int, _PARTITIONER(key, ids, ids))
+
+
+@functools.lru_cache(maxsize=8)
+def _partition_ids(partitions: int) -> list[int]:  # once per count, not per event
+    return list(range(partitions))
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,9 @@ class Pipeline:
     # the producer's max_request_size, and what a dead letter is sized to fit.
     message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
     _redis: Any = None
-    _started_agents: bool = False
-    # (source topic, target field) -> the consumers hand_off delivers to (built with the agents)
-    _hand_offs: dict[tuple[str, str], tuple[Consumer, ...]] = field(default_factory=dict)
+    _agents_built: bool = False
+    # (source topic, target field) -> (target topic, the consumers hand_off delivers to)
+    _hand_offs: dict[tuple[str, str], tuple[str, tuple[Consumer, ...]]] = field(default_factory=dict)
     # One warning per reason, then a tally every 10 s (a fuzz run once logged 48,000 lines);
     # leadflow_dead_letters_total{reason} counts every one.
     dead_letter_log: LogSummary = field(
@@ -158,7 +164,7 @@ class Pipeline:
         consumer, fields = make_consumer(
             self.topic_names, topics, name=name, capability=capability, handle=handle, decode=decode, rejects=rejects
         )
-        if self._started_agents:
+        if self._agents_built:
             raise RuntimeError(f"consume({name!r}) after the pipeline's agents were built (finish_pipeline)")
         self.subscriptions.append(Subscription(consumer, fields, hands_off_to))
         return consumer
@@ -167,7 +173,7 @@ class Pipeline:
         """One Faust agent per group of consumers that share a topic (:func:`agent_groups`):
         a message is fetched, buffered and iterated once, and handed to each consumer of its
         topic in registration order. Returns the agents' names."""
-        self._started_agents = True
+        self._agents_built = True
         return [self._agent_for(group) for group in agent_groups(self.subscriptions)]
 
     def _agent_for(self, group: list[Subscription]) -> str:
@@ -178,9 +184,11 @@ class Pipeline:
             by_topic[topic] = tuple(sub.consumer for sub in group if field_name in sub.fields)
         for sub in group:
             for target in sub.hands_off_to:
+                target_topic = getattr(self.topic_names, target)
                 for read in sub.fields:
-                    self._hand_offs[(getattr(self.topic_names, read), target)] = by_topic.get(
-                        getattr(self.topic_names, target), ()
+                    self._hand_offs[(getattr(self.topic_names, read), target)] = (
+                        target_topic,
+                        by_topic.get(target_topic, ()),
                     )
         name = "+".join(sub.consumer.name for sub in group)
         if len(fields) == 1:
@@ -218,11 +226,11 @@ class Pipeline:
         events topic (one send, one fetch and one agent iteration less per event, issue 14).
         The consumers see the same bytes and a Meta naming ``target``; redelivery of the input
         re-delivers the same value (deterministic event ids), which they already dedupe."""
-        consumers = self._hand_offs.get((meta.topic, target))
+        target_topic, consumers = self._hand_offs.get((meta.topic, target), ("", ()))
         if not consumers or self.partition_of(key) != meta.partition:
             return False
         local = Meta(
-            topic=getattr(self.topic_names, target),
+            topic=target_topic,
             partition=meta.partition,
             offset=meta.offset,
             key=key,

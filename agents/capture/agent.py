@@ -23,7 +23,7 @@ def register(pipeline: Pipeline) -> None:
     limits = CaptureLimits.from_settings(pipeline.settings)
     max_bytes = pipeline.settings.max_message_bytes
     codec, metrics = pipeline.codec, pipeline.metrics
-    lead_events, visitor_events = pipeline.channel("lead_events"), pipeline.channel("visitor_events")
+    channels = {target: pipeline.channel(target) for target in ("lead_events", "visitor_events")}
 
     def decoder(subject: str):
         def decode(raw: bytes | None):
@@ -48,15 +48,13 @@ def register(pipeline: Pipeline) -> None:
         metrics.events_in.labels(kind=lead_event.kind, encoding=encoding).inc()
         payload = wire.encode_lead_event(lead_event)
         if lead_event.lead_id is not None:
-            key = lead_event.lead_id.encode()
-            # Keyed by lead id already (docs/contracts.md, Keys): scored here, no round trip.
-            if not await pipeline.hand_off("lead_events", key, payload, meta):
-                await lead_events.send(key=key, value=payload)
+            target, key = "lead_events", lead_event.lead_id.encode()
         else:
             assert lead_event.visitor_id is not None  # to_lead_event: no lead id means a visitor id
-            key = visitor_key(lead_event.visitor_id)
-            if not await pipeline.hand_off("visitor_events", key, payload, meta):
-                await visitor_events.send(key=key, value=payload)
+            target, key = "visitor_events", visitor_key(lead_event.visitor_id)
+        # Keyed as docs/contracts.md (Keys) asks: handled here, no round trip through the topic.
+        if not await pipeline.hand_off(target, key, payload, meta):
+            await channels[target].send(key=key, value=payload)
 
     pipeline.consume(
         {field: decoder(subject) for field, subject in SUBJECTS.items()},
@@ -64,5 +62,5 @@ def register(pipeline: Pipeline) -> None:
         capability="capture",
         handle=capture,
         rejects=(Rejected,),
-        hands_off_to=("lead_events", "visitor_events"),
+        hands_off_to=tuple(channels),
     )
