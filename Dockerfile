@@ -37,4 +37,6 @@ RUN pip install --no-deps -e .
 USER leadflow
 # /metrics, /livez, /readyz (LEADFLOW_METRICS_HOST=0.0.0.0: reachable from outside the container)
 EXPOSE 9464
+# The lead API (LEADFLOW_API_BIND=0.0.0.0 needs LEADFLOW_API_TOKEN(_FILE))
+EXPOSE 6066
 CMD ["leadflow", "worker"]

@@ -19,6 +19,7 @@ from leadflow.cli_context import LeadflowGroup
 from leadflow.cli_context import kafka_settings_from as _kafka_settings
 from leadflow.cli_context import settings_from as _settings
 from leadflow.demo_cli import demo
+from leadflow.explain_cli import explain
 from leadflow.inputs_cli import INPUT_KINDS, replay, simulate
 from leadflow.privacy_cli import forget
 from leadflow.roster_cli import roster
@@ -26,7 +27,7 @@ from streams.connections import KafkaUnavailable, RedisUnavailable, kafka_client
 
 
 # The commands of other modules are listed here; this module's own are added by @main.command().
-@click.group(cls=LeadflowGroup, commands=[bench, demo, forget, replay, roster, simulate])
+@click.group(cls=LeadflowGroup, commands=[bench, demo, explain, forget, replay, roster, simulate])
 @click.version_option(package_name="leadflow", prog_name="leadflow", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
@@ -153,7 +154,9 @@ def run(ctx: click.Context, keep_stack: bool) -> None:
         host = "127.0.0.1" if settings.metrics_host in ("0.0.0.0", "::") else settings.metrics_host
         click.echo(
             f"worker pid {child.pid}; metrics http://{host}:{settings.metrics_port}/metrics (health: /livez, "
-            f"/readyz); publish with `leadflow publish form events.jsonl`. Ctrl-C to stop."
+            f"/readyz); publish with `leadflow publish form events.jsonl`; "
+            + (f"`leadflow explain EMAIL` asks the lead API at {settings.api_url}. " if settings.api_port else "")
+            + "Ctrl-C to stop."
         )
         child.wait()
     except KeyboardInterrupt:

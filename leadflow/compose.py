@@ -28,6 +28,7 @@ from agents.scoring.model import ScoringModel, load_model
 from agents.sla import agent as sla
 from agents.sla.config import SlaConfig, load_sla_config, permanent_conflicts
 from agents.sla.exceptions import SlaConfigError
+from leadflow.api import server as lead_api
 from streams.app import Pipeline, build_pipeline, finish_pipeline
 from streams.codec import DECODE_REASON_CODES, Codec
 from streams.deadletter import RUNTIME_REASON_CODES
@@ -118,6 +119,8 @@ def create_app(
     pipeline.metrics.start_at_zero(**configured_label_values(configs))
     for register in only if only is not None else capabilities(configs):
         register(pipeline)
+    if settings.api_port and "lead_to_state" in pipeline.tables:  # the read side over the capabilities' tables
+        lead_api.register(pipeline, model=configs.scoring)
     return finish_pipeline(pipeline)
 
 

@@ -105,6 +105,7 @@ def worker_env(settings: Settings, routing_only: bool = False) -> dict[str, str]
             "LEADFLOW_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "LEADFLOW_DATA_DIR": str(settings.data_dir),
             "LEADFLOW_METRICS_PORT": str(settings.metrics_port),
+            "LEADFLOW_API_PORT": "0",  # several workers on one host: no lead API (one port each otherwise)
             "LEADFLOW_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         }
     )

@@ -338,7 +338,16 @@ def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE
         # What the topics accept (read from the broker at start): a larger record would be
         # refused by the broker after the fact; dead letters are sized to fit under it.
         producer_max_request_size=message_limit,
-        web_enabled=False,
+        # The lead API (leadflow/api) only: Faust's own views would show raw table contents
+        # and the cluster layout to anyone who can reach the port, without the bearer token.
+        web_enabled=bool(settings.api_port),
+        web_port=settings.api_port or None,
+        web_bind=settings.api_bind,
+        canonical_url=settings.api_canonical_url,
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         autodiscover=False,
         # Agents crash the worker instead of dying silently while it keeps running;
         # the process supervisor restarts it and state comes back from the changelog.

@@ -20,7 +20,15 @@ REJECTED = "rejected"
 # redelivery checks (agents/routing/redelivery.py: duplicate -> "route", stale, same_mql).
 DUPLICATE_STAGES = ("score", "route", "route_stale", "route_same_mql", "reassign_duplicate", "reassign_stale")
 
+# The lead API (streams.web): which endpoint, the HTTP status sent, and whether this worker
+# owned the lead or forwarded the request to the worker that does.
+API_ENDPOINTS = ("lead", "lookup")
+API_STATUSES = ("200", "400", "401", "404", "405", "502", "503")
+API_SERVED = ("local", "forwarded")
+
 # --- Histogram buckets (seconds) ------------------------------------------------------------
+# A lead API request, received -> answered (forwarded ones include the hop to the owner).
+API_REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Input event (broker timestamp) -> score emitted: 5 ms .. 60 s.
 EVENT_TO_SCORE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # Input event -> assignment emitted; the business target is "assigned within 2 minutes".

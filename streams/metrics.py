@@ -52,6 +52,10 @@ from streams.metric_labels import (
     score_band_guard,
 )
 from streams.metric_schema import (
+    API_ENDPOINTS,
+    API_REQUEST_BUCKETS,
+    API_SERVED,
+    API_STATUSES,
     BOOLEANS,
     ENCODINGS,
     EVENT_TO_ASSIGNMENT_BUCKETS,
@@ -230,6 +234,22 @@ class Metrics:
             closed_guard("disposition", vocab.dispositions, nullable=True),
         )
 
+        # --- Lead API (streams.web) -------------------------------------------------------
+        self.api_requests = counter(
+            "api_requests_total",
+            "Lead API requests, by endpoint, HTTP status sent, and served (local: this worker owns "
+            "the lead; forwarded: answered by the worker that does).",
+            closed_guard("endpoint", API_ENDPOINTS),
+            closed_guard("status", API_STATUSES),
+            closed_guard("served", API_SERVED),
+        )
+        self.api_request_seconds = histogram(
+            "api_request_seconds",
+            "Lead API request received -> answered; forwarded requests include the hop to the owner.",
+            API_REQUEST_BUCKETS,
+            closed_guard("served", API_SERVED),
+        )
+
         # --- Infrastructure ----------------------------------------------------------------
         self.redis_waiting = Gauge(
             "redis_waiting",
@@ -291,6 +311,11 @@ class Metrics:
             self.sla_breaches.labels(priority=priority, tier=0)
             self.sla_open_clocks.labels(priority=priority).set(0)
             self.event_to_assignment_seconds.labels(priority=priority)
+        for served in API_SERVED:
+            self.api_request_seconds.labels(served=served)
+            for endpoint in API_ENDPOINTS:
+                for status in API_STATUSES:
+                    self.api_requests.labels(endpoint=endpoint, status=status, served=served)
         self.redis_waiting.set(0)
         self.pending_assignments.set(0)
         self.worker_ready.set(0)

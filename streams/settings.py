@@ -8,7 +8,9 @@ the same names are used by docker-compose.yml (a test keeps the two in step).
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -113,6 +115,23 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)  # 0 = do not serve
     # /metrics, /livez, /readyz bind here: loopback unless a container sets 0.0.0.0.
     metrics_host: str = Field("127.0.0.1", min_length=1)
+
+    # --- Lead API (leadflow/api: GET /leads/{lead_id}, POST /leads/lookup) ----------
+    # Every worker serves it through Faust's web server and forwards a request to the worker
+    # that owns the lead's partition. 0 = do not serve.
+    api_port: int = Field(6066, ge=0, le=65535)
+    # Loopback unless a token is set: the API shows scores, owners and touches (no emails).
+    api_bind: str = Field("127.0.0.1", min_length=1)
+    # How the other workers reach this one (Kubernetes: the pod IP); default: api_bind, or
+    # this host's name when api_bind is a wildcard.
+    api_host: str | None = None
+    # Requests need "Authorization: Bearer <token>" when set; required to bind beyond loopback.
+    api_token: SecretStr | None = None  # or api_token_file
+    api_token_file: Path | None = None
+    # A forwarded request (to the owning worker) gives up after this long: 503.
+    api_forward_timeout_s: float = Field(5.0, gt=0, le=120)
+    # Where `leadflow explain` sends its request.
+    api_url: str = Field("http://127.0.0.1:6066", min_length=1)
 
     # --- Logs ----------------------------------------------------------------------
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for log shippers
@@ -280,6 +299,7 @@ class Settings(BaseSettings):
             "schema_registry_password",
             "lead_id_key",
             "suppression_key",
+            "api_token",
         ):
             if getattr(self, key) is not None and getattr(self, f"{key}_file") is not None:
                 raise ValueError(f"set LEADFLOW_{key.upper()} or LEADFLOW_{key.upper()}_FILE, not both")
@@ -300,10 +320,16 @@ class Settings(BaseSettings):
             "schema_registry_ca_file",
             "lead_id_key_file",
             "suppression_key_file",
+            "api_token_file",
         ):
             path = getattr(self, key)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"LEADFLOW_{key.upper()}: no readable file at {str(path)[:200]!r}")
+        if self.api_port and self.api_token_value is None and not is_loopback(self.api_bind):
+            raise ValueError(
+                f"LEADFLOW_API_BIND={self.api_bind[:100]!r} serves the lead API beyond this machine: "
+                "set LEADFLOW_API_TOKEN(_FILE), or bind to 127.0.0.1"
+            )
         if self.erasure_mode == "suppress" and self.suppression_key_bytes is None:
             raise ValueError(
                 "LEADFLOW_ERASURE_MODE=suppress needs a key for the suppression list: set "
@@ -324,6 +350,16 @@ class Settings(BaseSettings):
         return _secret(self.schema_registry_password, self.schema_registry_password_file)
 
     @property
+    def api_token_value(self) -> str | None:
+        return _secret(self.api_token, self.api_token_file) or None
+
+    @property
+    def api_canonical_url(self) -> str:
+        """The URL the other workers forward lead API requests to."""
+        host = self.api_host or (self.api_bind if self.api_bind not in WILDCARD_BINDS else socket.gethostname())
+        return f"http://{host}:{self.api_port}"
+
+    @property
     def lead_id_key_bytes(self) -> bytes | None:
         """The lead-id HMAC key (None: unkeyed ids); pass it to ``lead_id_for_email``."""
         value = _secret(self.lead_id_key, self.lead_id_key_file)
@@ -337,6 +373,19 @@ class Settings(BaseSettings):
     @property
     def broker_url(self) -> str:
         return ",".join(f"kafka://{s.strip()}" for s in self.kafka_bootstrap.split(","))
+
+
+WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _secret(value: SecretStr | None, path: Path | None) -> str | None:

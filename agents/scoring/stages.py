@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from agents.scoring.evaluation import Evaluation
 from agents.scoring.model import ScoringModel
-from agents.scoring.state import LeadState
+from agents.scoring.state import MQL_HISTORY_KEPT, LeadState
 
 MQL_ELIGIBLE_STAGES = frozenset({"new", "nurture", "recycled", "mql"})
 DISQUALIFIED = "disqualified"
@@ -32,6 +32,7 @@ def transition(lead: LeadState, ev: Evaluation, *, may_qualify: bool) -> bool:
         lead.mql, crossed = True, True
         lead.mql_number += 1
         lead.qualified_at_ms = ev.at_ms
+        lead.mql_history = [*lead.mql_history, [lead.mql_number, ev.at_ms, round(ev.score, 2)]][-MQL_HISTORY_KEPT:]
     label_stage(lead)
     return crossed
 

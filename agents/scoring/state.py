@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 STATE_LAYOUT_VERSION = 1
+# MQL crossings remembered per lead (the lead API's MQL history): the newest ones.
+MQL_HISTORY_KEPT = 10
 
 # Profile fields taken from form submits (latest non-empty value by event time wins).
 PROFILE_FIELDS = (
@@ -123,6 +125,8 @@ class LeadState:
     mql: bool = False
     mql_number: int = 0
     qualified_at_ms: int | None = None  # lead clock at the latest crossing
+    # The newest crossings, oldest first: [mql_number, lead clock at the crossing, score].
+    mql_history: list[list[Any]] = field(default_factory=list)
     # Delivery ledger (depends on processing time): the highest mql_number whose LeadQualified
     # was sent, and the priority hint of the last LeadQualified sent for it (None: none sent,
     # or a state written before upgrades existed). Stage "mql" needs mql_sent == mql_number.
@@ -178,6 +182,7 @@ class LeadState:
             mql=self.mql,
             mql_number=self.mql_number,
             qualified_at_ms=self.qualified_at_ms,
+            mql_history=list(self.mql_history),
             mql_sent=self.mql_sent,
             sent_priority=self.sent_priority,
             crm_account_id=self.crm_account_id,
@@ -216,6 +221,7 @@ class LeadState:
             "mql": self.mql,
             "mql_number": self.mql_number,
             "qualified_at_ms": self.qualified_at_ms,
+            "mql_history": self.mql_history,
             "mql_sent": self.mql_sent,
             "sent_priority": self.sent_priority,
             "crm_account_id": self.crm_account_id,
@@ -256,6 +262,7 @@ class LeadState:
             mql=bool(raw.get("mql", False)),
             mql_number=int(raw.get("mql_number") or 0),
             qualified_at_ms=raw.get("qualified_at_ms"),
+            mql_history=[list(h) for h in raw.get("mql_history") or []],
             # States written before the ledger existed: every crossing was sent.
             mql_sent=int(raw["mql_sent"] if raw.get("mql_sent") is not None else raw.get("mql_number") or 0),
             sent_priority=raw.get("sent_priority"),

@@ -44,13 +44,14 @@ def no_progress(phase: str, done: int, total: int) -> None:
 
 
 def bench_settings(base: Settings, run_id: str, **overrides: Any) -> Settings:
-    """The worker's own topic prefix, app id, data dir; metrics off (nothing scrapes them)."""
+    """The worker's own topic prefix, app id, data dir; metrics and lead API off (nothing calls them)."""
     data = base.model_dump()
     data.update(
         topic_prefix=run_id,
         app_id=run_id,
         redis_key_prefix=run_id,
         metrics_port=0,
+        api_port=0,
         data_dir=Path(base.stack_dir) / "bench" / run_id / "data",
     )
     data.update(overrides)

@@ -44,6 +44,7 @@ def stack_settings(tmp_path_factory) -> Settings:
         kafka_bootstrap=f"127.0.0.1:{TEST_KAFKA_PORT}",
         redis_port=TEST_REDIS_PORT,
         redis_url=f"redis://127.0.0.1:{TEST_REDIS_PORT}/0",
+        api_port=0,  # a test that runs workers with the lead API asks for it (WorkerHarness(api=True))
     )
 
 
@@ -83,11 +84,14 @@ def free_port() -> int:
 class WorkerHarness:
     """Real `leadflow worker` processes sharing one isolated topic prefix and app id."""
 
-    def __init__(self, stack_settings: Settings, workdir: Path, **overrides: object) -> None:
+    def __init__(self, stack_settings: Settings, workdir: Path, *, api: bool = False, **overrides: object) -> None:
         name = "t" + uuid.uuid4().hex[:10]
         self.workdir = workdir
         self.metrics_port = free_port()
+        self.api = api  # serve the lead API, each worker on the port of its slot (process_env)
+        self.api_ports: list[int] = [free_port()]
         self.env_overrides = {
+            "LEADFLOW_API_PORT": str(self.api_ports[0]) if api else "0",
             "LEADFLOW_KAFKA_BOOTSTRAP": stack_settings.kafka_bootstrap,
             "LEADFLOW_REDIS_URL": stack_settings.redis_url,
             "LEADFLOW_APP_ID": name,
@@ -124,6 +128,7 @@ class WorkerHarness:
             if slot not in busy:
                 return slot
         self.metrics_ports.append(free_port())
+        self.api_ports.append(free_port())
         return len(self.metrics_ports) - 1
 
     def data_dir(self, slot: int) -> Path:
@@ -134,6 +139,8 @@ class WorkerHarness:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
         env.update(self.env_overrides)
         env["LEADFLOW_METRICS_PORT"] = str(self.metrics_ports[slot])
+        if self.api:
+            env["LEADFLOW_API_PORT"] = str(self.api_ports[slot])
         env["LEADFLOW_DATA_DIR"] = str(self.data_dir(slot))
         return env
 
@@ -157,6 +164,9 @@ class WorkerHarness:
 
     def metrics_port_of(self, process: ManagedProcess) -> int:
         return self.metrics_ports[self._slot_of.get(process.name, 0)]
+
+    def api_port_of(self, process: ManagedProcess) -> int:
+        return self.api_ports[self._slot_of.get(process.name, 0)]
 
     def kill(self, process: ManagedProcess) -> None:
         """kill -9 the whole process group: no shutdown hooks, no final commit."""

@@ -100,13 +100,15 @@ def _config_map(resources: dict, name: str) -> dict[str, str]:
 
 def _environment(resources: dict, container: dict[str, Any]) -> dict[str, Any]:
     """The container's environment as Kubernetes builds it: envFrom first, env overrides.
-    Values from secretKeyRef stay as ("secret", name, key)."""
+    Values from secretKeyRef stay as ("secret", name, key), from fieldRef as ("field", path)."""
     env: dict[str, Any] = {}
     for source in container.get("envFrom", []):
         env.update(_config_map(resources, source["configMapRef"]["name"]))
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = item["value"]
+        elif "fieldRef" in item["valueFrom"]:
+            env[item["name"]] = ("field", item["valueFrom"]["fieldRef"]["fieldPath"])
         else:
             ref = item["valueFrom"]["secretKeyRef"]
             env[item["name"]] = ("secret", ref["name"], ref["key"])
@@ -310,7 +312,10 @@ def _materialize(
     for name, value in env.items():
         if not name.startswith("LEADFLOW_"):
             continue
-        if isinstance(value, tuple):
+        if isinstance(value, tuple) and value[0] == "field":
+            assert value[1] == "status.podIP", f"{name}: fieldRef {value[1]} is not the pod IP"
+            value = "10.42.0.7"  # what the downward API gives
+        elif isinstance(value, tuple):
             _, secret_name, key = value
             secret = resources.get(("Secret", secret_name))
             assert secret is not None, f"{name}: Secret {secret_name} has no example in examples/secrets.yaml"
@@ -359,6 +364,10 @@ def test_every_pod_gets_valid_settings(resources: dict, tmp_path: Path, with_mtl
         assert bool(settings.kafka_ssl_cert_file) == with_mtls
         assert settings.metrics_host == "0.0.0.0"
         assert settings.log_format == "json"
+        if name.startswith("StatefulSet/"):
+            # The lead API beyond loopback, behind the token, reachable at the pod IP by the other pods.
+            assert settings.api_bind == "0.0.0.0" and settings.api_token_value
+            assert settings.api_canonical_url == "http://10.42.0.7:6066"
 
 
 def test_credentials_come_from_mounted_files_only(resources: dict) -> None:
@@ -545,7 +554,11 @@ def test_worker_and_job_run_the_image_like_the_dockerfile(resources: dict) -> No
     assert worker["command"] == ["leadflow", "worker"]
     assert re.search(r'^CMD \["leadflow", "worker"\]', (ROOT / "Dockerfile").read_text(), re.M)
     # Both read the same settings (same Redis key prefix, topics).
-    envs = [_environment(resources, _container(p)) for p in pods.values()]
+    # The lead API's settings are the worker's alone (the Job serves nothing).
+    envs = [
+        {k: v for k, v in _environment(resources, _container(p)).items() if not k.startswith("LEADFLOW_API_")}
+        for p in pods.values()
+    ]
     assert all(e == envs[0] for e in envs), "worker and Job environments differ"
 
 

@@ -44,6 +44,8 @@ EXPECTED = {
     "sla_open_clocks": ("leadflow_sla_open_clocks", "gauge", {"priority"}),
     "dispositions": ("leadflow_dispositions", "counter", {"status", "disposition"}),
     "data_quality_issues": ("leadflow_data_quality_issues", "counter", {"issue_code"}),
+    "api_requests": ("leadflow_api_requests", "counter", {"endpoint", "status", "served"}),
+    "api_request_seconds": ("leadflow_api_request_seconds", "histogram", {"served"}),
     "redis_waiting": ("leadflow_redis_waiting", "gauge", set()),
     "redis_retries": ("leadflow_redis_retries", "counter", set()),
     "consumer_lag": ("leadflow_consumer_lag", "gauge", {"topic", "partition"}),

@@ -220,7 +220,7 @@ def test_any_arrival_order_at_any_processing_delay_gives_the_same_final_state(
     for d in (a, b):
         d["recent_event_ids"] = sorted(d["recent_event_ids"])
         # How many crossings happened on the way is arrival-order history (README, "MQL").
-        d.pop("mql_number"), d.pop("qualified_at_ms")
+        d.pop("mql_number"), d.pop("qualified_at_ms"), d.pop("mql_history")
         # A signal total is stored as (units, valid at); compare its value at the lead's clock.
         d["signals"] = {
             name: (round(units * decay_factor(d["as_of_ms"] - at, scoring_model.half_life_ms), 9), count, last)

@@ -87,7 +87,7 @@ def _comparable(state):
     between same-time events counts, and is sent, in one order only; the ledger follows)."""
     d = state.to_dict()
     d["recent_event_ids"] = sorted(d["recent_event_ids"])
-    for key in ("mql_number", "qualified_at_ms", "mql_sent", "sent_priority"):
+    for key in ("mql_number", "qualified_at_ms", "mql_history", "mql_sent", "sent_priority"):
         d.pop(key)
     return d
 

@@ -1,0 +1,1 @@
+"""The lead API: "why this score, why this rep" on every worker, and `leadflow explain`."""
