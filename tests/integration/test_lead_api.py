@@ -10,8 +10,10 @@ import sys
 import time
 
 import httpx
+import orjson
 import pytest
 
+from agents.domain.erasure import erasure_request
 from agents.domain.identity import lead_id_for_email
 from streams.settings import REPO_ROOT
 from tests.integration.conftest import WorkerHarness
@@ -123,6 +125,15 @@ def _scenario(workers: WorkerHarness, kafka) -> None:
     assert "contact request 20" in out.stdout and "pricing page visit 15" in out.stdout, out.stdout
     assert "Owner:" in out.stdout and "SLA: first touch" in out.stdout
     assert email not in out.stdout + out.stderr
+
+    # Erased: the lead is unknown to every worker.
+    erased = lead_id_for_email(email)
+    request = erasure_request(erased, requested_at_ms=int(time.time() * 1000), event_id="erasure-api-test")
+    kafka.produce(topics.crm_status, [orjson.dumps(request)], key=erased.encode())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and {_get(p, f"/leads/{erased}").status_code for p in ports} != {404}:
+        time.sleep(0.5)
+    assert {_get(p, f"/leads/{erased}").status_code for p in ports} == {404}, workers.logs()
 
     # The email never reached a worker's log.
     assert not any(email in p.log_tail(5000) for p in workers.processes)
