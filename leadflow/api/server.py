@@ -79,26 +79,20 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
         return Answer(200, view)
 
     # The lookup first: "/leads/lookup" also matches "/leads/{lead_id}".
-    register_keyed_view(
-        pipeline,
-        "/leads/lookup",
-        endpoint="lookup",
-        table=STATE_TABLE,
-        method="POST",
-        key_of=lead_id_of_email,
-        canonical_path=lead_path,
-        answer_for=answer_for,
-    )
-    register_keyed_view(
-        pipeline,
-        "/leads/{lead_id}",
-        endpoint="lead",
-        table=STATE_TABLE,
-        method="GET",
-        key_of=lead_id_in_path,
-        canonical_path=lead_path,
-        answer_for=answer_for,
-    )
+    for route, endpoint, method, key_of in (
+        ("/leads/lookup", "lookup", "POST", lead_id_of_email),
+        ("/leads/{lead_id}", "lead", "GET", lead_id_in_path),
+    ):
+        register_keyed_view(
+            pipeline,
+            route,
+            endpoint=endpoint,
+            table=STATE_TABLE,
+            method=method,
+            key_of=key_of,
+            canonical_path=lead_path,
+            answer_for=answer_for,
+        )
     log.info(
         "lead API on %s (bearer token %s)",
         pipeline.settings.api_canonical_url,
