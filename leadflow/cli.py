@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from leadflow.bench_cli import bench
+from leadflow.calibrate_cli import calibrate
 from leadflow.cli_context import LeadflowGroup
 from leadflow.cli_context import kafka_settings_from as _kafka_settings
 from leadflow.cli_context import settings_from as _settings
@@ -27,7 +28,7 @@ from streams.connections import KafkaUnavailable, RedisUnavailable, kafka_client
 
 
 # The commands of other modules are listed here; this module's own are added by @main.command().
-@click.group(cls=LeadflowGroup, commands=[bench, demo, explain, forget, replay, roster, simulate])
+@click.group(cls=LeadflowGroup, commands=[bench, calibrate, demo, explain, forget, replay, roster, simulate])
 @click.version_option(package_name="leadflow", prog_name="leadflow", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context

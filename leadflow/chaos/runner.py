@@ -47,7 +47,12 @@ class ChaosOptions:
     probe_every_s: float = 0.5
     drain_slack: int = 40  # records of timer commands (sweeps, reviews) not yet committed
     worker_settings: dict[str, Any] = field(
-        default_factory=lambda: {"broker_session_timeout_s": 6.0, "broker_commit_interval_s": 0.5, "metrics_port": 0, "api_port": 0}
+        default_factory=lambda: {
+            "broker_session_timeout_s": 6.0,
+            "broker_commit_interval_s": 0.5,
+            "metrics_port": 0,
+            "api_port": 0,
+        }
     )
 
 

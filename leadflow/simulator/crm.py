@@ -24,6 +24,14 @@ first call and move a lead on within the same business hour, so a minute of demo
 (an hour of business time) shows accepted, SQL, converted and rejected leads.
 
 Reps differ: a stable habit per rep id (hash) makes some fast, most normal, some slow.
+
+Ground truth for calibration (``signal_lift``, off by default): {signal: odds multiplier}. When
+the caller passes the signals the lead's MQL carried (``react(..., signals=...)``), the weight
+of the outcome table's ``sql`` entry is multiplied by the lift of each signal present, so that
+signal predicts conversion by a known amount while every other stays as predictive as the
+persona makes it (``leadflow calibrate``'s tests and worked example; the random draws are the
+same with or without it, so traffic is otherwise unchanged). Personas whose table has no ``sql``
+entry are unaffected.
 Queues are slower still; the nurture sequence "touches" by automated email, early.
 """
 
@@ -31,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -125,6 +133,7 @@ class CrmSimulator:
         convert_share: float = 0.42,
         outcomes: Mapping[str, Mapping[str, float]] | None = None,
         timing: RepTiming = REALISTIC_TIMING,
+        signal_lift: Mapping[str, float] | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
@@ -143,15 +152,29 @@ class CrmSimulator:
 
             outcomes = {p.name: p.outcomes for p in PERSONAS}
         self.outcomes = outcomes
+        if any(lift <= 0 for lift in (signal_lift or {}).values()):
+            raise ValueError("signal_lift: every odds multiplier must be > 0")
+        self.signal_lift = dict(signal_lift or {})
+
+    def _lifted(self, table: Mapping[str, float], signals: Iterable[str]) -> Mapping[str, float]:
+        odds = 1.0
+        for signal in set(signals):
+            odds *= self.signal_lift.get(signal, 1.0)
+        if odds == 1.0 or "sql" not in table:
+            return table
+        return {**table, "sql": table["sql"] * odds}
 
     def _business(self, rng: random.Random, minutes: tuple[float, float]) -> int:
         return int(rng.uniform(*minutes) * MINUTE_MS / self.speed)
 
-    def react(self, assignment: Mapping[str, Any], *, persona: str | None = None) -> list[CrmAction]:
+    def react(
+        self, assignment: Mapping[str, Any], *, persona: str | None = None, signals: Iterable[str] = ()
+    ) -> list[CrmAction]:
         """What the owner does with this assignment: CRM records in time order (may be empty).
 
         ``assignment`` needs event_id, lead_id, owner_id, assigned_at, first_touch_due_at;
-        owner_role and priority are used when present.
+        owner_role and priority are used when present. ``signals``: the MQL's signals, for
+        ``signal_lift``.
         """
         rng = random.Random(f"{self.seed}:{assignment['event_id']}")
         lead_id, owner = assignment["lead_id"], assignment["owner_id"]
@@ -210,7 +233,7 @@ class CrmSimulator:
             act(t, "working", channel=rng.choice(("call", "email")))
         if rng.random() < self.no_outcome_share:
             return actions  # touched, then forgotten: disposition completeness gap
-        table = self.outcomes.get(persona or "", GENERIC_OUTCOMES) or GENERIC_OUTCOMES
+        table = self._lifted(self.outcomes.get(persona or "", GENERIC_OUTCOMES) or GENERIC_OUTCOMES, signals)
         outcome = rng.choices(list(table), list(table.values()))[0]
         t += self._business(rng, self.timing.decision)
         if outcome.startswith("rejected:"):
