@@ -24,12 +24,15 @@ from leadflow.explain_cli import explain
 from leadflow.inputs_cli import INPUT_KINDS, replay, simulate
 from leadflow.privacy_cli import forget
 from leadflow.roster_cli import roster
+from leadflow.shadow_cli import shadow
 from leadflow.whatif_cli import whatif
 from streams.connections import KafkaUnavailable, RedisUnavailable, kafka_client_kwargs
 
 
 # The commands of other modules are listed here; this module's own are added by @main.command().
-@click.group(cls=LeadflowGroup, commands=[bench, calibrate, demo, explain, forget, replay, roster, simulate, whatif])
+@click.group(
+    cls=LeadflowGroup, commands=[bench, calibrate, demo, explain, forget, replay, roster, shadow, simulate, whatif]
+)
 @click.version_option(package_name="leadflow", prog_name="leadflow", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context

@@ -41,10 +41,11 @@ def kafka_settings_from(ctx: click.Context) -> Settings:
 
 def _config_errors() -> dict[type[Exception], str]:
     from agents.routing.exceptions import RosterError, RoutingConfigError
-    from agents.scoring.exceptions import ModelError
+    from agents.scoring.exceptions import ModelError, ShadowModelError
     from agents.sla.exceptions import SlaConfigError
 
-    return {
+    return {  # the first kind that matches names the setting: a subclass before its base
+        ShadowModelError: "LEADFLOW_SHADOW_MODEL_PATH",
         ModelError: "LEADFLOW_SCORING_MODEL_PATH",
         RoutingConfigError: "LEADFLOW_ROUTING_CONFIG_PATH",
         SlaConfigError: "LEADFLOW_SLA_CONFIG_PATH",

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from agents.capture import agent as capture
@@ -24,6 +25,7 @@ from agents.routing import agent as routing
 from agents.routing.config import RoutingConfig, load_routing_config
 from agents.routing.priority import priority_policy
 from agents.scoring import agent as scoring
+from agents.scoring.exceptions import ModelError, ShadowModelError
 from agents.scoring.model import ScoringModel, load_model
 from agents.sla import agent as sla
 from agents.sla.config import SlaConfig, load_sla_config, permanent_conflicts
@@ -60,21 +62,40 @@ class Configs:
     scoring: ScoringModel
     routing: RoutingConfig
     sla: SlaConfig
+    shadow: ScoringModel | None = None  # the candidate scored in shadow (LEADFLOW_SHADOW_MODEL_PATH)
 
 
 def load_configs(settings: Settings, *, scoring_model: ScoringModel | None = None) -> Configs:
     """Read and validate the three files; a bad one raises with the file and key named, before
     anything connects. The recycling policy (sla.yaml) and the permanent dispositions (the
     scoring model) must not overlap."""
+    live = scoring_model or load_model(settings.scoring_model_path)
     configs = Configs(
-        scoring=scoring_model or load_model(settings.scoring_model_path),
+        scoring=live,
         routing=load_routing_config(settings.routing_config_path),
         sla=load_sla_config(settings.sla_config_path),
+        shadow=load_shadow_model(settings.shadow_model_path, live=live) if settings.shadow_model_path else None,
     )
-    conflicts = permanent_conflicts(configs.sla.dispositions, configs.scoring.permanent_dispositions)
-    if conflicts:
-        raise SlaConfigError(conflicts, str(settings.sla_config_path))
+    for model in (configs.scoring, configs.shadow):
+        conflicts = permanent_conflicts(configs.sla.dispositions, model.permanent_dispositions) if model else []
+        if conflicts:
+            raise SlaConfigError(conflicts, str(settings.sla_config_path))
     return configs
+
+
+def load_shadow_model(path: Path, *, live: ScoringModel | None = None) -> ScoringModel:
+    """The candidate model, validated exactly as the live one; an error names the setting.
+    ``live`` (when given) must carry another version, or the decisions could not tell them apart."""
+    setting = f"shadow model {path} (LEADFLOW_SHADOW_MODEL_PATH)"
+    try:
+        model = load_model(path)
+    except ModelError as exc:
+        raise ShadowModelError(exc.problems, setting) from None
+    if live is not None and model.version == live.version:
+        raise ShadowModelError(
+            [f"version: {model.version!r} is the live model's version; give the candidate its own"], setting
+        )
+    return model
 
 
 def capabilities(configs: Configs) -> tuple[Capability, ...]:
@@ -87,6 +108,7 @@ def capabilities(configs: Configs) -> tuple[Capability, ...]:
             model=configs.scoring,
             dispositions=configs.sla.dispositions,
             priority=priority_policy(configs.routing),
+            shadow=configs.shadow,
         ),
         partial(routing.register, config=configs.routing),
         partial(sla.register, config=configs.sla),
@@ -129,7 +151,7 @@ def configured_label_values(configs: Configs) -> dict[str, tuple]:
     attribution channels, MQL score bands), so each series starts at 0 on this worker and the
     dashboards' increase() and ratios see the first occurrence (``Metrics.start_at_zero``)."""
     model, policy = configs.scoring, configs.sla.dispositions
-    thresholds, attribution = model.thresholds, model.attribution
+    thresholds, sources = model.thresholds, attribution_sources(model)
     dispositions = [*DISPOSITIONS, *sorted(model.permanent_dispositions), *policy.recycle, *policy.recapture]
     return {
         # Touch-only statuses stop SLA clocks but are never counted as dispositions;
@@ -137,9 +159,17 @@ def configured_label_values(configs: Configs) -> dict[str, tuple]:
         "statuses": tuple(s for s in CRM_STATUSES if s not in TOUCH_ONLY_STATUSES and s != "erasure_requested"),
         "dispositions": tuple(dict.fromkeys(dispositions)),
         "issue_codes": tuple(ISSUE_CODES),
-        "sources": tuple(
-            dict.fromkeys([*attribution.channels, attribution.unrecognized_channel, attribution.missing_channel])
-        ),
+        "sources": sources,
         "mql_bands": mql_label_pairs(thresholds.mql, thresholds.fast_track),
         "duplicate_stages": DUPLICATE_STAGES,
+        # Only with a shadow model: its decisions carry either model's channel.
+        "shadow_sources": tuple(dict.fromkeys([*sources, *attribution_sources(configs.shadow)]))
+        if configs.shadow
+        else (),
     }
+
+
+def attribution_sources(model: ScoringModel) -> tuple[str, ...]:
+    """Every first-touch source a model can label a lead with."""
+    attribution = model.attribution
+    return tuple(dict.fromkeys([*attribution.channels, attribution.unrecognized_channel, attribution.missing_channel]))

@@ -25,6 +25,8 @@ DUPLICATE_STAGES = ("score", "route", "route_stale", "route_same_mql", "reassign
 API_ENDPOINTS = ("lead", "lookup")
 API_STATUSES = ("200", "400", "401", "404", "405", "502", "503")
 API_SERVED = ("local", "forwarded")
+# leadflow_shadow_decisions_total{direction}: agents.scoring.shadow.DIRECTIONS (a test holds them equal).
+SHADOW_DIRECTIONS = ("gained", "lost")
 
 # --- Histogram buckets (seconds) ------------------------------------------------------------
 # A lead API request, received -> answered (forwarded ones include the hop to the owner).

@@ -43,6 +43,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from streams.metric_labels import (
+    SCORE_BANDS,
     BoundedMetric,
     LabelGuard,
     Vocabulary,
@@ -63,6 +64,7 @@ from streams.metric_schema import (
     NAMESPACE,
     PRIORITIES,
     REJECTED,
+    SHADOW_DIRECTIONS,
     SPEED_TO_LEAD_BUCKETS,
 )
 from streams.metrics_endpoint import MetricsEndpoint
@@ -178,6 +180,15 @@ class Metrics:
             ident_guard("source", max_values=30),
             band,
             closed_guard("fast_track", BOOLEANS),
+        )
+        self.shadow_decisions = counter(
+            "shadow_decisions",
+            "MQL decisions where the shadow (candidate) model and the live one disagree: gained = the "
+            "candidate would have made the MQL, lost = only the live model made it; by first-touch source "
+            "and the crossing score's band.",
+            closed_guard("direction", SHADOW_DIRECTIONS),
+            ident_guard("source", max_values=30),
+            score_band_guard(),
         )
 
         # --- Routing ---------------------------------------------------------------------
@@ -330,6 +341,7 @@ class Metrics:
         sources: Iterable[str] = (),
         mql_bands: Iterable[tuple[str, str]] = (),
         duplicate_stages: Iterable[str] = (),
+        shadow_sources: Iterable[str] = (),
     ) -> None:
         """Create the label values the configuration knows at zero (``configured_label_values``),
         so the dashboards' ratios and ``increase()`` count the first disposition, data-quality
@@ -338,7 +350,9 @@ class Metrics:
 
         ``statuses``: CRM statuses counted by ``dispositions_total`` (disposition ``none``);
         ``dispositions``: rejection reasons (status ``rejected``); ``sources`` x ``mql_bands``
-        ((score_band, fast_track) pairs): ``mqls_total``. Values pass the label guards as usual.
+        ((score_band, fast_track) pairs): ``mqls_total``; ``shadow_sources`` (only with a shadow
+        model) x directions x every score band: ``shadow_decisions_total``. Values pass the label
+        guards as usual.
         """
         for status in statuses:
             self.dispositions.labels(status=status, disposition=None)
@@ -352,6 +366,10 @@ class Metrics:
                 self.mqls.labels(source=source, score_band=band, fast_track=fast_track)
         for stage in duplicate_stages:
             self.duplicates_skipped.labels(stage=stage)
+        for source in shadow_sources:
+            for direction in SHADOW_DIRECTIONS:
+                for band in SCORE_BANDS:
+                    self.shadow_decisions.labels(direction=direction, source=source, score_band=band)
 
     @classmethod
     def create(cls, vocabulary: Vocabulary, *, process_metrics: bool = True) -> Metrics:

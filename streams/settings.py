@@ -183,6 +183,9 @@ class Settings(BaseSettings):
     routing_config_path: Path = REPO_ROOT / "config" / "routing.yaml"  # priorities, rules, fallback
     roster_path: Path = REPO_ROOT / "config" / "roster.yaml"  # loaded into Redis by `leadflow roster load`
     sla_config_path: Path = REPO_ROOT / "config" / "sla.yaml"  # SLAs, escalation tiers, recycling
+    # A candidate scoring model scored in shadow next to the live one (never emits MQLs; its
+    # disagreements go to <prefix>.out.shadow-decisions). Unset: no shadow, no extra cost.
+    shadow_model_path: Path | None = None
     # `leadflow calibrate` refuses a cohort with fewer MQLs whose outcome is known (converted or
     # lost): below ~200 a conversion rate is +-7 points wide at 95% (docs/model-tuning.md).
     calibration_min_outcomes: int = Field(200, ge=10, le=100_000_000)

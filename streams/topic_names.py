@@ -28,6 +28,7 @@ OUTPUT_TOPIC_FIELD = {
     "data_quality_issue": "data_quality",
     "dead_letter": "dead_letters",
     "lead_erased": "erasures",
+    "shadow_decision": "shadow_decisions",
 }
 # Which input topic each input subject is read from.
 INPUT_TOPIC_FIELD = {
@@ -57,6 +58,7 @@ class TopicNames:
     data_quality: str
     dead_letters: str
     erasures: str
+    shadow_decisions: str  # candidate vs live model disagreements (LEADFLOW_SHADOW_MODEL_PATH)
 
     @classmethod
     def from_settings(cls, settings: HasTopicPrefix) -> TopicNames:
@@ -80,6 +82,7 @@ class TopicNames:
             data_quality=f"{p}.out.data-quality",
             dead_letters=f"{p}.dlq",
             erasures=f"{p}.out.erasures",
+            shadow_decisions=f"{p}.out.shadow-decisions",
         )
 
     def output_subject(self, topic: str) -> str | None:

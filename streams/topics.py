@@ -33,6 +33,7 @@ TABLE_NAMES = (
     "lead_to_sla_clock",
     "lead_to_assignment",
     "lead_to_account_facts",
+    "lead_to_shadow_state",  # only with LEADFLOW_SHADOW_MODEL_PATH set
 )
 _HOUR_MS = 3_600_000
 

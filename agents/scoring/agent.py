@@ -13,11 +13,17 @@ Thin Faust wiring around the pure ``agents.scoring.rules``. Three pieces:
 Order per event: outputs are sent before the state write, so a crash between the two
 redelivers the event and re-sends the same outputs (deterministic ids) instead of
 losing them.
+
+Shadow model (``shadow``, LEADFLOW_SHADOW_MODEL_PATH): the same rules run with the candidate
+model on ``lead_to_shadow_state``, after the live ones and before the live state write; only
+their disagreement is sent (``shadow_decision``, ``agents.scoring.shadow``), nothing else.
+Without it the hot path reads no other table.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TypedDict
 
 import orjson
 
@@ -27,6 +33,7 @@ from agents.domain.events import LeadEvent
 from agents.domain.identity import visitor_key
 from agents.domain.lead_facts import PriorityPolicy
 from agents.scoring import reorder, rules
+from agents.scoring import shadow as shadow_rules
 from agents.scoring.model import ScoringModel
 from agents.scoring.state import LeadState, VisitorState
 from streams.app import Pipeline
@@ -37,11 +44,25 @@ from streams.metric_labels import score_band
 log = logging.getLogger(__name__)
 
 
+class RulesConfig(TypedDict):
+    """What the scoring rules take besides the state, the event and the model."""
+
+    window: reorder.ReorderWindow
+    dedup_window: int
+    dispositions: DispositionPolicy
+    priority: PriorityPolicy
+
+
 def register(
-    pipeline: Pipeline, *, model: ScoringModel, dispositions: DispositionPolicy, priority: PriorityPolicy
+    pipeline: Pipeline,
+    *,
+    model: ScoringModel,
+    dispositions: DispositionPolicy,
+    priority: PriorityPolicy,
+    shadow: ScoringModel | None = None,
 ) -> None:
     """``dispositions``: the recycling policy (sla.yaml), checked against the model's permanent
-    list by the composition root."""
+    list by the composition root. ``shadow``: a candidate model scored alongside, or None."""
     settings, metrics = pipeline.settings, pipeline.metrics
     lead_events = pipeline.channel("lead_events")
     visitor_events = pipeline.channel("visitor_events")
@@ -54,7 +75,16 @@ def register(
 
     # Crossings in event-time order within this window (issue 16, agents/scoring/reorder.py).
     window = reorder.ReorderWindow.from_seconds(settings.reorder_window_s, settings.live_event_bound_s)
+    # The rules' configuration: the live and the shadow model run the same calls with it.
+    config = RulesConfig(
+        window=window, dedup_window=settings.dedup_window, dispositions=dispositions, priority=priority
+    )
     suppression_key = settings.suppression_key_bytes if settings.erasure_mode == "suppress" else None
+    shadow_table = (
+        pipeline.table("lead_to_shadow_state", "lead id -> the candidate model's LeadState (orjson)")
+        if shadow is not None
+        else None
+    )
 
     def load_lead(key: bytes) -> LeadState | None:
         raw = lead_to_state.get(key)
@@ -102,6 +132,31 @@ def register(
         if due is not None:
             reviews.schedule(partition, lead_id, due, now_ms, min_bucket=min_bucket)
 
+    async def run_shadow(key: bytes, live: shadow_rules.Scored, step, *, cause_event_id: str, now_ms: int) -> None:
+        """Score in shadow: ``step(shadow state) -> (state, outputs)`` is the live call with the
+        candidate model. Its outputs are compared, never sent; the decision goes out before the
+        shadow state is written (a redelivery re-sends the same id)."""
+        assert shadow is not None and shadow_table is not None
+        raw = shadow_table.get(key)
+        before = LeadState.from_dict(orjson.loads(raw)) if raw else None
+        after, outputs = step(before)
+        if after is before:  # already applied (redelivery): its decision was sent then
+            return
+        decision = shadow_rules.compare(
+            live,
+            shadow_rules.Scored(after, outputs, shadow.version),
+            cause_event_id=cause_event_id,
+            now_ms=now_ms,
+            band_of=score_band,
+            unknown_source=model.attribution.missing_channel,
+        )
+        if decision is not None:
+            await pipeline.emit(decision.subject, decision.key, decision.record)
+            metrics.shadow_decisions.labels(
+                direction=decision.direction, source=decision.source, score_band=decision.band
+            ).inc()
+        shadow_table[key] = orjson.dumps(after.to_dict())
+
     async def apply_lead_event(lead_event, partition: int) -> None:
         key = lead_event.lead_id.encode()
         now_ms = pipeline.now_ms()
@@ -113,20 +168,19 @@ def register(
         ):
             metrics.duplicates_skipped.labels(stage="erased").inc()  # erased, and later events suppressed
             return
-        new_state, outputs = reorder.apply_event(
-            state,
-            lead_event,
-            model,
-            now_ms=now_ms,
-            window=window,
-            dedup_window=settings.dedup_window,
-            dispositions=dispositions,
-            priority=priority,
-        )
+        new_state, outputs = reorder.apply_event(state, lead_event, model, now_ms=now_ms, **config)
         if new_state is state:  # already applied (redelivery): rules return the same object
             metrics.duplicates_skipped.labels(stage="score").inc()
             return
         await publish(outputs)
+        if shadow is not None:
+            await run_shadow(
+                key,
+                shadow_rules.Scored(new_state, outputs, model.version),
+                lambda before: reorder.apply_event(before, lead_event, shadow, now_ms=now_ms, **config),
+                cause_event_id=lead_event.event_id,
+                now_ms=now_ms,
+            )
         save_lead(key, lead_event.lead_id, new_state, partition, now_ms)
         metrics.event_to_score_seconds.labels(kind=lead_event.kind).observe(
             max(0.0, (pipeline.now_ms() - lead_event.received_at_ms) / 1000)
@@ -145,16 +199,18 @@ def register(
             due = reorder.next_review_at_ms(state, model)
             if due is None or reviews.bucket_of(due) > bucket:
                 continue  # rescheduled since this entry was written
-            new_state, outputs = reorder.review(
-                state,
-                model,
-                now_ms=now_ms,
-                window=window,
-                dedup_window=settings.dedup_window,
-                dispositions=dispositions,
-                priority=priority,
-            )
+            new_state, outputs = reorder.review(state, model, now_ms=now_ms, **config)
             await publish(outputs)
+            if shadow is not None:  # the candidate is reviewed on the live schedule
+                await run_shadow(
+                    key,
+                    shadow_rules.Scored(new_state, outputs, model.version),
+                    lambda before: (
+                        (before, []) if before is None else reorder.review(before, shadow, now_ms=now_ms, **config)
+                    ),
+                    cause_event_id=f"review:{bucket}",
+                    now_ms=now_ms,
+                )
             save_lead(key, lead_id, new_state, partition, now_ms, min_bucket=bucket + 1)
             reviewed += 1
         return reviewed
@@ -185,6 +241,8 @@ def register(
         )
         if state is not None:
             del lead_to_state[key]
+        if shadow_table is not None and shadow_table.get(key) is not None:
+            del shadow_table[key]  # the candidate's copy of the lead (docs/privacy.md)
         if suppression_key is not None:
             lead_to_state[erasure.suppression_key(request.lead_id, suppression_key)] = b"1"
         log.info("lead %s erased on request %s (%d linked visitors)", request.lead_id, request.event_id, len(visitors))

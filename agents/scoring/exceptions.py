@@ -20,3 +20,7 @@ class ModelError(ValueError):
         self.problems = bounded_problems(list(problems))  # a bounded message, whatever the input
         self.source = source
         super().__init__(f"invalid {source}: " + "; ".join(self.problems))
+
+
+class ShadowModelError(ModelError):
+    """The candidate model (LEADFLOW_SHADOW_MODEL_PATH) is invalid: the same checks as the live one."""

@@ -197,6 +197,20 @@ CONTRACT_FIELDS = {
         "visitors_erased",
         "later_events",
     ],
+    "shadow_decision": [
+        "event_id",
+        "lead_id",
+        "direction",
+        "cause_event_id",
+        "occurred_at",
+        "decided_at",
+        "live_score",
+        "live_model_version",
+        "candidate_score",
+        "candidate_model_version",
+        "first_touch_source",
+        "score_band",
+    ],
 }
 TIMESTAMP_FIELDS = {
     "form_submitted": {"occurred_at"},
@@ -210,6 +224,7 @@ TIMESTAMP_FIELDS = {
     "data_quality_issue": {"occurred_at"},
     "dead_letter": {"failed_at", "source_timestamp"},
     "lead_erased": {"requested_at", "erased_at"},
+    "shadow_decision": {"occurred_at", "decided_at"},
 }
 SHARED_TYPES = {"BreakdownItem", "Touch", "HandoffContext", "AuditEntry"}
 FORM_V2_ADDITIONS = ["consent_tracking", "visitor_id", "honeypot", "seconds_to_fill"]

@@ -236,6 +236,20 @@ SAMPLES = {
         "visitors_erased": 1,
         "later_events": "new_lead",
     },
+    "shadow_decision": {
+        "event_id": "sd_1",
+        "lead_id": "ld_" + "0" * 20,
+        "direction": "gained",
+        "cause_event_id": "ev-1",
+        "occurred_at": T0 - 5,
+        "decided_at": T0,
+        "live_score": 42.0,
+        "live_model_version": "2025.1-default",
+        "candidate_score": 63.5,
+        "candidate_model_version": "candidate-1",
+        "first_touch_source": "paid_search",
+        "score_band": "60-70",
+    },
 }
 
 

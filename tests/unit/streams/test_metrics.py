@@ -37,6 +37,7 @@ EXPECTED = {
     "event_to_assignment_seconds": ("leadflow_event_to_assignment_seconds", "histogram", {"priority"}),
     "leads_scored": ("leadflow_leads_scored", "counter", {"stage"}),
     "mqls": ("leadflow_mqls", "counter", {"source", "score_band", "fast_track"}),
+    "shadow_decisions": ("leadflow_shadow_decisions", "counter", {"direction", "source", "score_band"}),
     "assignments": ("leadflow_assignments", "counter", {"rule", "priority"}),
     "fallback_assignments": ("leadflow_fallback_assignments", "counter", {"reason"}),
     "speed_to_lead_seconds": ("leadflow_speed_to_lead_seconds", "histogram", {"priority", "team"}),
@@ -70,6 +71,7 @@ def _exercise(m: Metrics) -> None:
     m.event_to_assignment_seconds.labels(priority="P1").observe(1.5)
     m.leads_scored.labels(stage="mql").inc()
     m.mqls.labels(source="paid_search", score_band=score_band(72), fast_track=False).inc()
+    m.shadow_decisions.labels(direction="gained", source="paid_search", score_band="60-70").inc()
     m.assignments.labels(rule="enterprise_territory", priority="P1").inc()
     m.fallback_assignments.labels(reason="no_rule_matched").inc()
     m.speed_to_lead_seconds.labels(priority="P1", team="emea-ae").observe(420)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,7 @@ NOW = 1_748_865_600_000
 EMAIL = "jane.doe@acme-corp.com"
 KEY = b"a-32-byte-secret-for-lead-ids!!!"
 LEAD_ID = re.compile(r"^ld_[0-9a-f]{20}$")
+MODEL_PATH = Path(__file__).resolve().parents[4] / "config" / "scoring-model.yaml"
 
 
 # --- keyed lead ids ------------------------------------------------------------------------------
@@ -183,4 +185,11 @@ def test_table_names_match_the_tables_the_app_creates(tmp_path):
 
     settings = load_settings(store="memory://", data_dir=str(tmp_path))
     pipeline = create_app(settings, codec=Codec(SchemaRegistry.load()))
-    assert sorted(pipeline.tables) == sorted(TABLE_NAMES)
+    assert sorted(pipeline.tables) == sorted(t for t in TABLE_NAMES if t != "lead_to_shadow_state")
+    candidate = tmp_path / "candidate.yaml"  # the shadow model's table exists only with one
+    candidate.write_text(re.sub(r"(?m)^version: .*$", "version: candidate", MODEL_PATH.read_text()))
+    with_shadow = create_app(
+        load_settings(store="memory://", data_dir=str(tmp_path / "shadow"), shadow_model_path=candidate),
+        codec=Codec(SchemaRegistry.load()),
+    )
+    assert sorted(with_shadow.tables) == sorted(TABLE_NAMES)
