@@ -37,9 +37,9 @@ from typing import Any
 from agents.capture.rules import CaptureLimits, to_lead_event
 from agents.domain.events import CRM_STATUSES, DISPOSITIONS
 from leadflow.calibration.cohort import Handoff, Outcome, follow_ups
+from leadflow.topic_reader import groupless_consumer, read_range, topic_partitions
 from streams.codec import Codec
 from streams.codec.json import iso_to_epoch_ms
-from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 from streams.topic_names import TopicNames
 
@@ -111,48 +111,22 @@ def outcome_from_crm(
 
 async def read_topics(settings: Settings, codec: Codec, *, poll_records: int = 5000) -> History:
     """Every MQL and CRM status on the topics now (to the end offsets taken at start)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     started = time.monotonic()
     names = TopicNames.from_settings(settings)
     limits = CaptureLimits.from_settings(settings)
     history = History()
-    consumer = AIOKafkaConsumer(
-        **kafka_client_kwargs(settings),
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=settings.max_message_bytes * 4,
-        fetch_max_wait_ms=100,
-    )
-    await consumer.start()
-    try:
-        partitions: list[Any] = []
-        for topic in (names.mqls, names.crm_status):
-            found = consumer.partitions_for_topic(topic)
-            if not found:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - first sight of the topic
-                found = consumer.partitions_for_topic(topic)
-            if not found:
-                raise HistoryError(f"topic {topic!r} does not exist (`leadflow topics create`)")
-            partitions.extend(TopicPartition(topic, p) for p in sorted(found))
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=poll_records)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset >= ends[tp]:
-                        continue
-                    _take(history, tp.topic == names.mqls, record, codec, limits, settings.max_message_bytes)
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+
+    def take(tp: Any, record: Any) -> None:
+        _take(history, tp.topic == names.mqls, record, codec, limits, settings.max_message_bytes)
+
+    async with groupless_consumer(settings) as consumer:
+        partitions = [
+            tp
+            for topic in (names.mqls, names.crm_status)
+            for tp in await topic_partitions(consumer, topic, HistoryError)
+        ]
+        starts = await consumer.beginning_offsets(partitions)
+        await read_range(consumer, starts, await consumer.end_offsets(partitions), take, poll_records=poll_records)
     history.read_seconds = time.monotonic() - started
     return history
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.domain.events import backfill_requested
+from leadflow.topic_reader import groupless_consumer, read_range, topic_partitions
 from leadflow.whatif.replay import InputRecord
 from streams.codec import Codec, DecodeError
-from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 from streams.topic_names import INPUT_TOPIC_FIELD, TopicNames
 
@@ -38,63 +38,32 @@ class History:
 
 
 async def read_history(settings: Settings, codec: Codec, *, from_ms: int, poll_records: int = 5000) -> History:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     started = time.monotonic()
     names = TopicNames.from_settings(settings)
     subject_of = {getattr(names, topic_field): subject for subject, topic_field in INPUT_TOPIC_FIELD.items()}
     history = History()
-    consumer = AIOKafkaConsumer(
-        **kafka_client_kwargs(settings),
-        group_id=None,  # no group: nothing is committed, no live consumer is disturbed
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=settings.max_message_bytes * 4,
-        fetch_max_wait_ms=100,
-    )
-    await consumer.start()
-    try:
-        inputs = [tp for topic in subject_of for tp in await _partitions(consumer, TopicPartition, topic)]
-        erasures = await _partitions(consumer, TopicPartition, names.erasures)
+    async with groupless_consumer(settings) as consumer:
+        inputs = [tp for topic in subject_of for tp in await topic_partitions(consumer, topic, HistoryUnavailable)]
+        erasures = await topic_partitions(consumer, names.erasures, HistoryUnavailable)
         begins = await consumer.beginning_offsets(inputs + erasures)
         ends = await consumer.end_offsets(inputs + erasures)
         found = await consumer.offsets_for_times({tp: from_ms for tp in inputs})
         starts = {tp: (found[tp].offset if found.get(tp) else ends[tp]) for tp in inputs}
         starts.update({tp: begins[tp] for tp in erasures})
-        todo = {tp for tp, start in starts.items() if start < ends[tp]}
-        consumer.assign(list(starts))
-        for tp, start in starts.items():
-            consumer.seek(tp, start)
         cut = {tp for tp in inputs if begins[tp] > 0 and starts[tp] == begins[tp]}  # older records deleted
-        while todo:
-            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=poll_records)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset >= ends[tp]:
-                        break
-                    if tp in cut and record.offset == begins[tp] and record.timestamp > from_ms:
-                        known = history.truncated_at_ms.get(tp.topic)
-                        history.truncated_at_ms[tp.topic] = min(known or record.timestamp, record.timestamp)
-                    if tp.topic == names.erasures:
-                        _take_erasure(history, codec, record)
-                    else:
-                        _take_input(history, codec, subject_of[tp.topic], record, settings.max_message_bytes)
-            for tp in list(todo):
-                if await consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-    finally:
-        await consumer.stop()
+
+        def take(tp: Any, record: Any) -> None:
+            if tp in cut and record.offset == begins[tp] and record.timestamp > from_ms:
+                known = history.truncated_at_ms.get(tp.topic)
+                history.truncated_at_ms[tp.topic] = min(known or record.timestamp, record.timestamp)
+            if tp.topic == names.erasures:
+                _take_erasure(history, codec, record)
+            else:
+                _take_input(history, codec, subject_of[tp.topic], record, settings.max_message_bytes)
+
+        await read_range(consumer, starts, ends, take, poll_records=poll_records)
     history.read_seconds = time.monotonic() - started
     return history
-
-
-async def _partitions(consumer: Any, topic_partition: Any, topic: str) -> list[Any]:
-    found = consumer.partitions_for_topic(topic)
-    if not found:
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - first sight of the topic
-        found = consumer.partitions_for_topic(topic)
-    if not found:
-        raise HistoryUnavailable(f"topic {topic!r} does not exist (`leadflow topics create`)")
-    return [topic_partition(topic, p) for p in sorted(found)]
 
 
 def _take_input(history: History, codec: Codec, subject: str, record: Any, max_bytes: int) -> None:
