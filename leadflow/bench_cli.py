@@ -30,6 +30,11 @@ from leadflow.cli_feedback import friendly_errors, progress_display, quiet_clien
 )
 @click.option("--no-faust-floor", is_flag=True, help="Skip the minimal-Faust-agent measurements.")
 @click.option(
+    "--no-quix-peer",
+    is_flag=True,
+    help="Skip the Quix Streams peer (leadflow's capture + scoring rules on Quix; needs the bench extra).",
+)
+@click.option(
     "--profile", type=click.Choice(["pyinstrument", "cprofile"]), help="Profile the worker; report next to the results."
 )
 @click.option(
@@ -67,6 +72,7 @@ def bench(
     latency_seconds,
     latency_rate,
     no_faust_floor,
+    no_quix_peer,
     profile,
     faust_json,
     patches,
@@ -78,7 +84,8 @@ def bench(
 ) -> None:
     """Measure, on the same broker with the same messages: (a) raw aiokafka consume->produce
     pass-through, the ceiling for any Python pipeline here; (a2) the smallest Faust agent,
-    Faust's own ceiling; (b) the full leadflow pipeline on simulator traffic (events/s, worker
+    Faust's own ceiling; (a3) leadflow's capture + scoring rules on Quix Streams (the bench
+    extra), the same work without Faust; (b) the full leadflow pipeline on simulator traffic (events/s, worker
     peak RSS) and, live at half that rate, p50/p95/p99 event->lead_scored / MQL / assignment
     latency. Reports the ratio (b)/(a) against the 25% goal; writes JSON and prints a table."""
     from rich.console import Console
@@ -86,7 +93,7 @@ def bench(
 
     from leadflow.bench.options import BenchOptions
     from leadflow.bench.patches import PATCHES
-    from leadflow.bench.results import summary_rows
+    from leadflow.bench.results import floor_lines, summary_rows
     from leadflow.bench.run import run_bench
 
     unknown = [p for p in patches if p not in PATCHES]
@@ -110,6 +117,7 @@ def bench(
         patches=list(patches),
         keep_topics=keep_topics,
         faust_floor=not no_faust_floor,
+        quix_peer=not no_quix_peer,
         compare_sasl_ssl=compare_sasl_ssl,
     )
     if results_dir is not None:
@@ -136,18 +144,15 @@ def bench(
     for row in summary_rows(results):
         table.add_row(*row)
     console.print(table)
-    floor = results.get("faust_passthrough") or {}
-    for block in floor.values():
-        console.print(
-            f"{'Faust minimal agent' + (' + table write' if block['stateful'] else ''):<36} "
-            f"{block['events_per_s']:>9,.0f} events/s  {block['events_per_worker_cpu_s'] or 0:>9,.0f} per CPU-s"
-        )
+    for line in floor_lines(results):
+        console.print(line, highlight=False)
     if results.get("profile"):
         console.print(f"worker profile: {results['profile']}")
     if results.get("security_comparison"):
         cmp = results["security_comparison"]
         for key, label in (
             ("passthrough_events_per_s", "raw pass-through events/s"),
+            ("quix_peer_events_per_s", "Quix Streams peer events/s"),
             ("pipeline_events_per_s", "pipeline events/s"),
         ):
             a, b, r = cmp["plaintext"][key], cmp["sasl_ssl"][key], cmp["sasl_ssl_over_plaintext"][key]

@@ -24,7 +24,7 @@ from streams import faust_flush, faust_recovery
 from streams.codec import Codec, RemoteSchemas, SchemaRegistry
 from streams.connections import faust_broker_credentials, redis_async, schema_registry_client
 from streams.consume import Consumer, Decoder, Handler, Meta, Topics, make_consumer
-from streams.deadletter import dead_letter_key, dead_letter_record, deliver, fit_dead_letter
+from streams.deadletter import dead_letter_message, deliver
 from streams.metrics import Metrics
 from streams.ratelimit import LogSummary
 from streams.settings import Settings
@@ -260,17 +260,6 @@ class Pipeline:
     async def dead_letter(self, meta: Meta, reason_code: str, reason: str) -> None:
         """Park a record on the dead-letter topic (delivery confirmed, retried until the broker
         accepts it), counted by reason and logged at a bounded rate."""
-        record = dead_letter_record(
-            topic=meta.topic,
-            partition=meta.partition,
-            offset=meta.offset,
-            timestamp_ms=meta.timestamp_ms,
-            key=meta.key,
-            value=meta.value,
-            reason_code=reason_code,
-            reason=reason,
-            failed_at_ms=self.now_ms(),
-        )
         self.metrics.dead_letters.labels(reason=reason_code).inc()
         self.dead_letter_log.event(
             reason_code,
@@ -283,12 +272,13 @@ class Pipeline:
             reason_code,
             self.dead_letter_log.interval_s,
         )
-        room = self.message_limit - self.settings.dead_letter_margin_bytes
-        key = dead_letter_key(meta.key, room)
-        record, payload = fit_dead_letter(
-            record,
-            lambda r: self.codec.encode_output("dead_letter", r, self.settings.output_format),
-            room - len(key),
+        key, payload = dead_letter_message(
+            meta,
+            reason_code,
+            reason,
+            failed_at_ms=self.now_ms(),
+            room=self.message_limit - self.settings.dead_letter_margin_bytes,
+            encode=lambda r: self.codec.encode_output("dead_letter", r, self.settings.output_format),
         )
         channel = self.channel("dead_letters")
 

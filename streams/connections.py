@@ -106,6 +106,27 @@ def kafka_client_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
+def librdkafka_client_config(settings: Settings) -> dict[str, str]:
+    """:func:`kafka_client_kwargs` in librdkafka's terms (confluent-kafka, Quix Streams): the same
+    servers, protocol, SASL and TLS settings; librdkafka takes file paths, not an SSL context."""
+    protocol = settings.kafka_security_protocol
+    config = {"bootstrap.servers": settings.kafka_bootstrap, "security.protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        # No CA file means the system trust store; librdkafka's wheels look it up only with "probe".
+        config["ssl.ca.location"] = str(settings.kafka_ssl_ca_file) if settings.kafka_ssl_ca_file else "probe"
+        if settings.kafka_ssl_cert_file:
+            config["ssl.certificate.location"] = str(settings.kafka_ssl_cert_file)
+            config["ssl.key.location"] = str(settings.kafka_ssl_key_file)
+        if settings.kafka_ssl_key_password:
+            config["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
+        config["ssl.endpoint.identification.algorithm"] = "https" if settings.kafka_ssl_check_hostname else "none"
+    if protocol.startswith("SASL_"):
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username or ""
+        config["sasl.password"] = settings.kafka_sasl_password_value or ""
+    return config
+
+
 def faust_broker_credentials(settings: Settings) -> CredentialsT | None:
     """Faust's ``broker_credentials`` for the same settings (None = PLAINTEXT)."""
     import faust

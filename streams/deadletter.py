@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
 
@@ -121,6 +121,49 @@ def dead_letter_key(key: bytes | None, limit_bytes: int) -> bytes:
     SHA-256 when the key alone would take more than half of the record's room."""
     key = key or b""
     return key if len(key) <= limit_bytes // 2 else hashlib.sha256(key).hexdigest().encode()
+
+
+class SourceRecord(Protocol):
+    """Where a dead letter came from (``streams.consume.Meta``; not imported: it imports this)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp_ms(self) -> int | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+def dead_letter_message(
+    meta: SourceRecord,
+    reason_code: str,
+    reason: str,
+    *,
+    failed_at_ms: int,
+    room: int,
+    encode: Callable[[dict[str, Any]], bytes],
+) -> tuple[bytes, bytes]:
+    """(key, value) parking ``meta``'s record: key and encoded record together at most ``room`` bytes."""
+    record = dead_letter_record(
+        topic=meta.topic,
+        partition=meta.partition,
+        offset=meta.offset,
+        timestamp_ms=meta.timestamp_ms,
+        key=meta.key,
+        value=meta.value,
+        reason_code=reason_code,
+        reason=reason,
+        failed_at_ms=failed_at_ms,
+    )
+    key = dead_letter_key(meta.key, room)
+    _, payload = fit_dead_letter(record, encode, room - len(key))
+    return key, payload
 
 
 async def deliver(

@@ -1,19 +1,29 @@
 """The floors the pipeline is measured against, on the same broker and the same records:
-(a) a minimal raw aiokafka consume->produce loop, the ceiling of any Python pipeline here, and
-(a2) the smallest Faust agent (with and without a table write), Faust's own ceiling."""
+(a) a minimal raw aiokafka consume->produce loop, the ceiling of any Python pipeline here,
+(a2) the smallest Faust agent (with and without a table write), Faust's own ceiling, and
+(a3) the Quix Streams peer: leadflow's capture + scoring rules without Faust (``quix_peer``)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from leadflow.bench.options import Progress, no_progress
-from leadflow.bench.topic_io import drain, read_all
-from leadflow.simulator.harness import CpuMeter, StackSession, WorkerProcess, end_offsets, wait_for_group
+from leadflow.bench.topic_io import committed_lag, drain, read_all
+from leadflow.simulator.harness import (
+    CpuMeter,
+    HarnessError,
+    StackSession,
+    WorkerProcess,
+    end_offsets,
+    wait_for_group,
+)
 from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
+from streams.topic_names import TopicNames
 
 
 async def passthrough(
@@ -106,3 +116,54 @@ async def faust_floor(
         "stateful": stateful,
         "load": load,
     }
+
+
+async def quix_peer(
+    settings: Settings,
+    kafka_pid: int | None,
+    events: int,
+    workdir: Path,
+    *,
+    timeout_s: float = 600.0,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
+    """(a3) ``leadflow.bench.quix_peer`` over the pre-filled input topics (the pipeline's own
+    ``events`` records), as a child process with its own consumer group, internal topic and sink.
+    The child stops itself when done and reports its own figures (its CPU included)."""
+    from aiokafka.errors import KafkaError
+
+    from streams.topics import ensure_topics
+
+    label = "quix"
+    peer = Settings(
+        **{**settings.model_dump(), "app_id": f"{settings.app_id}-{label}", "data_dir": workdir / f"{label}-data"}
+    )
+    sink, internal = f"{settings.topic_prefix}.{label}.out", f"{settings.topic_prefix}.{label}.keyed"
+    await ensure_topics(settings, [sink, internal])  # the inputs' partition count: one state store
+    result_file = workdir / f"{label}-peer.json"
+    result_file.unlink(missing_ok=True)
+    args = [str(events), sink, internal, str(result_file)]
+    worker = WorkerProcess(peer, workdir, name=f"{label}-peer", module="leadflow.bench.quix_peer", args=args)
+    kafka = kafka_client_kwargs(settings)
+    ends = await end_offsets(kafka, list(TopicNames.from_settings(settings).inputs()))
+    meter = CpuMeter()
+    try:
+        worker.start()
+        meter.start({"kafka": kafka_pid})
+        deadline = time.monotonic() + timeout_s
+        while worker.alive():
+            if time.monotonic() > deadline:
+                raise HarnessError(f"the Quix peer did not finish within {timeout_s:.0f}s; log {worker.log_file}")
+            try:
+                lag = await committed_lag(kafka, peer.app_id, ends)
+            except KafkaError:  # progress only: a new broker's coordinator may not be up yet
+                lag = events
+            progress("Quix Streams peer", events - min(events, lag), events)
+            await asyncio.sleep(0.5)
+        load = meter.stop()
+    finally:
+        worker.stop(timeout=30)
+    if not result_file.exists():
+        raise HarnessError(f"the Quix peer exited without results; log {worker.log_file}:\n{worker.log_tail(25)}")
+    progress("Quix Streams peer", events, events)
+    return {**json.loads(result_file.read_text()), "sink": sink, "load": load, "log": str(worker.log_file)}

@@ -23,6 +23,7 @@ class BenchOptions:
     latency_rate: float | None = None  # events/s; None = latency_fraction x pipeline throughput
     latency_fraction: float = 0.5
     faust_floor: bool = True  # also measure the smallest Faust agents (Faust's own ceiling)
+    quix_peer: bool = True  # also run capture + scoring on Quix Streams (skipped if not installed)
     profile: str | None = None  # None | "pyinstrument" | "cprofile"
     worker_env: dict[str, str] = field(default_factory=dict)  # extra LEADFLOW_* for the worker
     # Prototyping (see leadflow.bench.worker): extra faust.App settings and named code patches.

@@ -1,5 +1,6 @@
 """The figures of a run: latency percentiles, pipeline / pass-through ratios against the goal,
-PLAINTEXT vs SASL_SSL, where it ran, and the rows of the summary table `leadflow bench` prints."""
+pipeline / Quix Streams peer, PLAINTEXT vs SASL_SSL, where it ran, and the summary table's rows
+and the floor lines `leadflow bench` prints."""
 
 from __future__ import annotations
 
@@ -38,6 +39,38 @@ def add_goal_ratios(results: dict[str, Any]) -> None:
     results["meets_goal"] = bool(results["ratio"] and results["ratio"] >= GOAL_RATIO)
 
 
+def add_quix_ratio(results: dict[str, Any]) -> None:
+    """Pipeline / Quix Streams peer, per wall second (``pipeline_over_quix``) and per CPU-second
+    (process start included on both sides); None when the peer did not run."""
+    quix, pl = results.get("quix_peer") or {}, results["pipeline"]
+    per_s, per_cpu = quix.get("events_per_s"), quix.get("events_per_worker_cpu_s")
+    pl_cpu = pl.get("events_per_worker_cpu_s")
+    results["pipeline_over_quix"] = round(pl["events_per_s"] / per_s, 4) if per_s else None
+    results["pipeline_over_quix_per_cpu_s"] = round(pl_cpu / per_cpu, 4) if per_cpu and pl_cpu else None
+
+
+def floor_lines(results: dict[str, Any]) -> list[str]:
+    """The lines under the summary table: the Faust floors and the Quix Streams peer, events/s
+    and per CPU-second, and the pipeline's ratio to the peer."""
+    lines = []
+    for block in (results.get("faust_passthrough") or {}).values():
+        label = "Faust minimal agent" + (" + table write" if block["stateful"] else "")
+        lines.append(
+            f"{label:<36} {block['events_per_s']:>9,.0f} events/s  {block['events_per_worker_cpu_s'] or 0:>9,.0f} per CPU-s"
+        )
+    quix = results.get("quix_peer") or {}
+    if quix.get("skipped"):
+        lines.append(f"{'Quix Streams peer':<36} skipped: {quix['skipped']}")
+    elif quix:
+        ratio, per_cpu = results.get("pipeline_over_quix"), results.get("pipeline_over_quix_per_cpu_s")
+        lines.append(
+            f"{'Quix Streams peer (capture + scoring)':<36} {quix['events_per_s'] or 0:>9,.0f} events/s  "
+            f"{quix['events_per_worker_cpu_s'] or 0:>9,.0f} per CPU-s  "
+            f"pipeline / Quix: {f'{ratio:.1%}' if ratio else 'n/a'} ({f'{per_cpu:.1%}' if per_cpu else 'n/a'} per CPU-s)"
+        )
+    return lines
+
+
 def security_comparison(plain: dict[str, Any], secure: dict[str, Any]) -> dict[str, Any]:
     """PLAINTEXT vs SASL_SSL, same events, same broker, same run."""
 
@@ -46,6 +79,7 @@ def security_comparison(plain: dict[str, Any], secure: dict[str, Any]) -> dict[s
             "passthrough_events_per_s": r["passthrough"]["events_per_s_median"],
             "pipeline_events_per_s": r["pipeline"].get("events_per_s"),
             "pipeline_events_per_worker_cpu_s": r["pipeline"].get("events_per_worker_cpu_s"),
+            "quix_peer_events_per_s": (r.get("quix_peer") or {}).get("events_per_s"),
         }
 
     a, b = figures(plain), figures(secure)

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from leadflow.bench.floors import faust_floor, passthrough
+from leadflow.bench.floors import faust_floor, passthrough, quix_peer
 from leadflow.bench.options import BenchOptions, Progress, bench_settings, no_progress
 from leadflow.bench.pipeline import measure_pipeline
-from leadflow.bench.results import add_goal_ratios, environment, security_comparison
+from leadflow.bench.quix_peer import quix_missing
+from leadflow.bench.results import add_goal_ratios, add_quix_ratio, environment, security_comparison
 from leadflow.bench.topic_io import delete_topics, prefill
 from leadflow.simulator.harness import CpuMeter, StackSession, forget_redis_keys
 from streams.connections import kafka_client_kwargs
@@ -119,9 +120,21 @@ async def _run(
                 f"{results['faust_passthrough'][label]['events_per_s']:,.0f} events/s"
             )
 
+    # (a3) leadflow's capture + scoring rules on Quix Streams, over the pre-filled inputs (before
+    # the latency phase adds to them): the same work without Faust.
+    skipped = "not asked for (--no-quix-peer)" if not opts.quix_peer else quix_missing()
+    if skipped:
+        results["quix_peer"] = {"skipped": skipped}
+        if opts.quix_peer:
+            say(f"Quix Streams peer skipped: {skipped}")
+    else:
+        results["quix_peer"] = await quix_peer(settings, stack.kafka_pid(), opts.events, workdir, progress=progress)
+        say(f"Quix Streams peer (capture + scoring): {results['quix_peer']['events_per_s']:,.0f} events/s")
+
     # (b) pipeline throughput on the pre-filled inputs, then (c) latency, live, on the same worker.
     await measure_pipeline(settings, stack, opts, run_id, names, codec, stream, workdir, results, progress, say)
     add_goal_ratios(results)
+    add_quix_ratio(results)
     return results
 
 

@@ -90,8 +90,16 @@ async def delete_topics(kafka: dict[str, Any], prefix: str) -> None:
     admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=15000)
     await admin.start()
     try:
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix + ".") or t.startswith(prefix + "-")]
+        mine = [t for t in await admin.list_topics() if belongs_to_run(t, prefix)]
         if mine:
             await admin.delete_topics(mine)
     finally:
         await admin.close()
+
+
+def belongs_to_run(topic: str, prefix: str) -> bool:
+    """A run's topic: its prefix, Faust's ``<app id>-...`` ones, or the Quix peer's internal
+    ``changelog__<group>--...`` / ``repartition__<group>--...`` (its group starts with the run id)."""
+    kind, sep, rest = topic.partition("__")
+    name = rest if sep and kind in ("changelog", "repartition") else topic
+    return name.startswith((prefix + ".", prefix + "-"))

@@ -12,6 +12,7 @@ from streams.connections import (
     describe_kafka_error,
     faust_broker_credentials,
     kafka_client_kwargs,
+    librdkafka_client_config,
     redact_url,
     redis_client_kwargs,
 )
@@ -151,3 +152,54 @@ def test_devstack_redis_conf_with_auth_and_tls(tmp_path):
         tls=RedisTls(2, tmp_path / "c", tmp_path / "k", tmp_path / "ca"),
     )
     assert 'requirepass "pw"' in conf and "tls-port 2" in conf
+
+
+def test_librdkafka_plaintext_needs_only_the_servers():
+    assert librdkafka_client_config(load_settings(kafka_bootstrap="b1:9092,b2:9092")) == {
+        "bootstrap.servers": "b1:9092,b2:9092",
+        "security.protocol": "PLAINTEXT",
+    }
+
+
+def test_librdkafka_sasl_ssl_with_scram_maps_every_security_setting(tmp_path):
+    password_file, ca_file = tmp_path / "pw", tmp_path / "ca.pem"
+    password_file.write_text("from-a-file\n")
+    ca_file.write_text("(a PEM CA)\n")
+    settings = load_settings(
+        kafka_bootstrap="b1:9096",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        kafka_sasl_username="svc",
+        kafka_sasl_password_file=password_file,
+        kafka_ssl_ca_file=ca_file,
+        kafka_ssl_check_hostname=False,
+    )
+    assert librdkafka_client_config(settings) == {
+        "bootstrap.servers": "b1:9096",
+        "security.protocol": "SASL_SSL",
+        "ssl.ca.location": str(ca_file),
+        "ssl.endpoint.identification.algorithm": "none",
+        "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": "svc",
+        "sasl.password": "from-a-file",
+    }
+
+
+def test_librdkafka_ssl_with_a_client_certificate_and_the_system_trust_store(tmp_path):
+    for name in ("client.pem", "client.key"):
+        (tmp_path / name).write_text("(PEM)\n")
+    settings = load_settings(
+        kafka_security_protocol="SSL",
+        kafka_ssl_cert_file=tmp_path / "client.pem",
+        kafka_ssl_key_file=tmp_path / "client.key",
+        kafka_ssl_key_password="key-pw",
+    )
+    config = librdkafka_client_config(settings)
+    assert config["ssl.ca.location"] == "probe"  # librdkafka's wheels find the system CAs only so
+    assert (config["ssl.certificate.location"], config["ssl.key.location"]) == (
+        str(tmp_path / "client.pem"),
+        str(tmp_path / "client.key"),
+    )
+    assert config["ssl.key.password"] == "key-pw"
+    assert config["ssl.endpoint.identification.algorithm"] == "https"
+    assert not any(k.startswith("sasl.") for k in config)

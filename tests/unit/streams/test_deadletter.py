@@ -17,6 +17,7 @@ from streams.deadletter import (
     DeadLetterTooLarge,
     dead_letter_id,
     dead_letter_key,
+    dead_letter_message,
     dead_letter_record,
     deliver,
     fit_dead_letter,
@@ -219,3 +220,18 @@ def test_an_acknowledgement_that_never_comes_is_a_failure_and_the_record_is_sent
     )
     assert result == ("metadata", 3) and topic.sent == 3
     assert len(failures) == 2 and all(isinstance(exc, TimeoutError) for exc in failures)
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_a_dead_letter_message_keeps_key_and_value_within_the_room(codec, output_format):
+    from streams.consume import Meta
+
+    big_key = b"k" * 700
+    meta = Meta("p.in.form-submits", 1, 42, big_key, b"v" * 5000, 1_700_000_000_000, None)
+    key, payload = dead_letter_message(
+        meta, "too_large", "too big", failed_at_ms=1, room=1000, encode=_encoder(codec, output_format)
+    )
+    record = _decoded(codec, output_format, payload)
+    assert key == hashlib.sha256(big_key).hexdigest().encode() and len(key) + len(payload) <= 1000
+    assert record["truncated"] and record["source_offset"] == 42 and record["reason_code"] == "too_large"
+    assert record["event_id"] == dead_letter_id("p.in.form-submits", 1, 42)
