@@ -2,7 +2,7 @@
 """Micro-benchmark of the pure scoring rules on a synthetic stream.
 
 Per event it does what the Faust wiring does with the ``lead_to_state`` table: load the
-lead's state from orjson bytes, ``apply_event``, serialize the new state back to orjson
+lead's state from its stored bytes (``state_codec``), ``apply_event``, encode the new state back to
 bytes and compute ``next_review_at_ms`` for the due-time index. Prints events/s for that
 loop (the headline figure) and for the rules alone.
 
@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -27,6 +25,7 @@ from agents.domain.identity import lead_id_for_email  # noqa: E402
 from agents.routing.config import load_routing_config  # noqa: E402
 from agents.routing.priority import priority_policy  # noqa: E402
 from agents.scoring import LeadState, apply_event, load_model, next_review_at_ms  # noqa: E402
+from agents.scoring.state_codec import decode_state, encode_state  # noqa: E402
 
 DAY = 86_400_000
 START = 1_735_689_600_000
@@ -106,9 +105,9 @@ def run_with_table(events: list[LeadEvent], model, priority) -> tuple[float, int
     started = time.perf_counter()
     for event in events:
         raw = table.get(event.lead_id)
-        state = LeadState.from_dict(orjson.loads(raw)) if raw else None
+        state = decode_state(raw) if raw else None
         new_state, outputs = apply_event(state, event, model, now_ms=event.occurred_at_ms, priority=priority)
-        table[event.lead_id] = orjson.dumps(new_state.to_dict())
+        table[event.lead_id] = encode_state(new_state)
         next_review_at_ms(new_state, model)
         mqls += sum(1 for o in outputs if o.subject == "lead_qualified")
     elapsed = time.perf_counter() - started
@@ -142,7 +141,7 @@ def main() -> None:
     rules_elapsed = run_rules_only(events, model, priority)
     print(f"synthetic stream: {len(events):,} events, {args.leads:,} leads, model {model.version}")
     print(
-        f"apply_event + state orjson round trip + next_review_at_ms: {len(events) / elapsed:,.0f} events/s "
+        f"apply_event + state codec round trip + next_review_at_ms: {len(events) / elapsed:,.0f} events/s "
         f"({elapsed * 1e6 / len(events):.1f} us/event)"
     )
     print(f"apply_event alone (state kept in memory):                 {len(events) / rules_elapsed:,.0f} events/s")

@@ -36,6 +36,7 @@ from agents.scoring import reorder, rules
 from agents.scoring import shadow as shadow_rules
 from agents.scoring.model import ScoringModel
 from agents.scoring.state import LeadState, VisitorState
+from agents.scoring.state_codec import decode_state, encode_state
 from streams.app import Pipeline
 from streams.consume import Meta
 from streams.due_index import DueIndex, Sweeper
@@ -66,7 +67,7 @@ def register(
     settings, metrics = pipeline.settings, pipeline.metrics
     lead_events = pipeline.channel("lead_events")
     visitor_events = pipeline.channel("visitor_events")
-    lead_to_state = pipeline.table("lead_to_state", "lead id -> LeadState (orjson)")
+    lead_to_state = pipeline.table("lead_to_state", "lead id -> LeadState (agents.scoring.state_codec)")
     visitor_to_activity = pipeline.table("visitor_to_activity", "visitor key -> VisitorState (orjson)")
     reviews = DueIndex(
         pipeline.table("review_bucket_to_leads", "partition:bucket -> lead ids due for a decay review"),
@@ -81,14 +82,16 @@ def register(
     )
     suppression_key = settings.suppression_key_bytes if settings.erasure_mode == "suppress" else None
     shadow_table = (
-        pipeline.table("lead_to_shadow_state", "lead id -> the candidate model's LeadState (orjson)")
+        pipeline.table(
+            "lead_to_shadow_state", "lead id -> the candidate model's LeadState (agents.scoring.state_codec)"
+        )
         if shadow is not None
         else None
     )
 
     def load_lead(key: bytes) -> LeadState | None:
         raw = lead_to_state.get(key)
-        return LeadState.from_dict(orjson.loads(raw)) if raw else None
+        return decode_state(raw) if raw else None
 
     async def publish(outputs) -> None:
         for out in outputs:
@@ -127,7 +130,7 @@ def register(
     def save_lead(
         key: bytes, lead_id: str, state: LeadState, partition: int, now_ms: int, *, min_bucket: int = 0
     ) -> None:
-        lead_to_state[key] = orjson.dumps(state.to_dict())
+        lead_to_state[key] = encode_state(state)
         due = reorder.next_review_at_ms(state, model)
         if due is not None:
             reviews.schedule(partition, lead_id, due, now_ms, min_bucket=min_bucket)
@@ -138,7 +141,7 @@ def register(
         shadow state is written (a redelivery re-sends the same id)."""
         assert shadow is not None and shadow_table is not None
         raw = shadow_table.get(key)
-        before = LeadState.from_dict(orjson.loads(raw)) if raw else None
+        before = decode_state(raw) if raw else None
         after, outputs = step(before)
         if after is before:  # already applied (redelivery): its decision was sent then
             return
@@ -155,7 +158,7 @@ def register(
             metrics.shadow_decisions.labels(
                 direction=decision.direction, source=decision.source, score_band=decision.band
             ).inc()
-        shadow_table[key] = orjson.dumps(after.to_dict())
+        shadow_table[key] = encode_state(after)
 
     async def apply_lead_event(lead_event, partition: int) -> None:
         key = lead_event.lead_id.encode()

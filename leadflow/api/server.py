@@ -21,7 +21,7 @@ from agents.domain.erasure import LEAD_ID_RE
 from agents.domain.identity import InvalidEmail, lead_id_for_email, normalize_email
 from agents.routing.redelivery import RoutingMemo
 from agents.scoring.model import ScoringModel
-from agents.scoring.state import LeadState
+from agents.scoring.state_codec import decode_state
 from agents.sla.rules import LeadClock
 from leadflow.api.view import lead_view
 from streams.app import Pipeline
@@ -70,7 +70,7 @@ def register(pipeline: Pipeline, *, model: ScoringModel) -> None:
         memo_raw = tables[ASSIGNMENT_TABLE].get(table_key) if ASSIGNMENT_TABLE in tables else None
         clock_raw = tables[SLA_TABLE].get(table_key) if SLA_TABLE in tables else None
         view = lead_view(
-            LeadState.from_dict(orjson.loads(raw)),
+            decode_state(raw),
             model,
             pipeline.now_ms(),
             memo=RoutingMemo.from_dict(orjson.loads(memo_raw)) if memo_raw else None,

@@ -106,6 +106,7 @@ def run_recovery(base: Settings, opts: RecoveryOptions, *, say=print) -> dict[st
 
 
 async def _measure(run: RecoveryRun, results: dict[str, Any]) -> None:
+    from agents.scoring import state_codec
     from leadflow.compose import load_configs
     from streams.app import build_codec
     from streams.topics import changelog_topics, ensure_topics
@@ -117,7 +118,7 @@ async def _measure(run: RecoveryRun, results: dict[str, Any]) -> None:
     pool = simulate_pool(
         settings, load_configs(settings), opts.pool_size, seed=opts.seed, end_ms=int(time.time() * 1000)
     )
-    pool_sizes = [len(s.lead_id) + len(s.value) for s in pool.states]
+    pool_sizes = [len(s.lead_id) + len(state_codec.pack(s.value)) for s in pool.states]  # as stored
     with_window = sum(1 for s in pool.states if b'"window":' in s.value)
     say(f"writing {opts.leads:,} lead states to {changelog} (lead_to_state only: no review due-index entries)")
     written = await prefill(settings, changelog, pool, opts.leads, say)

@@ -6,9 +6,9 @@ A *pool* of a few hundred lead states is made the way a worker makes them: simul
 window, live (each event processed as it happens), with the decay reviews the sweeper would run.
 Cloning a pooled state under a new lead means a new email (same domain, so fit is unchanged),
 its lead id (``lead_id_for_email``, with the workers' LEADFLOW_LEAD_ID_KEY) and every occurrence
-of the old id and email in the stored bytes rewritten (the reorder window's snapshot and
-events carry them too). The bytes stay exactly what the worker writes (orjson of
-``LeadState.to_dict()``): ids have a fixed length and orjson escapes neither ids nor emails.
+of the old id and email in the state's JSON rewritten (the reorder window's snapshot and
+events carry them too), then encoded as the worker stores it (``state_codec``). The bytes stay
+exactly what the worker writes: ids have a fixed length and orjson escapes neither ids nor emails.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from agents.capture.rules import CaptureLimits, to_lead_event
 from agents.domain.events import FORM_SUBMITTED
 from agents.domain.identity import lead_id_for_email
 from agents.routing.priority import priority_policy
-from agents.scoring import reorder
+from agents.scoring import reorder, state_codec
 from agents.scoring.outputs import VisitorLinked
 from agents.scoring.state import LeadState, VisitorState
 from agents.scoring.visitors import apply_visitor_event, link_visitor
@@ -45,7 +45,7 @@ _PROCESSING_DELAY_MS = 150  # a live worker scores an event this long after it h
 class PooledState:
     lead_id: str
     email: str
-    value: bytes  # orjson of LeadState.to_dict(), as the worker writes it
+    value: bytes  # orjson of LeadState.to_dict() (the worker stores it through state_codec.pack)
     event_count: int
 
 
@@ -167,12 +167,12 @@ def clone_email(email: str, index: int) -> str:
 
 
 def clone_state(template: PooledState, index: int, lead_id_key: bytes | None) -> tuple[str, str, bytes]:
-    """(lead id, email, state bytes) of clone ``index`` of ``template``."""
+    """(lead id, email, stored state bytes) of clone ``index`` of ``template``."""
     email = clone_email(template.email, index)
     lead_id = lead_id_for_email(email, lead_id_key)
     value = template.value.replace(template.lead_id.encode(), lead_id.encode())
     value = value.replace(orjson.dumps(template.email), orjson.dumps(email))
-    return lead_id, email, value
+    return lead_id, email, state_codec.pack(value)
 
 
 def probe_event(form: SimEvent, email: str, event_id: str, lead_id: str) -> SimEvent:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 import pytest
 
 from agents.disposition import agent as disposition
@@ -15,6 +14,7 @@ from agents.domain import wire
 from agents.domain.events import CRM_STATUSES
 from agents.domain.identity import lead_id_for_email
 from agents.scoring import agent as scoring
+from agents.scoring.state_codec import decode_state
 from streams.testing import ManualClock
 from tests.unit.agents.disposition.test_agent import HashRedis
 from tests.unit.agents.scoring.helpers import T0, crm, director_form, page
@@ -46,7 +46,7 @@ def test_one_conversion_one_record_from_the_account_matcher_and_the_stage_from_s
     lead = lead_id_for_email(EMAIL)
     [record] = [e.record for e in pipeline.emitted if e.subject == "lead_dispositioned"]
     assert (record["outcome"], record["new_stage"], record["account_id"]) == ("converted", "opportunity", "acc-1")
-    assert orjson.loads(pipeline.tables["lead_to_state"][lead.encode()])["stage"] == "opportunity"
+    assert decode_state(pipeline.tables["lead_to_state"][lead.encode()]).stage == "opportunity"
     assert (
         pipeline.metrics.registry.get_sample_value(
             "leadflow_dispositions_total", {"status": "converted", "disposition": "none"}

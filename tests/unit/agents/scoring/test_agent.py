@@ -16,6 +16,7 @@ from agents.domain.identity import lead_id_for_email, visitor_key
 from agents.scoring import agent as scoring
 from agents.scoring import reorder
 from agents.scoring.state import LeadState
+from agents.scoring.state_codec import decode_state
 from streams.testing import ManualClock
 from tests.unit.agents.scoring.helpers import CORP, T0, anonymous_page, crm, director_form, page
 
@@ -37,7 +38,7 @@ def deliver(pipeline, event, **kwargs):
 
 def stored(pipeline, lead_id: str = LEAD) -> LeadState | None:
     raw = pipeline.tables["lead_to_state"].get(lead_id.encode())
-    return LeadState.from_dict(orjson.loads(raw)) if raw else None
+    return decode_state(raw) if raw else None
 
 
 def sample(pipeline, name: str, **labels) -> float:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 import pytest
 
 from agents.disposition.rules import DEFAULT_POLICY
@@ -16,6 +15,7 @@ from agents.scoring import agent as scoring
 from agents.scoring.outputs import QualifiedOutput, ScoredOutput
 from agents.scoring.shadow import DIRECTIONS, Scored, compare, shadow_decision_id
 from agents.scoring.state import LeadState
+from agents.scoring.state_codec import decode_state
 from streams.metric_labels import score_band
 from streams.metric_schema import SHADOW_DIRECTIONS
 from streams.testing import ManualClock
@@ -143,7 +143,7 @@ def test_a_live_mql_the_candidate_would_not_make_is_lost_and_the_live_outputs_ar
     assert decision.record["candidate_model_version"] == "candidate-strict"
     assert [s.key for s in shadowed.channel("shadow_decisions").sent] == [LEAD.encode()]
     # The candidate's state is its own: stored apart, never an MQL.
-    shadow_state = LeadState.from_dict(orjson.loads(shadowed.tables[SHADOW_TABLE][LEAD.encode()]))
+    shadow_state = decode_state(shadowed.tables[SHADOW_TABLE][LEAD.encode()])
     assert shadow_state.model_version == "candidate-strict" and not shadow_state.mql and shadow_state.event_count == 2
     labels = {"source": decision.record["first_touch_source"], "score_band": decision.record["score_band"]}
     assert sample(shadowed, direction="lost", **labels) == 1.0
