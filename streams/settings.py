@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     # Processed at most this long after its event time = live: decided at once. Older events
     # (catch-up) have their MQL decided reorder_window_s after their event time.
     live_event_bound_s: float = Field(2.0, ge=0, le=600)
+    # Lead states of rebuilt reorder paths kept in memory, so the next out-of-order or catch-up
+    # event of a lead re-applies only what changed (agents.scoring.reorder.PathCache; a few KB
+    # each, a path has one per event in its window); 0 turns the cache off.
+    reorder_path_cache_steps: int = Field(8192, ge=0, le=1_000_000)
 
     # --- Dead letters (streams.deadletter) -----------------------------------------
     # The record size limit is read from the topics' max.message.bytes at start; this much

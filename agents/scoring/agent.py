@@ -76,6 +76,8 @@ def register(
 
     # Crossings in event-time order within this window (issue 16, agents/scoring/reorder.py).
     window = reorder.ReorderWindow.from_seconds(settings.reorder_window_s, settings.live_event_bound_s)
+    # The live model's rebuilt paths (the shadow model's rebuilds do not use it: one cache per model).
+    paths = reorder.PathCache(settings.reorder_path_cache_steps) if settings.reorder_path_cache_steps else None
     # The rules' configuration: the live and the shadow model run the same calls with it.
     config = RulesConfig(
         window=window, dedup_window=settings.dedup_window, dispositions=dispositions, priority=priority
@@ -171,7 +173,7 @@ def register(
         ):
             metrics.duplicates_skipped.labels(stage="erased").inc()  # erased, and later events suppressed
             return
-        new_state, outputs = reorder.apply_event(state, lead_event, model, now_ms=now_ms, **config)
+        new_state, outputs = reorder.apply_event(state, lead_event, model, now_ms=now_ms, paths=paths, **config)
         if new_state is state:  # already applied (redelivery): rules return the same object
             metrics.duplicates_skipped.labels(stage="score").inc()
             return
@@ -202,7 +204,7 @@ def register(
             due = reorder.next_review_at_ms(state, model)
             if due is None or reviews.bucket_of(due) > bucket:
                 continue  # rescheduled since this entry was written
-            new_state, outputs = reorder.review(state, model, now_ms=now_ms, **config)
+            new_state, outputs = reorder.review(state, model, now_ms=now_ms, paths=paths, **config)
             await publish(outputs)
             if shadow is not None:  # the candidate is reviewed on the live schedule
                 await run_shadow(
@@ -244,6 +246,8 @@ def register(
         )
         if state is not None:
             del lead_to_state[key]
+        if paths is not None:
+            paths.forget(request.lead_id)  # its rebuilt path holds the lead's profile
         if shadow_table is not None and shadow_table.get(key) is not None:
             del shadow_table[key]  # the candidate's copy of the lead (docs/privacy.md)
         if suppression_key is not None:

@@ -33,15 +33,37 @@ INACTIVITY_SIGNAL = "inactivity"
 
 
 @dataclass(frozen=True, slots=True)
+class _Contribution:
+    """A behavioural signal's points at evaluation time: a breakdown item once explained."""
+
+    signal: str
+    points: float
+    count: int
+    last_ms: int
+
+    def item(self) -> BreakdownItem:
+        events = "1 event" if self.count == 1 else f"{self.count} events"
+        return BreakdownItem(self.signal, round(self.points, 2) + 0.0, f"{events}, last {_date(self.last_ms)}")
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     at_ms: int
     fit: FitAssessment
-    engagement_items: tuple[BreakdownItem, ...]
+    # The inputs of ``engagement_items``: worded only when an output or a view asks (most
+    # evaluations only decide: the reorder window's path, delivery checks; issue 14).
+    contributions: tuple[_Contribution, ...]
+    inactivity: BreakdownItem | None
     engagement_score: float
     active_signals: frozenset[str]  # behavioural signals adding points now
     mql_threshold: float
     rearm_at: float
     fast_track_threshold: float
+
+    @property
+    def engagement_items(self) -> tuple[BreakdownItem, ...]:
+        items = tuple(c.item() for c in self.contributions)
+        return items if self.inactivity is None else (*items, self.inactivity)
 
     @property
     def fit_score(self) -> float:
@@ -80,7 +102,7 @@ def evaluate(state: LeadState, model: ScoringModel, at_ms: int, fit: FitAssessme
     """Score ``state`` as of ``at_ms`` (>= the time of every signal in it)."""
     fit = fit or assess_fit(state, model)
     half_life = model.half_life_ms
-    items: list[BreakdownItem] = []
+    parts: list[_Contribution] = []
     engagement = 0.0
     active: set[str] = set()
     order = model.signal_order
@@ -93,23 +115,22 @@ def evaluate(state: LeadState, model: ScoringModel, at_ms: int, fit: FitAssessme
         engagement += points
         if points > 0:
             active.add(name)
-        events = "1 event" if total.count == 1 else f"{total.count} events"
-        items.append(BreakdownItem(name, round(points, 2) + 0.0, f"{events}, last {_date(total.last_ms)}"))
+        parts.append(_Contribution(name, points, total.count, total.last_ms))
     due = inactivity_due_ms(state, model)
+    inactivity = None
     if due is not None and at_ms >= due and model.inactivity.points:
         engagement += model.inactivity.points
         since = due - model.inactivity_ms
-        items.append(
-            BreakdownItem(
-                INACTIVITY_SIGNAL,
-                model.inactivity.points,
-                f"no activity for {model.inactivity.after_days:g}+ days (last {_date(since)})",
-            )
+        inactivity = BreakdownItem(
+            INACTIVITY_SIGNAL,
+            model.inactivity.points,
+            f"no activity for {model.inactivity.after_days:g}+ days (last {_date(since)})",
         )
     return Evaluation(
         at_ms=at_ms,
         fit=fit,
-        engagement_items=tuple(items),
+        contributions=tuple(parts),
+        inactivity=inactivity,
         engagement_score=engagement,
         active_signals=frozenset(active),
         mql_threshold=model.thresholds.mql,

@@ -50,7 +50,7 @@ from agents.scoring.outputs import LEAD_QUALIFIED, LEAD_SCORED, Output, Qualifie
 from agents.scoring.stages import label_stage
 from agents.scoring.state import LeadState
 
-__all__ = ["ReorderWindow", "OFF", "apply_event", "review", "next_review_at_ms"]
+__all__ = ["ReorderWindow", "OFF", "PathCache", "apply_event", "review", "next_review_at_ms"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,62 @@ class ReorderWindow:
 
 
 OFF = ReorderWindow()
+_NOT_STORED = object()  # a rebuild's base that is no stored window snapshot (see _resolve)
+
+
+@dataclass(slots=True)
+class _Path:
+    snapshot_raw: dict[str, Any] | None  # the stored window's snapshot the path starts from
+    keys: list[tuple[tuple[int, str], int]]  # (entry key, seen_ms) of each step
+    steps: list[tuple[LeadState, list[QualifiedOutput]]]
+
+
+class PathCache:
+    """The last rebuilt path of recently rebuilt leads, in memory, so that the next rebuild of
+    a lead re-applies only the entries after the first one that changed (issue 14: a catch-up
+    drain rebuilt every lead's whole tail per event, about a third of the scoring agent's CPU).
+
+    A cache, never the truth: a path is reused only when the stored window starts from the very
+    snapshot it started from (equal dicts) and its entries are the same events seen at the
+    same times; the steps are deterministic functions of those, so a reused path is the path a
+    rebuild computes (a test holds the outputs and states equal with and without it). Bounded
+    by the lead states it holds, ``max_steps`` in all (least recently used leads out first; a
+    path longer than that is not kept); a restart starts empty. One cache per model. A lead's
+    path holds its personal data: ``forget`` it when the lead is erased."""
+
+    def __init__(self, max_steps: int) -> None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"reorder path cache: max_steps must be a whole number >= 1, got {max_steps!r}")
+        self.max_steps = max_steps
+        self._paths: dict[str, _Path] = {}  # insertion order: least recently used first
+        self._steps = 0
+        self.reused_steps = 0  # steps not re-applied thanks to the cache (for benches and tests)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    @property
+    def steps(self) -> int:
+        return self._steps
+
+    def forget(self, lead_id: str) -> None:
+        self._take(lead_id)
+
+    def _take(self, lead_id: str) -> _Path | None:
+        path = self._paths.pop(lead_id, None)
+        if path is not None:
+            self._steps -= len(path.steps)
+        return path
+
+    def _keep(self, lead_id: str, path: _Path) -> None:
+        self._take(lead_id)
+        if len(path.steps) > self.max_steps:
+            return
+        self._paths[lead_id] = path
+        self._steps += len(path.steps)
+        while self._steps > self.max_steps:
+            self._take(next(iter(self._paths)))
+
 
 # False: every catch-up event rebuilds the path (the reference the tests compare the fast path with).
 _CATCH_UP_FAST_PATH = True
@@ -131,8 +187,11 @@ class _Ctx:
     dedup_window: int
     dispositions: DispositionPolicy
     priority: PriorityPolicy | None = None
+    paths: PathCache | None = None
 
-    def apply(self, state: LeadState | None, event: LeadEvent, now_ms: int) -> tuple[LeadState, list[Output]]:
+    def apply(
+        self, state: LeadState | None, event: LeadEvent, now_ms: int, *, explain: bool = True
+    ) -> tuple[LeadState, list[Output]]:
         return rules.apply_event(
             state,
             event,
@@ -141,7 +200,12 @@ class _Ctx:
             dedup_window=self.dedup_window,
             dispositions=self.dispositions,
             priority=self.priority,
+            explain=explain,
         )
+
+    def step(self, state: LeadState | None, event: LeadEvent, now_ms: int) -> tuple[LeadState, list[Output]]:
+        """A step along a path whose LeadScored outputs nobody reads (rebuilds, settling)."""
+        return self.apply(state, event, now_ms, explain=False)
 
 
 def apply_event(
@@ -154,10 +218,12 @@ def apply_event(
     dedup_window: int = rules.DEFAULT_DEDUP_WINDOW,
     dispositions: DispositionPolicy = DEFAULT_POLICY,
     priority: PriorityPolicy | None = None,
+    paths: PathCache | None = None,
 ) -> tuple[LeadState, list[Output]]:
     """``rules.apply_event`` with MQL crossings decided in event-time order within ``window``.
-    Same contract: a duplicate returns ``(state, [])`` with the very same state object."""
-    ctx = _Ctx(model, window, dedup_window, dispositions, priority)
+    Same contract: a duplicate returns ``(state, [])`` with the very same state object.
+    ``paths``: rebuilt paths to reuse (:class:`PathCache`), for this ``model`` only."""
+    ctx = _Ctx(model, window, dedup_window, dispositions, priority, paths)
     if not window.window_ms:
         return ctx.apply(state, event, now_ms)
     if state is not None and rules.dedup_key_of(event) in state.recent_event_ids:
@@ -191,14 +257,15 @@ def review(
     dedup_window: int = rules.DEFAULT_DEDUP_WINDOW,
     dispositions: DispositionPolicy = DEFAULT_POLICY,
     priority: PriorityPolicy | None = None,
+    paths: PathCache | None = None,
 ) -> tuple[LeadState, list[Output]]:
     """``rules.review``, after deciding the deferred MQLs that are due and settling the tail."""
     outputs: list[Output] = []
     stage_before = state.stage
     win = _Window.of(state) if window.window_ms else None
     if win is not None and now_ms - win.tail[0].at >= window.window_ms:
-        ctx = _Ctx(model, window, dedup_window, dispositions, priority)
-        state, outputs = _resolve(ctx, state, win.snapshot(), win.tail, now_ms)
+        ctx = _Ctx(model, window, dedup_window, dispositions, priority, paths)
+        state, outputs = _resolve(ctx, state, win.snapshot(), win.tail, now_ms, base_raw=win.snapshot_raw)
     reviewed, more = rules.review(state, model, now_ms=now_ms)
     if reviewed.stage != stage_before and not any(o.subject == LEAD_SCORED for o in more):
         # A deferred MQL went out: its lead_scored tells consumers the stage it now has. The id
@@ -234,7 +301,7 @@ def _late(ctx: _Ctx, state: LeadState, win: _Window, entry: _Entry) -> tuple[Lea
     """Later than the window: decided as before on the lead's state (never a historical
     crossing), and folded into the snapshot so that later rebuilds include it."""
     new, outputs = ctx.apply(state, entry.event, entry.seen_ms)
-    snapshot, _ = ctx.apply(win.snapshot(), entry.event, entry.seen_ms)
+    snapshot, _ = ctx.step(win.snapshot(), entry.event, entry.seen_ms)
     new.window = _pack(snapshot, win.tail, win.pending_until_ms)
     return new, outputs
 
@@ -249,7 +316,7 @@ def _after_newest(ctx: _Ctx, before: LeadState | None, win: _Window | None, entr
         return _pack(_bare(before), tail[cut:], None)
     snapshot = win.snapshot() if win is not None else None
     for settled in tail[:cut]:
-        snapshot, _ = ctx.apply(snapshot, settled.event, settled.seen_ms)
+        snapshot, _ = ctx.step(snapshot, settled.event, settled.seen_ms)
     return _pack(snapshot, tail[cut:], None)
 
 
@@ -259,10 +326,12 @@ def _rebuild(ctx: _Ctx, state: LeadState | None, win: _Window | None, entry: _En
     entries = list(win.tail) if win is not None else []
     insort(entries, entry)
     base = win.snapshot() if win is not None else _bare(state)
-    final, sent = _resolve(ctx, state, base, entries, now_ms)
+    final, sent = _resolve(
+        ctx, state, base, entries, now_ms, base_raw=win.snapshot_raw if win is not None else _NOT_STORED
+    )
     # Dispositions, data-quality issues and visitor links say what they said before: what the
     # event does to the lead as it stands (a stale CRM status reports the current stage).
-    _, arrival = ctx.apply(state, entry.event, now_ms)
+    _, arrival = ctx.step(state, entry.event, now_ms)
     event = entry.event
     scored = scored_output(
         final,
@@ -276,15 +345,21 @@ def _rebuild(ctx: _Ctx, state: LeadState | None, win: _Window | None, entry: _En
     return final, [scored, *sent, *(o for o in arrival if o.subject not in (LEAD_SCORED, LEAD_QUALIFIED))]
 
 
-def _resolve(ctx: _Ctx, state: LeadState | None, base: LeadState | None, entries: list[_Entry], now_ms: int):
+def _resolve(
+    ctx: _Ctx,
+    state: LeadState | None,
+    base: LeadState | None,
+    entries: list[_Entry],
+    now_ms: int,
+    *,
+    base_raw: dict[str, Any] | None | object = _NOT_STORED,
+):
     """Apply ``entries`` (event-time order) to ``base`` as a live run would have, each at the
     processing time it arrived at; send the MQLs and upgrades of that path not sent yet whose
-    decision is due (triggered live, or final), earlier ones first. Returns (state, sent)."""
-    steps: list[tuple[LeadState, list[QualifiedOutput]]] = []
-    lead = base
-    for e in entries:
-        lead, outputs = ctx.apply(lead, e.event, e.seen_ms)
-        steps.append((lead, [o for o in outputs if isinstance(o, QualifiedOutput)]))  # subject LEAD_QUALIFIED
+    decision is due (triggered live, or final), earlier ones first. Returns (state, sent).
+    ``base_raw``: the stored snapshot ``base`` was read from (None: nothing before the tail;
+    ``_NOT_STORED``: ``base`` is no stored snapshot, so no cached path starts from it)."""
+    steps = _walk(ctx, base, base_raw, entries)
     cut = _settled(ctx, entries, now_ms)
     mql_sent, sent_priority = (state.mql_sent, state.sent_priority) if state is not None else (0, None)
     todo = [(i, o) for i, (_, outs) in enumerate(steps) for o in outs if not _sent(o, mql_sent, sent_priority)]
@@ -297,6 +372,9 @@ def _resolve(ctx: _Ctx, state: LeadState | None, base: LeadState | None, entries
     window = _pack(
         snapshot, entries[cut:], min((entries[i].at + ctx.window.window_ms for i, _ in todo[go:]), default=None)
     )
+    if ctx.paths is not None and window is not None:  # the next rebuild starts from this window's snapshot
+        keys = [(e.key, e.seen_ms) for e in entries[cut:]]
+        ctx.paths._keep(entries[0].event.lead_id or "", _Path(window["snap"], keys, steps[cut:]))
     final = steps[-1][0].clone()
     final.mql_sent, final.sent_priority = mql_sent, sent_priority  # the ledger is what was really sent
     label_stage(final)
@@ -307,6 +385,26 @@ def _resolve(ctx: _Ctx, state: LeadState | None, base: LeadState | None, entries
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _walk(
+    ctx: _Ctx, base: LeadState | None, base_raw: dict[str, Any] | None | object, entries: list[_Entry]
+) -> list[tuple[LeadState, list[QualifiedOutput]]]:
+    """The states (and MQLs) of the path ``base`` + ``entries``, reusing the steps of the
+    lead's cached path up to the first entry that differs (:class:`PathCache`)."""
+    steps: list[tuple[LeadState, list[QualifiedOutput]]] = []
+    cached = ctx.paths._take(entries[0].event.lead_id or "") if ctx.paths is not None else None
+    if cached is not None and base_raw is not _NOT_STORED and cached.snapshot_raw == base_raw:
+        for entry, key, step in zip(entries, cached.keys, cached.steps):
+            if (entry.key, entry.seen_ms) != key:
+                break
+            steps.append(step)
+        ctx.paths.reused_steps += len(steps)  # type: ignore[union-attr]  # cached is not None
+    lead = steps[-1][0] if steps else base
+    for e in entries[len(steps) :]:
+        lead, outputs = ctx.step(lead, e.event, e.seen_ms)
+        steps.append((lead, [o for o in outputs if isinstance(o, QualifiedOutput)]))  # subject LEAD_QUALIFIED
+    return steps
 
 
 def _settled(ctx: _Ctx, entries: list[_Entry], now_ms: int) -> int:

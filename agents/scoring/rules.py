@@ -119,12 +119,15 @@ def apply_event(
     dedup_window: int = DEFAULT_DEDUP_WINDOW,
     dispositions: DispositionPolicy = DEFAULT_POLICY,
     priority: PriorityPolicy | None = None,
+    explain: bool = True,
 ) -> tuple[LeadState, list[Output]]:
     """Apply one identified event. A duplicate (id in the dedup window) returns ``(state, [])``
     with the very same state object; otherwise ``state`` is left untouched and a new one returned.
 
     ``dispositions`` is the recycling policy (``config/sla.yaml``, ``dispositions``);
-    ``priority`` routing's priority policy (``config/routing.yaml``), see the module docstring."""
+    ``priority`` routing's priority policy (``config/routing.yaml``), see the module docstring.
+    ``explain=False`` leaves out the LeadScored output (the same state and other outputs): for
+    callers that only follow a path of states, as the reorder window's rebuild does."""
     lead_id = _check(state, event, dedup_window)
     dedup_key = dedup_key_of(event)
     if state is not None and dedup_key in state.recent_event_ids:
@@ -171,17 +174,19 @@ def apply_event(
             lead.sent_priority = ranked.priority
 
     cause_kind = MERGE if event.data.get("merged_from_visitor") else event.kind
-    outputs: list[Output] = [
-        scored_output(
-            lead,
-            model,
-            ev,
-            cause_event_id=event.event_id,
-            cause_kind=cause_kind,
-            occurred_at_ms=t,
-            now_ms=now_ms,
+    outputs: list[Output] = []
+    if explain:
+        outputs.append(
+            scored_output(
+                lead,
+                model,
+                ev,
+                cause_event_id=event.event_id,
+                cause_kind=cause_kind,
+                occurred_at_ms=t,
+                now_ms=now_ms,
+            )
         )
-    ]
     if send:
         trigger = absorbed.trigger if absorbed.signal else SCORE_THRESHOLD_TRIGGER
         outputs.append(
