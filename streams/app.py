@@ -20,9 +20,9 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 from mode.supervisors import CrashingSupervisor
 
-from streams import faust_flush, faust_recovery
+from streams import faust_bulk_restore, faust_flush, faust_recovery
 from streams.codec import Codec, RemoteSchemas, SchemaRegistry
-from streams.connections import faust_broker_credentials, redis_async, schema_registry_client
+from streams.connections import faust_broker_credentials, kafka_client_kwargs, redis_async, schema_registry_client
 from streams.consume import Consumer, Decoder, Handler, Meta, Topics, make_consumer
 from streams.deadletter import dead_letter_message, deliver
 from streams.metrics import Metrics
@@ -307,7 +307,8 @@ def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     faust_flush.install()  # offsets are committed only after the changelog records are handed over
     faust_recovery.install()  # no record delivered, then dropped, while stream partitions resume after recovery
-    return faust.App(
+    faust_bulk_restore.install()  # a cold table restore reads its changelog in bulk (with the app's BulkRestore)
+    app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
         broker_credentials=faust_broker_credentials(settings),
@@ -343,6 +344,14 @@ def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE
         # the process supervisor restarts it and state comes back from the changelog.
         agent_supervisor=CrashingSupervisor,
     )
+    if settings.bulk_restore_min_records:
+        restore = faust_bulk_restore.BulkRestore(
+            client_kwargs=kafka_client_kwargs(settings),
+            min_records=settings.bulk_restore_min_records,
+            fetch_bytes=settings.consumer_max_fetch_bytes,
+        )
+        setattr(app, faust_bulk_restore.APP_ATTRIBUTE, restore)
+    return app
 
 
 def build_pipeline(

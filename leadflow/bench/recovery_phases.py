@@ -17,6 +17,7 @@ from typing import Any
 from leadflow.bench.options import bench_settings
 from leadflow.bench.recovery_probe import (
     ASSIGNED,
+    BULK_RESTORE_STARTED,
     RESTORE_DONE,
     RESTORE_STARTED,
     WORKER_READY,
@@ -90,15 +91,24 @@ async def restart(run: RecoveryRun, name: str, sample: dict[str, Any]) -> tuple[
     worker.sample()
     rss = worker.peak_rss_kib
     marks = log_marks(
-        worker.log_file, t0, {"restore_started": RESTORE_STARTED, "restore_done": RESTORE_DONE, "ready": WORKER_READY}
+        worker.log_file,
+        t0,
+        {
+            "bulk_started": BULK_RESTORE_STARTED,
+            "restore_started": RESTORE_STARTED,
+            "restore_done": RESTORE_DONE,
+            "ready": WORKER_READY,
+        },
     )
     check = await prober.check_state(sample, 120, alive)
-    started, done = marks["restore_started"], marks["restore_done"]
+    # With a bulk restore (streams/faust_bulk_restore.py) the changelog is read from its start.
+    started, done = marks["bulk_started"] or marks["restore_started"], marks["restore_done"]
     reading = round(done - started, 2) if started is not None and done is not None else None
     return worker, {
         "to_processing_s": round(first / 1000 - t0, 2),
         "worker_ready_logged_s": marks["ready"],
-        "restore_started_logged_s": started,
+        "restore_started_logged_s": marks["restore_started"],
+        "bulk_restore_logged_s": marks["bulk_started"],
         "changelog_read_s": reading,
         "changelog_records_per_s": round(run.opts.leads / reading) if reading else None,
         "peak_rss_mib_after_recovery": round(rss / 1024, 1) if rss else None,
