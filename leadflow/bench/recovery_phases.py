@@ -17,6 +17,7 @@ from typing import Any
 from leadflow.bench.options import bench_settings
 from leadflow.bench.recovery_probe import (
     ASSIGNED,
+    BULK_RESTORE_DONE,
     BULK_RESTORE_STARTED,
     RESTORE_DONE,
     RESTORE_STARTED,
@@ -95,6 +96,7 @@ async def restart(run: RecoveryRun, name: str, sample: dict[str, Any]) -> tuple[
         t0,
         {
             "bulk_started": BULK_RESTORE_STARTED,
+            "bulk_done": BULK_RESTORE_DONE,
             "restore_started": RESTORE_STARTED,
             "restore_done": RESTORE_DONE,
             "ready": WORKER_READY,
@@ -102,7 +104,9 @@ async def restart(run: RecoveryRun, name: str, sample: dict[str, Any]) -> tuple[
     )
     check = await prober.check_state(sample, 120, alive)
     # With a bulk restore (streams/faust_bulk_restore.py) the changelog is read from its start.
-    started, done = marks["bulk_started"] or marks["restore_started"], marks["restore_done"]
+    # (nothing left for Faust to read then: it logs neither its start nor its end).
+    started = marks["bulk_started"] or marks["restore_started"]
+    done = marks["restore_done"] or marks["bulk_done"]
     reading = round(done - started, 2) if started is not None and done is not None else None
     return worker, {
         "to_processing_s": round(first / 1000 - t0, 2),

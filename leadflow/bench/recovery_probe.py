@@ -243,6 +243,7 @@ def log_marks(log_file: Path, since: float, needles: dict[str, str]) -> dict[str
 
 # Faust's recovery log lines (faust.tables.recovery), in the order a (re)start logs them.
 BULK_RESTORE_STARTED = "bulk restore: reading up to"  # streams.faust_bulk_restore
+BULK_RESTORE_DONE = "partitions up to date in"
 RESTORE_STARTED = "Restoring state from changelog topics"
 RESTORE_DONE = "Done reading from changelog topics"
 WORKER_READY = "Worker ready"
