@@ -11,6 +11,7 @@ from typing import Any
 from streams.settings import REPO_ROOT, Settings
 
 GOAL_RATIO = 0.25
+DEFAULT_GOAL_RATES = (200.0, 1000.0)
 DEFAULT_RESULTS_DIR = REPO_ROOT / ".leadflow" / "bench"
 
 
@@ -22,6 +23,10 @@ class BenchOptions:
     latency_seconds: float = 15.0
     latency_rate: float | None = None  # events/s; None = latency_fraction x pipeline throughput
     latency_fraction: float = 0.5
+    # One more live phase per rate (events/s), after the one above, lowest first: issue 14's
+    # latency goals are held at fixed loads (see ``leadflow.bench.results.PIPELINE_GOALS``).
+    goal_rates: tuple[float, ...] = DEFAULT_GOAL_RATES
+    output_wait_s: float = 30.0  # a live phase waits at most this long for outputs once publishing stops
     faust_floor: bool = True  # also measure the smallest Faust agents (Faust's own ceiling)
     quix_peer: bool = True  # also run capture + scoring on Quix Streams (skipped if not installed)
     profile: str | None = None  # None | "pyinstrument" | "cprofile"
@@ -42,6 +47,22 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 def no_progress(phase: str, done: int, total: int) -> None:
     return None
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    """Comma-separated events/s, e.g. "200,1000" (each > 0); "" is none. ValueError otherwise."""
+    if not text.strip():
+        return ()
+    rates = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            rate = float(part)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a number of events/s") from None
+        if not 0 < rate < float("inf"):
+            raise ValueError(f"{part!r}: a rate must be a positive number of events/s")
+        rates.append(rate)
+    return tuple(rates)
 
 
 def bench_settings(base: Settings, run_id: str, **overrides: Any) -> Settings:

@@ -1,6 +1,7 @@
 """The leadflow pipeline measured: (b) throughput - one ``leadflow worker`` drains the
 pre-filled input topics; (c) latency - the same worker fed live at a fraction of that rate,
-input broker timestamp -> ``lead_scored`` / MQL / assignment broker timestamp."""
+then at each of ``--goal-rates``, input broker timestamp -> ``lead_scored`` / MQL / assignment
+broker timestamp."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ async def measure_pipeline(
     progress: Progress,
     say: Callable[[str], None],
 ) -> None:
-    """(b), then (c) on the same worker; adds ``pipeline``, ``latency``, ``worker_log`` (and
-    ``profile``) to ``results``. ``stream``: the simulator that made the pre-filled events."""
+    """(b), then (c) on the same worker; adds ``pipeline``, ``latency``, ``goal_latency`` (one
+    phase per goal rate), ``worker_log`` (and ``profile``) to ``results``. ``stream``: the simulator that made the pre-filled events."""
     kafka = kafka_client_kwargs(settings)
     wrapper, profile_out = worker_profiler(opts, run_id)
     proto = bool(opts.faust_overrides or opts.patches)
@@ -72,11 +73,8 @@ async def measure_pipeline(
                 raise HarnessError(
                     f"the worker died during the benchmark; log {worker.log_file}:\n{worker.log_tail(25)}"
                 )
-            internal_ends = await end_offsets(kafka, internal)
-            input_lag = await committed_lag(kafka, settings.app_id, input_ends)
-            internal_lag = await committed_lag(kafka, settings.app_id, internal_ends)
+            input_lag, internal_lag, internal_total = await _lags(kafka, settings.app_id, input_ends, internal)
             lag = input_lag + internal_lag
-            internal_total = sum(internal_ends.values())
             progress("pipeline: capture", opts.events - input_lag, opts.events)
             progress("pipeline: score", internal_total - internal_lag, max(1, internal_total))
             if lag == 0:
@@ -116,6 +114,24 @@ async def measure_pipeline(
         results["latency"] = await _latency_phase(
             settings, names, codec, stream, rate, opts, worker, stack, progress, say
         )
+        # (c2) at the fixed loads the goals name, lowest first (a saturating one backs up the next).
+        results["goal_latency"] = []
+        for goal_rate in sorted(opts.goal_rates):
+            backlog = await _settle(kafka, settings.app_id, names, opts.output_wait_s)
+            phase = await _latency_phase(
+                settings,
+                names,
+                codec,
+                stream,
+                goal_rate,
+                opts,
+                worker,
+                stack,
+                progress,
+                say,
+                f"latency {goal_rate:g}/s",
+            )
+            results["goal_latency"].append({**phase, "backlog_at_start": backlog})
         worker.sample()
     finally:
         worker.stop(timeout=60)
@@ -126,8 +142,39 @@ async def measure_pipeline(
         results["profile"] = render_profile(opts.profile, profile_out)
 
 
+async def _lags(kafka, app_id: str, input_ends, internal: list[str]) -> tuple[int, int, int]:
+    """(input lag, internal lag, internal records in all) of the worker's group."""
+    internal_ends = await end_offsets(kafka, internal)
+    input_lag = await committed_lag(kafka, app_id, input_ends)
+    internal_lag = await committed_lag(kafka, app_id, internal_ends)
+    return input_lag, internal_lag, sum(internal_ends.values())
+
+
+async def _settle(kafka, app_id: str, names, timeout_s: float) -> int:
+    """Wait (at most ``timeout_s``) for the worker to catch up with what earlier phases sent, so
+    a phase measures its own load; returns the records still behind when it gives up (0: none)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        input_lag, internal_lag, _ = await _lags(
+            kafka, app_id, await end_offsets(kafka, names.inputs()), [names.lead_events, names.visitor_events]
+        )
+        if input_lag + internal_lag == 0 or time.monotonic() > deadline:
+            return input_lag + internal_lag
+        await asyncio.sleep(0.5)
+
+
 async def _latency_phase(
-    settings, names, codec, stream, rate: float, opts: BenchOptions, worker, stack, progress: Progress, say
+    settings,
+    names,
+    codec,
+    stream,
+    rate: float,
+    opts: BenchOptions,
+    worker,
+    stack,
+    progress: Progress,
+    say,
+    label: str = "latency",
 ) -> dict[str, Any]:
     from leadflow.simulator import Publisher
 
@@ -141,6 +188,8 @@ async def _latency_phase(
     mql_lat: list[float] = []
     assign_lat: list[float] = []
     mql_cause: dict[str, int] = {}
+    scored_causes: set[str] = set()
+    assigned_mqls: set[str] = set()
     pending_assign: list[dict] = []
     stop = asyncio.Event()
 
@@ -156,6 +205,7 @@ async def _latency_phase(
                 t_in = sent_at.get(value["cause_event_id"])
                 if t_in is not None:
                     scored_lat.append(ts - t_in)
+                    scored_causes.add(value["cause_event_id"])
             elif subject == "lead_qualified" and value.get("cause_received_at"):
                 if value["cause_received_at"] >= phase_start_ms:
                     mql_lat.append(ts - value["cause_received_at"])
@@ -166,6 +216,7 @@ async def _latency_phase(
             cause = mql_cause.get(item["mql"])
             if cause is not None:
                 assign_lat.append(item["ts"] - cause)
+                assigned_mqls.add(item["mql"])
                 pending_assign.remove(item)
 
     async def read_loop() -> None:
@@ -173,7 +224,7 @@ async def _latency_phase(
             absorb(await reader.poll(200))
 
     n = int(rate * opts.latency_seconds)
-    say(f"latency: {n:,} live events at {rate:,.0f} events/s")
+    say(f"{label}: {n:,} live events at {rate:,.0f} events/s")
     meter = CpuMeter()
     meter.start({"worker": worker.pid, "kafka": stack.kafka_pid()})
     phase_start_ms = int(time.time() * 1000)
@@ -183,7 +234,7 @@ async def _latency_phase(
 
             async def report() -> None:
                 while not stop.is_set():
-                    progress("latency", pub.stats.sent, n)
+                    progress(label, pub.stats.sent, n)
                     await asyncio.sleep(0.5)
 
             reporter = asyncio.create_task(report())
@@ -191,8 +242,8 @@ async def _latency_phase(
                 stats = await pub.run(stream, rate=rate, limit=n, on_sent=on_sent)
             finally:
                 reporter.cancel()
-        # Wait for the outputs of the last events (or give up after 30 s).
-        deadline = time.monotonic() + 30
+        # Wait for the outputs of the last events (a saturated worker: give up, report what is missing).
+        deadline = time.monotonic() + opts.output_wait_s
         while len(scored_lat) < len(sent_at) * 0.98 and time.monotonic() < deadline:
             await asyncio.sleep(0.3)
         await asyncio.sleep(1.0)
@@ -201,7 +252,7 @@ async def _latency_phase(
         await reading
         await reader.stop()
     load = meter.stop()
-    progress("latency", n, n)
+    progress(label, n, n)
     return {
         "rate_events_per_s": rate,
         "events": stats.sent,
@@ -209,6 +260,13 @@ async def _latency_phase(
         "event_to_scored": percentiles(scored_lat),
         "event_to_mql": percentiles(mql_lat),
         "event_to_assignment": percentiles(assign_lat),
+        # Outputs not seen when the phase ended (their delays are not in the percentiles above):
+        # identified events without lead_scored, MQLs of this phase without an assignment.
+        "missing_outputs": {
+            "lead_scored": len(sent_at.keys() - scored_causes),
+            "assignment": len(mql_cause.keys() - assigned_mqls),
+        },
+        "output_wait_s": opts.output_wait_s,
         "load": load,
         "note": (
             "input broker timestamp -> output broker timestamp; lead_scored: identified events only "

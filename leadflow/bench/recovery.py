@@ -35,10 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from leadflow.bench.goals import evaluate_goals, goal_table
 from leadflow.bench.options import bench_settings
 from leadflow.bench.recovery_phases import DEFAULT_OUTPUT, RecoveryOptions, RecoveryRun, failover, phase_line, restart
 from leadflow.bench.recovery_probe import Prober, prefill
-from leadflow.bench.recovery_state import evaluate_goals, goal_table, machine_info, simulate_pool, size_stats
+from leadflow.bench.recovery_state import GOALS, machine_info, simulate_pool, size_stats
 from leadflow.simulator.harness import HarnessError, StackSession, WorkerProcess
 from streams.local_state import MARKER
 from streams.settings import Settings
@@ -70,7 +71,7 @@ def run_recovery(base: Settings, opts: RecoveryOptions, *, say=print) -> dict[st
     def save(complete: bool = False) -> None:
         """After each phase too: an interrupted run keeps what it measured (``complete`` false)."""
         results["figures"] = _figures(results, run.workers)
-        results["goals"] = evaluate_goals(results["figures"])
+        results["goals"] = evaluate_goals(GOALS, results["figures"])
         results["complete"] = complete
         path.write_text(json.dumps(results, indent=2, default=str))
 
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if figures["failover_all_partitions_s"] is not None:
         extra.append(("failover, all the victim's partitions", f"{figures['failover_all_partitions_s']} s"))
     print(f"\n{results['leads']:,} leads, {results['machine']['cores']} cores ({results['machine'].get('cpu_model')})")
-    print(goal_table(results["goals"], extra))
+    print(goal_table(GOALS, results["goals"], extra))
     if results["leftover_processes"]:
         print(f"left running: {results['leftover_processes']}", file=sys.stderr)
     print(f"results: {results['results_file']}")

@@ -17,7 +17,6 @@ import heapq
 import os
 import platform
 import statistics
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from agents.scoring import reorder, state_codec
 from agents.scoring.outputs import VisitorLinked
 from agents.scoring.state import LeadState, VisitorState
 from agents.scoring.visitors import apply_visitor_event, link_visitor
+from leadflow.bench.goals import Goal
 from leadflow.simulator import SimEvent, TrafficSimulator
 from streams.app import partition_for
 from streams.settings import Settings
@@ -214,49 +214,12 @@ def size_stats(sizes: list[int]) -> dict[str, float]:
 # --- the goals (issue 14) ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Goal:
-    figure: str  # key in the results' "figures"
-    label: str
-    limit: float
-    unit: str
-
-
 GOALS = (
     Goal("cold_recovery_s", "cold recovery to processing", 60.0, "s"),
     Goal("failover_s", "failover to a standby replica", 15.0, "s"),
     Goal("worker_peak_rss_mib", "worker peak RSS", 1024.0, "MiB"),
     Goal("state_bytes_per_lead", "lead state per lead", 800.0, "B"),
 )
-
-
-def evaluate_goals(figures: Mapping[str, float | None]) -> list[dict[str, Any]]:
-    """Each goal: its limit, the measured figure and whether it is met (None: not measured)."""
-    out = []
-    for goal in GOALS:
-        value = figures.get(goal.figure)
-        out.append(
-            {
-                "figure": goal.figure,
-                "goal": goal.label,
-                "limit": goal.limit,
-                "unit": goal.unit,
-                "measured": value,
-                "met": None if value is None else value <= goal.limit,
-            }
-        )
-    return out
-
-
-def goal_table(goals: list[dict[str, Any]], extra: Sequence[tuple[str, str]] = ()) -> str:
-    rows = [("goal", "limit", "measured", "met")]
-    for g in goals:
-        measured = "not measured" if g["measured"] is None else f"{g['measured']:,.1f} {g['unit']}"
-        met = "n/a" if g["met"] is None else ("met" if g["met"] else "NOT MET")
-        rows.append((g["goal"], f"<= {g['limit']:,.0f} {g['unit']}", measured, met))
-    rows.extend((label, "-", value, "-") for label, value in extra)
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def machine_info() -> dict[str, Any]:

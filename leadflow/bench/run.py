@@ -17,7 +17,7 @@ from leadflow.bench.floors import faust_floor, passthrough, quix_peer
 from leadflow.bench.options import BenchOptions, Progress, bench_settings, no_progress
 from leadflow.bench.pipeline import measure_pipeline
 from leadflow.bench.quix_peer import quix_missing
-from leadflow.bench.results import add_goal_ratios, add_quix_ratio, environment, security_comparison
+from leadflow.bench.results import add_goal_ratios, add_goals, add_quix_ratio, environment, security_comparison
 from leadflow.bench.topic_io import delete_topics, prefill
 from leadflow.simulator.harness import CpuMeter, StackSession, forget_redis_keys
 from streams.connections import kafka_client_kwargs
@@ -135,6 +135,7 @@ async def _run(
     await measure_pipeline(settings, stack, opts, run_id, names, codec, stream, workdir, results, progress, say)
     add_goal_ratios(results)
     add_quix_ratio(results)
+    add_goals(results)
     return results
 
 

@@ -52,9 +52,15 @@ def restore_logging():
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     hooks = sys.excepthook, threading.excepthook
+    # Named loggers the commands quiet (leadflow.cli_feedback.quiet_clients) or configure_logging sets.
+    named = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, was in named.items():
+        logging.getLogger(name).setLevel(was)
+    for name in set(logging.root.manager.loggerDict) - set(named):  # created meanwhile: back to inherit
+        logging.getLogger(name).setLevel(logging.NOTSET)
     sys.excepthook, threading.excepthook = hooks
     logging.captureWarnings(False)
 

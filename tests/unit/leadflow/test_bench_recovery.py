@@ -15,11 +15,11 @@ from agents.capture.rules import CaptureLimits, to_lead_event
 from agents.domain.identity import lead_id_for_email
 from agents.scoring.state import LeadState
 from agents.scoring.state_codec import decode_state, encode_state, unpack
+from leadflow.bench.goals import evaluate_goals, goal_table
 from leadflow.bench.recovery_probe import assigned_partitions, log_marks, log_time_of
 from leadflow.bench.recovery_state import (
+    GOALS,
     clone_state,
-    evaluate_goals,
-    goal_table,
     probe_event,
     probe_for_partition,
     simulate_pool,
@@ -118,14 +118,15 @@ def test_goals_are_met_up_to_their_limit_and_unmeasured_ones_say_so():
     goals = {
         g["figure"]: g
         for g in evaluate_goals(
-            {"cold_recovery_s": 60.0, "failover_s": 15.01, "worker_peak_rss_mib": 700.0, "state_bytes_per_lead": None}
+            GOALS,
+            {"cold_recovery_s": 60.0, "failover_s": 15.01, "worker_peak_rss_mib": 700.0, "state_bytes_per_lead": None},
         )
     }
     assert goals["cold_recovery_s"]["met"] is True
     assert goals["failover_s"]["met"] is False
     assert goals["worker_peak_rss_mib"]["met"] is True
     assert goals["state_bytes_per_lead"]["met"] is None
-    table = goal_table(list(goals.values()), [("warm restart to processing", "2.2 s")])
+    table = goal_table(GOALS, list(goals.values()), [("warm restart to processing", "2.2 s")])
     assert "NOT MET" in table and "not measured" in table and "warm restart" in table
     assert len(table.splitlines()) == 6
 
