@@ -8,8 +8,16 @@ from pathlib import Path
 
 import click
 
+from leadflow.bench.options import DEFAULT_GOAL_RATES, parse_rates
 from leadflow.cli_context import settings_from as _settings
 from leadflow.cli_feedback import friendly_errors, progress_display, quiet_clients
+
+
+def _goal_rates(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
+    try:
+        return parse_rates(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 @click.command(short_help="Pipeline vs raw pass-through: events/s, latency.")
@@ -27,6 +35,14 @@ from leadflow.cli_feedback import friendly_errors, progress_display, quiet_clien
     "--latency-rate",
     type=click.FloatRange(min=1),
     help="Events/s for the latency phase (default: half the measured throughput).",
+)
+@click.option(
+    "--goal-rates",
+    default=",".join(f"{rate:g}" for rate in DEFAULT_GOAL_RATES),
+    show_default=True,
+    callback=_goal_rates,
+    help="One more live latency phase per rate (events/s, comma-separated, lowest first), each "
+    "--latency-seconds long, for the goals at fixed loads; '' for none.",
 )
 @click.option("--no-faust-floor", is_flag=True, help="Skip the minimal-Faust-agent measurements.")
 @click.option(
@@ -71,6 +87,7 @@ def bench(
     passthrough_runs,
     latency_seconds,
     latency_rate,
+    goal_rates,
     no_faust_floor,
     no_quix_peer,
     profile,
@@ -87,13 +104,15 @@ def bench(
     Faust's own ceiling; (a3) leadflow's capture + scoring rules on Quix Streams (the bench
     extra), the same work without Faust; (b) the full leadflow pipeline on simulator traffic (events/s, worker
     peak RSS) and, live at half that rate, p50/p95/p99 event->lead_scored / MQL / assignment
-    latency. Reports the ratio (b)/(a) against the 25% goal; writes JSON and prints a table."""
+    latency, then the same at each --goal-rates load. Reports the ratio (b)/(a) against the 25%
+    goal and each of issue 14's goals, met or not; writes JSON and prints the tables."""
     from rich.console import Console
     from rich.table import Table
 
+    from leadflow.bench.goals import goal_rows
     from leadflow.bench.options import BenchOptions
     from leadflow.bench.patches import PATCHES
-    from leadflow.bench.results import floor_lines, summary_rows
+    from leadflow.bench.results import PIPELINE_GOALS, floor_lines, goal_latency_rows, summary_rows
     from leadflow.bench.run import run_bench
 
     unknown = [p for p in patches if p not in PATCHES]
@@ -112,6 +131,7 @@ def bench(
         passthrough_runs=passthrough_runs,
         latency_seconds=latency_seconds,
         latency_rate=latency_rate,
+        goal_rates=goal_rates,
         profile=profile,
         faust_overrides=faust_overrides,
         patches=list(patches),
@@ -146,6 +166,14 @@ def bench(
     console.print(table)
     for line in floor_lines(results):
         console.print(line, highlight=False)
+    goals = Table(title="issue 14 goals (one worker, this machine)")
+    for column in ("goal", "limit", "measured", "met"):
+        goals.add_column(column)
+    for goal_row in goal_rows(PIPELINE_GOALS, results["goals"]):
+        goals.add_row(*goal_row, style="red" if goal_row[3] == "NOT MET" else None)
+    for label, value in goal_latency_rows(results):
+        goals.add_row(label, "", value, "")
+    console.print(goals)
     if results.get("profile"):
         console.print(f"worker profile: {results['profile']}")
     if results.get("security_comparison"):
