@@ -120,6 +120,30 @@ def test_a_failure_part_way_keeps_the_progress_made():
     assert applied == {A: 3}  # the first fetch (0-3) stays applied; Faust's recovery reads from there
 
 
+def test_the_read_stops_when_its_time_is_spent_keeping_the_progress_made():
+    ka = TopicPartition(A.topic, A.partition)
+    logs = {ka: [record(A, o) for o in range(10)]}
+    applied = {}
+    restore = BulkRestore(client_kwargs={}, min_records=1, fetch_bytes=1 << 20)
+
+    class SlowConsumer(FakeConsumer):
+        async def getmany(self, *tps, timeout_ms, max_records):
+            await asyncio.sleep(0.05)
+            return await super().getmany(*tps, timeout_ms=timeout_ms, max_records=max_records)
+
+    asyncio.run(
+        bulk_read(
+            restore,
+            {A: (0, 9)},
+            lambda tp, events: None,
+            applied,
+            budget_s=0.01,
+            consumer_factory=lambda **kw: SlowConsumer(logs, batch=4, **kw),
+        )
+    )
+    assert applied == {A: 3}  # one fetch, then the budget was spent: Faust's recovery reads from 3
+
+
 def test_the_events_carry_what_the_stores_read():
     event = faust_bulk_restore._event(A, record(A, 7, value=None))
     assert (event.key, event.value) == (b"k7", None)
