@@ -59,6 +59,43 @@ def test_flush_counts_the_record_between_queue_and_client():
     assert (published, left) == (1, 0)
 
 
+def test_flush_waits_for_the_records_queued_before_it_not_for_an_empty_queue():
+    """Under steady load the queue is never empty: a flush that waited for that would hold the
+    offset commit (and Faust's fetcher, which commits inline) for seconds."""
+    faust_flush.install()
+
+    async def scenario():
+        buffer = _buffer()
+        await buffer.start()
+        try:
+            channel = _Slow(0.05)
+            for n in range(3):
+                buffer.pending.put_nowait(_Fut(channel, n))
+            await asyncio.sleep(0)
+
+            async def keep_writing():
+                n = 3
+                while True:
+                    buffer.pending.put_nowait(_Fut(channel, n))
+                    n += 1
+                    await asyncio.sleep(0.02)  # faster than the records are handed over
+
+            writer = asyncio.create_task(keep_writing())
+            try:
+                await asyncio.wait_for(buffer.flush(), timeout=2)
+                published, left = list(channel.published), buffer.size
+            finally:
+                writer.cancel()
+            await buffer.flush()  # the rest, before stopping (a stopping buffer refuses to flush)
+            return published, left
+        finally:
+            await buffer.stop()
+
+    published, left = asyncio.run(scenario())
+    assert published[:3] == [0, 1, 2]  # the records queued before the flush were handed over
+    assert left > 0  # and it returned with later records still queued
+
+
 def test_install_is_idempotent():
     faust_flush.install()
     patched = ProducerBuffer.flush
