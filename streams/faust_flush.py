@@ -93,7 +93,6 @@ def install(*, warn_after_s: float = 10.0) -> None:
     async def _send_pending(self: Any, fut: FutureMessage) -> None:
         # Counted before the first await: the background task calls this in the same step in
         # which it took the record off the queue, so a flush never sees it in neither place.
-        self._leadflow_in_flight = getattr(self, "_leadflow_in_flight", 0) + 1
         self._leadflow_taken = getattr(self, "_leadflow_taken", 0) + 1
         try:
             earlier_outputs = getattr(fut, "_leadflow_after", ())
@@ -101,7 +100,6 @@ def install(*, warn_after_s: float = 10.0) -> None:
                 await outputs_acknowledged(earlier_outputs)  # the changelog never ahead of the outputs
             await original_send_pending(self, fut)
         finally:
-            self._leadflow_in_flight -= 1
             self._leadflow_handed = getattr(self, "_leadflow_handed", 0) + 1
 
     async def flush(self: Any) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-import pytest
 from aiokafka import TopicPartition
 from faust.types import TP
 
@@ -102,45 +101,41 @@ def test_each_partition_is_read_to_its_highwater_in_offset_order_and_no_further(
     assert consumer.stopped
 
 
-def test_a_failure_part_way_keeps_the_progress_made():
-    ka = TopicPartition(A.topic, A.partition)
-    logs = {ka: [record(A, o) for o in range(10)]}
-    applied = {}
+def _read_ten(consumer_class=FakeConsumer, *, budget_s=None, **consumer_kwargs) -> dict:
+    """Bulk-read offsets 0-9 of partition A in fetches of 4; returns what was applied (also
+    when the read raised: the exception is attached as ``applied["error"]``)."""
+    logs = {TopicPartition(A.topic, A.partition): [record(A, o) for o in range(10)]}
+    applied: dict = {}
     restore = BulkRestore(client_kwargs={}, min_records=1, fetch_bytes=1 << 20)
-    with pytest.raises(ConnectionError):
+    try:
         asyncio.run(
             bulk_read(
                 restore,
                 {A: (0, 9)},
                 lambda tp, events: None,
                 applied,
-                consumer_factory=lambda **kw: FakeConsumer(logs, batch=4, fail_after=1, **kw),
+                budget_s=budget_s,
+                consumer_factory=lambda **kw: consumer_class(logs, batch=4, **consumer_kwargs, **kw),
             )
         )
+    except ConnectionError as exc:
+        applied["error"] = exc
+    return applied
+
+
+def test_a_failure_part_way_keeps_the_progress_made():
+    applied = _read_ten(fail_after=1)
+    assert isinstance(applied.pop("error"), ConnectionError)
     assert applied == {A: 3}  # the first fetch (0-3) stays applied; Faust's recovery reads from there
 
 
 def test_the_read_stops_when_its_time_is_spent_keeping_the_progress_made():
-    ka = TopicPartition(A.topic, A.partition)
-    logs = {ka: [record(A, o) for o in range(10)]}
-    applied = {}
-    restore = BulkRestore(client_kwargs={}, min_records=1, fetch_bytes=1 << 20)
-
     class SlowConsumer(FakeConsumer):
         async def getmany(self, *tps, timeout_ms, max_records):
             await asyncio.sleep(0.05)
             return await super().getmany(*tps, timeout_ms=timeout_ms, max_records=max_records)
 
-    asyncio.run(
-        bulk_read(
-            restore,
-            {A: (0, 9)},
-            lambda tp, events: None,
-            applied,
-            budget_s=0.01,
-            consumer_factory=lambda **kw: SlowConsumer(logs, batch=4, **kw),
-        )
-    )
+    applied = _read_ten(SlowConsumer, budget_s=0.01)
     assert applied == {A: 3}  # one fetch, then the budget was spent: Faust's recovery reads from 3
 
 
