@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 
 from streams.connections import check_kafka
@@ -21,19 +20,6 @@ def use_event_loop(settings: Settings) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     else:
         asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-
-
-def tune_gc(settings: Settings) -> None:
-    """Fewer, cheaper collections (``settings.gc_young_threshold``; call once the worker is
-    built): the long-lived objects are frozen out of them, and young objects are collected
-    less often. The hot path allocates many short-lived dicts, which reference counting frees
-    anyway; the cyclic collector only has to find cycles."""
-    if not settings.gc_young_threshold:
-        return
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(settings.gc_young_threshold, older, oldest)
 
 
 def prepare(settings: Settings) -> int:
@@ -118,6 +104,5 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     )
     # Faust's terminal spinner sets the root logger to DEBUG to animate itself: ~9% of CPU.
     worker.spinner = None
-    tune_gc(settings)
     worker.execute_from_commandline()  # exits the process when stopped
     return 0

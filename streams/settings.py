@@ -70,10 +70,6 @@ class Settings(BaseSettings):
     bulk_restore_min_records: int = Field(10_000, ge=0, le=1_000_000_000)
     # The worker's event loop: uvloop (issue 14: +9% events/s) or the standard library's.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-    # Python's garbage collector in the worker: what is alive once the worker is built (modules,
-    # Faust's services) is frozen out of every collection, and the youngest generation is
-    # collected every this many allocations (Python's default: 700). 0 leaves Python's defaults.
-    gc_young_threshold: int = Field(20_000, ge=0, le=10_000_000)
     standby_replicas: int = Field(0, ge=0, le=7)
     # Broker unreachable: reconnect after base, 2x base, ... up to the cap (+-20%), one log line
     # per interval, and a stop that waits on Kafka gives up after the timeout (streams/kafka_outage.py).
