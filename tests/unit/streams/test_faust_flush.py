@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from faust.transport.producer import ProducerBuffer
@@ -32,18 +34,25 @@ def _buffer() -> ProducerBuffer:
     return buffer
 
 
-async def _flush_with(records: int, delay_s: float) -> tuple[int, int]:
+@asynccontextmanager
+async def _running_buffer() -> AsyncIterator[ProducerBuffer]:
+    """A started buffer, stopped on the way out."""
     buffer = _buffer()
     await buffer.start()
     try:
+        yield buffer
+    finally:
+        await buffer.stop()
+
+
+async def _flush_with(records: int, delay_s: float) -> tuple[int, int]:
+    async with _running_buffer() as buffer:
         channel = _Slow(delay_s)
         for n in range(records):
             buffer.pending.put_nowait(_Fut(channel, n))
         await asyncio.sleep(0)  # the background task takes the first record
         await buffer.flush()
         return len(channel.published), buffer.size
-    finally:
-        await buffer.stop()
 
 
 def test_flush_returns_only_when_every_record_was_handed_over():
@@ -65,9 +74,7 @@ def test_flush_waits_for_the_records_queued_before_it_not_for_an_empty_queue():
     faust_flush.install()
 
     async def scenario():
-        buffer = _buffer()
-        await buffer.start()
-        try:
+        async with _running_buffer() as buffer:
             channel = _Slow(0.05)
             for n in range(3):
                 buffer.pending.put_nowait(_Fut(channel, n))
@@ -88,8 +95,6 @@ def test_flush_waits_for_the_records_queued_before_it_not_for_an_empty_queue():
                 writer.cancel()
             await buffer.flush()  # the rest, before stopping (a stopping buffer refuses to flush)
             return published, left
-        finally:
-            await buffer.stop()
 
     published, left = asyncio.run(scenario())
     assert published[:3] == [0, 1, 2]  # the records queued before the flush were handed over
@@ -120,9 +125,7 @@ def test_a_changelog_record_waits_for_the_outputs_sent_before_it():
     faust_flush.install()
 
     async def scenario():
-        buffer = _buffer()
-        await buffer.start()
-        try:
+        async with _running_buffer() as buffer:
             output = asyncio.get_running_loop().create_future()
             faust_flush.track_output(output)
             channel = _Slow(0)
@@ -132,8 +135,6 @@ def test_a_changelog_record_waits_for_the_outputs_sent_before_it():
             output.set_result("acked")
             await buffer.flush()
             return before_ack, channel.published
-        finally:
-            await buffer.stop()
 
     before_ack, after = asyncio.run(scenario())
     assert (before_ack, after) == ([], [1])
@@ -145,9 +146,7 @@ def test_a_changelog_record_does_not_wait_for_outputs_sent_after_it():
     faust_flush.install()
 
     async def scenario():
-        buffer = _buffer()
-        await buffer.start()
-        try:
+        async with _running_buffer() as buffer:
             channel = _Slow(0)
             buffer.put(_Fut(channel, 1))
             later_output = asyncio.get_running_loop().create_future()
@@ -155,7 +154,5 @@ def test_a_changelog_record_does_not_wait_for_outputs_sent_after_it():
             await asyncio.wait_for(buffer.flush(), timeout=2.0)
             later_output.cancel()
             return channel.published
-        finally:
-            await buffer.stop()
 
     assert asyncio.run(scenario()) == [1]
