@@ -127,7 +127,10 @@ def _slow_callbacks() -> None:
                 callback = getattr(self, "_callback", None)
                 task = getattr(callback, "__self__", None)
                 coro = task.get_coro() if isinstance(task, asyncio.Task) else None
-                where = getattr(coro, "__qualname__", None) or repr(callback)[:120]
+                # Names only, never a repr: a callback's arguments may hold a lead's data.
+                where = getattr(coro, "__qualname__", None) or getattr(
+                    callback, "__qualname__", type(callback).__name__
+                )
                 print(f"SLOW_STEP {took * 1000:.0f} ms {where}", file=sys.stderr, flush=True)
 
     asyncio.events.Handle._run = timed  # type: ignore[method-assign]
