@@ -21,6 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from mode.supervisors import CrashingSupervisor
 
 from streams import faust_bulk_restore, faust_flush, faust_recovery
+from streams import write_behind as held_writes
 from streams.codec import Codec, RemoteSchemas, SchemaRegistry
 from streams.connections import faust_broker_credentials, kafka_client_kwargs, redis_async, schema_registry_client
 from streams.consume import Consumer, Decoder, Handler, Meta, Topics, make_consumer
@@ -121,10 +122,14 @@ class Pipeline:
             )
         return self.channels[name]
 
-    def table(self, name: str, help_text: str) -> Any:
-        """A changelog-backed table of bytes -> bytes (values are orjson, see agents.domain.wire)."""
+    def table(self, name: str, help_text: str, *, write_behind: bool = False) -> Any:
+        """A changelog-backed table of bytes -> bytes (values are orjson, see agents.domain.wire).
+
+        ``write_behind``: a table whose value per key stands alone (no index of other keys in
+        it) holds its writes until the next offset commit, one changelog record per key per
+        commit (:mod:`streams.write_behind`; ``LEADFLOW_STATE_WRITE_BEHIND_KEYS``, 0 = off)."""
         if name not in self.tables:
-            self.tables[name] = self.app.Table(
+            table: Any = self.app.Table(
                 name,
                 default=None,
                 partitions=self.settings.topic_partitions,
@@ -132,6 +137,10 @@ class Pipeline:
                 value_type=bytes,
                 help=help_text,
             )
+            if write_behind and self.settings.state_write_behind_keys:
+                table = held_writes.WriteBehindTable(table, max_keys=self.settings.state_write_behind_keys)
+                held_writes.register(self.app, table)
+            self.tables[name] = table
         return self.tables[name]
 
     async def emit(self, subject: str, key: str, record: dict[str, Any]) -> None:
@@ -306,6 +315,7 @@ class Pipeline:
 def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES) -> faust.App:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     faust_flush.install()  # offsets are committed only after the changelog records are handed over
+    held_writes.install()  # write-behind tables write their held keys before each commit
     faust_recovery.install()  # no record delivered, then dropped, while stream partitions resume after recovery
     faust_bulk_restore.install()  # a cold table restore reads its changelog in bulk (with the app's BulkRestore)
     app = faust.App(

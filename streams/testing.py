@@ -127,7 +127,7 @@ class FakePipeline:
             self.channels[name] = ListChannel(getattr(self.topic_names, name))
         return self.channels[name]
 
-    def table(self, name: str, help_text: str) -> dict[bytes, bytes]:
+    def table(self, name: str, help_text: str, *, write_behind: bool = False) -> dict[bytes, bytes]:
         return self.tables.setdefault(name, {})
 
     async def emit(self, subject: str, key: str, record: dict[str, Any]) -> None:

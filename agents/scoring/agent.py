@@ -67,8 +67,15 @@ def register(
     settings, metrics = pipeline.settings, pipeline.metrics
     lead_events = pipeline.channel("lead_events")
     visitor_events = pipeline.channel("visitor_events")
-    lead_to_state = pipeline.table("lead_to_state", "lead id -> LeadState (agents.scoring.state_codec)")
-    visitor_to_activity = pipeline.table("visitor_to_activity", "visitor key -> VisitorState (orjson)")
+    # A lead's state and a visitor's buffer each stand alone: written once per key per commit
+    # (streams/write_behind.py). The review index stays write-through: a state is never durable
+    # before the index entry its events scheduled.
+    lead_to_state = pipeline.table(
+        "lead_to_state", "lead id -> LeadState (agents.scoring.state_codec)", write_behind=True
+    )
+    visitor_to_activity = pipeline.table(
+        "visitor_to_activity", "visitor key -> VisitorState (orjson)", write_behind=True
+    )
     reviews = DueIndex(
         pipeline.table("review_bucket_to_leads", "partition:bucket -> lead ids due for a decay review"),
         width_ms=settings.sweep_bucket_s * 1000,
@@ -85,7 +92,9 @@ def register(
     suppression_key = settings.suppression_key_bytes if settings.erasure_mode == "suppress" else None
     shadow_table = (
         pipeline.table(
-            "lead_to_shadow_state", "lead id -> the candidate model's LeadState (agents.scoring.state_codec)"
+            "lead_to_shadow_state",
+            "lead id -> the candidate model's LeadState (agents.scoring.state_codec)",
+            write_behind=True,
         )
         if shadow is not None
         else None

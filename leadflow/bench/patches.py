@@ -192,3 +192,59 @@ def _consumer_in_loop() -> None:
         return InLoopConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     driver.Consumer._new_consumer_thread = new_thread  # type: ignore[method-assign]
+
+
+@_patch("table_write_counts")
+def _table_write_counts() -> None:
+    """Diagnosis: per table, how many writes (changelog records) and how many distinct keys
+    between two offset commits, logged to the worker log at each commit that follows writes and
+    in total at exit. Tells how many changelog records one state write per key per commit
+    interval would save. Table names and counts only."""
+    import atexit
+    import sys
+    from collections import Counter
+
+    from faust.tables.table import Table
+    from faust.transport.consumer import Consumer
+
+    writes: Counter[str] = Counter()
+    keys: dict[str, set[object]] = {}
+    total_writes: Counter[str] = Counter()
+    total_distinct: Counter[str] = Counter()
+    commits = [0]
+    original_set = Table.on_key_set
+    original_commit = Consumer.force_commit
+
+    def on_key_set(self, key, value):  # type: ignore[no-untyped-def]
+        writes[self.name] += 1
+        keys.setdefault(self.name, set()).add(key)
+        return original_set(self, key, value)
+
+    def close_window() -> None:
+        if not writes:
+            return
+        commits[0] += 1
+        for name, count in writes.items():
+            total_writes[name] += count
+            total_distinct[name] += len(keys.get(name, ()))
+        line = ", ".join(f"{name} {writes[name]}/{len(keys.get(name, ()))}" for name in sorted(writes))
+        print(f"TABLE_WRITES writes/distinct since last commit: {line}", file=sys.stderr, flush=True)
+        writes.clear()
+        keys.clear()
+
+    async def force_commit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        close_window()
+        return await original_commit(self, *args, **kwargs)
+
+    def report() -> None:
+        close_window()
+        line = ", ".join(f"{name} {total_writes[name]}/{total_distinct[name]}" for name in sorted(total_writes))
+        print(
+            f"TABLE_WRITES_TOTAL over {commits[0]} commits, writes/distinct-per-commit: {line}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    Table.on_key_set = on_key_set  # type: ignore[method-assign]
+    Consumer.force_commit = force_commit  # type: ignore[method-assign]
+    atexit.register(report)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from agents.domain.identity import lead_id_for_email
+from agents.scoring.state_codec import decode_state
 from tests.integration.factories import as_avro, as_json, form_submit, web_activity
 
 pytestmark = pytest.mark.integration
@@ -183,3 +184,31 @@ def test_local_stores_are_rebuilt_after_a_crash_and_reused_after_a_clean_stop(wo
     visit(3)
     counted(3)
     assert "did not stop cleanly" not in third.log_tail(400), workers.logs()
+
+
+def test_a_burst_of_one_leads_events_writes_its_state_once_per_commit_not_once_per_event(workers, kafka):
+    """streams/write_behind.py: a lead's state is written to the changelog at the offset
+    commit, once per key, not once per event (a write-through table sent 30 records here)."""
+    topics = workers.topics
+    email = "burst@acme-logistics.com"
+    lead_id = lead_id_for_email(email)
+    events = 30
+    workers.start()
+    kafka.produce(
+        topics.web_activity,
+        [
+            as_json(web_activity(email=email, page_type="blog", url=f"https://example.com/blog/burst{i}"))
+            for i in range(events)
+        ],
+    )
+    changelog = f"{workers.settings.app_id}-lead_to_state-changelog"
+
+    def all_counted(rs):
+        return any(r["key"] == lead_id.encode() and decode_state(r["value"]).event_count == events for r in rs)
+
+    records = kafka.consume(changelog, until=workers.watch(all_counted), timeout=120, decode=False)
+    assert all_counted(records), workers.logs()
+    written = [r for r in records if r["key"] == lead_id.encode()]
+    # The 30 events arrive in one batch and take well under a second; commits every 0.5 s.
+    assert 1 <= len(written) <= 6, [decode_state(r["value"]).event_count for r in written]
+    assert decode_state(written[-1]["value"]).event_count == events
