@@ -32,6 +32,10 @@ the changelog's order to survive a crash (the SLA clocks, routing's parked leads
 index). Those stay write-through. Scoring's review index is written at once, so a lead's state
 is never durable before the index entry its events scheduled.
 
+Objects: a capability may hold the decoded value (:func:`write_encoded`, :func:`read_decoded`),
+so a lead with five events in a commit interval is decoded once and encoded once, not five
+times each (the compact state's deflate was 8-10 % of a draining worker's samples).
+
 Bounded: a table that holds ``max_keys`` keys writes them all at once, inside the write that
 reached the bound (a commit that never comes, e.g. during a broker outage, must not grow the
 worker without end). ``max_keys=0`` (``LEADFLOW_STATE_WRITE_BEHIND_KEYS=0``) writes through.
@@ -61,8 +65,9 @@ class WriteBehindTable:
         self.table = table
         self.name: str = table.name
         self.max_keys = max_keys
-        # key -> (value or None for a deletion, the event that wrote it)
-        self._held: dict[bytes, tuple[bytes | None, Any]] = {}
+        # key -> (the value, the event that wrote it, how to encode the value: None when it
+        # is bytes already, or None for a deletion)
+        self._held: dict[bytes, tuple[Any, Any, Callable[[Any], bytes] | None]] = {}
         self.flushes = 0  # flushes that wrote something
         self.written = 0  # keys written to the table, in all
         self.dropped = 0  # keys of partitions no longer owned, in all
@@ -72,8 +77,20 @@ class WriteBehindTable:
         held = self._held.get(key)
         if held is None:
             return self.table.get(key, default)
-        value = held[0]
+        value, event, encode = held
+        if encode is not None:  # a held object read as bytes (the lead API): encoded once
+            value = encode(value)
+            self._held[key] = (value, event, None)
         return default if value is _DELETED else value
+
+    def get_decoded(self, key: bytes, decode: Callable[[bytes], Any]) -> Any:
+        """The key's value as an object: the one held (:meth:`hold_encoded`, not decoded
+        again), else ``decode`` of the stored bytes; None when absent."""
+        held = self._held.get(key)
+        if held is not None and held[2] is not None:
+            return held[0]
+        raw = self.get(key)
+        return decode(raw) if raw else None
 
     def __getitem__(self, key: bytes) -> bytes:
         value: bytes | None = self.get(key)
@@ -89,20 +106,26 @@ class WriteBehindTable:
 
     # --- writes --------------------------------------------------------------------------
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._hold(key, value)
+        self._hold(key, value, None)
+
+    def hold_encoded(self, key: bytes, value: Any, encode: Callable[[Any], bytes]) -> None:
+        """Hold an object, encoded only when it is written (or read as bytes): a key written
+        several times per commit is encoded once. The object must not change afterwards (the
+        scoring rules never mutate a state they are given)."""
+        self._hold(key, value, encode)
 
     def __delitem__(self, key: bytes) -> None:
         if key not in self:
             raise KeyError(key)
-        self._hold(key, _DELETED)
+        self._hold(key, _DELETED, None)
 
-    def _hold(self, key: bytes, value: bytes | None) -> None:
+    def _hold(self, key: bytes, value: Any, encode: Callable[[Any], bytes] | None) -> None:
         from faust.streams import current_event
 
         event = current_event()
         if event is None:  # as Faust's own table: the changelog partition is the event's
             raise RuntimeError(f"table {self.name!r} written outside of its stream (no current event)")
-        self._held[key] = (value, event)
+        self._held[key] = (value, event, encode)
         if len(self._held) >= self.max_keys:
             self.flush(None)
 
@@ -118,7 +141,7 @@ class WriteBehindTable:
         written = dropped = 0
         try:
             for key in list(self._held):
-                value, event = self._held[key]
+                value, event, encode = self._held[key]
                 if owned_tps is not None and event.message.tp not in owned_tps:
                     dropped += 1
                 else:
@@ -128,7 +151,7 @@ class WriteBehindTable:
                             if key in self.table:
                                 del self.table[key]
                         else:
-                            self.table[key] = value
+                            self.table[key] = value if encode is None else encode(value)
                     finally:
                         _current_event.reset(token)
                     written += 1
@@ -140,6 +163,24 @@ class WriteBehindTable:
             if dropped:
                 log.info("table %s: %d held writes of partitions no longer owned dropped", self.name, dropped)
         return written
+
+
+def read_decoded(table: Any, key: bytes, decode: Callable[[bytes], Any]) -> Any:
+    """``decode(table[key])``, or None when absent, for any table: a write-behind table hands
+    back the object it holds without decoding it."""
+    if isinstance(table, WriteBehindTable):
+        return table.get_decoded(key, decode)
+    raw = table.get(key)
+    return decode(raw) if raw else None
+
+
+def write_encoded(table: Any, key: bytes, value: Any, encode: Callable[[Any], bytes]) -> None:
+    """``table[key] = encode(value)`` for any table: a write-behind table holds the object and
+    encodes it once, when it writes it."""
+    if isinstance(table, WriteBehindTable):
+        table.hold_encoded(key, value, encode)
+    else:
+        table[key] = encode(value)
 
 
 def register(app: Any, table: WriteBehindTable) -> None:

@@ -41,6 +41,7 @@ from streams.app import Pipeline
 from streams.consume import Meta
 from streams.due_index import DueIndex, Sweeper
 from streams.metric_labels import score_band
+from streams.write_behind import read_decoded, write_encoded
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,14 @@ class RulesConfig(TypedDict):
     dedup_window: int
     dispositions: DispositionPolicy
     priority: PriorityPolicy
+
+
+def decode_visitor(raw: bytes) -> VisitorState:
+    return VisitorState.from_dict(orjson.loads(raw))
+
+
+def encode_visitor(vstate: VisitorState) -> bytes:
+    return orjson.dumps(vstate.to_dict())
 
 
 def register(
@@ -101,8 +110,8 @@ def register(
     )
 
     def load_lead(key: bytes) -> LeadState | None:
-        raw = lead_to_state.get(key)
-        return decode_state(raw) if raw else None
+        state: LeadState | None = read_decoded(lead_to_state, key, decode_state)
+        return state
 
     async def publish(outputs) -> None:
         for out in outputs:
@@ -141,7 +150,7 @@ def register(
     def save_lead(
         key: bytes, lead_id: str, state: LeadState, partition: int, now_ms: int, *, min_bucket: int = 0
     ) -> None:
-        lead_to_state[key] = encode_state(state)
+        write_encoded(lead_to_state, key, state, encode_state)
         due = reorder.next_review_at_ms(state, model)
         if due is not None:
             reviews.schedule(partition, lead_id, due, now_ms, min_bucket=min_bucket)
@@ -151,8 +160,7 @@ def register(
         candidate model. Its outputs are compared, never sent; the decision goes out before the
         shadow state is written (a redelivery re-sends the same id)."""
         assert shadow is not None and shadow_table is not None
-        raw = shadow_table.get(key)
-        before = decode_state(raw) if raw else None
+        before = read_decoded(shadow_table, key, decode_state)
         after, outputs = step(before)
         if after is before:  # already applied (redelivery): its decision was sent then
             return
@@ -169,7 +177,7 @@ def register(
             metrics.shadow_decisions.labels(
                 direction=decision.direction, source=decision.source, score_band=decision.band
             ).inc()
-        shadow_table[key] = encode_state(after)
+        write_encoded(shadow_table, key, after, encode_state)
 
     async def apply_lead_event(lead_event, partition: int) -> None:
         key = lead_event.lead_id.encode()
@@ -282,8 +290,9 @@ def register(
 
     async def buffer_visitor(message: LeadEvent | wire.VisitorLinked | wire.VisitorErased, meta: Meta) -> None:
         key = meta.key
-        raw = visitor_to_activity.get(key)
-        vstate = VisitorState.from_dict(orjson.loads(raw)) if raw else None
+        if key is None:  # every producer of this internal topic keys it by visitor
+            raise ValueError("a visitor event without a key")
+        vstate = read_decoded(visitor_to_activity, key, decode_visitor)
         if isinstance(message, wire.VisitorErased):
             # Only if the browser still maps to the erased lead (a shared one may have moved on).
             if vstate is not None and vstate.lead_id == message.lead_id:
@@ -298,7 +307,7 @@ def register(
         for forward in forwards:
             assert forward.lead_id is not None  # forwarded because the visitor is linked to a lead
             await lead_events.send(key=forward.lead_id.encode(), value=wire.encode_lead_event(forward))
-        visitor_to_activity[key] = orjson.dumps(vstate.to_dict())
+        write_encoded(visitor_to_activity, key, vstate, encode_visitor)
 
     pipeline.consume(
         "visitor_events",

@@ -188,3 +188,55 @@ def test_install_wraps_fausts_force_commit_once():
     wrapped = Consumer.force_commit
     write_behind.install()
     assert Consumer.force_commit is wrapped and wrapped.__name__ == "flushed_then_committed"
+
+
+class _Counting:
+    """encode/decode that count their calls."""
+
+    def __init__(self) -> None:
+        self.encoded = self.decoded = 0
+
+    def encode(self, value: dict) -> bytes:
+        self.encoded += 1
+        return repr(sorted(value.items())).encode()
+
+    def decode(self, raw: bytes) -> dict:
+        self.decoded += 1
+        return dict(eval(raw.decode()))  # noqa: S307 - test data written by encode above
+
+
+def test_a_held_object_is_read_back_without_decoding_and_encoded_once_when_written():
+    codec = _Counting()
+    table = _Table()
+    table.update({b"k": codec.encode({"n": 0})})  # stored before
+    codec.encoded = 0
+    behind = WriteBehindTable(table, max_keys=100)
+    with _processing(_event(1)):
+        for n in range(1, 6):
+            state = write_behind.read_decoded(behind, b"k", codec.decode)
+            assert state == {"n": n - 1}
+            write_behind.write_encoded(behind, b"k", {"n": n}, codec.encode)
+    assert codec.decoded == 1 and codec.encoded == 0  # the stored bytes decoded once, nothing encoded yet
+    behind.flush(None)
+    assert codec.encoded == 1 and table.writes == [(b"k", codec.encode({"n": 5}), 1)]
+
+
+def test_a_held_object_read_as_bytes_is_encoded_once_and_stays_readable_as_an_object():
+    codec = _Counting()
+    behind = WriteBehindTable(_Table(), max_keys=100)
+    with _processing(_event(0)):
+        write_behind.write_encoded(behind, b"k", {"a": 1}, codec.encode)
+    raw = behind.get(b"k")
+    assert raw == behind[b"k"] and codec.encoded == 1  # the lead API reads bytes
+    assert write_behind.read_decoded(behind, b"k", codec.decode) == {"a": 1} and codec.decoded == 1
+    behind.flush(None)
+    assert codec.encoded == 1  # not encoded again at the flush
+
+
+def test_the_helpers_encode_and_decode_at_once_on_a_plain_table():
+    codec = _Counting()
+    table: dict[bytes, bytes] = {}
+    write_behind.write_encoded(table, b"k", {"a": 1}, codec.encode)
+    assert table == {b"k": codec.encode({"a": 1})}
+    assert write_behind.read_decoded(table, b"k", codec.decode) == {"a": 1}
+    assert write_behind.read_decoded(table, b"absent", codec.decode) is None
