@@ -162,11 +162,12 @@ class Settings(BaseSettings):
     # event of a lead re-applies only what changed (agents.scoring.reorder.PathCache; a few KB
     # each, a path has one per event in its window); 0 turns the cache off.
     reorder_path_cache_steps: int = Field(8192, ge=0, le=1_000_000)
-    # Lead and visitor states written between two offset commits are held in memory and written
-    # once per key at the commit (streams/write_behind.py: one changelog record per lead per
-    # commit interval instead of one per event), up to this many keys per table before they
-    # are written at once; 0 writes every change through.
-    state_write_behind_keys: int = Field(10_000, ge=0, le=1_000_000)
+    # Opt-in (0 = off, the default): lead and visitor states written between two offset commits
+    # are held in memory and written once per key at the commit (streams/write_behind.py), up
+    # to this many keys per table. A draining worker does 15-25 % more events/s with 12-18 %
+    # less CPU per event, but after a large catch-up the live tail latency was worse (p95
+    # event->lead_scored at 200 events/s 208-685 ms against 21 ms; docs/benchmarks.md).
+    state_write_behind_keys: int = Field(0, ge=0, le=1_000_000)
 
     # --- Dead letters (streams.deadletter) -----------------------------------------
     # The record size limit is read from the topics' max.message.bytes at start; this much

@@ -38,14 +38,18 @@ times each (the compact state's deflate was 8-10 % of a draining worker's sample
 
 Bounded: a table that holds ``max_keys`` keys writes them all at once, inside the write that
 reached the bound (a commit that never comes, e.g. during a broker outage, must not grow the
-worker without end). ``max_keys=0`` (``LEADFLOW_STATE_WRITE_BEHIND_KEYS=0``) writes through.
+worker without end). Opt-in: ``LEADFLOW_STATE_WRITE_BEHIND_KEYS`` is 0 (write-through) by
+default, because the live tail latency after a large catch-up measured worse with it
+(docs/benchmarks.md, issue 14's fourth round).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
+from itertools import islice
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,9 @@ log = logging.getLogger(__name__)
 _INSTALLED = "_leadflow_write_behind"
 _REGISTRY = "_leadflow_write_behind_tables"  # on the Faust app: the tables its commits flush
 _DELETED = None  # a held deletion
+# Keys written per event-loop step at a commit: a few ms of encoding and table writes, so the
+# streams keep running between slices while a large held set (a burst of decay reviews) is written.
+FLUSH_SLICE_KEYS = 256
 
 
 class WriteBehindTable:
@@ -129,10 +136,11 @@ class WriteBehindTable:
         if len(self._held) >= self.max_keys:
             self.flush(None)
 
-    def flush(self, owned: Iterable[Any] | None) -> int:
-        """Write every held key to the table under the event that last wrote it; ``owned``: the
-        topic partitions this worker owns (None: all of them), a key of any other is dropped.
-        Returns the keys written. A write that fails keeps it and those after it held."""
+    def flush(self, owned: Iterable[Any] | None, limit: int | None = None) -> int:
+        """Write every held key (the first ``limit`` held, if given) to the table under the
+        event that last wrote it; ``owned``: the topic partitions this worker owns (None: all
+        of them), a key of any other is dropped. Returns the keys written or dropped. A write
+        that fails keeps it and those after it held."""
         if not self._held:
             return 0
         from faust.streams import _current_event
@@ -140,7 +148,7 @@ class WriteBehindTable:
         owned_tps = None if owned is None else set(owned)
         written = dropped = 0
         try:
-            for key in list(self._held):
+            for key in list(self._held) if limit is None else list(islice(self._held, limit)):
                 value, event, encode = self._held[key]
                 if owned_tps is not None and event.message.tp not in owned_tps:
                     dropped += 1
@@ -162,7 +170,7 @@ class WriteBehindTable:
             self.dropped += dropped
             if dropped:
                 log.info("table %s: %d held writes of partitions no longer owned dropped", self.name, dropped)
-        return written
+        return written + dropped
 
 
 def read_decoded(table: Any, key: bytes, decode: Callable[[bytes], Any]) -> Any:
@@ -201,6 +209,23 @@ def flush_all(app: Any) -> int:
     return sum(table.flush(owned) for table in tables)
 
 
+async def flush_yielding(app: Any, slice_keys: int = FLUSH_SLICE_KEYS) -> int:
+    """:func:`flush_all`, ``slice_keys`` keys at a time with the event loop let run in between,
+    so a commit after a burst (a sweep of a bucket of decay reviews: hundreds of leads) does not
+    stall the streams for the whole write. Only the last slice runs in the caller's step, so
+    what is held when this returns is nothing (keys held meanwhile are written too)."""
+    tables = getattr(app, _REGISTRY, ())
+    done = 0
+    while sum(table.held_keys() for table in tables) > slice_keys:
+        owned, budget = app.consumer.assignment(), slice_keys
+        for table in tables:
+            if budget > 0 and table.held_keys():
+                flushed = table.flush(owned, limit=budget)
+                done, budget = done + flushed, budget - flushed
+        await asyncio.sleep(0)
+    return done + flush_all(app)
+
+
 def install() -> None:
     """Patch ``faust.transport.consumer.Consumer.force_commit`` for this process (idempotent):
     the held writes are flushed first, in the step that fixes the offsets to commit. Every
@@ -215,10 +240,11 @@ def install() -> None:
 
 def _flushing_first(force_commit: Callable[..., Awaitable[bool]]) -> Callable[..., Awaitable[bool]]:
     """``force_commit`` that first writes the consumer's app's held keys. Nothing awaits
-    between the two, so no event is processed in between."""
+    between the last of them and the offsets being fixed, so every event those offsets cover
+    has its writes queued (events processed while earlier slices were written included)."""
 
     async def flushed_then_committed(self: Any, *args: Any, **kwargs: Any) -> bool:
-        flush_all(self.app)
+        await flush_yielding(self.app)  # its last slice and the offsets: one step
         return await force_commit(self, *args, **kwargs)
 
     return flushed_then_committed

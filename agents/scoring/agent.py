@@ -76,9 +76,9 @@ def register(
     settings, metrics = pipeline.settings, pipeline.metrics
     lead_events = pipeline.channel("lead_events")
     visitor_events = pipeline.channel("visitor_events")
-    # A lead's state and a visitor's buffer each stand alone: written once per key per commit
-    # (streams/write_behind.py). The review index stays write-through: a state is never durable
-    # before the index entry its events scheduled.
+    # A lead's state and a visitor's buffer each stand alone: with LEADFLOW_STATE_WRITE_BEHIND_KEYS
+    # they are written once per key per commit (streams/write_behind.py). The review index stays
+    # write-through: a state is never durable before the index entry its events scheduled.
     lead_to_state = pipeline.table(
         "lead_to_state", "lead id -> LeadState (agents.scoring.state_codec)", write_behind=True
     )

@@ -11,6 +11,7 @@ import pytest
 
 from agents.domain.identity import lead_id_for_email
 from agents.scoring.state_codec import decode_state
+from tests.integration.conftest import WorkerHarness
 from tests.integration.factories import as_avro, as_json, form_submit, web_activity
 
 pytestmark = pytest.mark.integration
@@ -120,6 +121,19 @@ def test_redelivered_event_is_counted_once(workers, kafka):
 
 
 def test_kill9_mid_stream_keeps_state_without_loss_or_double_count(workers, kafka):
+    _kill9_mid_stream(workers, kafka)
+
+
+def test_kill9_mid_stream_with_write_behind_state_keeps_every_count(stack, stack_settings, tmp_path, kafka):
+    """The same with lead states held until each commit (streams/write_behind.py, opt-in)."""
+    workers = WorkerHarness(stack_settings, tmp_path, state_write_behind_keys=10_000)
+    try:
+        _kill9_mid_stream(workers, kafka)
+    finally:
+        workers.stop_all()
+
+
+def _kill9_mid_stream(workers, kafka):
     topics = workers.topics
     leads = [f"crash{n}@acme-logistics.com" for n in range(8)]
     per_lead = 40
@@ -186,9 +200,21 @@ def test_local_stores_are_rebuilt_after_a_crash_and_reused_after_a_clean_stop(wo
     assert "did not stop cleanly" not in third.log_tail(400), workers.logs()
 
 
-def test_a_burst_of_one_leads_events_writes_its_state_once_per_commit_not_once_per_event(workers, kafka):
-    """streams/write_behind.py: a lead's state is written to the changelog at the offset
-    commit, once per key, not once per event (a write-through table sent 30 records here)."""
+@pytest.mark.parametrize("held_keys", [10_000, 0], ids=["write-behind", "write-through"])
+def test_a_burst_of_one_leads_events_writes_its_state_once_per_commit_with_write_behind(
+    stack, stack_settings, tmp_path, kafka, held_keys
+):
+    """streams/write_behind.py (LEADFLOW_STATE_WRITE_BEHIND_KEYS): a lead's state is written to
+    the changelog at the offset commit, once per key, not once per event; write-through (the
+    default) sends one record per event."""
+    workers = WorkerHarness(stack_settings, tmp_path, state_write_behind_keys=held_keys)
+    try:
+        _burst_of_one_lead(workers, kafka, write_behind=held_keys > 0)
+    finally:
+        workers.stop_all()
+
+
+def _burst_of_one_lead(workers, kafka, *, write_behind):
     topics = workers.topics
     email = "burst@acme-logistics.com"
     lead_id = lead_id_for_email(email)
@@ -209,6 +235,9 @@ def test_a_burst_of_one_leads_events_writes_its_state_once_per_commit_not_once_p
     records = kafka.consume(changelog, until=workers.watch(all_counted), timeout=120, decode=False)
     assert all_counted(records), workers.logs()
     written = [r for r in records if r["key"] == lead_id.encode()]
-    # The 30 events arrive in one batch and take well under a second; commits every 0.5 s.
-    assert 1 <= len(written) <= 6, [decode_state(r["value"]).event_count for r in written]
-    assert decode_state(written[-1]["value"]).event_count == events
+    counts = [decode_state(r["value"]).event_count for r in written]
+    if write_behind:  # the 30 events arrive in one batch and take well under a second; commits every 0.5 s
+        assert 1 <= len(written) <= 6, counts
+    else:
+        assert len(counts) >= events and sorted(set(counts)) == list(range(1, events + 1)), counts
+    assert counts[-1] == events

@@ -117,7 +117,7 @@ def test_keys_of_partitions_no_longer_owned_are_dropped_not_written():
         behind[b"mine"] = b"1"
     with _processing(_event(1, topic)):
         behind[b"moved"] = b"2"
-    assert behind.flush({(topic, 0)}) == 1
+    assert behind.flush({(topic, 0)}) == 2  # both leave the held keys
     assert table.writes == [(b"mine", b"1", 0)] and behind.dropped == 1 and behind.held_keys() == 0
 
 
@@ -240,3 +240,31 @@ def test_the_helpers_encode_and_decode_at_once_on_a_plain_table():
     assert table == {b"k": codec.encode({"a": 1})}
     assert write_behind.read_decoded(table, b"k", codec.decode) == {"a": 1}
     assert write_behind.read_decoded(table, b"absent", codec.decode) is None
+
+
+def test_a_commit_after_a_burst_writes_in_slices_letting_the_streams_run_in_between():
+    topic = "leadflow.internal.lead-events"
+    table = _Table()
+    behind = WriteBehindTable(table, max_keys=10_000)
+    app = SimpleNamespace(consumer=SimpleNamespace(assignment=lambda: {(topic, 0)}))
+    write_behind.register(app, behind)
+    with _processing(_event(0, topic)):
+        for n in range(600):
+            behind[b"k%d" % n] = b"v"
+    written_when_the_stream_ran: list[int] = []
+
+    async def stream() -> None:  # an agent holding one more key while the commit writes
+        written_when_the_stream_ran.append(len(table.writes))
+        with _processing(_event(0, topic)):
+            behind[b"late"] = b"v"
+
+    async def commit() -> int:
+        task = asyncio.ensure_future(stream())
+        done = await write_behind.flush_yielding(app, slice_keys=256)
+        await task
+        return done
+
+    assert asyncio.run(commit()) == 601
+    assert written_when_the_stream_ran == [256]  # the stream ran after the first slice
+    assert behind.held_keys() == 0 and table.writes[-1][0] == b"late"
+    assert len(table.writes) == 601
