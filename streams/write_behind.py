@@ -57,8 +57,8 @@ log = logging.getLogger(__name__)
 _INSTALLED = "_leadflow_write_behind"
 _REGISTRY = "_leadflow_write_behind_tables"  # on the Faust app: the tables its commits flush
 _DELETED = None  # a held deletion
-# Keys written per event-loop step at a commit: a few ms of encoding and table writes, so the
-# streams keep running between slices while a large held set (a burst of decay reviews) is written.
+# Keys written per event-loop step at a commit (about 25-50 ms of encoding and table writes
+# here): the streams run between slices while a large held set (a burst of reviews) is written.
 FLUSH_SLICE_KEYS = 256
 
 
