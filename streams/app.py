@@ -315,7 +315,6 @@ class Pipeline:
 def faust_app(settings: Settings, message_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES) -> faust.App:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     faust_flush.install()  # offsets are committed only after the changelog records are handed over
-    held_writes.install()  # write-behind tables write their held keys before each commit
     faust_recovery.install()  # no record delivered, then dropped, while stream partitions resume after recovery
     faust_bulk_restore.install()  # a cold table restore reads its changelog in bulk (with the app's BulkRestore)
     app = faust.App(

@@ -75,9 +75,7 @@ class WriteBehindTable:
         # key -> (the value, the event that wrote it, how to encode the value: None when it
         # is bytes already, or None for a deletion)
         self._held: dict[bytes, tuple[Any, Any, Callable[[Any], bytes] | None]] = {}
-        self.flushes = 0  # flushes that wrote something
-        self.written = 0  # keys written to the table, in all
-        self.dropped = 0  # keys of partitions no longer owned, in all
+        self.dropped = 0  # keys of partitions no longer owned, in all (logged as they go)
 
     # --- reads ---------------------------------------------------------------------------
     def get(self, key: bytes, default: Any = None) -> Any:
@@ -165,8 +163,6 @@ class WriteBehindTable:
                     written += 1
                 del self._held[key]
         finally:
-            self.flushes += 1
-            self.written += written
             self.dropped += dropped
             if dropped:
                 log.info("table %s: %d held writes of partitions no longer owned dropped", self.name, dropped)
@@ -192,7 +188,9 @@ def write_encoded(table: Any, key: bytes, value: Any, encode: Callable[[Any], by
 
 
 def register(app: Any, table: WriteBehindTable) -> None:
-    """Flush ``table`` before each of ``app``'s offset commits (see :func:`install`)."""
+    """Flush ``table`` before each of ``app``'s offset commits (see :func:`install`, done here:
+    a worker without a write-behind table keeps Faust's commit as it is)."""
+    install()
     tables = getattr(app, _REGISTRY, None)
     if tables is None:
         tables = []

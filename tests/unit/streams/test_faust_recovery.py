@@ -114,3 +114,40 @@ def test_install_is_idempotent() -> None:
     patched = Recovery.on_recovery_completed
     faust_recovery.install()
     assert Recovery.on_recovery_completed is patched
+
+
+class _AIOKafkaConsumer:
+    """What seek_all_to_committed calls on aiokafka's consumer: committed offsets, the seeks."""
+
+    def __init__(self, committed: dict[str, int | None]) -> None:
+        self.committed, self.to_beginning = committed, []
+
+    async def seek_to_committed(self) -> dict[str, int | None]:
+        return dict(self.committed)
+
+    async def beginning_offsets(self, tps: list[str]) -> dict[str, int]:
+        return {tp: 3 for tp in tps}  # the log starts at 3 (older records deleted)
+
+    def seek(self, tp: str, offset: int) -> None:  # sets the position at once (no reset pending)
+        self.to_beginning.append((tp, offset))
+
+
+def test_faust_seek_to_committed_rewinds_never_committed_stream_partitions_only() -> None:
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    aiokafka_consumer = _AIOKafkaConsumer(
+        {"in.form-submits/0": 7, "in.form-submits/1": None, "lead-events/0": 0, "lead_to_state-changelog/0": None}
+    )
+
+    async def call_thread(fn, *args):  # Faust runs it on the consumer's thread; here, inline
+        return await fn(*args)
+
+    thread = SimpleNamespace(
+        consumer=SimpleNamespace(_is_changelog_tp=lambda tp: "changelog" in tp),
+        call_thread=call_thread,
+        _ensure_consumer=lambda: aiokafka_consumer,
+    )
+    committed = asyncio.run(AIOKafkaConsumerThread.seek_to_committed(thread))
+
+    assert committed == aiokafka_consumer.committed  # what Faust's perform_seek reads, unchanged
+    assert sorted(aiokafka_consumer.to_beginning) == [("in.form-submits/1", 3), ("lead-events/0", 3)]
