@@ -48,6 +48,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     from agents.routing.roster_store import check_routing_owners
     from leadflow.compose import create_app, load_configs
     from streams import local_state
+    from streams.gc_tuning import collect_fully_less_often, freeze_what_is_alive
     from streams.health import Health, HealthService
     from streams.kafka_outage import exit_when_stop_waits_on_kafka, install
     from streams.logs import logging_config
@@ -59,6 +60,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     # A store left by a worker that did not stop cleanly may be ahead of Kafka: rebuild it.
     local_state.claim(settings.data_dir)
     use_event_loop(settings)
+    collect_fully_less_often(settings.gc_full_collection_every)
     limit = prepare(settings)
     # Reconnect backoff, outage log line and readiness for every Kafka client Faust makes from here.
     kafka_outage = install(settings)
@@ -96,6 +98,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
             pipeline.metrics,
             kafka_outage=kafka_outage,
             redis_probes=[RosterWatch(settings, pipeline.metrics.roster_loaded).probe()],
+            on_first_ready=freeze_what_is_alive if settings.gc_freeze_at_ready else None,
         ),
         loglevel=loglevel,
         quiet=True,

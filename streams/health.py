@@ -273,8 +273,10 @@ class HealthService(Service):
         redis_interval_s: float = 2.0,
         kafka_outage: Any = None,
         redis_probes: Iterable[RedisProbe] = (),
+        on_first_ready: Callable[[], object] | None = None,
         **kwargs: Any,
     ) -> None:
+        self.on_first_ready = on_first_ready  # called once, the first time the worker is ready
         self.kafka_outage = kafka_outage  # streams.kafka_outage.KafkaOutage: the kafka check, its log line
         self.app, self.health, self.settings, self.metrics = app, health, settings, metrics
         self.beat_interval_s = beat_interval_s
@@ -298,6 +300,9 @@ class HealthService(Service):
             if ready != was_ready:  # one line per change, e.g. per rebalance
                 if ready:
                     log.info("worker ready")
+                    if self.on_first_ready is not None:
+                        first, self.on_first_ready = self.on_first_ready, None
+                        first()
                 else:
                     log.warning(
                         "worker not ready: %s", "; ".join(f"{name}: {body['checks'][name]}" for name in body["failing"])

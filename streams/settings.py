@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     bulk_restore_min_records: int = Field(10_000, ge=0, le=1_000_000_000)
     # The worker's event loop: uvloop (issue 14: +9% events/s) or the standard library's.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # Freeze what is alive when the worker is first ready out of garbage collections: full
+    # collections walked it every few seconds, the longest pauses of the live loop (streams/gc_tuning.py).
+    gc_freeze_at_ready: bool = True
+    # Young (generation 1) collections between two looks at a full one (Python's default: 10). A
+    # full collection walks every tracked object (100-180 ms in a worker that has drained a
+    # backlog); fewer of them keep those pauses out of the live tail (streams/gc_tuning.py).
+    gc_full_collection_every: int = Field(100, ge=1, le=100_000)
     standby_replicas: int = Field(0, ge=0, le=7)
     # Broker unreachable: reconnect after base, 2x base, ... up to the cap (+-20%), one log line
     # per interval, and a stop that waits on Kafka gives up after the timeout (streams/kafka_outage.py).

@@ -248,3 +248,38 @@ def _table_write_counts() -> None:
     Table.on_key_set = on_key_set  # type: ignore[method-assign]
     Consumer.force_commit = force_commit  # type: ignore[method-assign]
     atexit.register(report)
+
+
+@_patch("gc_census")
+def _gc_census() -> None:
+    """Diagnosis: what the full garbage collections walk. After every 10th full collection, the
+    objects the collector tracks per generation, the permanent (frozen) ones, and the 12 most
+    common types, to the worker log (type names only, never a value)."""
+    import gc
+    import sys
+    import time
+    from collections import Counter
+
+    full = [0]
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        full[0] += 1
+        if full[0] % 10:
+            return
+        took_ms = (time.perf_counter() - started[0]) * 1000
+        tracked = gc.get_objects()
+        types = Counter(type(obj).__name__ for obj in tracked)
+        print(
+            f"GC_CENSUS full#{full[0]} {took_ms:.0f} ms, tracked {len(tracked)}, frozen {gc.get_freeze_count()}; "
+            + ", ".join(f"{name} {count}" for name, count in types.most_common(12)),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    gc.callbacks.append(on_gc)

@@ -306,3 +306,39 @@ def test_each_ping_carries_the_probes_and_hands_them_their_results(monkeypatch, 
     assert checked == [None, "down: refused", None]
     assert seen == [1, 0]  # only answers Redis gave
     assert fake.closed
+
+
+def test_on_first_ready_runs_once_at_the_first_ready_beat(monkeypatch):
+    import asyncio
+
+    import streams.health
+    from streams.health import HealthService
+
+    monkeypatch.setattr(streams.health, "consumer_state", lambda app: None)
+    states = [False, True, False, True, True]  # ready, a rebalance, ready again
+
+    class FakeHealth:
+        def beat(self, consumer):
+            pass
+
+        def readiness(self):
+            return states.pop(0), {"checks": {"consumer_group": "rebalancing"}, "failing": ["consumer_group"]}
+
+    calls, gauge = [], []
+    metrics = SimpleNamespace(worker_ready=SimpleNamespace(set=gauge.append))
+
+    async def run():
+        service = HealthService(
+            SimpleNamespace(), FakeHealth(), SimpleNamespace(), metrics, on_first_ready=lambda: calls.append(len(gauge))
+        )
+
+        async def next_beat(seconds):
+            if not states:
+                service._stopped.set()
+
+        service.sleep = next_beat
+        await service._heartbeat()
+
+    asyncio.run(run())
+    assert gauge == [0, 1, 0, 1, 1]
+    assert calls == [2]  # once, on the first ready beat (after its gauge was set)
