@@ -33,6 +33,8 @@ from streams.topics import KAFKA_DEFAULT_MAX_MESSAGE_BYTES, OUTPUT_TOPIC_FIELD, 
 
 log = logging.getLogger(__name__)
 
+EmittedListener = Callable[[Meta], Awaitable[None]]
+
 # Which output topic each Avro subject goes to.
 SUBJECT_TOPIC_FIELD = OUTPUT_TOPIC_FIELD
 
@@ -87,6 +89,8 @@ class Pipeline:
     _agents_built: bool = False
     # (source topic, target field) -> (target topic, the consumers hand_off delivers to)
     _hand_offs: dict[tuple[str, str], tuple[str, tuple[Consumer, ...]]] = field(default_factory=dict)
+    # TopicNames field -> what follow_emitted registered on it
+    _followers: dict[str, list[EmittedListener]] = field(default_factory=dict)
     # One warning per reason, then a tally every 10 s (a fuzz run once logged 48,000 lines);
     # leadflow_dead_letters_total{reason} counts every one.
     dead_letter_log: LogSummary = field(
@@ -144,13 +148,48 @@ class Pipeline:
         return self.tables[name]
 
     async def emit(self, subject: str, key: str, record: dict[str, Any]) -> None:
-        """Avro-encode an output record and send it, keyed by lead id."""
+        """Avro-encode an output record and send it, keyed by lead id; then hand it to the
+        listeners :meth:`follow_emitted` registered on its topic, when this worker owns the
+        partition Kafka puts it on."""
+        target = SUBJECT_TOPIC_FIELD[subject]
         payload = self.codec.encode_output(subject, record, self.settings.output_format)
-        sent = await self.channel(SUBJECT_TOPIC_FIELD[subject]).send(key=key.encode(), value=payload)
+        key_bytes = key.encode()
+        channel = self.channel(target)
+        sent = await channel.send(key=key_bytes, value=payload)
         # send() returns a FutureMessage, an asyncio.Future, typed as an Awaitable.
         faust_flush.track_output(
             cast("asyncio.Future[Any]", sent)
         )  # the state write's changelog record waits for its ack
+        listeners = self._followers.get(target)
+        if listeners:
+            event = faust.current_event()
+            partition = self.partition_of(key_bytes)
+            # Only where the record's partition is the current event's: that partition's tables
+            # (and its changelog records) are this agent's to write (all topics are co-partitioned).
+            if event is not None and event.message.partition == partition:
+                meta = Meta(
+                    topic=getattr(self.topic_names, target),
+                    partition=partition,
+                    offset=event.message.offset,
+                    key=key_bytes,
+                    value=payload,
+                    timestamp_ms=self.now_ms(),
+                )
+                for listener in listeners:
+                    await listener(meta)
+
+    def follow_emitted(self, target: str, listener: EmittedListener) -> None:
+        """Hand every record this worker emits on the TopicNames field ``target`` to
+        ``listener(meta)`` in-process too, right after it is sent (the bytes sent, and a Meta
+        naming the topic and partition; the offset is the current input's).
+
+        Why: a consumer of one of the worker's own outputs (routing reads the MQLs scoring
+        emits) can act on it without the record's round trip through Kafka (issue 14). The
+        record still goes to Kafka, and the consumer still reads it there: that is the
+        guarantee, the in-process call only the fast path, so the listener must dedupe the
+        copy it reads back, must not raise, and must not wait long (it runs inside the
+        emitting agent)."""
+        self._followers.setdefault(target, []).append(listener)
 
     def consume(
         self,

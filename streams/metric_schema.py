@@ -20,6 +20,10 @@ REJECTED = "rejected"
 # redelivery checks (agents/routing/redelivery.py: duplicate -> "route", stale, same_mql).
 DUPLICATE_STAGES = ("score", "route", "route_stale", "route_same_mql", "reassign_duplicate", "reassign_stale")
 
+# leadflow_mqls_routed_in_process_total{outcome}: routed in the scoring agent that emitted the
+# MQL, or left to the routing agent's read of out.mqls (Redis slow or away, the lead busy, an error).
+IN_PROCESS_ROUTING_OUTCOMES = ("routed", "deferred")
+
 # The lead API (streams.web): which endpoint, the HTTP status sent, and whether this worker
 # owned the lead or forwarded the request to the worker that does.
 API_ENDPOINTS = ("lead", "lookup")

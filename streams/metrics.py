@@ -61,6 +61,7 @@ from streams.metric_schema import (
     ENCODINGS,
     EVENT_TO_ASSIGNMENT_BUCKETS,
     EVENT_TO_SCORE_BUCKETS,
+    IN_PROCESS_ROUTING_OUTCOMES,
     NAMESPACE,
     PRIORITIES,
     REJECTED,
@@ -209,6 +210,12 @@ class Metrics:
             "Assignments that went to a named fallback owner (no rule matched, owner inactive...).",
             ident_guard("reason", max_values=20),
         )
+        self.mqls_routed_in_process = counter(
+            "mqls_routed_in_process_total",
+            "MQLs routed in the scoring agent that emitted them (routed), or left to the routing "
+            "agent's read of the MQL topic (deferred: Redis slow or away, the lead busy, an error).",
+            closed_guard("outcome", IN_PROCESS_ROUTING_OUTCOMES),
+        )
         self.pending_assignments = Gauge(
             "pending_assignments",
             "MQLs parked on this worker's partitions because the roster in Redis is unusable "
@@ -327,6 +334,8 @@ class Metrics:
             for endpoint in API_ENDPOINTS:
                 for status in API_STATUSES:
                     self.api_requests.labels(endpoint=endpoint, status=status, served=served)
+        for outcome in IN_PROCESS_ROUTING_OUTCOMES:
+            self.mqls_routed_in_process.labels(outcome=outcome)
         self.redis_waiting.set(0)
         self.pending_assignments.set(0)
         self.worker_ready.set(0)

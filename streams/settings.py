@@ -198,6 +198,12 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(1.0, gt=0, le=3600)
     # How often parked MQLs (roster_error: pending in routing.yaml) are tried again.
     routing_redrive_interval_s: float = Field(10.0, gt=0, le=3600)
+    # Route an MQL in the scoring agent that emits it (one Kafka hop less to its assignment); the
+    # routing agent still reads it from <p>.out.mqls and routes whatever the fast path left.
+    routing_in_process: bool = True
+    # The fast path's bound on each Redis call: slower (or Redis away) leaves the MQL to the
+    # routing agent, and the fast path rests for LEADFLOW_REDIS_RETRY_MAX_S.
+    routing_in_process_redis_timeout_s: float = Field(0.5, gt=0, le=60)
 
     # --- Business configuration files ---------------------------------------------
     scoring_model_path: Path = REPO_ROOT / "config" / "scoring-model.yaml"

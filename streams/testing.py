@@ -102,6 +102,7 @@ class FakePipeline:
         self.partitions = set(partitions)  # what owned_partitions() answers for every topic
         self.hand_offs = hand_offs
         self.handed_off: list[tuple[str, bytes]] = []
+        self.followers: dict[str, list[Callable[[Meta], Awaitable[None]]]] = {}
         self.channels: dict[str, ListChannel] = {}
         self.tables: dict[str, dict[bytes, bytes]] = {}
         self.consumers: dict[str, tuple[Consumer, list[str]]] = {}
@@ -133,7 +134,25 @@ class FakePipeline:
     async def emit(self, subject: str, key: str, record: dict[str, Any]) -> None:
         payload = self.codec.encode_output(subject, record, self.settings.output_format)  # schema check
         self.emitted.append(Emitted(subject, key, record))
-        self.channel(SUBJECT_TOPIC_FIELD[subject]).sent.append(Sent(key.encode(), payload, None))
+        target = SUBJECT_TOPIC_FIELD[subject]
+        self.channel(target).sent.append(Sent(key.encode(), payload, None))
+        partition = partition_for(key.encode(), self.settings.topic_partitions)
+        if self.hand_offs and partition in self.partitions:
+            meta = Meta(
+                topic=getattr(self.topic_names, target),
+                partition=partition,
+                offset=-1,
+                key=key.encode(),
+                value=payload,
+                timestamp_ms=self.now_ms(),
+            )
+            for listener in self.followers.get(target, ()):
+                await listener(meta)
+
+    def follow_emitted(self, target: str, listener: Callable[[Meta], Awaitable[None]]) -> None:
+        """As :meth:`streams.app.Pipeline.follow_emitted`; the listeners are called only when
+        built with ``hand_offs=True`` and the record's partition is one of ``partitions``."""
+        self.followers.setdefault(target, []).append(listener)
 
     async def dead_letter(self, meta: Meta, reason_code: str, reason: str) -> None:
         self.metrics.dead_letters.labels(reason=reason_code).inc()

@@ -58,7 +58,10 @@ breach as cause) is emitted, then the table is written. Other breaches are ignor
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -74,12 +77,15 @@ from agents.routing.redelivery import RoutingMemo, redelivery_action
 from agents.routing.roster_store import RosterDataError, RosterStore, StalePlan
 from streams.app import Pipeline
 from streams.consume import Meta, record_reader
-from streams.redis_client import RedisRetry
+from streams.keyed_lock import KeyedLocks
+from streams.redis_client import RETRYABLE_ERRORS, RedisRetry
 
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "route_mqls"
 _MAX_REPLANS = 20
+# ``await redis(operation, *args, **kwargs)``: RedisRetry (waits for Redis) or the fast path's one bounded try.
+RedisCall = Callable[..., Awaitable[Any]]
 
 
 def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
@@ -105,12 +111,18 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
         return store_box[0]
 
     with_redis = RedisRetry(settings, metrics, who="routing", held="MQLs are held")
+    # One lead at a time across the routing agent and the in-process fast path (route_emitted_mql).
+    leads = KeyedLocks()
+    read_mql = record_reader(pipeline.codec, "lead_qualified", "mqls")
+    fast_path_rests_until = [0.0]  # time.monotonic(): after a failed try, the routing agent routes
 
     async def decide(
         record: dict[str, Any],
         facts,
         priority,
         upgrading: RoutingMemo | None = None,
+        *,
+        redis: RedisCall,
     ) -> tuple[rules.Plan, rules.Decision, Any]:
         """Plan against the current roster and run it in Redis; re-plan if the roster moved
         meanwhile (after _MAX_REPLANS tries, the last plan is applied without the check).
@@ -131,31 +143,38 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
                 log.exception("routing rules failed for lead %s; assigning to the fallback owner", facts.lead_id)
                 return rules.fallback_plan(record, config, reason="routing_error", roster_version=version)
 
-        result = await run_plan(make_plan, key_id=None)
+        result = await run_plan(make_plan, key_id=None, redis=redis)
         assert result is not None  # a routing plan always ends with the fallback
         return result
 
-    async def run_plan(make_plan, *, key_id: str | None):
+    async def run_plan(make_plan, *, key_id: str | None, redis: RedisCall = with_redis):
         """(plan, decision, roster) - or None when ``make_plan`` has nobody to offer."""
         s = store()
         for attempt in range(1, _MAX_REPLANS + 1):
-            snap = await with_redis(s.snapshot)
+            snap = await redis(s.snapshot)
             now_ms = pipeline.now_ms()
             version = snap.version if attempt < _MAX_REPLANS else -1
             plan = make_plan(snap.roster, now_ms, version)
             if plan is None:
                 return None
             try:
-                decision = await with_redis(
-                    s.assign, plan, now_ms=now_ms, ttl_s=config.idempotency_ttl_s, key_id=key_id
-                )
+                decision = await redis(s.assign, plan, now_ms=now_ms, ttl_s=config.idempotency_ttl_s, key_id=key_id)
             except StalePlan:
                 continue
             return plan, decision, snap.roster
         raise AssertionError("unreachable: the last attempt does not check the roster version")
 
-    async def route(record: dict[str, Any], partition: int, waiting: parking.PendingLead | None = None) -> None:
-        """Route one MQL; ``waiting``: its parked entry, when re-driven (agents.routing.pending)."""
+    async def route(
+        record: dict[str, Any],
+        partition: int,
+        waiting: parking.PendingLead | None = None,
+        *,
+        redis: RedisCall = with_redis,
+        in_process: bool = False,
+    ) -> None:
+        """Route one MQL; ``waiting``: its parked entry, when re-driven (agents.routing.pending);
+        ``in_process``: in the scoring agent that emitted it (``route_emitted_mql``), with
+        ``redis`` its one bounded try per call."""
         facts = facts_from_mql(record, config)
         key = facts.lead_id.encode()
         raw = lead_to_assignment.get(key)
@@ -166,13 +185,17 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             if waiting is not None:  # assigned meanwhile (a later MQL, or a crash after the memo write)
                 parked.drop(facts.lead_id, waiting.partition)
                 return
+            if skip == "duplicate" and memo is not None and memo.in_process and not in_process:
+                return  # the copy read back of an MQL routed in-process: expected, not a redelivery
             metrics.duplicates_skipped.labels(stage="route" if skip == "duplicate" else f"route_{skip}").inc()
             return
         raised_from = upgrades.upgrade_of(memo, facts.mql_number, priority.priority)
         try:
-            plan, decision, roster = await decide(record, facts, priority, memo if raised_from else None)
+            plan, decision, roster = await decide(record, facts, priority, memo if raised_from else None, redis=redis)
         except RosterDataError as exc:
-            result = await on_roster_error(exc, record, facts, partition, waiting)
+            if in_process:  # parking or the fallback owner: the routing agent's call, made once
+                raise
+            result = await on_roster_error(exc, record, facts, partition, waiting, redis=redis)
             if result is None:
                 return
             plan, decision, roster = result
@@ -198,6 +221,7 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
                 owners=(assignment.record["owner_id"],),
                 first_assigned_at=assignment.record["assigned_at"],
                 facts=reassignment.facts_to_dict(facts, plan.priority),
+                in_process=in_process,
             ).to_dict()
         )
         if parked.resolve(facts.lead_id, facts.mql_number, partition):  # after the memo: see agents.routing.pending
@@ -216,7 +240,7 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
                 max(0.0, (pipeline.now_ms() - int(cause_ms)) / 1000)
             )
 
-    async def on_roster_error(exc: RosterDataError, record, facts, partition: int, waiting):
+    async def on_roster_error(exc: RosterDataError, record, facts, partition: int, waiting, *, redis: RedisCall):
         """The roster in Redis is unusable: park the MQL (None) or give it to the fallback owner
         ((plan, decision, None)), as ``roster_error`` in routing.yaml says."""
         now = pipeline.now_ms()
@@ -240,7 +264,7 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
             record, config, reason=exc.reason, roster_version=-1, note=f"roster unusable: {exc.detail}"
         )
         try:
-            decision = await with_redis(lambda: store().assign(plan, now_ms=now, ttl_s=config.idempotency_ttl_s))
+            decision = await redis(lambda: store().assign(plan, now_ms=now, ttl_s=config.idempotency_ttl_s))
         except RosterDataError as again:  # even the fallback's Redis entries: assign without Redis
             log.warning("lead %s: fallback owner assigned without Redis (%s)", facts.lead_id, again.detail)
             decision = parking.local_fallback_decision(plan, now)
@@ -252,12 +276,13 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
     async def redrive(partition: int) -> None:
         """A command from the timer: route the MQLs parked on one partition again."""
         for lead_id in parked.lead_ids(partition):
-            waiting = parked.get(lead_id)
             try:
-                if waiting is None:  # crash between the index and the entry write
-                    parked.drop(lead_id, partition)
-                else:
-                    await route(waiting.record, partition, waiting)
+                async with leads.hold(lead_id):
+                    waiting = parked.get(lead_id)
+                    if waiting is None:  # crash between the index and the entry write
+                        parked.drop(lead_id, partition)
+                    else:
+                        await route(waiting.record, partition, waiting)
             except Exception:  # noqa: BLE001 - the lead stays parked (and alerted); the others go on
                 log.exception("re-driving parked lead %s failed", lead_id)
         refresh_gauge()
@@ -387,13 +412,62 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
         unusable (agents.routing.pending)."""
         if isinstance(message, wire.RoutingRedrive):
             await redrive(message.partition)
-        elif meta.topic == names.sla_breaches:
-            if reassignment.wants_reassignment(message):  # escalations are for people (and the SLA agent)
-                await reassign(message)
-        elif meta.topic == names.erasures:
-            await on_erasure(message)
-        else:
-            await route(message, meta.partition)
+            return
+        async with leads.hold(message["lead_id"]):
+            if meta.topic == names.sla_breaches:
+                if reassignment.wants_reassignment(message):  # escalations are for people (and the SLA agent)
+                    await reassign(message)
+            elif meta.topic == names.erasures:
+                await on_erasure(message)
+            else:
+                await route(message, meta.partition)
+
+    async def redis_once(operation, *args, **kwargs):
+        return await asyncio.wait_for(operation(*args, **kwargs), settings.routing_in_process_redis_timeout_s)
+
+    async def route_emitted_mql(meta: Meta) -> None:
+        """The fast path: route an MQL the scoring agent just emitted, in that agent (one Kafka
+        hop less to its assignment). Never waits: with Redis slow or away (one try per call,
+        ``LEADFLOW_ROUTING_IN_PROCESS_REDIS_TIMEOUT_S``), the lead busy in the routing agent,
+        or anything failing, the MQL is left to the routing agent, which reads every MQL from
+        the topic anyway; that copy of one routed here is skipped by the memo."""
+        outcomes = metrics.mqls_routed_in_process
+        if with_redis.since is not None or time.monotonic() < fast_path_rests_until[0]:
+            outcomes.labels(outcome="deferred").inc()  # the routing agent is waiting for Redis
+            return
+        try:
+            record = read_mql(meta.value)
+            lead_id = record["lead_id"]
+        except Exception:  # noqa: BLE001 - the routing agent reads it too, and dead-letters it
+            outcomes.labels(outcome="deferred").inc()
+            return
+        if leads.held(lead_id):
+            outcomes.labels(outcome="deferred").inc()
+            return
+        try:
+            async with leads.hold(lead_id):
+                await route(record, meta.partition, redis=redis_once, in_process=True)
+        except RosterDataError:  # the roster is unusable: roster_error in routing.yaml, applied by the routing agent
+            outcomes.labels(outcome="deferred").inc()
+            return
+        except Exception as exc:  # noqa: BLE001 - the routing agent routes it from the topic
+            fast_path_rests_until[0] = time.monotonic() + settings.redis_retry_max_s
+            outcomes.labels(outcome="deferred").inc()
+            if isinstance(exc, RETRYABLE_ERRORS):
+                log.warning(
+                    "lead %s: Redis did not answer the in-process routing (%s); the routing agent "
+                    "routes it, and routes alone for the next %gs",
+                    lead_id,
+                    type(exc).__name__,
+                    settings.redis_retry_max_s,
+                )
+            else:
+                log.exception("lead %s: in-process routing failed; the routing agent routes it", lead_id)
+            return
+        outcomes.labels(outcome="routed").inc()
+
+    if settings.routing_in_process:
+        pipeline.follow_emitted("mqls", route_emitted_mql)
 
     pipeline.consume(
         {

@@ -37,9 +37,12 @@ class RoutingMemo:
     owners: tuple[str, ...] = ()  # owners this MQL has had, first one first (SLA reassignments)
     first_assigned_at: int | None = None  # the MQL's first assignment (the SLA ladder's anchor)
     facts: dict[str, Any] | None = None  # LeadFacts + priority (agents.routing.reassign.facts_to_dict)
+    # Routed in the scoring agent that emitted the MQL: the copy the routing agent reads back
+    # from the MQL topic is expected, not a redelivery (not counted as a duplicate).
+    in_process: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "mql_event_id": self.mql_event_id,
             "mql_number": self.mql_number,
             "priority": self.priority,
@@ -48,6 +51,9 @@ class RoutingMemo:
             "first_assigned_at": self.first_assigned_at,
             "facts": self.facts,
         }
+        if self.in_process:  # absent otherwise: memos written before it read the same
+            d["in_process"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RoutingMemo:
@@ -62,6 +68,7 @@ class RoutingMemo:
             owners,
             int(first) if first is not None else None,
             d.get("facts"),
+            bool(d.get("in_process", False)),
         )
 
 

@@ -325,6 +325,8 @@ def test_account_owner_wins_end_to_end_from_form_submits(routing, kafka):
     assert assignment["handoff"] == mql_out["handoff"]
     assert assignment["mql_event_id"] == mql_out["event_id"]
     assert routing.metric('leadflow_assignments_total{priority="P1",rule="account_owner"}') >= 1
+    # Routed in the scoring agent that emitted the MQL; the copy read back from out.mqls is no duplicate.
+    assert routing.metric('leadflow_mqls_routed_in_process_total{outcome="routed"}') >= 1
     if mql_out.get("cause_received_at"):
         assert routing.metric('leadflow_event_to_assignment_seconds_count{priority="P1"}') >= 1
 
@@ -521,6 +523,29 @@ def test_redis_stopped_and_restarted_mid_stream_loses_nothing(stack, stack_setti
         try:
             during = [mql(country="FR") for _ in range(20)]
             publish_mqls(harness, during)
+            # Hot leads through scoring too: the in-process fast path must leave them to the
+            # routing agent (never stall scoring), which assigns them once Redis is back.
+            hot = [f"hot{i}.{uuid.uuid4().hex[:6]}@acme-logistics.com" for i in range(3)]
+            kafka.produce(harness.topics.form_submits, [as_json(form_submit(email)) for email in hot])
+            kafka.produce(
+                harness.topics.web_activity,
+                [
+                    as_json(activity)
+                    for email in hot
+                    for activity in (
+                        web_activity(email=email),
+                        web_activity(email=email, page_type="demo", url="https://example.com/demo"),
+                    )
+                ],
+            )
+            hot_leads = [lead_id_for_email(email) for email in hot]
+            qualified = kafka.consume(
+                harness.topics.mqls,
+                until=lambda rs: {r["value"]["lead_id"] for r in rs} >= set(hot_leads),
+                timeout=60,
+            )
+            # scored and qualified while Redis is down: scoring did not wait for it
+            assert {r["value"]["lead_id"] for r in qualified} >= set(hot_leads), harness.logs()
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and harness.metric("leadflow_redis_waiting") != 1.0:
                 time.sleep(0.5)
@@ -533,11 +558,11 @@ def test_redis_stopped_and_restarted_mid_stream_loses_nothing(stack, stack_setti
         after = [mql(country="FR") for _ in range(10)]
         publish_mqls(harness, after)
         everyone = first + during + after
-        got = assignments_for(kafka, harness, [r["lead_id"] for r in everyone], timeout=120, settle=2.0)
-        assert Counter(a["lead_id"] for a in got) == {r["lead_id"]: 1 for r in everyone}, (
-            "each MQL assigned exactly once"
-        )
-        counts = Counter(a["owner_id"] for a in got)
+        lead_ids = [r["lead_id"] for r in everyone] + hot_leads
+        got = assignments_for(kafka, harness, lead_ids, timeout=120, settle=2.0)
+        assert Counter(a["lead_id"] for a in got) == {lead: 1 for lead in lead_ids}, "each MQL assigned exactly once"
+        assert harness.metric('leadflow_mqls_routed_in_process_total{outcome="deferred"}') >= len(hot_leads)
+        counts = Counter(a["owner_id"] for a in got if a["lead_id"] not in hot_leads)
         assert max(counts.values()) - min(counts.values()) <= 1, counts  # cursors survived the restart
         assert harness.metric("leadflow_redis_waiting") == 0.0
     finally:

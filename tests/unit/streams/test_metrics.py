@@ -40,6 +40,7 @@ EXPECTED = {
     "shadow_decisions": ("leadflow_shadow_decisions", "counter", {"direction", "source", "score_band"}),
     "assignments": ("leadflow_assignments", "counter", {"rule", "priority"}),
     "fallback_assignments": ("leadflow_fallback_assignments", "counter", {"reason"}),
+    "mqls_routed_in_process": ("leadflow_mqls_routed_in_process", "counter", {"outcome"}),
     "speed_to_lead_seconds": ("leadflow_speed_to_lead_seconds", "histogram", {"priority", "team"}),
     "sla_breaches": ("leadflow_sla_breaches", "counter", {"priority", "tier"}),
     "sla_open_clocks": ("leadflow_sla_open_clocks", "gauge", {"priority"}),
