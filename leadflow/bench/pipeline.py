@@ -184,6 +184,11 @@ async def _latency_phase(
     )
     await reader.start()
     sent_at: dict[str, int] = {}
+    sent_subject: dict[str, str] = {}
+    # (lead id, input broker time) -> when its lead_scored went out, and the input's subject
+    scored_out: dict[tuple[str, int], tuple[int, str]] = {}
+    # MQL broker time - its lead_scored's, by the input subject that caused it
+    mql_after_scored: dict[str, list[float]] = {}
     scored_lat: list[float] = []
     mql_lat: list[float] = []
     assign_lat: list[float] = []
@@ -198,6 +203,7 @@ async def _latency_phase(
         # much later): their delay is the buyer's, not the pipeline's. Identified events only.
         if event.event_id and (event.subject != "web_activity" or event.record.get("email")):
             sent_at[event.event_id] = stamped_ms
+            sent_subject[event.event_id] = event.subject
 
     def absorb(rows) -> None:
         for _topic, subject, value, ts, _ in rows:
@@ -205,10 +211,14 @@ async def _latency_phase(
                 t_in = sent_at.get(value["cause_event_id"])
                 if t_in is not None:
                     scored_lat.append(ts - t_in)
+                    scored_out[(value["lead_id"], t_in)] = (ts, sent_subject[value["cause_event_id"]])
                     scored_causes.add(value["cause_event_id"])
             elif subject == "lead_qualified" and value.get("cause_received_at"):
                 if value["cause_received_at"] >= phase_start_ms:
                     mql_lat.append(ts - value["cause_received_at"])
+                    scored = scored_out.get((value["lead_id"], value["cause_received_at"]))
+                    if scored is not None:
+                        mql_after_scored.setdefault(scored[1], []).append(ts - scored[0])
                     mql_cause[value["event_id"]] = value["cause_received_at"]
             elif subject == "lead_assigned":
                 pending_assign.append({"mql": value["mql_event_id"], "ts": ts})
@@ -260,6 +270,10 @@ async def _latency_phase(
         "event_to_scored": percentiles(scored_lat),
         "event_to_mql": percentiles(mql_lat),
         "event_to_assignment": percentiles(assign_lat),
+        # How long after its input's lead_scored an MQL went out, by the input's subject: a form
+        # submit that links a visitor qualifies once the visitor's anonymous history has come back
+        # through the visitor topic and the lead events topic (two hops), a page view at once.
+        "mql_after_lead_scored": {subject: percentiles(v) for subject, v in sorted(mql_after_scored.items())},
         # Outputs not seen when the phase ended (their delays are not in the percentiles above):
         # identified events without lead_scored, MQLs of this phase without an assignment.
         "missing_outputs": {
