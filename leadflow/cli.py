@@ -26,7 +26,7 @@ from leadflow.privacy_cli import forget
 from leadflow.roster_cli import roster
 from leadflow.shadow_cli import shadow
 from leadflow.whatif_cli import whatif
-from streams.connections import KafkaUnavailable, RedisUnavailable, kafka_client_kwargs
+from streams.connections import kafka_client_kwargs
 
 
 # The commands of other modules are listed here; this module's own are added by @main.command().
@@ -116,20 +116,10 @@ def dev_status(ctx: click.Context) -> None:
 def worker(ctx: click.Context, loglevel: str) -> None:
     """Run a leadflow worker (Faust) against the configured Kafka and Redis."""
     from leadflow.worker import run_worker
-    from streams.codec.exceptions import SchemaRegistryError
-    from streams.startup_checks import StartupError
-    from streams.topics import TopicError
 
-    settings = _settings(ctx)
-    try:
-        sys.exit(run_worker(settings, loglevel=loglevel))
-    except (KafkaUnavailable, RedisUnavailable) as exc:
-        raise click.ClickException(
-            f"{exc}. Start the local stack with `leadflow dev up` or check the LEADFLOW_KAFKA_* / "
-            "LEADFLOW_REDIS_* settings."
-        ) from None
-    except (SchemaRegistryError, StartupError, TopicError) as exc:  # e.g. registry unreachable: one line
-        raise click.ClickException(str(exc)) from None
+    # Kafka or Redis unreachable, a registry that does not answer, a failed start-up check: one
+    # line each (LeadflowGroup, leadflow.cli_context.known_failure_line).
+    sys.exit(run_worker(_settings(ctx), loglevel=loglevel))
 
 
 @main.command()

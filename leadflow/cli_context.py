@@ -53,6 +53,35 @@ def _config_errors() -> dict[type[Exception], str]:
     }
 
 
+def _operational_errors() -> tuple[type[Exception], ...]:
+    """Failures a person fixes outside the code (a topic the broker refuses, a registry or
+    stack that will not start, a start-up check): their message is the whole story."""
+    from leadflow.devstack.exceptions import DevStackError
+    from streams.codec.exceptions import SchemaRegistryError
+    from streams.startup_checks import StartupError
+    from streams.topics import TopicError
+
+    return (DevStackError, SchemaRegistryError, StartupError, TopicError)
+
+
+def known_failure_line(exc: Exception) -> str | None:
+    """One line for a failure that needs no traceback (None for anything else, a bug): a bad
+    configuration file, Kafka or Redis unreachable, or an operational error."""
+    from streams.connections import RedisUnavailable
+
+    line = config_error_line(exc)
+    if line is not None:
+        return line
+    if isinstance(exc, (KafkaUnavailable, RedisUnavailable)):
+        return (
+            f"{exc}. Start the local stack with `leadflow dev up` or check the LEADFLOW_KAFKA_* / "
+            "LEADFLOW_REDIS_* settings."
+        )
+    if isinstance(exc, _operational_errors()):
+        return " ".join(str(exc).split())
+    return None
+
+
 def config_error_line(exc: Exception) -> str | None:
     """One line for an invalid scoring/routing/SLA/roster file (None for other errors):
     ``invalid config/sla.yaml: not valid YAML at line 3, column 9: ...; fix it or point
@@ -67,7 +96,9 @@ def config_error_line(exc: Exception) -> str | None:
 class LeadflowGroup(click.Group):
     """The root command group: known failures end as one line, never a traceback.
 
-    A configuration file error raised anywhere below becomes a one-line click error; with
+    A configuration file error, Kafka or Redis unreachable, or an operational error (a topic the
+    broker refuses, a dev stack that does not start: :func:`known_failure_line`) raised anywhere
+    below becomes a one-line click error; with
     LEADFLOW_LOG_FORMAT=json a click error is logged as one JSON line instead of printed, so a
     worker's output stays parseable from its first line to its last."""
 
@@ -78,7 +109,7 @@ class LeadflowGroup(click.Group):
             try:
                 return super().invoke(ctx)
             except Exception as exc:
-                line = config_error_line(exc)
+                line = known_failure_line(exc)
                 if line is None:
                     raise
                 raise click.ClickException(line) from None

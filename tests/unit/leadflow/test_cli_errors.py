@@ -90,6 +90,61 @@ def test_tail_unknown_role_is_one_line_before_any_connection():
     assert len(error_lines) == 1 and "unknown role 'mql'; roles: form_submits" in error_lines[0]
 
 
+# --- operational failures: one line, no traceback -------------------------------------------------
+
+
+class _StackUp:
+    """DevStack.from_settings's stand-in: the stack "starts" (or raises ``fail``)."""
+
+    fail: Exception | None = None
+
+    @classmethod
+    def from_settings(cls, settings, secure=False):
+        return cls()
+
+    def up(self):
+        if self.fail is not None:
+            raise self.fail
+        return type("Report", (), {"summary": lambda self: "stack up (test double)"})()
+
+
+def test_dev_up_whose_topics_cannot_be_created_ends_in_one_line(monkeypatch):
+    from leadflow import devstack, worker
+    from streams.topics import TopicError
+
+    def refuse(settings):
+        raise TopicError("cannot create Kafka topic 'leadflow.dlq': PolicyViolationError (quota)")
+
+    monkeypatch.setattr(devstack, "DevStack", _StackUp)
+    monkeypatch.setattr(worker, "prepare", refuse)
+    result = CliRunner().invoke(main, ["dev", "up"], env=_env())
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert errors == ["Error: cannot create Kafka topic 'leadflow.dlq': PolicyViolationError (quota)"]
+
+
+def test_dev_up_on_a_busy_port_ends_in_one_line(monkeypatch):
+    from leadflow import devstack
+    from leadflow.devstack.exceptions import PortInUseError
+
+    monkeypatch.setattr(devstack, "DevStack", _StackUp)
+    monkeypatch.setattr(_StackUp, "fail", PortInUseError("port 19092 is in use by another process"))
+    result = CliRunner().invoke(main, ["dev", "up"], env=_env())
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.strip() == "Error: port 19092 is in use by another process"
+
+
+def test_a_bug_still_shows_its_traceback(monkeypatch):
+    """Only known failures are shortened: anything else is a bug, and keeps its traceback."""
+    from leadflow import devstack
+
+    monkeypatch.setattr(devstack, "DevStack", _StackUp)
+    monkeypatch.setattr(_StackUp, "fail", KeyError("surprise"))
+    result = CliRunner().invoke(main, ["dev", "up"], env=_env())
+    assert isinstance(result.exception, KeyError)
+
+
 # --- YAML configuration files: one line, the file and the variable named ---------------------------
 
 
