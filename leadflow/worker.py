@@ -48,7 +48,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     from agents.routing.roster_store import check_routing_owners
     from leadflow.compose import create_app, load_configs
     from streams import local_state
-    from streams.gc_tuning import collect_fully_less_often, freeze_what_is_alive
+    from streams.gc_tuning import collect_fully_less_often, collect_only_when_a_store_closes, freeze_what_is_alive
     from streams.health import Health, HealthService
     from streams.kafka_outage import exit_when_stop_waits_on_kafka, install
     from streams.logs import logging_config
@@ -61,6 +61,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> int:
     local_state.claim(settings.data_dir)
     use_event_loop(settings)
     collect_fully_less_often(settings.gc_full_collection_every)
+    collect_only_when_a_store_closes()  # no full collection per table at every rebalance
     limit = prepare(settings)
     # Reconnect backoff, outage log line and readiness for every Kafka client Faust makes from here.
     kafka_outage = install(settings)
