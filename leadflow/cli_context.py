@@ -10,7 +10,7 @@ import logging
 
 import click
 
-from streams.connections import KafkaUnavailable, check_kafka
+from streams.connections import KafkaUnavailable, RedisUnavailable, check_kafka
 from streams.settings import Settings, SettingsError, load_settings
 
 
@@ -67,8 +67,6 @@ def _operational_errors() -> tuple[type[Exception], ...]:
 def known_failure_line(exc: Exception) -> str | None:
     """One line for a failure that needs no traceback (None for anything else, a bug): a bad
     configuration file, Kafka or Redis unreachable, or an operational error."""
-    from streams.connections import RedisUnavailable
-
     line = config_error_line(exc)
     if line is not None:
         return line

@@ -431,28 +431,27 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
         ``LEADFLOW_ROUTING_IN_PROCESS_REDIS_TIMEOUT_S``), the lead busy in the routing agent,
         or anything failing, the MQL is left to the routing agent, which reads every MQL from
         the topic anyway; that copy of one routed here is skipped by the memo."""
-        outcomes = metrics.mqls_routed_in_process
+        outcome = await try_routing_in_process(meta)
+        metrics.mqls_routed_in_process.labels(outcome=outcome).inc()
+
+    async def try_routing_in_process(meta: Meta) -> str:
+        """``routed``, or ``deferred`` (left to the routing agent)."""
         if with_redis.since is not None or time.monotonic() < fast_path_rests_until[0]:
-            outcomes.labels(outcome="deferred").inc()  # the routing agent is waiting for Redis
-            return
+            return "deferred"  # the routing agent is waiting for Redis, or the fast path rests
         try:
             record = read_mql(meta.value)
             lead_id = record["lead_id"]
         except Exception:  # noqa: BLE001 - the routing agent reads it too, and dead-letters it
-            outcomes.labels(outcome="deferred").inc()
-            return
+            return "deferred"
         if leads.held(lead_id):
-            outcomes.labels(outcome="deferred").inc()
-            return
+            return "deferred"
         try:
             async with leads.hold(lead_id):
                 await route(record, meta.partition, redis=redis_once, in_process=True)
         except RosterDataError:  # the roster is unusable: roster_error in routing.yaml, applied by the routing agent
-            outcomes.labels(outcome="deferred").inc()
-            return
+            return "deferred"
         except Exception as exc:  # noqa: BLE001 - the routing agent routes it from the topic
             fast_path_rests_until[0] = time.monotonic() + settings.redis_retry_max_s
-            outcomes.labels(outcome="deferred").inc()
             if isinstance(exc, RETRYABLE_ERRORS):
                 log.warning(
                     "lead %s: Redis did not answer the in-process routing (%s); the routing agent "
@@ -463,8 +462,8 @@ def register(pipeline: Pipeline, *, config: RoutingConfig) -> None:
                 )
             else:
                 log.exception("lead %s: in-process routing failed; the routing agent routes it", lead_id)
-            return
-        outcomes.labels(outcome="routed").inc()
+            return "deferred"
+        return "routed"
 
     if settings.routing_in_process:
         pipeline.follow_emitted("mqls", route_emitted_mql)

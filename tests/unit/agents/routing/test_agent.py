@@ -5,7 +5,6 @@ integration tests on real Redis). Without a roster every MQL goes to the fallbac
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 
 import orjson
@@ -13,63 +12,11 @@ import pytest
 
 from agents.disposition.rules import DEFAULT_POLICY
 from agents.domain import wire
-from agents.domain.identity import lead_id_for_email
 from agents.routing import agent as routing
-from agents.routing.roster_store import Snapshot
-from agents.routing.rules import Decision
 from agents.scoring import agent as scoring
 from streams.testing import ManualClock
-from tests.unit.agents.scoring.helpers import CORP, T0, director_form, page
-
-LEAD = lead_id_for_email(CORP)
-
-
-class MemoryRosterStore:
-    """RosterStore's answers without Redis: no roster loaded, the plan's first candidate wins,
-    decisions remembered under their idempotency id (a redelivery replays them). ``fail``: raised
-    by ``assign`` (a test sets it on the class)."""
-
-    fail: Exception | None = None
-
-    def __init__(self, client, prefix: str) -> None:
-        self.decisions: dict[str, Decision] = {}
-
-    async def snapshot(self) -> Snapshot:
-        return Snapshot(0, None, {})
-
-    async def assign(self, plan, *, now_ms: int, ttl_s: int, key_id: str | None = None) -> Decision:
-        if self.fail is not None:
-            raise self.fail
-        key = key_id or plan.facts.mql_event_id
-        if key in self.decisions:
-            return dataclasses.replace(self.decisions[key], replay=True)
-        stage = plan.stages[0]
-        decision = Decision(
-            stage=0,
-            rule=stage.rule,
-            owner_id=stage.candidates[0].rep_id,
-            assigned_at_ms=now_ms,
-            roster_version=plan.roster_version,
-        )
-        self.decisions[key] = decision
-        return decision
-
-    async def forget_lead(self, lead_id: str, decision_ids: list[str]) -> str | None:
-        for decision_id in decision_ids:
-            self.decisions.pop(decision_id, None)
-        return None
-
-
-@pytest.fixture
-def stores(monkeypatch):
-    made: list[MemoryRosterStore] = []
-
-    def factory(client, prefix):
-        made.append(MemoryRosterStore(client, prefix))
-        return made[-1]
-
-    monkeypatch.setattr(routing, "RosterStore", factory)
-    return made
+from tests.unit.agents.routing.agent_doubles import LEAD, MemoryRosterStore, assigned, qualify
+from tests.unit.agents.scoring.helpers import T0
 
 
 @pytest.fixture
@@ -78,16 +25,6 @@ def pipeline(scoring_model, routing_priority, routing_config, fake_pipeline, sto
     scoring.register(pipeline, model=scoring_model, dispositions=DEFAULT_POLICY, priority=routing_priority)
     routing.register(pipeline, config=routing_config)
     return pipeline
-
-
-def qualify(pipeline) -> None:
-    """A hot lead through the scoring agent: its lead_qualified lands on the mqls channel."""
-    for event in (page(at=T0), director_form(at=T0)):
-        asyncio.run(pipeline.deliver("lead_events", wire.encode_lead_event(event), key=LEAD.encode()))
-
-
-def assigned(pipeline) -> list[dict]:
-    return [e.record for e in pipeline.emitted if e.subject == "lead_assigned"]
 
 
 def test_an_mql_is_assigned_then_the_assignment_is_remembered(routing_config, pipeline):

@@ -2,7 +2,7 @@
 agent that emits it; the copy the routing agent reads back from the topic is skipped; whatever
 the fast path cannot do now (Redis away or slow, the lead busy, a bug) is left to the routing
 agent, which routes it from the topic. On the fake pipeline with ``hand_offs=True`` (the
-in-process calls on) and the in-memory roster store of test_agent.py."""
+in-process calls on) and the in-memory roster store (agent_doubles.py)."""
 
 from __future__ import annotations
 
@@ -18,22 +18,10 @@ from agents.routing import agent as routing
 from agents.scoring import agent as scoring
 from streams.settings import Settings
 from streams.testing import ManualClock
-from tests.unit.agents.routing.test_agent import LEAD, MemoryRosterStore, assigned, qualify
+from tests.unit.agents.routing.agent_doubles import LEAD, MemoryRosterStore, assigned, qualify
 from tests.unit.agents.scoring.helpers import T0
 
 ALL_PARTITIONS = (0, 1, 2, 3)
-
-
-@pytest.fixture
-def stores(monkeypatch):
-    made: list[MemoryRosterStore] = []
-
-    def factory(client, prefix):
-        made.append(MemoryRosterStore(client, prefix))
-        return made[-1]
-
-    monkeypatch.setattr(routing, "RosterStore", factory)
-    return made
 
 
 @pytest.fixture
@@ -180,11 +168,23 @@ def test_a_lead_the_routing_agent_holds_is_left_to_it(make_pipeline):
 
 
 def _locks_of(listener):
-    """The KeyedLocks the routing agent and its fast path share (a closure cell of the listener)."""
+    """The KeyedLocks the routing agent and its fast path share (a closure cell of the listener's
+    functions)."""
+    import inspect
+
     from streams.keyed_lock import KeyedLocks
 
-    (locks,) = [c.cell_contents for c in listener.__closure__ if isinstance(c.cell_contents, KeyedLocks)]
-    return locks
+    seen, todo = set(), [listener]
+    while todo:
+        fn = todo.pop()
+        for cell in fn.__closure__ or ():
+            value = cell.cell_contents
+            if isinstance(value, KeyedLocks):
+                return value
+            if inspect.isfunction(value) and id(value) not in seen:
+                seen.add(id(value))
+                todo.append(value)
+    raise AssertionError("the listener holds no KeyedLocks")
 
 
 def test_a_bug_in_the_fast_path_is_logged_and_left_to_the_routing_agent(make_pipeline, monkeypatch, caplog):
